@@ -1,0 +1,67 @@
+"""queue-max: a durable, embedded task queue on sharded SQLite."""
+
+from .circuit import CircuitBreaker, CircuitState
+from .config import Settings, load_settings
+from .errors import (
+    CircuitBreakerOpenError,
+    ConfigError,
+    CorruptShard,
+    ForeignDatabase,
+    IncompatibleSchema,
+    InvalidJobFile,
+    InvalidPayload,
+    JobNotFound,
+    LeaseLost,
+    QueueClosed,
+    QueueMaxError,
+    RateLimitError,
+    ShardCountMismatch,
+    StorageBusy,
+    StorageError,
+    StorageFull,
+    StorageReadOnly,
+)
+from .models import DeadLetter, Job, JobPriority, JobStatus, Lease
+from .queue import Queue
+from .ratelimit import RateLimiter, RateLimitUnit
+from .retry import Permanent, Retry, RetryPolicy, is_retryable_error
+from .storage.sqlite import ShardManager
+
+__version__ = "0.3.0.dev0"
+
+__all__ = [
+    "CircuitBreaker",
+    "CircuitBreakerOpenError",
+    "CircuitState",
+    "ConfigError",
+    "CorruptShard",
+    "DeadLetter",
+    "ForeignDatabase",
+    "IncompatibleSchema",
+    "InvalidJobFile",
+    "InvalidPayload",
+    "Job",
+    "JobNotFound",
+    "JobPriority",
+    "JobStatus",
+    "Lease",
+    "LeaseLost",
+    "Permanent",
+    "Queue",
+    "QueueClosed",
+    "QueueMaxError",
+    "RateLimitError",
+    "RateLimitUnit",
+    "RateLimiter",
+    "Retry",
+    "RetryPolicy",
+    "Settings",
+    "ShardCountMismatch",
+    "ShardManager",
+    "StorageBusy",
+    "StorageError",
+    "StorageFull",
+    "StorageReadOnly",
+    "is_retryable_error",
+    "load_settings",
+]

@@ -1,0 +1,190 @@
+"""Validation and JSON encoding of job payloads and job options, before anything is written."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+from .errors import InvalidPayload
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PRIORITY",
+    "MIN_PRIORITY",
+    "check_dedupe_key",
+    "check_max_retries",
+    "check_priority",
+    "check_shard_key",
+    "decode_json",
+    "encode_payload",
+    "encode_value",
+    "resolve_run_at",
+]
+
+MAX_DEPTH = 64
+MIN_PRIORITY = -100
+MAX_PRIORITY = 100
+MAX_DEDUPE_KEY = 512
+
+# ensure_ascii keeps lone surrogates storable (as \\udxxx escapes) and makes len() the byte size.
+# Values are checked by the walk below first, so the encoder never meets a type it can't write.
+_encode = json.JSONEncoder(
+    ensure_ascii=True, allow_nan=False, separators=(",", ":"), check_circular=False
+).encode
+try:
+    from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - pure-Python json
+    _c_make_encoder = None
+if _c_make_encoder is not None:
+    # One reusable C encoder: JSONEncoder.encode builds a new one on every call.
+    _c_encoder = _c_make_encoder(
+        None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+
+    def _encode(value: Any) -> str:  # noqa: F811
+        return "".join(_c_encoder(value, 0))
+
+decode_json = json.loads
+
+_ALLOWED = "dict with str keys, list, str, int, float (finite), bool or None"
+
+
+def _kind(value: object) -> str:
+    return type(value).__name__
+
+
+def _check_list(items: list[Any], path: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidPayload(f"payload nests deeper than {MAX_DEPTH} levels at {path}")
+    for index, value in enumerate(items):
+        t = type(value)
+        if t is str or t is int or t is bool or value is None:
+            continue
+        if t is float:
+            if not math.isfinite(value):
+                raise InvalidPayload(f"{path}[{index}] is {value!r}; JSON has no NaN or Infinity")
+        elif t is dict:
+            _check_dict(value, f"{path}[{index}]", depth + 1)
+        elif t is list:
+            _check_list(value, f"{path}[{index}]", depth + 1)
+        else:
+            raise InvalidPayload(
+                f"{path}[{index}] is a {_kind(value)} ({value!r:.60}); allowed: {_ALLOWED}"
+                + (" (convert tuples to lists yourself)" if t is tuple else "")
+            )
+
+
+def _check_dict(obj: dict[Any, Any], path: str, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InvalidPayload(f"payload nests deeper than {MAX_DEPTH} levels at {path}")
+    for key, value in obj.items():
+        if type(key) is not str:
+            raise InvalidPayload(
+                f"{path} has a {_kind(key)} key {key!r:.60}; JSON object keys must be str"
+            )
+        t = type(value)
+        if t is str or t is int or t is bool or value is None:
+            continue
+        if t is float:
+            if not math.isfinite(value):
+                raise InvalidPayload(f"{path}[{key!r}] is {value!r}; JSON has no NaN or Infinity")
+        elif t is dict:
+            _check_dict(value, f"{path}[{key!r}]", depth + 1)
+        elif t is list:
+            _check_list(value, f"{path}[{key!r}]", depth + 1)
+        else:
+            raise InvalidPayload(
+                f"{path}[{key!r}] is a {_kind(value)} ({value!r:.60}); allowed: {_ALLOWED}"
+                + (" (convert tuples to lists yourself)" if t is tuple else "")
+            )
+
+
+def encode_payload(payload: object, max_bytes: int) -> str:
+    """Check that `payload` round-trips through JSON exactly, and return its JSON text."""
+    if type(payload) is not dict:
+        raise InvalidPayload(
+            f"payload must be a dict (a JSON object), got {_kind(payload)} {payload!r:.60}"
+        )
+    _check_dict(payload, "payload", 1)
+    text = _encode(payload)
+    if len(text) > max_bytes:
+        raise InvalidPayload(
+            f"payload is {len(text)} bytes as JSON; the limit is {max_bytes} bytes "
+            "(QUEUE_MAX_MAX_PAYLOAD_BYTES); store large data elsewhere and enqueue a reference"
+        )
+    return text
+
+
+def encode_value(value: object, what: str = "result") -> str:
+    """JSON text for any JSON value (task args, results), refusing lossy conversions."""
+    _check_list([value], what, 1)
+    return _encode(value)
+
+
+def check_priority(priority: object) -> int:
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise InvalidPayload(
+            f"priority must be an int from {MIN_PRIORITY} to {MAX_PRIORITY} "
+            f"(0 low, 1 medium, 2 high), got {_kind(priority)} {priority!r}"
+        )
+    value = int(priority)
+    if not MIN_PRIORITY <= value <= MAX_PRIORITY:
+        raise InvalidPayload(
+            f"priority must be an int from {MIN_PRIORITY} to {MAX_PRIORITY} "
+            f"(0 low, 1 medium, 2 high), got {value}"
+        )
+    return value
+
+
+def check_max_retries(max_retries: object) -> int:
+    if type(max_retries) is not int or max_retries < 0 or max_retries > 1000:
+        raise InvalidPayload(
+            f"max_retries must be an int from 0 to 1000 (0 = never retry), got {max_retries!r}"
+        )
+    return max_retries
+
+
+def check_shard_key(pagina_id: object) -> int | None:
+    if pagina_id is None:
+        return None
+    if type(pagina_id) is not int or pagina_id < 0:
+        raise InvalidPayload(
+            f"pagina_id (shard key) must be a non-negative int or None, got {pagina_id!r}"
+        )
+    return pagina_id
+
+
+def check_dedupe_key(key: object) -> str | None:
+    if key is None:
+        return None
+    if type(key) is not str or not key or len(key) > MAX_DEDUPE_KEY:
+        raise InvalidPayload(
+            f"dedupe_key must be a non-empty str of at most {MAX_DEDUPE_KEY} characters "
+            f"or None, got {key!r:.80}"
+        )
+    return key
+
+
+def resolve_run_at(now: float, delay: object = None, run_at: object = None) -> float | None:
+    """The epoch at which a job becomes claimable, from `delay` seconds or an aware `run_at`."""
+    if delay is not None and run_at is not None:
+        raise InvalidPayload("give either delay= or run_at=, not both")
+    if delay is not None:
+        if type(delay) not in (int, float) or not math.isfinite(delay) or delay < 0:  # type: ignore[arg-type]
+            raise InvalidPayload(
+                f"delay must be a finite number of seconds >= 0, got {delay!r}"
+            )
+        return now + float(delay) if delay else None  # type: ignore[arg-type]
+    if run_at is not None:
+        if not isinstance(run_at, datetime):
+            raise InvalidPayload(
+                f"run_at must be a timezone-aware datetime, got {_kind(run_at)} {run_at!r:.60}"
+            )
+        if run_at.tzinfo is None or run_at.utcoffset() is None:
+            raise InvalidPayload(
+                f"run_at must be timezone-aware (e.g. datetime.now(timezone.utc)), got naive {run_at!r}"
+            )
+        return run_at.timestamp()
+    return None

@@ -1,0 +1,231 @@
+"""The Queue's management side: inspection, dead letters, housekeeping, events, lifecycle."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ._events import Emitter
+from ._options import QueueOptions, check_seconds
+from .errors import ConfigError
+from .models import DeadLetter, ErrorInfo, Job, JobStatus
+
+if TYPE_CHECKING:
+    from ._clock import Clock
+    from .circuit import CircuitBreaker
+    from .ratelimit import RateLimiter
+    from .storage.base import Backend
+
+__all__ = ["Management"]
+
+log = logging.getLogger("queue_max.queue")
+
+LEASE_EXPIRED = ErrorInfo(
+    "LeaseExpired",
+    "the worker stopped heartbeating before its lease ran out (it died, hung or was stopped); "
+    "the attempt was counted",
+)
+
+
+def _status(status: object, allowed: Iterable[str]) -> JobStatus | None:
+    if status is None:
+        return None
+    value = status.value if isinstance(status, JobStatus) else status
+    if value not in allowed:
+        raise ConfigError(f"status must be one of {', '.join(allowed)} or None, got {status!r}")
+    return JobStatus(value)
+
+
+def _limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ConfigError(f"limit must be an int >= 1, got {limit!r}")
+    return limit
+
+
+class Management:
+    """Mixed into `Queue`: everything beside enqueue, claim and acknowledge."""
+
+    backend: Backend
+    options: QueueOptions
+    clock: Clock
+    events: Emitter
+    circuit_breaker: CircuitBreaker
+    rate_limiter: RateLimiter | None
+    _started: float
+    _work: threading.Condition
+    _waiters: int
+    _maintenance_lock: threading.Lock
+    _next_maintenance: float
+    _closed: bool
+
+    # ── inspection ──
+    def get_job(self, job_id: int) -> Job | None:
+        """The job with this id (any status, with its recorded errors), or None."""
+        return self.backend.get(job_id)
+
+    def list_jobs(self, status: str | JobStatus | None = None, limit: int = 100,
+                  shard_id: int | None = None) -> list[Job]:
+        """Jobs in `status` (all if None), oldest first."""
+        wanted = _status(status, [s.value for s in JobStatus])
+        return self.backend.list_jobs(wanted, _limit(limit), shard_id)
+
+    def get_failed_jobs(self, limit: int = 100) -> list[Job]:
+        """Dead-lettered jobs (status failed), oldest first."""
+        return self.backend.list_jobs(JobStatus.FAILED, _limit(limit))
+
+    def get_processing_jobs(self, limit: int = 1000) -> list[Job]:
+        """Jobs currently leased to a worker."""
+        return self.backend.list_jobs(JobStatus.PROCESSING, _limit(limit))
+
+    def get_stats(self) -> dict[str, Any]:
+        """Counts per status plus limiter and breaker state (the reference's keys, and more)."""
+        counts = self.backend.counts(self.clock.time())
+        breaker = self.circuit_breaker
+        state = breaker.state
+        limiter = self.rate_limiter
+        return {
+            "pending": counts["pending"],
+            "processing": counts["processing"],
+            "failed": counts["failed"],
+            "completed": counts["completed"],
+            "cancelled": counts["cancelled"],
+            "scheduled": counts["scheduled"],
+            "dead_letter": counts["dead_letter"],
+            "num_shards": self.backend.num_shards,
+            "rate_limit": self.options.rate_limit,
+            "max_retries": self.options.max_retries,
+            "circuit_state": state.value,
+            "circuit_failures": breaker.failures,
+            "tokens_available": None if limiter is None else limiter.get_remaining_tokens(),
+            "uptime_seconds": self.clock.monotonic() - self._started,
+            "is_healthy": state.value != "open",
+        }
+
+    # ── cancelling and dead letters ──
+    def cancel(self, job_id: int) -> bool:
+        """Cancel a pending job; False if it already started or finished."""
+        done = self.backend.cancel(job_id, self.clock.time())
+        if done:
+            self.events.emit("job_cancelled", job_id, self.backend.shard_of(job_id))
+        return done
+
+    def dlq_list(self, limit: int = 100, shard_id: int | None = None,
+                 error_type: str | None = None) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        return self.backend.dlq_list(_limit(limit), shard_id, error_type)
+
+    def dlq_requeue(self, job_ids: Iterable[int] | None = None, shard_id: int | None = None,
+                    error_type: str | None = None) -> int:
+        """Give dead jobs fresh retries and make them pending again; returns how many."""
+        moved = self.backend.dlq_requeue(self.clock.time(), job_ids, shard_id, error_type)
+        if moved:
+            self._wake(moved)
+        return moved
+
+    def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None) -> int:
+        """Delete dead letters older than `older_than` seconds (all if None); returns how many."""
+        before = None
+        if older_than is not None:
+            before = self.clock.time() - check_seconds("older_than", older_than)
+        return self.backend.dlq_prune(before, shard_id)
+
+    def retry_failed_jobs(self, shard_id: int | None = None) -> int:
+        """Requeue every dead-lettered job (of one shard, or all) with fresh retries."""
+        return self.dlq_requeue(shard_id=shard_id)
+
+    # ── housekeeping ──
+    def cleanup_old_jobs(self, days: float | None = None) -> int:
+        """Delete completed and cancelled jobs finished more than `days` ago, and expired results."""
+        age = self.options.cleanup_days if days is None else check_seconds("days", days)
+        now = self.clock.time()
+        return self.backend.cleanup(now, now - age * 86400.0)
+
+    def purge_queue(self, status: str | JobStatus | None = None) -> int:
+        """Delete every job in `status` ("pending", "failed", ...), or everything if None."""
+        return self.backend.purge(_status(status, [s.value for s in JobStatus]))
+
+    def recover_orphans(self) -> int:
+        """Requeue jobs whose lease expired (their worker died); returns how many were recovered.
+
+        The attempt counts: a job that keeps killing its worker reaches the dead-letter queue.
+        """
+        report = self.backend.requeue_expired(self.clock.time(), LEASE_EXPIRED)
+        if report.total:
+            log.warning("recovered %d jobs with expired leases (%d requeued, %d dead-lettered)",
+                        report.total, report.requeued, report.buried)
+            self.events.emit("jobs_recovered", report.requeued, report.buried)
+            self._wake(report.requeued)
+        return report.total
+
+    def run_maintenance(self) -> None:
+        """Recover expired leases and drop expired results; throttled, safe from any thread."""
+        if not self._maintenance_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_maintenance = self.clock.monotonic() + self.options.recovery_interval
+            self.recover_orphans()
+            now = self.clock.time()
+            self.backend.cleanup(now, float("-inf"))
+        except Exception:
+            log.exception("maintenance failed; it will run again in %.1fs", self.options.recovery_interval)
+        finally:
+            self._maintenance_lock.release()
+
+    # ── waiting ──
+    def _wake(self, count: int) -> None:
+        if self._waiters:
+            with self._work:
+                self._work.notify(count)
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Block until a job is enqueued in this process or `timeout` seconds pass."""
+        with self._work:
+            self._waiters += 1
+            try:
+                self._work.wait(timeout)
+            finally:
+                self._waiters -= 1
+
+    def wait_until_empty(self, timeout: float | None = None, poll_interval: float = 0.05) -> bool:
+        """Block until no job is pending or processing; False if `timeout` passed first."""
+        deadline = None if timeout is None else time.monotonic() + check_seconds("timeout", timeout)
+        while self.backend.count_live():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_interval)
+        return True
+
+    # ── events ──
+    def on(self, event: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+        """Call `callback` on `event` (see the events table in the docs); returns the callback."""
+        return self.events.on(event, callback)
+
+    def off(self, event: str, callback: Callable[..., Any]) -> None:
+        self.events.off(event, callback)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Any]:
+        """Suppress events emitted by the calling thread inside the block."""
+        with self.events.suppressed():
+            yield self
+
+    # ── lifecycle ──
+    def close(self) -> None:
+        """Close every connection; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.backend.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = getattr(self.backend, "data_dir", type(self.backend).__name__)
+        return f"<Queue {where} shards={self.backend.num_shards} closed={self._closed}>"

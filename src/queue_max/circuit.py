@@ -1,0 +1,243 @@
+"""The circuit breaker: stops calls to a failing downstream service and lets one trial probe it."""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from queue_max._clock import SYSTEM_CLOCK, Clock
+from queue_max.errors import CircuitBreakerOpenError, ConfigError
+
+__all__ = ["CircuitBreaker", "CircuitState"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class CircuitState(enum.Enum):
+    """Where the breaker stands: passing calls, refusing them, or probing with one trial."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Opens after `failure_threshold` consecutive failures; probes again after `recovery_timeout`.
+
+    CLOSED lets everything through. OPEN refuses everything until `recovery_timeout` seconds
+    (read from `clock.monotonic()`) have passed; the next read of the state then finds it
+    HALF_OPEN. HALF_OPEN lets exactly one trial through: the first `allow_request()` takes the
+    trial slot and every other caller is refused until that trial is resolved by
+    `record_success()` (closes), `record_failure()` (opens again, restarting the timeout) or
+    handed back with `release_trial()` (the caller had no work to try).
+
+    A failure recorded while already OPEN (a call that started before the breaker opened) is
+    counted but does not restart the recovery timeout. A success recorded in any state closes
+    the breaker: the service evidently answered.
+    """
+
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        recovery_timeout: float = 60.0,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if (
+            isinstance(failure_threshold, bool)
+            or not isinstance(failure_threshold, int)
+            or failure_threshold < 1
+        ):
+            raise ConfigError(
+                f"failure_threshold must be an integer >= 1, got {failure_threshold!r}"
+            )
+        if (
+            isinstance(recovery_timeout, bool)
+            or not isinstance(recovery_timeout, (int, float))
+            or not (recovery_timeout >= 0 and math.isfinite(recovery_timeout))
+        ):
+            raise ConfigError(
+                "recovery_timeout must be a finite number of seconds >= 0, "
+                f"got {recovery_timeout!r}"
+            )
+        self._failure_threshold = failure_threshold
+        self._recovery_timeout = float(recovery_timeout)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._set_fresh()
+
+    def _set_fresh(self) -> None:
+        self._state = CircuitState.CLOSED
+        self._failures = 0
+        self._trial_taken = False
+        self._opened_mono: float | None = None
+        self._opened_wall: float | None = None
+        self._total_successes = 0
+        self._total_failures = 0
+        self._times_opened = 0
+
+    # -- configuration and state ---------------------------------------------------------------
+
+    @property
+    def failure_threshold(self) -> int:
+        """Consecutive failures that open the breaker."""
+        return self._failure_threshold
+
+    @property
+    def recovery_timeout(self) -> float:
+        """Seconds the breaker stays open before it lets a trial through."""
+        return self._recovery_timeout
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state; reading it moves OPEN to HALF_OPEN once the timeout has passed."""
+        with self._lock:
+            return self._current_state()
+
+    @property
+    def failures(self) -> int:
+        """Consecutive failures since the last success."""
+        with self._lock:
+            return self._failures
+
+    # -- asking ---------------------------------------------------------------------------------
+
+    def is_allowed(self) -> bool:
+        """Whether a request would pass now, without taking the half-open trial slot."""
+        with self._lock:
+            state = self._current_state()
+            return state is CircuitState.CLOSED or (
+                state is CircuitState.HALF_OPEN and not self._trial_taken
+            )
+
+    def allow_request(self) -> bool:
+        """Let a request through: always when CLOSED; when HALF_OPEN, only the trial taker.
+
+        A caller that got True in HALF_OPEN must resolve the trial with `record_success()`,
+        `record_failure()` or `release_trial()`; until then every other caller gets False.
+        """
+        with self._lock:
+            state = self._current_state()
+            if state is CircuitState.CLOSED:
+                return True
+            if state is CircuitState.HALF_OPEN and not self._trial_taken:
+                self._trial_taken = True
+                return True
+            return False
+
+    def release_trial(self) -> None:
+        """Hand back the half-open trial slot unused, so the next caller may take it."""
+        with self._lock:
+            if self._state is CircuitState.HALF_OPEN:
+                self._trial_taken = False
+
+    def get_retry_after(self) -> float:
+        """Seconds until OPEN turns HALF_OPEN; 0.0 when not OPEN (even while a trial runs)."""
+        with self._lock:
+            self._current_state()
+            return self._retry_after()
+
+    def call(self, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run `func(*args, **kwargs)` if the breaker allows it and record how it went.
+
+        Raises `CircuitBreakerOpenError` (with `retry_after`) without calling `func` when
+        refused. An `Exception` from `func` is recorded as a failure and re-raised; a
+        `BaseException` such as `KeyboardInterrupt` says nothing about the service, so it only
+        hands back the trial slot.
+        """
+        if not self.allow_request():
+            with self._lock:
+                state = self._current_state()
+                retry_after = self._retry_after()
+            if state is CircuitState.HALF_OPEN:
+                detail = "a half-open trial is in progress"
+            else:
+                detail = f"retry in {retry_after:.3f}s"
+            raise CircuitBreakerOpenError(
+                f"circuit breaker is {state.value}; {detail}", retry_after=retry_after
+            )
+        try:
+            result = func(*args, **kwargs)
+        except Exception:
+            self.record_failure()
+            raise
+        except BaseException:
+            self.release_trial()
+            raise
+        self.record_success()
+        return result
+
+    # -- recording -------------------------------------------------------------------------------
+
+    def record_success(self) -> None:
+        """A call succeeded: forget the failures and close the breaker."""
+        with self._lock:
+            self._total_successes += 1
+            self._failures = 0
+            self._state = CircuitState.CLOSED
+            self._trial_taken = False
+            self._opened_mono = self._opened_wall = None
+
+    def record_failure(self) -> None:
+        """A call failed: count it; open at the threshold, or at once if this was the trial."""
+        with self._lock:
+            self._total_failures += 1
+            self._failures += 1
+            state = self._current_state()
+            if state is CircuitState.HALF_OPEN or (
+                state is CircuitState.CLOSED and self._failures >= self._failure_threshold
+            ):
+                self._open()
+
+    def reset(self) -> None:
+        """Close the breaker and zero every counter, as if newly created."""
+        with self._lock:
+            self._set_fresh()
+
+    def get_stats(self) -> dict[str, Any]:
+        """A snapshot; `opened_at` is wall-clock epoch seconds of the last opening, or None."""
+        with self._lock:
+            state = self._current_state()
+            return {
+                "state": state.value,
+                "failures": self._failures,
+                "failure_threshold": self._failure_threshold,
+                "recovery_timeout": self._recovery_timeout,
+                "opened_at": self._opened_wall,
+                "retry_after": self._retry_after(),
+                "trial_in_progress": state is CircuitState.HALF_OPEN and self._trial_taken,
+                "total_successes": self._total_successes,
+                "total_failures": self._total_failures,
+                "times_opened": self._times_opened,
+            }
+
+    # -- internals (call with the lock held) -----------------------------------------------------
+
+    def _current_state(self) -> CircuitState:
+        if self._state is CircuitState.OPEN and self._retry_after() <= 0.0:
+            self._state = CircuitState.HALF_OPEN
+            self._trial_taken = False
+        return self._state
+
+    def _retry_after(self) -> float:
+        if self._state is not CircuitState.OPEN or self._opened_mono is None:
+            return 0.0
+        elapsed = self._clock.monotonic() - self._opened_mono
+        return max(0.0, self._recovery_timeout - elapsed)
+
+    def _open(self) -> None:
+        self._state = CircuitState.OPEN
+        self._trial_taken = False
+        self._opened_mono = self._clock.monotonic()
+        self._opened_wall = self._clock.time()
+        self._times_opened += 1
+
+    def __repr__(self) -> str:
+        return (
+            f"CircuitBreaker(failure_threshold={self._failure_threshold}, "
+            f"recovery_timeout={self._recovery_timeout})"
+        )

@@ -1,0 +1,321 @@
+"""Job value objects: Job, JobStatus, JobPriority, Lease and the records around them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum, IntEnum
+from typing import Any, NamedTuple
+
+__all__ = [
+    "DeadLetter",
+    "ErrorInfo",
+    "Job",
+    "JobPriority",
+    "JobRef",
+    "JobStatus",
+    "Lease",
+    "NewJob",
+    "RecoveryReport",
+    "iso_utc",
+    "to_datetime",
+]
+
+
+class JobStatus(str, Enum):
+    """Where a job is in its life."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class JobPriority(IntEnum):
+    """The three named priority levels; any int from -100 to 100 is accepted."""
+
+    LOW = 0
+    MEDIUM = 1
+    HIGH = 2
+    BAIXA = 0
+    MEDIA = 1
+    ALTA = 2
+
+
+def iso_utc(epoch: float | None) -> str | None:
+    """An epoch float as an ISO-8601 string with an explicit UTC offset."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+
+
+def to_datetime(epoch: float | None) -> datetime | None:
+    """An epoch float as an aware UTC datetime."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+class JobRef(NamedTuple):
+    """Where a stored job lives: its global id and its shard."""
+
+    id: int
+    shard_id: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"id": self.id, "shard_id": self.shard_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """Proof that a worker holds a job: the job id plus the fencing token of that claim."""
+
+    job_id: int
+    shard_id: int
+    token: int
+    worker_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A failure as storage keeps it."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class NewJob(NamedTuple):
+    """A validated job ready to be written: the payload is already JSON text.
+
+    A named tuple because batches build a hundred thousand of these per call."""
+
+    payload_json: str
+    priority: int = 0
+    max_attempts: int = 4
+    run_at: float | None = None
+    shard_key: int | None = None
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    """What a sweep of expired leases did."""
+
+    requeued: int = 0
+    buried: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.requeued + self.buried
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A job that exhausted its retries or failed permanently."""
+
+    id: int
+    original_job_id: int
+    shard_id: int
+    payload: dict[str, Any]
+    error: str | None
+    error_type: str | None
+    failed_at: float
+    attempts: int
+    error_stack: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The reference's DLQ row shape (plus attempts and the traceback)."""
+        return {
+            "id": self.id,
+            "original_job_id": self.original_job_id,
+            "payload": self.payload,
+            "error": self.error,
+            "error_type": self.error_type,
+            "failed_at": iso_utc(self.failed_at),
+            "shard_id": self.shard_id,
+            "attempts": self.attempts,
+            "error_stack": self.error_stack,
+        }
+
+
+_TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One job as read from storage; an immutable snapshot.
+
+    Times are epoch floats in the `*_ts` fields; the reference's `created_at` style
+    properties give ISO-8601 UTC strings, and `enqueued_at`, `run_at`, `claimed_at`,
+    `finished_at` give aware datetimes.
+    """
+
+    id: int
+    shard_id: int
+    payload: dict[str, Any]
+    status: JobStatus
+    priority_int: int
+    tentativas: int
+    max_tentativas: int
+    created_ts: float
+    run_ts: float
+    lease_token: int = 0
+    worker_id: str | None = None
+    started_ts: float | None = None
+    completed_ts: float | None = None
+    lease_expires_ts: float | None = None
+    last_error: str | None = None
+    error_type: str | None = None
+    error_stack: str | None = None
+    pagina_id: int | None = None
+    dedupe_key: str | None = None
+    result: Any = None
+    errors: tuple[ErrorInfo, ...] = field(default=())
+
+    # ── English aliases ──
+    @property
+    def attempts(self) -> int:
+        return self.tentativas
+
+    @property
+    def max_attempts(self) -> int:
+        return self.max_tentativas
+
+    @property
+    def shard_key(self) -> int | None:
+        return self.pagina_id
+
+    @property
+    def priority(self) -> int:
+        try:
+            return JobPriority(self.priority_int)
+        except ValueError:
+            return self.priority_int
+
+    @property
+    def lease(self) -> Lease:
+        """The lease of the claim this snapshot was taken from."""
+        return Lease(self.id, self.shard_id, self.lease_token, self.worker_id)
+
+    # ── reference timestamps (ISO strings) ──
+    @property
+    def created_at(self) -> str:
+        return iso_utc(self.created_ts)  # type: ignore[return-value]
+
+    @property
+    def started_at(self) -> str | None:
+        return iso_utc(self.started_ts)
+
+    @property
+    def completed_at(self) -> str | None:
+        return iso_utc(self.completed_ts)
+
+    @property
+    def next_retry_at(self) -> str | None:
+        """When a retried job becomes claimable again; None unless a retry is pending."""
+        if self.status is JobStatus.PENDING and self.tentativas > 0:
+            return iso_utc(self.run_ts)
+        return None
+
+    # ── aware datetimes ──
+    @property
+    def enqueued_at(self) -> datetime:
+        return to_datetime(self.created_ts)  # type: ignore[return-value]
+
+    @property
+    def run_at(self) -> datetime:
+        return to_datetime(self.run_ts)  # type: ignore[return-value]
+
+    @property
+    def claimed_at(self) -> datetime | None:
+        return to_datetime(self.started_ts)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return to_datetime(self.completed_ts)
+
+    @property
+    def lease_expires_at(self) -> datetime | None:
+        return to_datetime(self.lease_expires_ts)
+
+    # ── convenience checks ──
+    @property
+    def is_pending(self) -> bool:
+        return self.status is JobStatus.PENDING
+
+    @property
+    def is_scheduled(self) -> bool:
+        """Pending, but not claimable before `run_at`."""
+        return self.status is JobStatus.PENDING and self.run_ts > time.time()
+
+    @property
+    def is_processing(self) -> bool:
+        return self.status is JobStatus.PROCESSING
+
+    @property
+    def is_completed(self) -> bool:
+        return self.status is JobStatus.COMPLETED
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status is JobStatus.FAILED
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status is JobStatus.CANCELLED
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in _TERMINAL
+
+    @property
+    def can_retry(self) -> bool:
+        return self.tentativas < self.max_tentativas
+
+    @property
+    def remaining_retries(self) -> int:
+        return max(0, self.max_tentativas - self.tentativas)
+
+    @property
+    def age_seconds(self) -> float | None:
+        return max(0.0, time.time() - self.created_ts)
+
+    @property
+    def processing_time_seconds(self) -> float | None:
+        if self.started_ts is None:
+            return None
+        end = self.completed_ts if self.completed_ts is not None else time.time()
+        return max(0.0, end - self.started_ts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the job (for CLIs, admin APIs and logs)."""
+        return {
+            "id": self.id,
+            "shard_id": self.shard_id,
+            "status": self.status.value,
+            "priority": self.priority_int,
+            "payload": self.payload,
+            "attempts": self.tentativas,
+            "max_attempts": self.max_tentativas,
+            "worker_id": self.worker_id,
+            "lease_token": self.lease_token,
+            "created_at": self.created_at,
+            "run_at": iso_utc(self.run_ts),
+            "started_at": self.started_at,
+            "completed_at": self.completed_at,
+            "lease_expires_at": iso_utc(self.lease_expires_ts),
+            "last_error": self.last_error,
+            "error_type": self.error_type,
+            "pagina_id": self.pagina_id,
+            "dedupe_key": self.dedupe_key,
+            "result": self.result,
+            "errors": [
+                {"type": e.type, "message": e.message} for e in self.errors
+            ],
+        }

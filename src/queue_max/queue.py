@@ -1,0 +1,383 @@
+"""The Queue facade: enqueue, claim, acknowledge and manage jobs over a storage backend."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._events import Emitter
+from ._files import read_job_file
+from ._options import QueueOptions, build_from_spec, build_job, check_seconds, resolve_options
+from ._payload import encode_payload, encode_value
+from ._queue_admin import Management
+from .circuit import CircuitBreaker, CircuitState
+from .config import Settings, load_settings
+from .errors import ConfigError, InvalidJobFile, InvalidPayload, JobNotFound, LeaseLost, RateLimitError
+from .models import DeadLetter, ErrorInfo, Job, JobStatus, Lease, NewJob
+from .ratelimit import RateLimiter, RateLimitUnit
+from .retry import RetryPolicy, decide, error_info
+from .storage.base import Backend
+from .storage.sqlite import ShardManager, ShardOptions
+
+__all__ = ["Queue"]
+
+log = logging.getLogger("queue_max.queue")
+
+
+
+class Queue(Management):
+    """A durable job queue. Arguments left as None come from `Settings` (environment)."""
+
+    def __init__(
+        self,
+        shards: int | None = None,
+        rate_limit: int | None = None,
+        max_retries: int | None = None,
+        data_dir: str | Path | None = None,
+        circuit_breaker_threshold: int | None = None,
+        circuit_breaker_timeout: float | None = None,
+        rate_limiter_timeout: float = 5.0,
+        *,
+        backend: Backend | None = None,
+        settings: Settings | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        durable: bool | None = None,
+        result_ttl: float | None = None,
+        lease_timeout: float | None = None,
+        alert_threshold: int | None = None,
+        max_payload_bytes: int | None = None,
+        retry_backoff: float | None = None,
+        retry_backoff_max: float | None = None,
+        recovery_interval: float | None = None,
+        heartbeat_interval: float | None = None,
+    ) -> None:
+        s = settings if settings is not None else load_settings()
+        args = {k: v for k, v in locals().items() if k not in ("self", "s", "settings", "backend", "clock")}
+        self.options: QueueOptions = resolve_options(s, args)
+        o = self.options
+        self.clock = clock
+        self._started = clock.monotonic()
+        self.backend: Backend = backend if backend is not None else ShardManager(
+            o.data_dir, o.shards,
+            options=ShardOptions(busy_timeout=s.busy_timeout, cache_size=s.cache_size,
+                                 mmap_size=s.mmap_size, durable=o.durable),
+            default_shards=s.num_shards,
+        )
+        self.rate_limiter: RateLimiter | None = (
+            RateLimiter(o.rate_limit, RateLimitUnit.PER_MINUTE, clock=clock) if o.rate_limit else None
+        )
+        self.circuit_breaker = CircuitBreaker(
+            failure_threshold=o.circuit_threshold, recovery_timeout=o.circuit_timeout, clock=clock)
+        self.retry_policy = RetryPolicy(backoff_base=o.retry_backoff, backoff_max=o.retry_backoff_max)
+        self.events = Emitter()
+        self._held = threading.local()
+        self._leases: dict[int, Job] = {}
+        self._work = threading.Condition(threading.Lock())
+        self._waiters = 0
+        self._maintenance_lock = threading.Lock()
+        self._next_maintenance = clock.monotonic() + o.recovery_interval
+        self._next_alert = 0.0
+        self._closed = False
+
+    # ── properties of the reference API ──
+    @property
+    def shard_manager(self) -> Backend:
+        """The storage backend (a `ShardManager` for the default SQLite storage)."""
+        return self.backend
+
+    @property
+    def num_shards(self) -> int:
+        return self.backend.num_shards
+
+    @property
+    def max_retries(self) -> int:
+        return self.options.max_retries
+
+    @property
+    def rate_limit(self) -> int:
+        return self.options.rate_limit
+
+    # ── enqueue ──
+    def enqueue(
+        self,
+        payload: dict[str, Any],
+        pagina_id: int | None = None,
+        priority: int = 0,
+        max_retries: int | None = None,
+        *,
+        delay: float | None = None,
+        run_at: Any = None,
+        dedupe_key: str | None = None,
+        shard_key: int | None = None,
+    ) -> dict[str, int]:
+        """Store one job; returns `{"id": job_id, "shard_id": shard_id}`.
+
+        With `dedupe_key`, a second enqueue while a job with that key is pending or running
+        returns the existing job's id instead of adding a job.
+        """
+        now = self.clock.time()
+        key = pagina_id if shard_key is None else shard_key
+        job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key)
+        ref = self.backend.enqueue_many((job,), now)[0]
+        self._after_enqueue(1)
+        self.events.emit("job_enqueued", ref.id, ref.shard_id)
+        return {"id": ref.id, "shard_id": ref.shard_id}
+
+    def enqueue_batch(self, items: Iterable[dict[str, Any]]) -> list[dict[str, int]]:
+        """Store many jobs all-or-nothing: items are `{"payload": {...}, "priority": 2, ...}`."""
+        if isinstance(items, (dict, str, bytes)):
+            raise InvalidPayload(
+                f"enqueue_batch takes a list of job dicts like {{'payload': {{...}}}}, got {type(items).__name__}")
+        now = self.clock.time()
+        options = self.options
+        plain = (0, options.max_retries + 1, None, None, None)
+        limit = options.max_payload_bytes
+        make = tuple.__new__
+        jobs: list[NewJob] = []
+        append = jobs.append
+        for index, item in enumerate(items):
+            payload = item.get("payload") if type(item) is dict and len(item) == 1 else None
+            if type(payload) is dict:
+                # fast path: a bare payload with every option at its default
+                try:
+                    append(make(NewJob, (encode_payload(payload, limit), *plain)))
+                except InvalidPayload as exc:
+                    raise InvalidPayload(f"enqueue_batch item {index}: {exc}") from None
+            else:
+                append(build_from_spec(options, now, item, f"enqueue_batch item {index}"))
+        return self._store_many(jobs, now)
+
+    def enqueue_from_file(self, path: str | Path, fmt: str | None = "jsonl") -> list[dict[str, int]]:
+        """Store every job of a jsonl, json or csv file, or none if any record is bad.
+
+        A record with a `"payload"` object (and only job-option keys) is a job spec; any other
+        object is the payload itself. CSV: a `payload` column of JSON plus option columns, or,
+        without one, each row's columns are the payload.
+        """
+        now = self.clock.time()
+        jobs: list[NewJob] = []
+        for where, spec in read_job_file(path, fmt):
+            try:
+                jobs.append(build_from_spec(self.options, now, spec, where))
+            except InvalidPayload as exc:
+                raise InvalidJobFile(str(exc)) from None
+        return self._store_many(jobs, now)
+
+    def _store_many(self, jobs: Sequence[NewJob], now: float) -> list[dict[str, int]]:
+        if not jobs:
+            return []
+        refs = self.backend.enqueue_many(jobs, now)
+        self._after_enqueue(len(refs))
+        if self.events.has("job_enqueued"):
+            for ref in refs:
+                self.events.emit("job_enqueued", ref.id, ref.shard_id)
+        return [{"id": job_id, "shard_id": shard_id} for job_id, shard_id in refs]
+
+    def _after_enqueue(self, count: int) -> None:
+        if self._waiters:
+            with self._work:
+                self._work.notify(count)
+        if self.options.alert_threshold and self.events.has("alert"):
+            self._check_backlog()
+
+    def _check_backlog(self) -> None:
+        mono = self.clock.monotonic()
+        if mono < self._next_alert:
+            return
+        self._next_alert = mono + 1.0
+        pending = self.backend.counts(self.clock.time())["pending"]
+        if pending > self.options.alert_threshold:
+            self.events.emit("alert", "queue_backlog", pending, self.options.alert_threshold)
+
+    # ── claiming ──
+    def pop_job(self, worker_id: str | None = None) -> Job | None:
+        """Lease the next ready job to `worker_id`, or return None (empty, circuit open, or no
+        rate-limit token within `rate_limiter_timeout`)."""
+        jobs = self.claim_jobs(worker_id or _default_worker(), 1, wait_for_tokens=True)
+        return jobs[0] if jobs else None
+
+    def claim_jobs(self, worker_id: str, limit: int, *, wait_for_tokens: bool = False) -> list[Job]:
+        """Lease up to `limit` jobs at once (what workers use to prefetch).
+
+        Rate-limiter tokens are spent only for jobs actually claimed; jobs for which no token
+        is available are released untouched. The circuit breaker gates the claim (one trial
+        job when half-open).
+        """
+        now = self.clock.time()
+        if self.clock.monotonic() >= self._next_maintenance:
+            self.run_maintenance()
+        breaker = self.circuit_breaker
+        if not breaker.allow_request():
+            return []
+        trial = breaker.state is CircuitState.HALF_OPEN
+        jobs = self.backend.claim(worker_id, 1 if trial else limit, self.options.lease_timeout, now)
+        if not jobs:
+            if trial:
+                breaker.release_trial()
+            return []
+        if self.rate_limiter is not None:
+            jobs = self._spend_tokens(jobs, wait_for_tokens)
+            if not jobs and trial:
+                breaker.release_trial()
+        held = self._thread_leases()
+        for job in jobs:
+            held[job.id] = job
+            self._leases[job.id] = job
+        if self.events.has("job_started"):
+            for job in jobs:
+                self.events.emit("job_started", job.id, job.shard_id, worker_id)
+        return jobs
+
+    def _spend_tokens(self, jobs: list[Job], wait: bool) -> list[Job]:
+        limiter = self.rate_limiter
+        assert limiter is not None
+        granted = limiter.try_acquire_many(len(jobs))
+        if granted == 0 and wait:
+            try:
+                limiter.acquire(timeout=self.options.rate_limiter_timeout)
+                granted = 1
+            except RateLimitError:
+                granted = 0
+        if granted < len(jobs):
+            self.backend.release([job.lease for job in jobs[granted:]], self.clock.time())
+        return jobs[:granted]
+
+    def _thread_leases(self) -> dict[int, Job]:
+        held: dict[int, Job] | None = getattr(self._held, "jobs", None)
+        if held is None:
+            held = self._held.jobs = {}
+        return held
+
+    def _held_job(self, job_id: int | Job, lease: Lease | None) -> tuple[int, Job | None, Lease | None]:
+        if isinstance(job_id, Job):
+            return job_id.id, job_id, lease or job_id.lease
+        if type(job_id) is not int:
+            raise JobNotFound(job_id, f"job_id must be an int or a Job, got {job_id!r}")  # type: ignore[arg-type]
+        job = self._thread_leases().get(job_id) or self._leases.get(job_id)
+        if lease is None and job is not None:
+            lease = job.lease
+        return job_id, job, lease
+
+    def _forget(self, job_id: int) -> None:
+        self._thread_leases().pop(job_id, None)
+        self._leases.pop(job_id, None)
+
+    def _no_lease(self, job_id: int) -> LeaseLost:
+        if self.backend.get(job_id) is None:
+            return JobNotFound(job_id)  # type: ignore[return-value]
+        return LeaseLost(job_id, f"job {job_id}: this Queue holds no lease for it (it was not claimed "
+                                 "through this Queue, or its lease was already used); pass lease=job.lease")
+
+    @staticmethod
+    def _check_shard_arg(backend: Backend, job_id: int, shard_id: int | None) -> None:
+        if shard_id is not None and backend.shard_of(job_id) != shard_id:
+            raise JobNotFound(job_id, f"job {job_id} lives in shard {backend.shard_of(job_id)}, not shard {shard_id}")
+
+    # ── acknowledging ──
+    def complete_job(
+        self, job_id: int | Job, shard_id: int | None = None, result: Any = None, *, lease: Lease | None = None
+    ) -> bool:
+        """Mark a claimed job completed (its result is kept for `result_ttl`); returns True.
+
+        Raises `LeaseLost` (nothing changed) if this worker's lease is no longer current,
+        and `JobNotFound` if the job does not exist.
+        """
+        job_id, _job, lease = self._held_job(job_id, lease)
+        self._check_shard_arg(self.backend, job_id, shard_id)
+        if lease is None:
+            raise self._no_lease(job_id)
+        encoded = None if result is None else encode_value(result, "result")
+        lost = self.backend.complete_many(((lease, encoded),), self.clock.time(), self.options.result_ttl)
+        self._forget(job_id)
+        if lost:
+            raise LeaseLost(job_id)
+        self.circuit_breaker.record_success()
+        self.events.emit("job_completed", job_id, lease.shard_id)
+        return True
+
+    def fail_job(
+        self,
+        job_id: int | Job,
+        shard_id: int | None = None,
+        error: str | BaseException | None = None,
+        permanent: bool = False,
+        *,
+        lease: Lease | None = None,
+        retry_delay: float | None = None,
+        retry_on: Any = None,
+    ) -> JobStatus:
+        """Record a failed attempt: retry later (returns PENDING) or dead-letter (returns FAILED).
+
+        An exception `error` is classified by type (4xx HTTP errors other than 429 and
+        `Permanent` are not retried); `permanent=True` skips the retries.
+        """
+        job_id, job, lease = self._held_job(job_id, lease)
+        self._check_shard_arg(self.backend, job_id, shard_id)
+        if lease is None:
+            raise self._no_lease(job_id)
+        if job is None:
+            job = self.backend.get(job_id)
+            if job is None:
+                raise JobNotFound(job_id)
+        info, decision = self._classify(job, error, permanent, retry_on)
+        now = self.clock.time()
+        try:
+            if decision is not None:
+                delay = decision if retry_delay is None else check_seconds("retry_delay", retry_delay)
+                self.backend.retry(lease, now + delay, info, now)
+            else:
+                self.backend.bury(lease, info, now)
+        finally:
+            self._forget(job_id)
+        self.circuit_breaker.record_failure()
+        event = "job_retried" if decision is not None else "job_failed"
+        self.events.emit(event, job_id, lease.shard_id, info.message)
+        return JobStatus.PENDING if decision is not None else JobStatus.FAILED
+
+    def _classify(self, job: Job, error: object, permanent: bool, retry_on: Any) -> tuple[ErrorInfo, float | None]:
+        """The stored error, and the retry delay (None = dead-letter now)."""
+        if isinstance(error, BaseException):
+            name, message, stack = error_info(error)
+            info = ErrorInfo(name, message, stack)
+            verdict = decide(error, max(1, job.tentativas), max(1, job.max_tentativas),
+                             self.retry_policy, retry_on=retry_on)
+            retry = verdict.retry and not permanent
+            return info, (verdict.delay if retry else None)
+        info = ErrorInfo("Error", "" if error is None else str(error))
+        if permanent or job.tentativas >= job.max_tentativas:
+            return info, None
+        return info, self.retry_policy.delay_for(max(1, job.tentativas))
+
+    def release_job(self, job_id: int | Job, *, lease: Lease | None = None) -> bool:
+        """Give a claimed job back untouched (not counted as an attempt); False if the lease was lost."""
+        job_id, _job, lease = self._held_job(job_id, lease)
+        if lease is None:
+            raise self._no_lease(job_id)
+        lost = self.backend.release([lease], self.clock.time())
+        self._forget(job_id)
+        if not lost:
+            self.events.emit("job_released", job_id, lease.shard_id)
+        return not lost
+
+    def extend_lease(self, job: Job | Lease, seconds: float | None = None) -> bool:
+        """Keep a long job's lease alive for `seconds` more (default: the lease timeout)."""
+        lease = job.lease if isinstance(job, Job) else job
+        span = self.options.lease_timeout if seconds is None else check_seconds("seconds", seconds, allow_zero=False)
+        return not self.backend.extend([lease], self.clock.time() + span)
+
+    def heartbeat(self, shard_id: int | None = None, worker_id: str | None = None) -> int:
+        """Extend every lease `worker_id` holds (in one shard or all); returns how many."""
+        if worker_id is None:
+            raise ConfigError("heartbeat needs the worker_id whose leases to extend")
+        return self.backend.heartbeat(worker_id, self.clock.time() + self.options.lease_timeout, shard_id)
+
+
+def _default_worker() -> str:
+    import os
+
+    return f"pid-{os.getpid()}-{threading.get_ident()}"

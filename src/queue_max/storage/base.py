@@ -1,0 +1,155 @@
+"""The storage seam: the `Backend` protocol every storage engine implements, and its contract.
+
+Contract (what every backend guarantees; the conformance suite in
+`tests/conformance` checks each point):
+
+1. A job is leased to at most one worker at a time; `claim` never returns a job whose lease
+   is live or whose `run_at` is in the future.
+2. Every claim bumps the job's fencing token. `complete_many`, `retry`, `bury`, `release` and
+   `extend` with a stale token (or for a job that is no longer processing) change nothing and
+   report it: the single-job verbs raise `LeaseLost`, the many-job verbs return the lost leases.
+3. Expired leases become claimable again through `requeue_expired`, which counts the attempt
+   (a job whose worker died has used one) and buries jobs that have no attempts left.
+   Delivery is at-least-once.
+4. Within a shard, claims go by priority descending, then `run_at`, then enqueue order.
+5. Job ids are globally unique ints that name their shard (`shard_of(id)`).
+6. A dedupe key yields at most one live (pending or processing) job per key: enqueueing a
+   duplicate returns the live job's reference instead of writing a new one.
+7. One backend object is safe to use from many threads; several processes may open the
+   same storage at once.
+
+All instants below the seam are epoch floats (UTC seconds); `now` is always passed in so
+that tests can drive time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ..models import DeadLetter, ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
+
+__all__ = ["Backend", "Completion"]
+
+# (lease, result as JSON text or None)
+Completion = tuple[Lease, "str | None"]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Durable job storage with domain verbs; see the module docstring for the contract."""
+
+    @property
+    def num_shards(self) -> int:
+        """How many independent partitions the backend has (1 if it has no shards)."""
+        ...
+
+    def shard_of(self, job_id: int) -> int:
+        """The shard a job id lives in; raises `JobNotFound` for an id no shard could hold."""
+        ...
+
+    # ── writing ──
+    def enqueue_many(self, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
+        """Store every job or none of them; refs come back in input order."""
+        ...
+
+    def claim(self, worker_id: str, limit: int, lease_s: float, now: float) -> list[Job]:
+        """Lease up to `limit` ready jobs to `worker_id` until `now + lease_s`."""
+        ...
+
+    def complete_many(
+        self, completions: Sequence[Completion], now: float, result_ttl: float
+    ) -> list[Lease]:
+        """Mark leased jobs completed with their results (kept `result_ttl` seconds; 0 = delete
+        at once) in as few transactions as possible; returns the leases that were stale."""
+        ...
+
+    def retry(self, lease: Lease, run_at: float, error: ErrorInfo, now: float) -> None:
+        """Put a leased job back to pending, claimable from `run_at`, recording the error."""
+        ...
+
+    def bury(self, lease: Lease, error: ErrorInfo, now: float) -> None:
+        """Move a leased job to the dead-letter queue (status failed), recording the error."""
+        ...
+
+    def release(self, leases: Sequence[Lease], now: float) -> list[Lease]:
+        """Give leased jobs back untouched (the attempt is not counted); returns stale leases."""
+        ...
+
+    def extend(self, leases: Sequence[Lease], until: float) -> list[Lease]:
+        """Push the lease expiry of live leases to `until`; returns the leases that were lost."""
+        ...
+
+    def heartbeat(self, worker_id: str, until: float, shard_id: int | None = None) -> int:
+        """Extend every lease held by `worker_id` (in one shard or all); returns how many."""
+        ...
+
+    def requeue_expired(self, now: float, error: ErrorInfo) -> RecoveryReport:
+        """Recover jobs whose lease expired: count the attempt, then requeue or bury them."""
+        ...
+
+    def cancel(self, job_id: int, now: float) -> bool:
+        """Cancel a pending job; False if it is not pending (already running or finished)."""
+        ...
+
+    # ── reading ──
+    def get(self, job_id: int) -> Job | None:
+        """One job with its recorded errors, or None."""
+        ...
+
+    def list_jobs(
+        self, status: JobStatus | None, limit: int, shard_id: int | None = None
+    ) -> list[Job]:
+        """Jobs in a status (all statuses if None), oldest first."""
+        ...
+
+    def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
+        """Jobs per status, plus `scheduled` (pending, not yet due) and `dead_letter`."""
+        ...
+
+    def count_live(self) -> int:
+        """Pending plus processing jobs, cheaply (for wait-until-empty and autoscaling)."""
+        ...
+
+    def has_ready(self, now: float) -> bool:
+        """Whether any job could be claimed at `now` (a cheap read, no write lock)."""
+        ...
+
+    # ── dead letters and housekeeping ──
+    def dlq_list(
+        self, limit: int, shard_id: int | None = None, error_type: str | None = None
+    ) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        ...
+
+    def dlq_requeue(
+        self,
+        now: float,
+        job_ids: Iterable[int] | None = None,
+        shard_id: int | None = None,
+        error_type: str | None = None,
+    ) -> int:
+        """Put dead jobs back to pending with fresh attempts, removing their DLQ entries."""
+        ...
+
+    def dlq_prune(
+        self, older_than: float | None = None, shard_id: int | None = None
+    ) -> int:
+        """Delete dead letters (failed before `older_than`, or all) and their jobs."""
+        ...
+
+    def purge(self, status: JobStatus | None) -> int:
+        """Delete every job in `status` (every job and dead letter if None)."""
+        ...
+
+    def cleanup(self, now: float, finished_before: float) -> int:
+        """Delete completed/cancelled jobs finished before `finished_before`, and expired results."""
+        ...
+
+    def change_token(self) -> Any:
+        """An opaque value that changes whenever another connection commits (cheap to read)."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection; later calls raise `QueueClosed`."""
+        ...

@@ -1,0 +1,240 @@
+"""Every SQL statement the SQLite backend runs, named, in one place."""
+
+from __future__ import annotations
+
+__all__ = ["APPLICATION_ID", "SCHEMA", "SCHEMA_VERSION", "Q"]
+
+# "QMAX" as a big-endian int: marks a file as a queue-max shard.
+APPLICATION_ID = 0x514D4158
+SCHEMA_VERSION = 1
+
+SCHEMA = [
+    """
+    CREATE TABLE fila (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        pagina_id        INTEGER,
+        payload          TEXT    NOT NULL,
+        status           TEXT    NOT NULL DEFAULT 'pending',
+        priority         INTEGER NOT NULL DEFAULT 0,
+        tentativas       INTEGER NOT NULL DEFAULT 0,
+        max_tentativas   INTEGER NOT NULL,
+        lease_token      INTEGER NOT NULL DEFAULT 0,
+        last_error       TEXT,
+        error_type       TEXT,
+        error_stack      TEXT,
+        worker_id        TEXT,
+        heartbeat        REAL,
+        lease_expires_at REAL,
+        created_at       REAL    NOT NULL,
+        run_at           REAL    NOT NULL,
+        started_at       REAL,
+        completed_at     REAL,
+        expires_at       REAL,
+        dedupe_key       TEXT,
+        result           TEXT
+    )
+    """,
+    "CREATE INDEX fila_ready ON fila(priority DESC, run_at, id) WHERE status = 'pending'",
+    "CREATE INDEX fila_scheduled ON fila(run_at) WHERE status = 'scheduled'",
+    "CREATE INDEX fila_leases ON fila(lease_expires_at) WHERE status = 'processing'",
+    """CREATE UNIQUE INDEX fila_dedupe ON fila(dedupe_key)
+       WHERE dedupe_key IS NOT NULL AND status IN ('pending', 'scheduled', 'processing')""",
+    """
+    CREATE TABLE dead_letter_queue (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        original_job_id INTEGER NOT NULL,
+        job_rowid       INTEGER NOT NULL,
+        payload         TEXT    NOT NULL,
+        error           TEXT,
+        error_type      TEXT,
+        error_stack     TEXT,
+        failed_at       REAL    NOT NULL,
+        shard_id        INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL
+    )
+    """,
+    "CREATE INDEX dead_letter_job ON dead_letter_queue(job_rowid)",
+    """
+    CREATE TABLE job_errors (
+        job_rowid   INTEGER NOT NULL,
+        attempt     INTEGER NOT NULL,
+        worker_id   TEXT,
+        error_type  TEXT,
+        error       TEXT,
+        error_stack TEXT,
+        failed_at   REAL    NOT NULL
+    )
+    """,
+    "CREATE INDEX job_errors_job ON job_errors(job_rowid)",
+    "CREATE TABLE shard_metadata (key TEXT PRIMARY KEY, value) WITHOUT ROWID",
+]
+
+_JOB_COLUMNS = (
+    "id, pagina_id, payload, status, priority, tentativas, max_tentativas, lease_token, "
+    "worker_id, created_at, run_at, started_at, completed_at, lease_expires_at, "
+    "last_error, error_type, error_stack, dedupe_key, result"
+)
+
+_LIVE = "('pending', 'scheduled', 'processing')"
+_WAITING = "('pending', 'scheduled')"
+_EXPIRED = "status = 'processing' AND lease_expires_at < :now"
+_LEASED = "id = :id AND lease_token = :token AND status = 'processing'"
+
+
+class Q:
+    """Named statements."""
+
+    read_header = "SELECT (SELECT application_id FROM pragma_application_id), " \
+        "(SELECT user_version FROM pragma_user_version), " \
+        "(SELECT count(*) FROM sqlite_master)"
+    get_meta = "SELECT value FROM shard_metadata WHERE key = ?"
+    set_meta = "INSERT OR REPLACE INTO shard_metadata(key, value) VALUES (?, ?)"
+    add_meta = "UPDATE shard_metadata SET value = value + ? WHERE key = ?"
+    all_meta = "SELECT key, value FROM shard_metadata"
+
+    insert = (
+        "INSERT INTO fila(pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        "status) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    )
+    # one statement for a whole batch: SQLite walks the JSON array in C, in order
+    insert_json_array = (
+        "INSERT INTO fila(pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        "status) SELECT ?, value, ?, ?, ?, ?, ? FROM json_each(?)"
+    )
+    insert_dedupe = (
+        "INSERT INTO fila(pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        "status, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+    )
+    find_live_key = "SELECT id FROM fila WHERE dedupe_key = ? AND status IN " + _LIVE
+    last_rowid = "SELECT last_insert_rowid()"
+    delete_rowid_range = "DELETE FROM fila WHERE id BETWEEN ? AND ?"
+
+    peek_ready = (
+        "SELECT EXISTS (SELECT 1 FROM fila WHERE status = 'pending') OR EXISTS "
+        "(SELECT 1 FROM fila WHERE status = 'scheduled' AND run_at <= ?)"
+    )
+    promote = "UPDATE fila SET status = 'pending' WHERE status = 'scheduled' AND run_at <= ?"
+    claim = (
+        "UPDATE fila SET status = 'processing', worker_id = :worker, started_at = :now, "
+        "heartbeat = :now, lease_expires_at = :until, tentativas = tentativas + 1, "
+        "lease_token = lease_token + 1 "
+        "WHERE id IN (SELECT id FROM fila WHERE status = 'pending' "
+        "ORDER BY priority DESC, run_at, id LIMIT :limit) "
+        "RETURNING id, pagina_id, payload, priority, tentativas, max_tentativas, lease_token, "
+        "created_at, run_at, last_error, error_type, dedupe_key"
+    )
+
+    complete = (
+        "UPDATE fila SET status = 'completed', completed_at = :now, expires_at = :expires, "
+        "result = :result, lease_expires_at = NULL, heartbeat = NULL WHERE " + _LEASED
+    )
+    complete_delete = "DELETE FROM fila WHERE " + _LEASED
+    delete_errors_of = "DELETE FROM job_errors WHERE job_rowid = ?"
+    retry = (
+        "UPDATE fila SET status = CASE WHEN :run_at > :now THEN 'scheduled' ELSE 'pending' END, "
+        "run_at = :run_at, last_error = :error, "
+        "error_type = :error_type, error_stack = :stack, worker_id = NULL, heartbeat = NULL, "
+        "lease_expires_at = NULL WHERE " + _LEASED
+    )
+    bury = (
+        "UPDATE fila SET status = 'failed', completed_at = :now, last_error = :error, "
+        "error_type = :error_type, error_stack = :stack, heartbeat = NULL, "
+        "lease_expires_at = NULL WHERE " + _LEASED
+    )
+    to_dead_letter = (
+        "INSERT INTO dead_letter_queue(original_job_id, job_rowid, payload, error, error_type, "
+        "error_stack, failed_at, shard_id, attempts) "
+        "SELECT id * 1024 + :shard, id, payload, last_error, error_type, error_stack, :now, "
+        ":shard, tentativas FROM fila WHERE id = :id"
+    )
+    log_error = (
+        "INSERT INTO job_errors(job_rowid, attempt, worker_id, error_type, error, error_stack, "
+        "failed_at) SELECT id, tentativas, worker_id, :error_type, :error, :stack, :now "
+        "FROM fila WHERE id = :id"
+    )
+    release = (
+        "UPDATE fila SET status = 'pending', tentativas = tentativas - 1, worker_id = NULL, "
+        "heartbeat = NULL, lease_expires_at = NULL, started_at = NULL WHERE " + _LEASED
+    )
+    extend = (
+        "UPDATE fila SET lease_expires_at = :until, heartbeat = :now WHERE " + _LEASED
+    )
+    heartbeat = (
+        "UPDATE fila SET lease_expires_at = :until, heartbeat = :now "
+        "WHERE status = 'processing' AND worker_id = :worker"
+    )
+
+    peek_expired = "SELECT 1 FROM fila WHERE " + _EXPIRED + " LIMIT 1"
+    log_expired = (
+        "INSERT INTO job_errors(job_rowid, attempt, worker_id, error_type, error, error_stack, "
+        "failed_at) SELECT id, tentativas, worker_id, :error_type, :error, NULL, :now "
+        "FROM fila WHERE " + _EXPIRED
+    )
+    bury_expired_dlq = (
+        "INSERT INTO dead_letter_queue(original_job_id, job_rowid, payload, error, error_type, "
+        "error_stack, failed_at, shard_id, attempts) "
+        "SELECT id * 1024 + :shard, id, payload, :error, :error_type, NULL, :now, :shard, "
+        "tentativas FROM fila WHERE " + _EXPIRED + " AND tentativas >= max_tentativas"
+    )
+    bury_expired = (
+        "UPDATE fila SET status = 'failed', completed_at = :now, last_error = :error, "
+        "error_type = :error_type, error_stack = NULL, heartbeat = NULL, lease_expires_at = NULL "
+        "WHERE " + _EXPIRED + " AND tentativas >= max_tentativas"
+    )
+    requeue_expired = (
+        "UPDATE fila SET status = 'pending', run_at = :now, last_error = :error, "
+        "error_type = :error_type, error_stack = NULL, worker_id = NULL, heartbeat = NULL, "
+        "lease_expires_at = NULL WHERE " + _EXPIRED
+    )
+
+    cancel = (
+        "UPDATE fila SET status = 'cancelled', completed_at = :now "
+        "WHERE id = :id AND status IN " + _WAITING
+    )
+    get = f"SELECT {_JOB_COLUMNS} FROM fila WHERE id = ?"
+    get_errors = (
+        "SELECT error_type, error, error_stack FROM job_errors WHERE job_rowid = ? "
+        "ORDER BY attempt, rowid"
+    )
+    list_status = f"SELECT {_JOB_COLUMNS} FROM fila WHERE status = ? ORDER BY id LIMIT ?"
+    list_waiting = (
+        f"SELECT {_JOB_COLUMNS} FROM fila WHERE status IN {_WAITING} ORDER BY id LIMIT ?"
+    )
+    list_all = f"SELECT {_JOB_COLUMNS} FROM fila ORDER BY id LIMIT ?"
+    count_by_status = "SELECT status, count(*) FROM fila GROUP BY status"
+    count_scheduled = "SELECT count(*) FROM fila WHERE status = 'scheduled' AND run_at > ?"
+    count_dead = "SELECT count(*) FROM dead_letter_queue"
+    count_live = (
+        "SELECT (SELECT count(*) FROM fila WHERE status = 'pending') + "
+        "(SELECT count(*) FROM fila WHERE status = 'scheduled') + "
+        "(SELECT count(*) FROM fila WHERE status = 'processing')"
+    )
+    oldest_ready = (
+        "SELECT min(run_at) FROM fila WHERE status IN " + _WAITING + " AND run_at <= ?"
+    )
+
+    dlq_select = (
+        "SELECT id, original_job_id, shard_id, payload, error, error_type, failed_at, "
+        "attempts, error_stack, job_rowid FROM dead_letter_queue"
+    )
+    dlq_requeue_job = (
+        "UPDATE OR IGNORE fila SET status = 'pending', tentativas = 0, run_at = :now, "
+        "completed_at = NULL, worker_id = NULL, started_at = NULL "
+        "WHERE id = :id AND status = 'failed'"
+    )
+    dlq_delete = "DELETE FROM dead_letter_queue WHERE id = ?"
+    dlq_prune_jobs = (
+        "DELETE FROM fila WHERE status = 'failed' AND id IN "
+        "(SELECT job_rowid FROM dead_letter_queue WHERE failed_at < :before)"
+    )
+    dlq_prune = "DELETE FROM dead_letter_queue WHERE failed_at < :before"
+
+    purge_status = "DELETE FROM fila WHERE status = ?"
+    purge_waiting = "DELETE FROM fila WHERE status IN " + _WAITING
+    purge_all = "DELETE FROM fila"
+    purge_dlq = "DELETE FROM dead_letter_queue"
+    orphan_errors = "DELETE FROM job_errors WHERE job_rowid NOT IN (SELECT id FROM fila)"
+    cleanup = (
+        "DELETE FROM fila WHERE (status IN ('completed', 'cancelled') AND completed_at < :before) "
+        "OR (status = 'completed' AND expires_at IS NOT NULL AND expires_at <= :now)"
+    )

@@ -1,0 +1,292 @@
+"""One shard: a single SQLite file with its per-thread connections, pragmas, schema and errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ...errors import (
+    CorruptShard,
+    ForeignDatabase,
+    IncompatibleSchema,
+    QueueClosed,
+    StorageBusy,
+    StorageError,
+    StorageFull,
+    StorageReadOnly,
+)
+from ._sql import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, Q
+
+__all__ = ["MIGRATIONS", "Shard", "ShardOptions", "translate"]
+
+log = logging.getLogger("queue_max.storage")
+
+# from_version -> statements that bring a shard to from_version + 1 (run in one transaction)
+MIGRATIONS: dict[int, list[str]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class ShardOptions:
+    """Connection settings shared by every shard of a manager."""
+
+    busy_timeout: float = 30.0
+    cache_size: int = 10000
+    mmap_size: int = 268435456
+    durable: bool = False
+    # Small pages: a claim or an ack rewrites ~3 pages, so WAL traffic per job scales with this.
+    page_size: int = 1024
+    journal_size_limit: int = 64 * 1024 * 1024
+
+
+def translate(exc: sqlite3.Error, where: str) -> StorageError:
+    """Map a driver error to the typed error tree (callers `raise ... from exc`)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return StorageBusy(f"{where} is busy (locked by another writer past the busy timeout); retry shortly")
+    if name.startswith("SQLITE_FULL"):
+        return StorageFull(f"{where}: the disk or database is full; the operation was rolled back")
+    if name.startswith("SQLITE_READONLY") or name == "SQLITE_CANTOPEN" and _readonly_hint(exc):
+        return StorageReadOnly(f"{where} is read-only; the operation was rolled back ({exc})")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return CorruptShard(f"{where} is not a valid queue-max database ({exc}); it was left untouched")
+    if name.startswith("SQLITE_IOERR") and "short read" not in str(exc):
+        return StorageError(f"{where}: I/O error ({exc}); the operation was rolled back")
+    return StorageError(f"{where}: {exc}")
+
+
+def _readonly_hint(exc: sqlite3.Error) -> bool:
+    return "readonly" in str(exc).lower() or "read-only" in str(exc).lower()
+
+
+class _Tx:
+    """`with shard.write() as conn:` — one BEGIN IMMEDIATE transaction, errors translated."""
+
+    __slots__ = ("_shard", "_conn")
+
+    def __init__(self, shard: Shard) -> None:
+        self._shard = shard
+        self._conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = self._shard.conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise translate(exc, self._shard.name) from exc
+        self._conn = conn
+        return conn
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self._conn
+        assert conn is not None
+        if kind is None:
+            try:
+                conn.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_exc:
+                _rollback(conn)
+                raise translate(commit_exc, self._shard.name) from commit_exc
+        _rollback(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise translate(exc, self._shard.name) from exc
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        log.debug("rollback failed", exc_info=True)
+
+
+class Shard:
+    """One shard file. Each thread gets its own connection; the object is shared by threads."""
+
+    def __init__(self, path: Path, shard_id: int, options: ShardOptions) -> None:
+        self.path = path
+        self.shard_id = shard_id
+        self.name = f"shard {shard_id} ({path})"
+        self.options = options
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        self._closed = False
+        self._open_and_check()
+
+    # ── connections ──
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection to the shard (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._closed:
+            raise QueueClosed(f"{self.name} is closed")
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.options.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+            )
+            conn.execute(f"PRAGMA synchronous = {'FULL' if self.options.durable else 'NORMAL'}")
+            conn.execute(f"PRAGMA cache_size = {int(self.options.cache_size)}")
+            conn.execute(f"PRAGMA mmap_size = {int(self.options.mmap_size)}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute(f"PRAGMA journal_size_limit = {int(self.options.journal_size_limit)}")
+        except sqlite3.Error as exc:
+            raise translate(exc, self.name) from exc
+        with self._lock:
+            if self._closed:
+                conn.close()
+                raise QueueClosed(f"{self.name} is closed")
+            self._all.append(conn)
+        return conn
+
+    def write(self) -> _Tx:
+        return _Tx(self)
+
+    def read(self, sql: str, params: Any = ()) -> list[Any]:
+        try:
+            return self.conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise translate(exc, self.name) from exc
+
+    def read_one(self, sql: str, params: Any = ()) -> Any:
+        try:
+            return self.conn().execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise translate(exc, self.name) from exc
+
+    def data_version(self) -> int:
+        return int(self.read_one("PRAGMA data_version")[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                log.debug("close failed", exc_info=True)
+        self._local = threading.local()
+
+    # ── opening, checks, schema ──
+    def _open_and_check(self) -> None:
+        """Create or validate the file; a foreign, corrupt or newer file is never modified."""
+        _create_private(self.path)
+        conn = self.conn()
+        try:
+            app_id, version, objects = conn.execute(Q.read_header).fetchone()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise CorruptShard(
+                f"{self.name} is not a readable SQLite database ({exc}); it was left untouched"
+            ) from exc
+        if app_id == 0 and version == 0 and objects == 0:
+            self._initialize()
+        elif app_id != APPLICATION_ID:
+            self.close()
+            raise ForeignDatabase(
+                f"{self.name} is an SQLite database of another application "
+                f"(application_id {app_id:#x}, {objects} schema objects); queue-max will not "
+                "touch it: point data_dir at an empty or queue-max directory"
+            )
+        elif version > SCHEMA_VERSION:
+            self.close()
+            raise IncompatibleSchema(
+                f"{self.name} has schema version {version}, written by a newer queue-max; "
+                f"this version understands up to {SCHEMA_VERSION}. Upgrade queue-max; "
+                "the file was left untouched"
+            )
+        elif version < SCHEMA_VERSION:
+            self._migrate()
+        self._enable_wal(conn)
+
+    def _initialize(self) -> None:
+        try:
+            self.conn().execute(f"PRAGMA page_size = {int(self.options.page_size)}")
+        except sqlite3.Error as exc:
+            raise translate(exc, self.name) from exc
+        with self.write() as conn:
+            _, version, objects = conn.execute(Q.read_header).fetchone()
+            if version == 0 and objects == 0:
+                for statement in SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                for key, value in (
+                    ("version", SCHEMA_VERSION),
+                    ("shard_id", self.shard_id),
+                    ("created_at", _now()),
+                    ("total_jobs_processed", 0),
+                    ("total_jobs_failed", 0),
+                    ("last_vacuum", None),
+                ):
+                    conn.execute(Q.set_meta, (key, value))
+
+    def _migrate(self) -> None:
+        with self.write() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            while version < SCHEMA_VERSION:
+                steps = MIGRATIONS.get(version)
+                if steps is None:
+                    raise IncompatibleSchema(
+                        f"{self.name} has schema version {version} and no migration exists "
+                        f"from it to {SCHEMA_VERSION}; the file was left untouched"
+                    )
+                for statement in steps:
+                    conn.execute(statement)
+                version += 1
+                conn.execute(f"PRAGMA user_version = {version}")
+                conn.execute(Q.set_meta, ("version", version))
+                log.info("migrated %s to schema version %d", self.name, version)
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise translate(exc, self.name) from exc
+        if str(mode).lower() != "wal":
+            raise StorageError(f"{self.name}: could not switch to WAL mode (got {mode!r})")
+
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.read(Q.all_meta))
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the database file (cheap when it is small)."""
+        try:
+            self.conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise translate(exc, self.name) from exc
+
+
+def _create_private(path: Path) -> None:
+    """Create the shard file with mode 0600 unless it exists (SQLite copies the mode to -wal/-shm)."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except PermissionError as exc:
+        raise StorageReadOnly(f"cannot create {path}: {exc.strerror}") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot create {path}: {exc.strerror}") from exc
+    os.close(fd)
+
+
+def _now() -> float:
+    return time.time()
