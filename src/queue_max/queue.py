@@ -90,6 +90,10 @@ class Queue(Management):
         """The storage backend (a `ShardManager` for the default SQLite storage)."""
         return self.backend
 
+    def shard_of(self, job_id: int) -> int:
+        """The shard a job id lives in (ids encode their shard)."""
+        return self.backend.shard_of(job_id)
+
     @property
     def num_shards(self) -> int:
         return self.backend.num_shards
@@ -128,8 +132,11 @@ class Queue(Management):
         self.events.emit("job_enqueued", ref.id, ref.shard_id)
         return {"id": ref.id, "shard_id": ref.shard_id}
 
-    def enqueue_batch(self, items: Iterable[dict[str, Any]]) -> list[dict[str, int]]:
-        """Store many jobs all-or-nothing: items are `{"payload": {...}, "priority": 2, ...}`."""
+    def enqueue_batch(self, items: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        """Store many jobs all-or-nothing: items are `{"payload": {...}, "priority": 2, ...}`.
+
+        Returns `{"total": n, "ids": [job ids in input order]}` (`total` as in queue-max 0.1.1;
+        each id names its shard, see `Queue.shard_of`)."""
         if isinstance(items, (dict, str, bytes)):
             raise InvalidPayload(
                 f"enqueue_batch takes a list of job dicts like {{'payload': {{...}}}}, got {type(items).__name__}")
@@ -152,7 +159,7 @@ class Queue(Management):
                 append(build_from_spec(options, now, item, f"enqueue_batch item {index}"))
         return self._store_many(jobs, now)
 
-    def enqueue_from_file(self, path: str | Path, fmt: str | None = "jsonl") -> list[dict[str, int]]:
+    def enqueue_from_file(self, path: str | Path, fmt: str | None = "jsonl") -> dict[str, Any]:
         """Store every job of a jsonl, json or csv file, or none if any record is bad.
 
         A record with a `"payload"` object (and only job-option keys) is a job spec; any other
@@ -168,15 +175,15 @@ class Queue(Management):
                 raise InvalidJobFile(str(exc)) from None
         return self._store_many(jobs, now)
 
-    def _store_many(self, jobs: Sequence[NewJob], now: float) -> list[dict[str, int]]:
+    def _store_many(self, jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         if not jobs:
-            return []
+            return {"total": 0, "ids": []}
         refs = self.backend.enqueue_many(jobs, now)
         self._after_enqueue(len(refs))
         if self.events.has("job_enqueued"):
             for ref in refs:
                 self.events.emit("job_enqueued", ref.id, ref.shard_id)
-        return [{"id": job_id, "shard_id": shard_id} for job_id, shard_id in refs]
+        return {"total": len(refs), "ids": [job_id for job_id, _shard in refs]}
 
     def _after_enqueue(self, count: int) -> None:
         if self._waiters:
@@ -263,9 +270,12 @@ class Queue(Management):
             lease = job.lease
         return job_id, job, lease
 
-    def _forget(self, job_id: int) -> None:
-        self._thread_leases().pop(job_id, None)
-        self._leases.pop(job_id, None)
+    def _forget(self, lease: Lease) -> None:
+        """Drop the remembered claim of `lease` (not a newer claim of the same job)."""
+        for held in (self._thread_leases(), self._leases):
+            job = held.get(lease.job_id)
+            if job is not None and job.lease_token == lease.token:
+                held.pop(lease.job_id, None)
 
     def _no_lease(self, job_id: int) -> LeaseLost:
         if self.backend.get(job_id) is None:
@@ -293,12 +303,36 @@ class Queue(Management):
             raise self._no_lease(job_id)
         encoded = None if result is None else encode_value(result, "result")
         lost = self.backend.complete_many(((lease, encoded),), self.clock.time(), self.options.result_ttl)
-        self._forget(job_id)
+        self._forget(lease)
         if lost:
             raise LeaseLost(job_id)
         self.circuit_breaker.record_success()
         self.events.emit("job_completed", job_id, lease.shard_id)
         return True
+
+    def complete_jobs(self, results: Sequence[tuple[Job, Any]]) -> list[int]:
+        """Complete many claimed jobs in one transaction per shard (grouped acks).
+
+        `results` holds (job, result) pairs; returns the ids whose lease was lost (nothing
+        changed for those). A crash before this returns loses no job: the jobs are still
+        leased and come back after their lease expires.
+        """
+        if not results:
+            return []
+        encoded = [(job.lease, None if result is None else encode_value(result, "result"))
+                   for job, result in results]
+        lost = {lease.job_id for lease in
+                self.backend.complete_many(encoded, self.clock.time(), self.options.result_ttl)}
+        emit = self.events.has("job_completed")
+        breaker = self.circuit_breaker
+        for job, _result in results:
+            self._forget(job.lease)
+            if job.id in lost:
+                continue
+            breaker.record_success()
+            if emit:
+                self.events.emit("job_completed", job.id, job.shard_id)
+        return sorted(lost)
 
     def fail_job(
         self,
@@ -333,7 +367,7 @@ class Queue(Management):
             else:
                 self.backend.bury(lease, info, now)
         finally:
-            self._forget(job_id)
+            self._forget(lease)
         self.circuit_breaker.record_failure()
         event = "job_retried" if decision is not None else "job_failed"
         self.events.emit(event, job_id, lease.shard_id, info.message)
@@ -359,7 +393,7 @@ class Queue(Management):
         if lease is None:
             raise self._no_lease(job_id)
         lost = self.backend.release([lease], self.clock.time())
-        self._forget(job_id)
+        self._forget(lease)
         if not lost:
             self.events.emit("job_released", job_id, lease.shard_id)
         return not lost

@@ -203,7 +203,8 @@ class ShardManager:
             want = limit - len(out)
             params = {"worker": worker_id, "now": now, "until": until, "limit": want}
             with shard.write() as conn:
-                if now >= promote[shard_id]:
+                due = promote[shard_id]
+                if now >= due or now < due - 2 * PROMOTE_EVERY:  # also after the clock jumped back
                     # due scheduled jobs join the ready index; throttled to keep claims cheap
                     promote[shard_id] = now + PROMOTE_EVERY
                     conn.execute(Q.promote, (now,))

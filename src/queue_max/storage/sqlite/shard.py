@@ -22,6 +22,7 @@ from ...errors import (
     StorageFull,
     StorageReadOnly,
 )
+from . import _legacy
 from ._sql import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, Q
 
 __all__ = ["MIGRATIONS", "Shard", "ShardOptions", "translate"]
@@ -199,6 +200,8 @@ class Shard:
             ) from exc
         if app_id == 0 and version == 0 and objects == 0:
             self._initialize()
+        elif app_id == 0 and version == 0 and _legacy.looks_like_legacy(conn):
+            _legacy.migrate(self)
         elif app_id != APPLICATION_ID:
             self.close()
             raise ForeignDatabase(

@@ -1,0 +1,286 @@
+"""The storage contract (queue_max.storage.base): every backend must pass this file unchanged."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from queue_max.errors import JobNotFound, LeaseLost
+from queue_max.models import ErrorInfo, JobStatus, NewJob
+from queue_max.storage.base import Backend
+
+NOW = 1_800_000_000.0
+LEASE = 30.0
+BOOM = ErrorInfo("RuntimeError", "boom", "Traceback: ...")
+
+
+def jobs(n: int, **options: object) -> list[NewJob]:
+    return [NewJob(json.dumps({"i": i}), **options) for i in range(n)]  # type: ignore[arg-type]
+
+
+def drain(backend: Backend, now: float = NOW, worker: str = "w") -> list:
+    claimed = []
+    while batch := backend.claim(worker, 10, LEASE, now):
+        claimed.extend(batch)
+    return claimed
+
+
+def test_enqueued_jobs_get_unique_ids_that_name_their_shard(backend):
+    refs = backend.enqueue_many(jobs(50), NOW)
+    assert len({ref.id for ref in refs}) == 50
+    for ref in refs:
+        assert backend.shard_of(ref.id) == ref.shard_id
+        assert backend.get(ref.id).payload["i"] == refs.index(ref)
+
+
+def test_claim_hands_each_job_to_one_worker_with_a_fresh_lease(backend):
+    backend.enqueue_many(jobs(20), NOW)
+    first = backend.claim("a", 20, LEASE, NOW)
+    # Given every job is leased, a second worker gets nothing
+    assert backend.claim("b", 20, LEASE, NOW) == []
+    assert len(first) == 20
+    for job in first:
+        assert job.status is JobStatus.PROCESSING
+        assert job.worker_id == "a" and job.tentativas == 1 and job.lease_token >= 1
+        assert job.lease_expires_ts == NOW + LEASE
+
+
+def test_claim_never_returns_a_job_before_its_run_at(backend):
+    backend.enqueue_many([NewJob('{"later": true}', run_at=NOW + 60)], NOW)
+    assert backend.claim("w", 5, LEASE, NOW) == []
+    assert backend.claim("w", 5, LEASE, NOW + 59.9) == []
+    assert [job.payload for job in backend.claim("w", 5, LEASE, NOW + 60)] == [{"later": True}]
+
+
+def test_within_a_shard_claims_follow_priority_then_run_at_then_enqueue_order(backend):
+    specs = [
+        NewJob('{"n": "low-1"}', priority=0, shard_key=0),
+        NewJob('{"n": "high-late"}', priority=2, run_at=NOW - 1, shard_key=0),
+        NewJob('{"n": "low-2"}', priority=0, shard_key=0),
+        NewJob('{"n": "high-early"}', priority=2, run_at=NOW - 5, shard_key=0),
+        NewJob('{"n": "mid"}', priority=1, shard_key=0),
+    ]
+    for spec in specs:
+        backend.enqueue_many([spec], NOW - 10)
+    order = [backend.claim("w", 1, LEASE, NOW)[0].payload["n"] for _ in specs]
+    assert order == ["high-early", "high-late", "mid", "low-1", "low-2"]
+
+
+def test_a_batch_claim_is_sorted_by_priority(backend):
+    backend.enqueue_many([NewJob('{"p": 0}', priority=0, shard_key=0),
+                          NewJob('{"p": 2}', priority=2, shard_key=0)], NOW)
+    assert [job.priority_int for job in backend.claim("w", 2, LEASE, NOW)] == [2, 0]
+
+
+def test_completing_with_the_current_lease_stores_the_result(backend):
+    (ref,) = backend.enqueue_many(jobs(1), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    assert backend.complete_many([(job.lease, '{"ok": 1}')], NOW + 1, 3600) == []
+    done = backend.get(ref.id)
+    assert done.status is JobStatus.COMPLETED and done.result == {"ok": 1}
+    assert done.completed_ts == NOW + 1
+
+
+def test_a_zero_result_ttl_deletes_the_job_at_completion(backend):
+    (ref,) = backend.enqueue_many(jobs(1), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    assert backend.complete_many([(job.lease, None)], NOW, 0) == []
+    assert backend.get(ref.id) is None
+
+
+def test_stale_leases_change_nothing_and_are_reported(backend):
+    backend.enqueue_many(jobs(1), NOW)
+    (old,) = backend.claim("a", 1, LEASE, NOW)
+    # When the lease expires and another worker claims the job
+    backend.requeue_expired(NOW + LEASE + 1, BOOM)
+    (new,) = backend.claim("b", 1, LEASE, NOW + LEASE + 2)
+    assert new.id == old.id and new.lease_token > old.lease_token
+    # Then every verb with the old lease is refused and leaves the job to its new owner
+    assert backend.complete_many([(old.lease, None)], NOW, 60) == [old.lease]
+    assert backend.extend([old.lease], NOW + 999) == [old.lease]
+    assert backend.release([old.lease], NOW) == [old.lease]
+    with pytest.raises(LeaseLost):
+        backend.retry(old.lease, NOW, BOOM, NOW)
+    with pytest.raises(LeaseLost):
+        backend.bury(old.lease, BOOM, NOW)
+    current = backend.get(new.id)
+    assert current.status is JobStatus.PROCESSING and current.worker_id == "b"
+    assert backend.complete_many([(new.lease, None)], NOW, 60) == []
+
+
+def test_a_completed_job_cannot_be_completed_twice(backend):
+    backend.enqueue_many(jobs(1), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    assert backend.complete_many([(job.lease, None)], NOW, 60) == []
+    assert backend.complete_many([(job.lease, None)], NOW, 60) == [job.lease]
+
+
+def test_retry_makes_the_job_claimable_again_at_its_run_at_and_records_the_error(backend):
+    (ref,) = backend.enqueue_many(jobs(1, max_attempts=3), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    backend.retry(job.lease, NOW + 10, BOOM, NOW)
+    assert backend.claim("w", 1, LEASE, NOW + 9) == []
+    (again,) = backend.claim("w", 1, LEASE, NOW + 10)
+    assert again.tentativas == 2 and again.last_error == "boom"
+    assert [e.type for e in backend.get(ref.id).errors] == ["RuntimeError"]
+
+
+def test_bury_moves_the_job_to_the_dead_letter_queue(backend):
+    (ref,) = backend.enqueue_many(jobs(1), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    backend.bury(job.lease, BOOM, NOW)
+    assert backend.get(ref.id).status is JobStatus.FAILED
+    (entry,) = backend.dlq_list(10)
+    assert entry.original_job_id == ref.id and entry.error == "boom"
+    assert entry.error_type == "RuntimeError" and entry.attempts == 1 and entry.payload == {"i": 0}
+    assert backend.claim("w", 1, LEASE, NOW) == []
+
+
+def test_requeueing_a_dead_letter_gives_fresh_attempts_and_removes_the_entry(backend):
+    (ref,) = backend.enqueue_many(jobs(1, max_attempts=1), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    backend.bury(job.lease, BOOM, NOW)
+    assert backend.dlq_requeue(NOW, job_ids=[ref.id]) == 1
+    assert backend.dlq_list(10) == []
+    (again,) = backend.claim("w", 1, LEASE, NOW)
+    assert again.id == ref.id and again.tentativas == 1
+
+
+def test_dlq_filters_and_prune(backend):
+    refs = backend.enqueue_many(jobs(3), NOW)
+    for job in backend.claim("w", 3, LEASE, NOW):
+        error = BOOM if job.payload["i"] else ErrorInfo("KeyError", "k")
+        backend.bury(job.lease, error, NOW + job.payload["i"])
+    assert {e.error_type for e in backend.dlq_list(10, error_type="KeyError")} == {"KeyError"}
+    assert backend.dlq_requeue(NOW, error_type="KeyError") == 1
+    assert backend.dlq_prune(older_than=NOW + 1.5) == 1
+    assert [e.original_job_id for e in backend.dlq_list(10)] == [refs[2].id]
+    assert backend.get(refs[1].id) is None
+
+
+def test_release_returns_a_job_without_counting_the_attempt(backend):
+    backend.enqueue_many(jobs(1), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    assert backend.release([job.lease], NOW) == []
+    (again,) = backend.claim("w", 1, LEASE, NOW)
+    assert again.tentativas == 1 and again.lease_token > job.lease_token
+
+
+def test_extend_and_heartbeat_keep_a_lease_from_expiring(backend):
+    backend.enqueue_many(jobs(2), NOW)
+    a, b = backend.claim("w", 2, LEASE, NOW)
+    assert backend.extend([a.lease], NOW + 100) == []
+    assert backend.heartbeat("w", NOW + 100) == 2
+    report = backend.requeue_expired(NOW + 99, BOOM)
+    assert report.total == 0
+    assert backend.claim("x", 2, LEASE, NOW + 99) == []
+
+
+def test_expired_leases_are_requeued_counting_the_attempt_then_buried(backend):
+    (ref,) = backend.enqueue_many(jobs(1, max_attempts=2), NOW)
+    backend.claim("w", 1, LEASE, NOW)
+    assert backend.requeue_expired(NOW + LEASE + 1, BOOM).requeued == 1
+    (job,) = backend.claim("w", 1, LEASE, NOW + LEASE + 1)
+    assert job.tentativas == 2
+    report = backend.requeue_expired(NOW + 2 * LEASE + 2, BOOM)
+    assert (report.requeued, report.buried) == (0, 1)
+    assert backend.get(ref.id).status is JobStatus.FAILED
+    assert backend.dlq_list(10)[0].original_job_id == ref.id
+
+
+def test_a_dedupe_key_allows_one_live_job(backend):
+    first = backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k")], NOW)[0]
+    second = backend.enqueue_many([NewJob('{"v": 2}', dedupe_key="k")], NOW)[0]
+    assert second == first
+    (job,) = backend.claim("w", 5, LEASE, NOW)
+    assert backend.enqueue_many([NewJob('{"v": 3}', dedupe_key="k")], NOW)[0] == first
+    backend.complete_many([(job.lease, None)], NOW, 60)
+    # Once the job finished, the key is free again
+    third = backend.enqueue_many([NewJob('{"v": 4}', dedupe_key="k")], NOW)[0]
+    assert third != first and backend.get(third.id).payload == {"v": 4}
+
+
+def test_a_batch_with_duplicate_keys_stores_one_job_per_key(backend):
+    refs = backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k"), NewJob('{"v": 2}', dedupe_key="k"),
+                                 NewJob('{"v": 3}')], NOW)
+    assert refs[0] == refs[1] and refs[2] != refs[0]
+    assert len(drain(backend)) == 2
+
+
+def test_cancel_only_cancels_waiting_jobs(backend):
+    a, b = backend.enqueue_many(jobs(2, shard_key=0), NOW)
+    assert backend.cancel(a.id, NOW) is True
+    assert backend.get(a.id).status is JobStatus.CANCELLED
+    (running,) = backend.claim("w", 5, LEASE, NOW)
+    assert backend.cancel(running.id, NOW) is False
+    assert backend.cancel(a.id, NOW) is False
+
+
+def test_unknown_ids_are_not_found(backend):
+    assert backend.get(10**12) is None
+    with pytest.raises(JobNotFound):
+        backend.cancel(10**12 + 1023, NOW)
+
+
+def test_counts_report_every_status(backend):
+    backend.enqueue_many(jobs(4), NOW)
+    backend.enqueue_many([NewJob("{}", run_at=NOW + 60)], NOW)
+    claimed = backend.claim("w", 3, LEASE, NOW)
+    backend.complete_many([(claimed[0].lease, None)], NOW, 60)
+    backend.bury(claimed[1].lease, BOOM, NOW)
+    counts = backend.counts(NOW)
+    assert counts["pending"] == 2 and counts["scheduled"] == 1
+    assert counts["processing"] == 1 and counts["completed"] == 1
+    assert counts["failed"] == 1 and counts["dead_letter"] == 1
+    assert backend.count_live() == 3
+    assert backend.has_ready(NOW) is True
+
+
+def test_list_jobs_filters_by_status(backend):
+    backend.enqueue_many(jobs(3), NOW)
+    backend.claim("w", 1, LEASE, NOW)
+    assert len(backend.list_jobs(JobStatus.PENDING, 10)) == 2
+    assert len(backend.list_jobs(JobStatus.PROCESSING, 10)) == 1
+    assert len(backend.list_jobs(None, 10)) == 3
+
+
+def test_purge_and_cleanup(backend):
+    backend.enqueue_many(jobs(4), NOW)
+    done = backend.claim("w", 2, LEASE, NOW)
+    backend.complete_many([(job.lease, None) for job in done], NOW, 10)
+    assert backend.cleanup(NOW + 5, NOW - 1) == 0
+    assert backend.cleanup(NOW + 10, NOW - 1) == 2  # the results expired
+    assert backend.purge(JobStatus.PENDING) == 2
+    assert backend.count_live() == 0
+
+
+def test_change_token_moves_when_another_connection_commits(backend):
+    before = backend.change_token()
+    writer = threading.Thread(target=lambda: backend.enqueue_many(jobs(1), NOW))
+    writer.start()
+    writer.join()
+    assert backend.change_token() != before
+
+
+def test_concurrent_claims_hand_out_each_job_exactly_once(backend):
+    # Given 400 ready jobs and 8 threads released at the same instant
+    backend.enqueue_many(jobs(400), NOW)
+    start, claimed, lock = threading.Barrier(8), [], threading.Lock()
+
+    def work(name: str) -> None:
+        start.wait()
+        while batch := backend.claim(name, 7, LEASE, NOW):
+            with lock:
+                claimed.extend(job.id for job in batch)
+            backend.complete_many([(job.lease, None) for job in batch], NOW, 60)
+
+    threads = [threading.Thread(target=work, args=(f"t{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then every job was handed out once, and only once
+    assert len(claimed) == len(set(claimed)) == 400
+    assert backend.counts(NOW)["completed"] == 400

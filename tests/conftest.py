@@ -1,0 +1,65 @@
+"""Shared fixtures: real SQLite data directories under tmp_path, a fake clock, backends."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+from queue_max import Queue  # noqa: E402
+from queue_max._clock import FakeClock  # noqa: E402
+from queue_max.config import Settings  # noqa: E402
+from queue_max.storage.base import Backend  # noqa: E402
+from queue_max.storage.sqlite import ShardManager  # noqa: E402
+
+# Every backend the conformance suite runs against: name -> factory(tmp_path) -> Backend.
+BACKENDS: dict[str, Callable[[Path], Backend]] = {
+    "sqlite-1-shard": lambda path: ShardManager(path / "data", 1),
+    "sqlite-4-shards": lambda path: ShardManager(path / "data", 4),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    store = BACKENDS[request.param](tmp_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Defaults untouched by the developer's environment variables."""
+    return Settings()
+
+
+@pytest.fixture
+def make_queue(tmp_path: Path, settings: Settings) -> Iterator[Callable[..., Queue]]:
+    opened: list[Queue] = []
+
+    def make(**kwargs: object) -> Queue:
+        kwargs.setdefault("data_dir", tmp_path / "data")
+        kwargs.setdefault("rate_limit", 0)
+        kwargs.setdefault("settings", settings)
+        queue = Queue(**kwargs)  # type: ignore[arg-type]
+        opened.append(queue)
+        return queue
+
+    yield make
+    for queue in opened:
+        queue.close()
+
+
+@pytest.fixture
+def queue(make_queue: Callable[..., Queue], clock: FakeClock) -> Queue:
+    return make_queue(shards=3, clock=clock)

@@ -1,0 +1,124 @@
+"""The Queue's rate limiter, circuit breaker and events."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from queue_max import ConfigError
+
+
+def test_empty_polls_spend_no_rate_limit_tokens(make_queue, clock):
+    queue = make_queue(rate_limit=5, clock=clock)
+    for _ in range(50):
+        assert queue.pop_job("w") is None
+    assert queue.rate_limiter.get_remaining_tokens() == pytest.approx(5)
+
+
+def test_each_claimed_job_spends_one_token_and_the_limit_holds(make_queue, clock):
+    queue = make_queue(rate_limit=3, clock=clock, rate_limiter_timeout=0)
+    for n in range(5):
+        queue.enqueue({"n": n})
+    claimed = [queue.pop_job("w") for _ in range(5)]
+    assert sum(job is not None for job in claimed) == 3
+    # the jobs that found no token were released, not lost or counted
+    assert queue.get_stats()["pending"] == 2
+    assert all(job.attempts == 0 for job in queue.list_jobs("pending"))
+    clock.advance(20)  # 3 per minute: one token back every 20 s
+    assert queue.pop_job("w") is not None
+
+
+def test_rate_limit_zero_disables_the_limiter(make_queue):
+    queue = make_queue(rate_limit=0)
+    assert queue.rate_limiter is None
+    assert queue.get_stats()["rate_limit"] == 0
+
+
+def test_an_open_circuit_stops_claims_until_its_timeout(make_queue, clock):
+    queue = make_queue(clock=clock, circuit_breaker_threshold=2, circuit_breaker_timeout=60,
+                       max_retries=0)
+    for n in range(6):
+        queue.enqueue({"n": n}, pagina_id=0)
+    for _ in range(2):
+        queue.fail_job(queue.pop_job("w"), error="down")
+    assert queue.get_stats()["circuit_state"] == "open"
+    assert queue.pop_job("w") is None
+    assert queue.get_stats()["is_healthy"] is False
+    clock.advance(60)
+    # half-open: exactly one trial job gets through, whatever the number of callers
+    trial = queue.pop_job("w")
+    assert trial is not None and queue.pop_job("w") is None
+    queue.complete_job(trial)
+    assert queue.get_stats()["circuit_state"] == "closed"
+    assert queue.pop_job("w") is not None
+
+
+def test_half_open_lets_one_trial_through_across_threads(make_queue, clock):
+    queue = make_queue(clock=clock, circuit_breaker_threshold=1, circuit_breaker_timeout=5,
+                       max_retries=0, shards=1)
+    for n in range(20):
+        queue.enqueue({"n": n})
+    queue.fail_job(queue.pop_job("w"), error="down")
+    clock.advance(5)
+    start, got, lock = threading.Barrier(8), [], threading.Lock()
+
+    def poll() -> None:
+        start.wait()
+        job = queue.pop_job("t")
+        with lock:
+            got.append(job)
+
+    threads = [threading.Thread(target=poll) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(job is not None for job in got) == 1
+
+
+def test_events_fire_with_the_reference_arguments(queue):
+    seen = []
+    queue.on("job_enqueued", lambda job_id, shard_id: seen.append(("enqueued", job_id)))
+    queue.on("job_completed", lambda job_id, shard_id: seen.append(("completed", job_id)))
+    queue.on("job_retried", lambda job_id, shard_id, error: seen.append(("retried", error)))
+    queue.on("job_failed", lambda job_id, shard_id, error: seen.append(("failed", error)))
+    a = queue.enqueue({"a": 1})["id"]
+    queue.complete_job(queue.pop_job("w"))
+    queue.enqueue({"b": 1}, max_retries=1)
+    queue.fail_job(queue.pop_job("w"), error="first")
+    queue.clock.advance(10_000)
+    queue.fail_job(queue.pop_job("w"), error="last")
+    assert seen[:2] == [("enqueued", a), ("completed", a)]
+    assert seen[3:] == [("retried", "first"), ("failed", "last")]
+
+
+def test_batch_suppresses_events_only_in_the_calling_thread(queue):
+    seen = []
+    queue.on("job_enqueued", lambda job_id, shard_id: seen.append(threading.current_thread().name))
+    with queue.batch():
+        queue.enqueue({"inside": 1})
+        other = threading.Thread(target=lambda: queue.enqueue({"other": 1}), name="other")
+        other.start()
+        other.join()
+    queue.enqueue({"after": 1})
+    assert seen == ["other", threading.current_thread().name]
+
+
+def test_a_failing_listener_never_breaks_the_queue(queue, caplog):
+    queue.on("job_enqueued", lambda job_id, shard_id: 1 / 0)
+    assert queue.enqueue({"x": 1})["id"]
+    assert "ZeroDivisionError" in caplog.text
+
+
+def test_alert_fires_when_the_backlog_passes_the_threshold(make_queue):
+    queue = make_queue(alert_threshold=3)
+    alerts = []
+    queue.on("alert", lambda kind, pending, threshold: alerts.append((kind, pending, threshold)))
+    queue.enqueue_batch([{"payload": {"n": n}} for n in range(4)])
+    assert alerts == [("queue_backlog", 4, 3)]
+
+
+def test_unknown_events_are_refused(queue):
+    with pytest.raises(ConfigError, match="unknown event 'job_done'"):
+        queue.on("job_done", print)
