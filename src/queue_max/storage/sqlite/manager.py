@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import random
 import re
 import sqlite3
@@ -11,6 +13,11 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: opening is not serialised across processes
+    fcntl = None  # type: ignore[assignment]
 
 from ...errors import ConfigError, JobNotFound, LeaseLost, ShardCountMismatch, StorageError
 from ...models import DeadLetter, ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
@@ -25,6 +32,7 @@ MAX_SHARDS = 1024
 # How often (seconds) a process moves due scheduled jobs of a shard into the ready index:
 # the most a delayed job can start late, beyond the workers' own polling.
 PROMOTE_EVERY = 0.005
+LOCK_FILE = ".queue-max.lock"
 _SHARD_FILE = re.compile(r"^shard_(\d+)\.db$")
 _PROCESSING = JobStatus.PROCESSING
 _loads = __import__("json").loads
@@ -43,17 +51,20 @@ class ShardManager:
     ) -> None:
         self.data_dir = _prepare_dir(data_dir)
         self.options = options or ShardOptions()
-        existing = _existing_shards(self.data_dir)
-        n = self._decide_count(num_shards, existing, default_shards)
         shards: list[Shard] = []
-        try:
-            for shard_id in range(n):
-                shards.append(Shard(self.data_dir / f"shard_{shard_id}.db", shard_id, self.options))
-            self._check_layout(shards, n)
-        except BaseException:
-            for shard in shards:
-                shard.close()
-            raise
+        # The lock makes "count the shard files, create the missing ones" atomic across
+        # processes, so two first openers never see a half-created directory.
+        with _directory_lock(self.data_dir):
+            existing = _existing_shards(self.data_dir)
+            n = self._decide_count(num_shards, existing, default_shards)
+            try:
+                for shard_id in range(n):
+                    shards.append(Shard(self.data_dir / f"shard_{shard_id}.db", shard_id, self.options))
+                self._check_layout(shards, n)
+            except BaseException:
+                for shard in shards:
+                    shard.close()
+                raise
         self.shards = shards
         self._n = n
         self._rr = itertools.count(random.randrange(n))
@@ -568,6 +579,20 @@ def _abort(tx: Any, exc: BaseException) -> None:
         tx.__exit__(type(exc), exc, exc.__traceback__)
     except BaseException:
         pass
+
+
+@contextlib.contextmanager
+def _directory_lock(path: Path) -> Iterator[None]:
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise StorageError(f"cannot open the lock file in {str(path)!r}: {exc.strerror}") from exc
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def _prepare_dir(data_dir: str | Path) -> Path:
