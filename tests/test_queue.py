@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from queue_max import JobNotFound, JobStatus, LeaseLost, Permanent, Queue
-from queue_max._clock import FakeClock
 
 
 def test_enqueue_returns_the_reference_shape_with_a_global_id(queue):

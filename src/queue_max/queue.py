@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from ._queue_admin import Management
 from .circuit import CircuitBreaker, CircuitState
 from .config import Settings, load_settings
 from .errors import ConfigError, InvalidJobFile, InvalidPayload, JobNotFound, LeaseLost, RateLimitError
-from .models import DeadLetter, ErrorInfo, Job, JobStatus, Lease, NewJob
+from .models import ErrorInfo, Job, JobStatus, Lease, NewJob
 from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import RetryPolicy, decide, error_info
 from .storage.base import Backend

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import random
-import re
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: opening is not serialised across processes
-    fcntl = None  # type: ignore[assignment]
 
 from ...errors import ConfigError, JobNotFound, LeaseLost, ShardCountMismatch, StorageError
 from ...models import DeadLetter, ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
 from ..base import Completion
+from ._insert import MAX_SHARDS, insert_group
+from ._layout import directory_lock, existing_shards, prepare_dir
 from ._rows import dead_letter, full_job
 from ._sql import Q
 from .shard import Shard, ShardOptions, translate
 
 __all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "ShardManager"]
 
-MAX_SHARDS = 1024
 # How often (seconds) a process moves due scheduled jobs of a shard into the ready index:
 # the most a delayed job can start late, beyond the workers' own polling.
 PROMOTE_EVERY = 0.005
-LOCK_FILE = ".queue-max.lock"
-_SHARD_FILE = re.compile(r"^shard_(\d+)\.db$")
 _PROCESSING = JobStatus.PROCESSING
 _loads = __import__("json").loads
 
@@ -49,13 +40,13 @@ class ShardManager:
         options: ShardOptions | None = None,
         default_shards: int = 6,
     ) -> None:
-        self.data_dir = _prepare_dir(data_dir)
+        self.data_dir = prepare_dir(data_dir)
         self.options = options or ShardOptions()
         shards: list[Shard] = []
         # The lock makes "count the shard files, create the missing ones" atomic across
         # processes, so two first openers never see a half-created directory.
-        with _directory_lock(self.data_dir):
-            existing = _existing_shards(self.data_dir)
+        with directory_lock(self.data_dir):
+            existing = existing_shards(self.data_dir)
             n = self._decide_count(num_shards, existing, default_shards)
             try:
                 for shard_id in range(n):
@@ -142,7 +133,7 @@ class ShardManager:
                 tx = shard.write()
                 conn = tx.__enter__()
                 open_txs.append((shard, tx))
-                inserted[shard_id] = _insert_group(conn, shard_id, jobs, groups[shard_id], refs, now)
+                inserted[shard_id] = insert_group(conn, shard_id, jobs, groups[shard_id], refs, now)
         except BaseException as exc:
             for _shard, tx in reversed(open_txs):
                 _abort(tx, exc)
@@ -518,62 +509,6 @@ def _dlq_filter(job_ids: set[int] | None, error_type: str | None) -> tuple[str, 
     return Q.dlq_select + where, tuple(params)
 
 
-def _insert_group(
-    conn: sqlite3.Connection, shard_id: int, jobs: Sequence[NewJob], indices: list[int],
-    refs: list[JobRef | None], now: float,
-) -> list[tuple[int, int]]:
-    """Insert one shard's part of a batch; returns the rowid ranges it created."""
-    ranges: list[tuple[int, int]] = []
-    plain = [i for i in indices if jobs[i].dedupe_key is None]
-    for options, run in _runs(jobs, plain, now):
-        key, priority, max_attempts, run_at, status = options
-        if len(run) > 1:
-            array = "[" + ",".join([jobs[i].payload_json for i in run]) + "]"
-            conn.execute(Q.insert_json_array, (key, priority, max_attempts, now, run_at, status, array))
-        else:
-            conn.execute(Q.insert, (key, jobs[run[0]].payload_json, priority, max_attempts, now, run_at, status))
-        last = conn.execute(Q.last_rowid).fetchone()[0]
-        first = last - len(run) + 1
-        ranges.append((first, last))
-        make = tuple.__new__
-        for index, rowid in zip(run, range(first, last + 1)):
-            refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id))
-    for index in indices:
-        job = jobs[index]
-        if job.dedupe_key is None:
-            continue
-        run_at = now if job.run_at is None else job.run_at
-        row = conn.execute(Q.insert_dedupe, (job.shard_key, job.payload_json, job.priority, job.max_attempts,
-                                             now, run_at, "scheduled" if run_at > now else "pending",
-                                             job.dedupe_key)).fetchone()
-        if row is None:
-            row = conn.execute(Q.find_live_key, (job.dedupe_key,)).fetchone()
-        else:
-            ranges.append((row[0], row[0]))
-        refs[index] = JobRef(row[0] * MAX_SHARDS + shard_id, shard_id)
-    return ranges
-
-
-def _runs(jobs: Sequence[NewJob], indices: list[int], now: float) -> Iterator[tuple[tuple[Any, ...], list[int]]]:
-    """Consecutive jobs that share every column but the payload, so one statement inserts each run."""
-    current: tuple[Any, ...] | None = None
-    start = 0
-    for position, index in enumerate(indices):
-        options = jobs[index][1:5]  # priority, max_attempts, run_at, shard_key
-        if options != current:
-            if position:
-                yield _columns(current, now), indices[start:position]  # type: ignore[arg-type]
-            current, start = options, position
-    if indices:
-        yield _columns(current, now), indices[start:]  # type: ignore[arg-type]
-
-
-def _columns(options: tuple[Any, ...], now: float) -> tuple[Any, ...]:
-    priority, max_attempts, run_at, shard_key = options
-    due = now if run_at is None else run_at
-    return (shard_key, priority, max_attempts, due, "scheduled" if due > now else "pending")
-
-
 def _abort(tx: Any, exc: BaseException) -> None:
     try:
         tx.__exit__(type(exc), exc, exc.__traceback__)
@@ -581,43 +516,3 @@ def _abort(tx: Any, exc: BaseException) -> None:
         pass
 
 
-@contextlib.contextmanager
-def _directory_lock(path: Path) -> Iterator[None]:
-    try:
-        fd = os.open(path / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
-    except OSError as exc:
-        raise StorageError(f"cannot open the lock file in {str(path)!r}: {exc.strerror}") from exc
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _prepare_dir(data_dir: str | Path) -> Path:
-    if not isinstance(data_dir, (str, Path)) or not str(data_dir):
-        raise ConfigError(f"data_dir must be a non-empty path, got {data_dir!r}")
-    path = Path(data_dir)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"data_dir {str(path)!r} exists and is not a directory")
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create data_dir {str(path)!r}: {exc.strerror}") from exc
-    return path
-
-
-def _existing_shards(path: Path) -> list[int]:
-    found = []
-    for entry in path.iterdir():
-        match = _SHARD_FILE.match(entry.name)
-        if match:
-            found.append(int(match.group(1)))
-    found.sort()
-    if found and found != list(range(len(found))):
-        raise StorageError(
-            f"data_dir {str(path)!r} has shard files {found}, which are not shard_0 .. shard_N "
-            "without gaps; a shard file is missing or stray files were copied in"
-        )
-    return found

@@ -1,0 +1,70 @@
+"""Writing one shard's part of a batch: runs of alike jobs, one statement each."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ...models import JobRef, NewJob
+from ._sql import Q
+
+__all__ = ["MAX_SHARDS", "insert_group"]
+
+MAX_SHARDS = 1024
+
+
+def insert_group(
+    conn: sqlite3.Connection, shard_id: int, jobs: Sequence[NewJob], indices: list[int],
+    refs: list[JobRef | None], now: float,
+) -> list[tuple[int, int]]:
+    """Insert one shard's part of a batch; returns the rowid ranges it created."""
+    ranges: list[tuple[int, int]] = []
+    plain = [i for i in indices if jobs[i].dedupe_key is None]
+    for options, run in _runs(jobs, plain, now):
+        key, priority, max_attempts, run_at, status = options
+        if len(run) > 1:
+            array = "[" + ",".join([jobs[i].payload_json for i in run]) + "]"
+            conn.execute(Q.insert_json_array, (key, priority, max_attempts, now, run_at, status, array))
+        else:
+            conn.execute(Q.insert, (key, jobs[run[0]].payload_json, priority, max_attempts, now, run_at, status))
+        last = conn.execute(Q.last_rowid).fetchone()[0]
+        first = last - len(run) + 1
+        ranges.append((first, last))
+        make = tuple.__new__
+        for index, rowid in zip(run, range(first, last + 1)):
+            refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id))
+    for index in indices:
+        job = jobs[index]
+        if job.dedupe_key is None:
+            continue
+        run_at = now if job.run_at is None else job.run_at
+        row = conn.execute(Q.insert_dedupe, (job.shard_key, job.payload_json, job.priority, job.max_attempts,
+                                             now, run_at, "scheduled" if run_at > now else "pending",
+                                             job.dedupe_key)).fetchone()
+        if row is None:
+            row = conn.execute(Q.find_live_key, (job.dedupe_key,)).fetchone()
+        else:
+            ranges.append((row[0], row[0]))
+        refs[index] = JobRef(row[0] * MAX_SHARDS + shard_id, shard_id)
+    return ranges
+
+
+def _runs(jobs: Sequence[NewJob], indices: list[int], now: float) -> Iterator[tuple[tuple[Any, ...], list[int]]]:
+    """Consecutive jobs that share every column but the payload, so one statement inserts each run."""
+    current: tuple[Any, ...] | None = None
+    start = 0
+    for position, index in enumerate(indices):
+        options = jobs[index][1:5]  # priority, max_attempts, run_at, shard_key
+        if options != current:
+            if position:
+                yield _columns(current, now), indices[start:position]  # type: ignore[arg-type]
+            current, start = options, position
+    if indices:
+        yield _columns(current, now), indices[start:]  # type: ignore[arg-type]
+
+
+def _columns(options: tuple[Any, ...], now: float) -> tuple[Any, ...]:
+    priority, max_attempts, run_at, shard_key = options
+    due = now if run_at is None else run_at
+    return (shard_key, priority, max_attempts, due, "scheduled" if due > now else "pending")

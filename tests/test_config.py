@@ -1,0 +1,64 @@
+"""Settings come from the environment only through queue_max.config."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from queue_max import ConfigError, Queue
+from queue_max.config import ENV_VARS, load_settings
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "queue_max"
+
+
+def test_defaults_match_the_reference_table():
+    s = load_settings({})
+    assert (s.num_shards, s.rate_limit, s.max_retries) == (6, 160, 3)
+    assert (s.circuit_failure_threshold, s.circuit_timeout, s.busy_timeout) == (5, 60.0, 30.0)
+    assert (s.heartbeat_interval, s.lease_timeout, s.recovery_interval) == (5.0, 30.0, 10.0)
+    assert (s.cleanup_days, s.alert_threshold, s.log_level) == (7.0, 1000, "WARNING")
+    assert str(s.data_dir) == "data" and s.shards_explicit is False
+
+
+def test_environment_values_are_parsed_into_units():
+    s = load_settings({"NUM_SHARDS": "3", "STUCK_TIMEOUT": "1500", "QUEUE_MAX_DURABLE": "yes",
+                       "QUEUE_MAX_RETRIES": "0", "RATE_LIMIT_MAX": "0"})
+    assert s.num_shards == 3 and s.shards_explicit and s.lease_timeout == 1.5
+    assert s.durable is True and s.max_retries == 0 and s.rate_limit == 0
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("NUM_SHARDS", "zero", "NUM_SHARDS must be an integer"),
+    ("NUM_SHARDS", "0", "between 1 and 1024"),
+    ("QUEUE_MAX_DURABLE", "maybe", "true/false"),
+    ("QUEUE_MAX_LOG_LEVEL", "LOUD", "DEBUG, INFO"),
+    ("CIRCUIT_TIMEOUT", "-1", "between 0"),
+])
+def test_bad_environment_values_name_the_variable(name, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({name: value})
+
+
+def test_queue_reads_its_defaults_from_settings_and_zero_is_kept(tmp_path):
+    settings = load_settings({"QUEUE_MAX_RETRIES": "0", "RATE_LIMIT_MAX": "50", "NUM_SHARDS": "2"})
+    with Queue(data_dir=tmp_path / "d", settings=settings) as queue:
+        assert queue.max_retries == 0 and queue.rate_limit == 50 and queue.num_shards == 2
+    with Queue(data_dir=tmp_path / "d", settings=settings, max_retries=5, rate_limit=0) as queue:
+        assert queue.max_retries == 5 and queue.rate_limiter is None
+
+
+def test_only_the_config_module_reads_environment_variables():
+    readers = []
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                readers.append(path.relative_to(SRC).as_posix())
+    assert set(readers) <= {"config.py"}
+
+
+def test_every_variable_has_a_default_and_a_meaning():
+    for name, (field, _parse, default, meaning) in ENV_VARS.items():
+        assert field and meaning and isinstance(default, str), name
