@@ -278,3 +278,16 @@ def test_context_manager_closes(tmp_path, settings):
 
     with pytest.raises(QueueClosed):
         queue.enqueue({"x": 2})
+
+
+def test_shard_counters_count_every_processed_job_once(make_queue, clock):
+    queue = make_queue(shards=1, clock=clock, result_ttl=10)
+    for n in range(3):
+        queue.enqueue({"n": n})
+    for _ in range(3):
+        queue.complete_job(queue.pop_job("w"))
+    assert queue.shard_manager.get_stats(0)["total_jobs_processed"] == 3
+    clock.advance(11)
+    queue.run_maintenance()  # the results expire and their rows go
+    assert queue.get_stats()["completed"] == 0
+    assert queue.shard_manager.get_stats(0)["total_jobs_processed"] == 3

@@ -52,11 +52,15 @@ class Emitter:
             self._listeners = {**self._listeners, event: remaining}
 
     def has(self, event: str) -> bool:
-        return bool(self._listeners.get(event)) and not getattr(self._local, "depth", 0)
+        return bool(self._listeners.get(event)) and not self._depth()
+
+    def _depth(self) -> int:
+        depth: int = getattr(self._local, "depth", 0)
+        return depth
 
     def emit(self, event: str, *args: Any) -> None:
         listeners = self._listeners.get(event)
-        if not listeners or getattr(self._local, "depth", 0):
+        if not listeners or self._depth():
             return
         for callback in listeners:
             try:
@@ -67,7 +71,7 @@ class Emitter:
     @contextlib.contextmanager
     def suppressed(self) -> Iterator[None]:
         """Silence events emitted by the calling thread (other threads are unaffected)."""
-        self._local.depth = getattr(self._local, "depth", 0) + 1
+        self._local.depth = self._depth() + 1
         try:
             yield
         finally:

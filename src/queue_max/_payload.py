@@ -43,7 +43,7 @@ if _c_make_encoder is not None:
         None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
     )
 
-    def _encode(value: Any) -> str:  # noqa: F811
+    def _encode(value: Any) -> str:  # type: ignore[misc]  # noqa: F811
         return "".join(_c_encoder(value, 0))
 
 decode_json = json.loads
@@ -172,11 +172,10 @@ def resolve_run_at(now: float, delay: object = None, run_at: object = None) -> f
     if delay is not None and run_at is not None:
         raise InvalidPayload("give either delay= or run_at=, not both")
     if delay is not None:
-        if type(delay) not in (int, float) or not math.isfinite(delay) or delay < 0:  # type: ignore[arg-type]
-            raise InvalidPayload(
-                f"delay must be a finite number of seconds >= 0, got {delay!r}"
-            )
-        return now + float(delay) if delay else None  # type: ignore[arg-type]
+        if not isinstance(delay, (int, float)) or isinstance(delay, bool) \
+                or not math.isfinite(delay) or delay < 0:
+            raise InvalidPayload(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        return now + float(delay) if delay else None
     if run_at is not None:
         if not isinstance(run_at, datetime):
             raise InvalidPayload(

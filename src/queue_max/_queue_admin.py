@@ -31,7 +31,7 @@ LEASE_EXPIRED = ErrorInfo(
 )
 
 
-def _status(status: object, allowed: Iterable[str]) -> JobStatus | None:
+def _status(status: object, allowed: list[str]) -> JobStatus | None:
     if status is None:
         return None
     value = status.value if isinstance(status, JobStatus) else status

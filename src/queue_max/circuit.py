@@ -129,6 +129,18 @@ class CircuitBreaker:
                 return True
             return False
 
+    def take_slot(self) -> CircuitState | None:
+        """Like `allow_request`, but say how: CLOSED (pass), HALF_OPEN (this caller holds the
+        single trial) or None (refused). Lets a caller release only a trial it really took."""
+        with self._lock:
+            state = self._current_state()
+            if state is CircuitState.CLOSED:
+                return state
+            if state is CircuitState.HALF_OPEN and not self._trial_taken:
+                self._trial_taken = True
+                return state
+            return None
+
     def release_trial(self) -> None:
         """Hand back the half-open trial slot unused, so the next caller may take it."""
         with self._lock:

@@ -218,9 +218,10 @@ class Queue(Management):
         if self.clock.monotonic() >= self._next_maintenance:
             self.run_maintenance()
         breaker = self.circuit_breaker
-        if not breaker.allow_request():
+        slot = breaker.take_slot()
+        if slot is None:
             return []
-        trial = breaker.state is CircuitState.HALF_OPEN
+        trial = slot is CircuitState.HALF_OPEN
         jobs = self.backend.claim(worker_id, 1 if trial else limit, self.options.lease_timeout, now)
         if not jobs:
             if trial:
@@ -263,7 +264,7 @@ class Queue(Management):
         if isinstance(job_id, Job):
             return job_id.id, job_id, lease or job_id.lease
         if type(job_id) is not int:
-            raise JobNotFound(job_id, f"job_id must be an int or a Job, got {job_id!r}")  # type: ignore[arg-type]
+            raise JobNotFound(job_id, f"job_id must be an int or a Job, got {job_id!r}")
         job = self._thread_leases().get(job_id) or self._leases.get(job_id)
         if lease is None and job is not None:
             lease = job.lease

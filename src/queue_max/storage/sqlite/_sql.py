@@ -234,7 +234,10 @@ class Q:
     purge_all = "DELETE FROM fila"
     purge_dlq = "DELETE FROM dead_letter_queue"
     orphan_errors = "DELETE FROM job_errors WHERE job_rowid NOT IN (SELECT id FROM fila)"
-    cleanup = (
-        "DELETE FROM fila WHERE (status IN ('completed', 'cancelled') AND completed_at < :before) "
-        "OR (status = 'completed' AND expires_at IS NOT NULL AND expires_at <= :now)"
+    # Completed jobs count toward total_jobs_processed when their rows are deleted.
+    count_completed = "SELECT count(*) FROM fila WHERE status = 'completed'"
+    cleanup_completed = (
+        "DELETE FROM fila WHERE status = 'completed' AND (completed_at < :before "
+        "OR (expires_at IS NOT NULL AND expires_at <= :now))"
     )
+    cleanup_cancelled = "DELETE FROM fila WHERE status = 'cancelled' AND completed_at < :before"
