@@ -284,3 +284,35 @@ def test_concurrent_claims_hand_out_each_job_exactly_once(backend):
     # Then every job was handed out once, and only once
     assert len(claimed) == len(set(claimed)) == 400
     assert backend.counts(NOW)["completed"] == 400
+
+
+def test_a_schedule_tick_fires_once_and_enqueues_its_job_atomically(backend):
+    due, last = backend.schedule_state("cleanup", NOW + 60)
+    assert (due, last) == (NOW + 60, None)
+    # the first creator decides the first due time
+    assert backend.schedule_state("cleanup", NOW + 999)[0] == NOW + 60
+    ref = backend.fire_schedule("cleanup", NOW + 60, NOW + 120, NewJob('{"tick": 1}'), NOW + 60)
+    assert ref is not None and backend.get(ref.id).payload == {"tick": 1}
+    # a second firer of the same tick loses, and its job is not written
+    assert backend.fire_schedule("cleanup", NOW + 60, NOW + 120, NewJob('{"tick": 2}'), NOW + 61) is None
+    assert backend.count_live() == 1
+    assert backend.schedule_state("cleanup", 0) == (NOW + 120, NOW + 60)
+    (row,) = backend.list_schedules()
+    assert row["name"] == "cleanup" and row["last_job_id"] == ref.id
+
+
+def test_concurrent_firers_of_one_tick_enqueue_one_job(backend):
+    backend.schedule_state("tick", NOW)
+    start, fired = threading.Barrier(6), []
+
+    def fire() -> None:
+        start.wait()
+        fired.append(backend.fire_schedule("tick", NOW, NOW + 1, NewJob("{}"), NOW))
+
+    threads = [threading.Thread(target=fire) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(ref is not None for ref in fired) == 1
+    assert backend.count_live() == 1

@@ -146,6 +146,22 @@ class Backend(Protocol):
         """Delete completed/cancelled jobs finished before `finished_before`, and expired results."""
         ...
 
+    # ── periodic schedules (one row per schedule; firing a tick is atomic with its enqueue) ──
+    def schedule_state(self, name: str, first_due: float) -> tuple[float, float | None]:
+        """(next due time, last fired time) of a schedule, creating it due at `first_due`."""
+        ...
+
+    def fire_schedule(
+        self, name: str, due: float, next_due: float, job: NewJob, now: float
+    ) -> JobRef | None:
+        """If the schedule is still due at `due`, move it to `next_due` and enqueue `job`, in one
+        transaction; None when another process fired this tick first."""
+        ...
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        """Every schedule: name, next_run_at, last_run_at, last_job_id."""
+        ...
+
     def change_token(self) -> Any:
         """An opaque value that changes whenever another connection commits (cheap to read)."""
         ...

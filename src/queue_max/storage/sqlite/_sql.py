@@ -67,6 +67,14 @@ SCHEMA = [
     """,
     "CREATE INDEX job_errors_job ON job_errors(job_rowid)",
     "CREATE TABLE shard_metadata (key TEXT PRIMARY KEY, value) WITHOUT ROWID",
+    """
+    CREATE TABLE schedules (
+        name        TEXT PRIMARY KEY,
+        next_run_at REAL NOT NULL,
+        last_run_at REAL,
+        last_job_id INTEGER
+    ) WITHOUT ROWID
+    """,
 ]
 
 _JOB_COLUMNS = (
@@ -241,3 +249,11 @@ class Q:
         "OR (expires_at IS NOT NULL AND expires_at <= :now))"
     )
     cleanup_cancelled = "DELETE FROM fila WHERE status = 'cancelled' AND completed_at < :before"
+
+    schedule_get = "SELECT next_run_at, last_run_at, last_job_id FROM schedules WHERE name = ?"
+    schedule_init = "INSERT INTO schedules(name, next_run_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    schedule_fire = (
+        "UPDATE schedules SET next_run_at = :next, last_run_at = :due, last_job_id = :job "
+        "WHERE name = :name AND next_run_at = :due"
+    )
+    schedule_list = "SELECT name, next_run_at, last_run_at, last_job_id FROM schedules ORDER BY name"

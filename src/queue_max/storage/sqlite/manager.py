@@ -457,6 +457,36 @@ class ShardManager:
                 removed += count
         return removed
 
+    # ── periodic schedules: kept in shard 0, whose transaction also enqueues the tick's job ──
+    def schedule_state(self, name: str, first_due: float) -> tuple[float, float | None]:
+        shard = self.shards[0]
+        with shard.write() as conn:
+            conn.execute(Q.schedule_init, (name, first_due))
+            next_run, last_run, _job = conn.execute(Q.schedule_get, (name,)).fetchone()
+        return next_run, last_run
+
+    def fire_schedule(self, name: str, due: float, next_due: float, job: NewJob, now: float) -> JobRef | None:
+        try:
+            return self._fire(name, due, next_due, job, now)
+        except _NotFired:
+            return None  # another process fired this tick; the rollback undid our insert
+
+    def _fire(self, name: str, due: float, next_due: float, job: NewJob, now: float) -> JobRef:
+        shard = self.shards[0]
+        with shard.write() as conn:
+            refs: list[JobRef | None] = [None]
+            insert_group(conn, 0, [job], [0], refs, now)
+            ref = refs[0]
+            assert ref is not None
+            params = {"next": next_due, "due": due, "job": ref.id, "name": name}
+            if not conn.execute(Q.schedule_fire, params).rowcount:
+                raise _NotFired
+        return ref
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        keys = ("name", "next_run_at", "last_run_at", "last_job_id")
+        return [dict(zip(keys, row)) for row in self.shards[0].read(Q.schedule_list)]
+
     def checkpoint(self) -> None:
         for shard in self.shards:
             shard.checkpoint()
@@ -502,6 +532,10 @@ class ShardManager:
 
     def _targets(self, shard_id: int | None) -> list[Shard]:
         return self.shards if shard_id is None else [self.shards[self._check_shard(shard_id)]]
+
+
+class _NotFired(Exception):
+    """Rolls back a schedule firing that lost the race."""
 
 
 def _claim_order(job: Job) -> tuple[int, float, int]:
