@@ -6,9 +6,10 @@ code measures both implementations.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,7 @@ __all__ = [
     "prefill",
     "queue_idle",
     "rate",
-    "start_all",
-    "stop_all",
+    "running",
     "timed_loop",
     "wait_until",
 ]
@@ -99,14 +99,16 @@ def queue_idle(queue: Any) -> bool:
     return int(stats.get("pending", 1)) + int(stats.get("processing", 1)) == 0
 
 
-def start_all(workers: Iterable[Any]) -> None:
-    for worker in workers:
-        worker.start()
-
-
-def stop_all(workers: Iterable[Any], timeout: float = 10.0) -> None:
-    for worker in workers:
-        worker.stop(timeout)
+@contextlib.contextmanager
+def running(workers: list[Any], timeout: float = 10.0) -> Iterator[None]:
+    """Start the workers; stop them on the way out, whatever happened in between."""
+    try:
+        for worker in workers:
+            worker.start()
+        yield
+    finally:
+        for worker in workers:
+            worker.stop(timeout)
 
 
 def rate(done: int, seconds: float) -> float:

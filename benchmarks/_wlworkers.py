@@ -27,8 +27,7 @@ from _wlcommon import (
     prefill,
     queue_idle,
     rate,
-    start_all,
-    stop_all,
+    running,
     wait_until,
 )
 
@@ -72,12 +71,11 @@ def drain(args: argparse.Namespace) -> Result:
         done = _Completions(args.n)
         workers = _make_workers(args, queue, done.handle)
         t0 = time.perf_counter()
-        start_all(workers)
-        finished = done.reached.wait(args.time_cap)
-        left = max(0.0, args.time_cap - (time.perf_counter() - t0))
-        finished = finished and wait_until(lambda: queue_idle(queue), left, 0.002)
-        seconds, count = time.perf_counter() - t0, done.count
-        stop_all(workers)
+        with running(workers):
+            finished = done.reached.wait(args.time_cap)
+            left = max(0.0, args.time_cap - (time.perf_counter() - t0))
+            finished = finished and wait_until(lambda: queue_idle(queue), left, 0.002)
+            seconds, count = time.perf_counter() - t0, done.count
     finally:
         queue.close()
     result = {"jobs": count, "seconds": seconds, "rate": rate(count, seconds)}
@@ -118,12 +116,10 @@ def latency_inproc(args: argparse.Namespace) -> Result:
         starts[payload["i"]] = time.perf_counter()
 
     try:
-        workers = _make_workers(args, queue, handle)
-        start_all(workers)
-        time.sleep(IDLE_BEFORE_PRODUCING)
-        sent = _produce(queue, args.n, args.rate, time.perf_counter)
-        wait_until(lambda: len(starts) >= len(sent), args.time_cap)
-        stop_all(workers)
+        with running(_make_workers(args, queue, handle)):
+            time.sleep(IDLE_BEFORE_PRODUCING)
+            sent = _produce(queue, args.n, args.rate, time.perf_counter)
+            wait_until(lambda: len(starts) >= len(sent), args.time_cap)
     finally:
         queue.close()
     return {**_latency_result(sent, starts), "rate_offered": args.rate}
@@ -148,9 +144,8 @@ def child(args: argparse.Namespace) -> Result:
         (args.sync_dir / f"ready-{os.getpid()}").touch()
         if not wait_until((args.sync_dir / "go").exists, 120.0, 0.002):
             raise WorkloadError("no 'go' from the parent within 120 s")
-        start_all(workers)
-        wait_until((args.sync_dir / "stop").exists, args.time_cap + 120.0, 0.01)
-        stop_all(workers)
+        with running(workers):
+            wait_until((args.sync_dir / "stop").exists, args.time_cap + 120.0, 0.01)
     finally:
         out.close()
         queue.close()

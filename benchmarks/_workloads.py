@@ -23,11 +23,18 @@ from _wlcommon import WorkloadError, open_queue, prefill, rate, timed_loop
 Result = dict[str, Any]
 
 
+def _timed_enqueues(queue: Any, args: argparse.Namespace) -> tuple[int, float]:
+    """Untimed warm-up enqueues (connections, statement caches), then the timed loop."""
+    for k in range(args.warmup):
+        queue.enqueue({"i": args.n + k})
+    return timed_loop(lambda k: queue.enqueue({"i": k}), args.n, args.time_cap)
+
+
 def enqueue_single(args: argparse.Namespace) -> Result:
-    """Single ``enqueue()`` calls on an empty queue."""
+    """Single ``enqueue()`` calls on an (all but) empty queue."""
     queue = open_queue(args.data_dir, args.shards)
     try:
-        done, seconds = timed_loop(lambda k: queue.enqueue({"i": k}), args.n, args.time_cap)
+        done, seconds = _timed_enqueues(queue, args)
     finally:
         queue.close()
     return {"jobs": done, "seconds": seconds, "rate": rate(done, seconds)}
@@ -71,8 +78,8 @@ def enqueue_at_depth(args: argparse.Namespace) -> Result:
     baseline = enqueue_single(base_args)
     queue = open_queue(args.data_dir / "deep", args.shards)
     try:
-        prefill(queue, args.depth, start=args.n)
-        done, seconds = timed_loop(lambda k: queue.enqueue({"i": k}), args.n, args.time_cap)
+        prefill(queue, args.depth, start=args.n + args.warmup)
+        done, seconds = _timed_enqueues(queue, args)
     finally:
         queue.close()
     at_depth = rate(done, seconds)
@@ -122,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--time-cap", type=float, help="seconds after which a timed loop stops")
     p.add_argument("--shards", type=int, help="shards (default 6; 1 for drain_16w_1s)")
     p.add_argument("--chunk", type=int, default=0, help="enqueue_batch items per call (0: all)")
+    p.add_argument("--warmup", type=int, default=200, help="untimed enqueues before a loop")
     p.add_argument("--depth", type=int, default=200_000, help="pending jobs for enqueue_at_depth")
     p.add_argument("--workers", type=int, help="thread workers (per process)")
     p.add_argument("--procs", type=int, default=4, help="worker processes for multiproc_drain")
