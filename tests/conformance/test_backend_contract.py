@@ -316,3 +316,14 @@ def test_concurrent_firers_of_one_tick_enqueue_one_job(backend):
         thread.join()
     assert sum(ref is not None for ref in fired) == 1
     assert backend.count_live() == 1
+
+
+def test_ids_are_never_reused_after_the_newest_jobs_are_deleted(backend):
+    refs = backend.enqueue_many(jobs(3, shard_key=0), NOW)
+    for job in backend.claim("w", 3, LEASE, NOW):
+        backend.complete_many([(job.lease, None)], NOW, 0)  # deleted at completion
+    newer = backend.enqueue_many(jobs(2, shard_key=0), NOW)
+    assert min(r.id for r in newer) > max(r.id for r in refs)
+    backend.purge(None)
+    newest = backend.enqueue_many(jobs(1, shard_key=0), NOW)
+    assert newest[0].id > max(r.id for r in newer)

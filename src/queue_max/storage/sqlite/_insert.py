@@ -24,12 +24,14 @@ def insert_group(
     for options, run in _runs(jobs, plain, now):
         key, priority, max_attempts, run_at, status = options
         if len(run) > 1:
+            first = conn.execute(Q.next_id).fetchone()[0]
             array = "[" + ",".join([jobs[i].payload_json for i in run]) + "]"
-            conn.execute(Q.insert_json_array, (key, priority, max_attempts, now, run_at, status, array))
+            conn.execute(Q.insert_json_array, (first, key, priority, max_attempts, now, run_at, status, array))
+            last = first + len(run) - 1
         else:
-            conn.execute(Q.insert, (key, jobs[run[0]].payload_json, priority, max_attempts, now, run_at, status))
-        last = conn.execute(Q.last_rowid).fetchone()[0]
-        first = last - len(run) + 1
+            cursor = conn.execute(Q.insert, (key, jobs[run[0]].payload_json, priority, max_attempts, now,
+                                             run_at, status))
+            first = last = cursor.lastrowid  # type: ignore[assignment]
         ranges.append((first, last))
         make = tuple.__new__
         for index, rowid in zip(run, range(first, last + 1)):

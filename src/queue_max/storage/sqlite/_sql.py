@@ -11,7 +11,7 @@ SCHEMA_VERSION = 1
 SCHEMA = [
     """
     CREATE TABLE fila (
-        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        id               INTEGER PRIMARY KEY,
         pagina_id        INTEGER,
         payload          TEXT    NOT NULL,
         status           TEXT    NOT NULL DEFAULT 'pending',
@@ -100,21 +100,32 @@ class Q:
     add_meta = "UPDATE shard_metadata SET value = value + ? WHERE key = ?"
     all_meta = "SELECT key, value FROM shard_metadata"
 
+    # Ids are never reused, without AUTOINCREMENT (which costs a page write per insert): a new
+    # row takes max(id) + 1, but never less than the floor that deletions raise first.
+    next_id = (
+        "SELECT max(coalesce((SELECT max(id) FROM fila), 0), "
+        "coalesce((SELECT value FROM shard_metadata WHERE key = 'id_floor'), 0)) + 1"
+    )
+    raise_floor = (
+        "INSERT INTO shard_metadata(key, value) VALUES ('id_floor', "
+        "coalesce((SELECT max(id) FROM fila), 0)) "
+        "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)"
+    )
     insert = (
-        "INSERT INTO fila(pagina_id, payload, priority, max_tentativas, created_at, run_at, "
-        "status) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        f"status) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?)"
     )
     # one statement for a whole batch: SQLite walks the JSON array in C, in order
     insert_json_array = (
-        "INSERT INTO fila(pagina_id, payload, priority, max_tentativas, created_at, run_at, "
-        "status) SELECT ?, value, ?, ?, ?, ?, ? FROM json_each(?)"
+        "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        "status) SELECT ? + key, ?, value, ?, ?, ?, ?, ? FROM json_each(?)"
     )
     insert_dedupe = (
-        "INSERT INTO fila(pagina_id, payload, priority, max_tentativas, created_at, run_at, "
-        "status, dedupe_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+        "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        f"status, dedupe_key) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING RETURNING id"
     )
     find_live_key = "SELECT id FROM fila WHERE dedupe_key = ? AND status IN " + _LIVE
-    last_rowid = "SELECT last_insert_rowid()"
     delete_rowid_range = "DELETE FROM fila WHERE id BETWEEN ? AND ?"
 
     peek_ready = (

@@ -255,6 +255,8 @@ class ShardManager:
             shard = self.shards[shard_id]
             with shard.write() as conn:
                 done = 0
+                if result_ttl <= 0:
+                    conn.execute(Q.raise_floor)
                 for lease, result in group:
                     rowid = lease.job_id // MAX_SHARDS
                     if result_ttl > 0:
@@ -418,6 +420,7 @@ class ShardManager:
         removed = 0
         for shard in self._targets(shard_id):
             with shard.write() as conn:
+                conn.execute(Q.raise_floor)
                 conn.execute(Q.dlq_prune_jobs, {"before": before})
                 removed += conn.execute(Q.dlq_prune, {"before": before}).rowcount
                 conn.execute(Q.orphan_errors)
@@ -428,6 +431,7 @@ class ShardManager:
         removed = 0
         for shard in self.shards:
             with shard.write() as conn:
+                conn.execute(Q.raise_floor)
                 if status is None or JobStatus(status) is JobStatus.COMPLETED:
                     completed = conn.execute(Q.count_completed).fetchone()[0]
                     conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
@@ -448,6 +452,7 @@ class ShardManager:
         for shard in self.shards:
             with shard.write() as conn:
                 params = {"before": finished_before, "now": now}
+                conn.execute(Q.raise_floor)
                 completed = conn.execute(Q.cleanup_completed, params).rowcount
                 if completed:
                     conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
