@@ -187,3 +187,25 @@ def test_a_non_json_result_is_refused_and_the_job_stays_leased(queue):
         queue.complete_job(job, result={"when": datetime(2026, 1, 1)})
     assert queue.get_job(job.id).is_processing
     assert queue.complete_job(job, result={"when": "2026-01-01"}) is True
+
+
+def test_an_oversize_item_rejects_the_whole_batch_and_is_named(make_queue):
+    queue = make_queue(max_payload_bytes=100, shards=3)
+    items = [{"payload": {"n": n}} for n in range(30)]
+    items[17] = {"payload": {"blob": "x" * 200}}
+    with pytest.raises(InvalidPayload, match=r"item 17: payload is 21\d bytes as JSON; the limit is 100"):
+        queue.enqueue_batch(items)
+    assert queue.get_stats()["pending"] == 0
+    # the general path (items with options) refuses it the same way
+    items[0] = {"payload": {"n": 0}, "priority": 2}
+    with pytest.raises(InvalidPayload, match="item 17"):
+        queue.enqueue_batch(items)
+    assert queue.get_stats()["pending"] == 0
+
+
+def test_a_batch_mixing_bare_payloads_and_options_keeps_input_order(make_queue):
+    queue = make_queue(shards=2)
+    result = queue.enqueue_batch([{"payload": {"n": 0}}, {"payload": {"n": 1}, "priority": 2},
+                                  {"payload": {"n": 2}}])
+    assert [queue.get_job(i).payload["n"] for i in result["ids"]] == [0, 1, 2]
+    assert result["total"] == 3

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import datetime
 from typing import Any
 
+from ._json import dumps, loads
 from .errors import InvalidPayload
 
 __all__ = [
@@ -14,12 +14,14 @@ __all__ = [
     "MAX_PRIORITY",
     "MIN_PRIORITY",
     "check_dedupe_key",
+    "check_payload",
     "check_max_retries",
     "check_priority",
     "check_shard_key",
     "decode_json",
     "encode_payload",
     "encode_value",
+    "oversize",
     "resolve_run_at",
 ]
 
@@ -28,25 +30,8 @@ MIN_PRIORITY = -100
 MAX_PRIORITY = 100
 MAX_DEDUPE_KEY = 512
 
-# ensure_ascii keeps lone surrogates storable (as \\udxxx escapes) and makes len() the byte size.
-# Values are checked by the walk below first, so the encoder never meets a type it can't write.
-_encode = json.JSONEncoder(
-    ensure_ascii=True, allow_nan=False, separators=(",", ":"), check_circular=False
-).encode
-try:
-    from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - pure-Python json
-    _c_make_encoder = None
-if _c_make_encoder is not None:
-    # One reusable C encoder: JSONEncoder.encode builds a new one on every call.
-    _c_encoder = _c_make_encoder(
-        None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
-    )
-
-    def _encode(value: Any) -> str:  # type: ignore[misc]  # noqa: F811
-        return "".join(_c_encoder(value, 0))
-
-decode_json = json.loads
+_encode = dumps
+decode_json = loads
 
 _ALLOWED = "dict with str keys, list, str, int, float (finite), bool or None"
 
@@ -101,19 +86,28 @@ def _check_dict(obj: dict[Any, Any], path: str, depth: int) -> None:
             )
 
 
-def encode_payload(payload: object, max_bytes: int) -> str:
-    """Check that `payload` round-trips through JSON exactly, and return its JSON text."""
+def check_payload(payload: object) -> None:
+    """Raise `InvalidPayload` unless `payload` round-trips through JSON exactly."""
     if type(payload) is not dict:
         raise InvalidPayload(
             f"payload must be a dict (a JSON object), got {_kind(payload)} {payload!r:.60}"
         )
     _check_dict(payload, "payload", 1)
+
+
+def oversize(size: int, max_bytes: int) -> InvalidPayload:
+    return InvalidPayload(
+        f"payload is {size} bytes as JSON; the limit is {max_bytes} bytes "
+        "(QUEUE_MAX_MAX_PAYLOAD_BYTES); store large data elsewhere and enqueue a reference"
+    )
+
+
+def encode_payload(payload: object, max_bytes: int) -> str:
+    """Check that `payload` round-trips through JSON exactly, and return its JSON text."""
+    check_payload(payload)
     text = _encode(payload)
     if len(text) > max_bytes:
-        raise InvalidPayload(
-            f"payload is {len(text)} bytes as JSON; the limit is {max_bytes} bytes "
-            "(QUEUE_MAX_MAX_PAYLOAD_BYTES); store large data elsewhere and enqueue a reference"
-        )
+        raise oversize(len(text), max_bytes)
     return text
 
 

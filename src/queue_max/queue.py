@@ -12,12 +12,12 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._events import Emitter
 from ._files import read_job_file
 from ._options import QueueOptions, build_from_spec, build_job, check_seconds, resolve_options
-from ._payload import encode_payload, encode_value
+from ._payload import check_payload, encode_value
 from ._queue_admin import Management
 from .circuit import CircuitBreaker, CircuitState
 from .config import Settings, load_settings
 from .errors import ConfigError, InvalidJobFile, InvalidPayload, JobNotFound, LeaseLost, RateLimitError
-from .models import ErrorInfo, Job, JobStatus, Lease, NewJob
+from .models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob
 from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import RetryPolicy, decide, error_info
 from .storage.base import Backend
@@ -141,21 +141,25 @@ class Queue(Management):
                 f"enqueue_batch takes a list of job dicts like {{'payload': {{...}}}}, got {type(items).__name__}")
         now = self.clock.time()
         options = self.options
-        plain = (0, options.max_retries + 1, None, None, None)
-        limit = options.max_payload_bytes
-        make = tuple.__new__
-        jobs: list[NewJob] = []
-        append = jobs.append
+        items = items if isinstance(items, list) else list(items)
+        payloads: list[dict[str, Any]] = []
+        append = payloads.append
         for index, item in enumerate(items):
             payload = item.get("payload") if type(item) is dict and len(item) == 1 else None
-            if type(payload) is dict:
-                # fast path: a bare payload with every option at its default
-                try:
-                    append(make(NewJob, (encode_payload(payload, limit), *plain)))
-                except InvalidPayload as exc:
-                    raise InvalidPayload(f"enqueue_batch item {index}: {exc}") from None
-            else:
-                append(build_from_spec(options, now, item, f"enqueue_batch item {index}"))
+            if type(payload) is not dict:
+                break  # an item with options: every item takes the general path below
+            try:
+                check_payload(payload)
+            except InvalidPayload as exc:
+                raise InvalidPayload(f"enqueue_batch item {index}: {exc}") from None
+            append(payload)
+        else:
+            # bulk path: every item is a bare payload with default options
+            refs = self.backend.enqueue_payloads(payloads, options.max_retries + 1, now,
+                                                 options.max_payload_bytes)
+            return self._stored(refs)
+        jobs = [build_from_spec(options, now, item, f"enqueue_batch item {index}")
+                for index, item in enumerate(items)]
         return self._store_many(jobs, now)
 
     def enqueue_from_file(self, path: str | Path, fmt: str | None = "jsonl") -> dict[str, Any]:
@@ -177,7 +181,11 @@ class Queue(Management):
     def _store_many(self, jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         if not jobs:
             return {"total": 0, "ids": []}
-        refs = self.backend.enqueue_many(jobs, now)
+        return self._stored(self.backend.enqueue_many(jobs, now))
+
+    def _stored(self, refs: list[JobRef]) -> dict[str, Any]:
+        if not refs:
+            return {"total": 0, "ids": []}
         self._after_enqueue(len(refs))
         if self.events.has("job_enqueued"):
             for ref in refs:

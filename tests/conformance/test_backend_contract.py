@@ -327,3 +327,14 @@ def test_ids_are_never_reused_after_the_newest_jobs_are_deleted(backend):
     backend.purge(None)
     newest = backend.enqueue_many(jobs(1, shard_key=0), NOW)
     assert newest[0].id > max(r.id for r in newer)
+
+
+def test_bulk_payloads_are_stored_in_order_or_not_at_all(backend):
+    refs = backend.enqueue_payloads([{"i": i} for i in range(25)], 3, NOW, 1000)
+    assert [backend.get(ref.id).payload["i"] for ref in refs] == list(range(25))
+    assert backend.get(refs[0].id).max_tentativas == 3
+    from queue_max.errors import InvalidPayload
+
+    with pytest.raises(InvalidPayload, match="item 7"):
+        backend.enqueue_payloads([{"i": i} for i in range(7)] + [{"big": "x" * 50}], 3, NOW, 20)
+    assert backend.count_live() == 25

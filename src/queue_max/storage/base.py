@@ -53,6 +53,14 @@ class Backend(Protocol):
         """Store every job or none of them; refs come back in input order."""
         ...
 
+    def enqueue_payloads(
+        self, payloads: Sequence[dict[str, Any]], max_attempts: int, now: float, max_payload_bytes: int
+    ) -> list[JobRef]:
+        """Store validated payloads that use every default option (priority 0, due now, no
+        keys), all or none; the bulk path of `enqueue_batch`. Refuses the whole call with
+        `InvalidPayload` naming the first payload whose JSON exceeds `max_payload_bytes`."""
+        ...
+
     def claim(self, worker_id: str, limit: int, lease_s: float, now: float) -> list[Job]:
         """Lease up to `limit` ready jobs to `worker_id` until `now + lease_s`."""
         ...

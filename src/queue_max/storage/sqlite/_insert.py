@@ -6,10 +6,12 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ..._payload import oversize
+from ...errors import InvalidPayload
 from ...models import JobRef, NewJob
 from ._sql import Q
 
-__all__ = ["MAX_SHARDS", "insert_group"]
+__all__ = ["MAX_SHARDS", "insert_group", "insert_payloads"]
 
 MAX_SHARDS = 1024
 
@@ -70,3 +72,19 @@ def _columns(options: tuple[Any, ...], now: float) -> tuple[Any, ...]:
     priority, max_attempts, run_at, shard_key = options
     due = now if run_at is None else run_at
     return (shard_key, priority, max_attempts, due, "scheduled" if due > now else "pending")
+
+
+def insert_payloads(
+    conn: sqlite3.Connection, array: str, count: int, max_attempts: int, now: float,
+    max_bytes: int, offset: int,
+) -> int:
+    """Insert a JSON array of validated payloads in one statement; returns the first rowid.
+
+    SQLite splits the array and checks each payload's size, so Python never encodes or
+    measures the payloads one by one."""
+    first = int(conn.execute(Q.next_id).fetchone()[0])
+    params = (first, max_attempts, now, now, array, max_bytes)
+    if conn.execute(Q.insert_json_array_checked, params).rowcount != count:
+        index, size = conn.execute(Q.first_oversize, (array, max_bytes)).fetchone()
+        raise InvalidPayload(f"enqueue_batch item {offset + index}: {oversize(size, max_bytes)}")
+    return first

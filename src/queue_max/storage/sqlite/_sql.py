@@ -120,6 +120,12 @@ class Q:
         "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
         "status) SELECT ? + key, ?, value, ?, ?, ?, ?, ? FROM json_each(?)"
     )
+    # the same for validated payloads with default options, refusing oversize ones
+    insert_json_array_checked = (
+        "INSERT INTO fila(id, payload, max_tentativas, created_at, run_at, status) "
+        "SELECT ? + key, value, ?, ?, ?, 'pending' FROM json_each(?) WHERE length(value) <= ?"
+    )
+    first_oversize = "SELECT key, length(value) FROM json_each(?) WHERE length(value) > ? LIMIT 1"
     insert_dedupe = (
         "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
         f"status, dedupe_key) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?) "

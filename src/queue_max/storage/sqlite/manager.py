@@ -14,7 +14,8 @@ from typing import Any
 from ...errors import ConfigError, JobNotFound, LeaseLost, ShardCountMismatch, StorageError
 from ...models import DeadLetter, ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
 from ..base import Completion
-from ._insert import MAX_SHARDS, insert_group
+from ..._json import dumps
+from ._insert import MAX_SHARDS, insert_group, insert_payloads
 from ._layout import directory_lock, existing_shards, prepare_dir
 from ._rows import dead_letter, full_job
 from ._sql import Q
@@ -140,6 +141,37 @@ class ShardManager:
             raise
         self._commit_all(open_txs, inserted)
         return refs  # type: ignore[return-value]
+
+    def enqueue_payloads(
+        self, payloads: Sequence[dict[str, Any]], max_attempts: int, now: float, max_payload_bytes: int
+    ) -> list[JobRef]:
+        if not payloads:
+            return []
+        size = -(-len(payloads) // self._n)
+        start = next(self._rr)
+        blocks = [((start + b) % self._n, offset) for b, offset in enumerate(range(0, len(payloads), size))]
+        open_txs: list[tuple[Shard, Any]] = []
+        inserted: dict[int, list[tuple[int, int]]] = {}
+        refs: list[JobRef] = [None] * len(payloads)  # type: ignore[list-item]
+        try:
+            for shard_id, offset in sorted(blocks):
+                shard = self.shards[shard_id]
+                tx = shard.write()
+                conn = tx.__enter__()
+                open_txs.append((shard, tx))
+                chunk = payloads[offset : offset + size]
+                first = insert_payloads(conn, dumps(chunk), len(chunk), max_attempts, now,
+                                        max_payload_bytes, offset)
+                inserted[shard_id] = [(first, first + len(chunk) - 1)]
+                make = tuple.__new__
+                for index, rowid in enumerate(range(first, first + len(chunk)), offset):
+                    refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id))
+        except BaseException as exc:
+            for _shard, tx in reversed(open_txs):
+                _abort(tx, exc)
+            raise
+        self._commit_all(open_txs, inserted)
+        return refs
 
     def _group(self, jobs: Sequence[NewJob]) -> dict[int, list[int]]:
         """Indices of `jobs` per shard: keyed jobs by their key, the rest in contiguous blocks."""
