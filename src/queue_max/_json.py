@@ -31,4 +31,4 @@ if _c_make_encoder is not None:
         return "".join(_c_encoder(value, 0))
 
 else:  # pragma: no cover
-    dumps = _fallback
+    dumps = _fallback  # type: ignore[assignment]

@@ -33,7 +33,7 @@ def insert_group(
         else:
             cursor = conn.execute(Q.insert, (key, jobs[run[0]].payload_json, priority, max_attempts, now,
                                              run_at, status))
-            first = last = cursor.lastrowid  # type: ignore[assignment]
+            first = last = int(cursor.lastrowid or 0)
         ranges.append((first, last))
         make = tuple.__new__
         for index, rowid in zip(run, range(first, last + 1)):
