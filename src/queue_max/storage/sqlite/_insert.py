@@ -28,11 +28,12 @@ def insert_group(
         if len(run) > 1:
             first = conn.execute(Q.next_id).fetchone()[0]
             array = "[" + ",".join([jobs[i].payload_json for i in run]) + "]"
-            conn.execute(Q.insert_json_array, (first, key, priority, max_attempts, now, run_at, status, array))
+            conn.execute(Q.insert_json_array, (first, key, priority, max_attempts, now, run_at, status,
+                                               _ready(status), array))
             last = first + len(run) - 1
         else:
             cursor = conn.execute(Q.insert, (key, jobs[run[0]].payload_json, priority, max_attempts, now,
-                                             run_at, status))
+                                             run_at, status, _ready(status)))
             first = last = int(cursor.lastrowid or 0)
         ranges.append((first, last))
         make = tuple.__new__
@@ -43,15 +44,20 @@ def insert_group(
         if job.dedupe_key is None:
             continue
         run_at = now if job.run_at is None else job.run_at
+        status = "scheduled" if run_at > now else "pending"
         row = conn.execute(Q.insert_dedupe, (job.shard_key, job.payload_json, job.priority, job.max_attempts,
-                                             now, run_at, "scheduled" if run_at > now else "pending",
-                                             job.dedupe_key)).fetchone()
+                                             now, run_at, status, _ready(status), job.dedupe_key)).fetchone()
         if row is None:
             row = conn.execute(Q.find_live_key, (job.dedupe_key,)).fetchone()
         else:
             ranges.append((row[0], row[0]))
         refs[index] = JobRef(row[0] * MAX_SHARDS + shard_id, shard_id)
     return ranges
+
+
+def _ready(status: str) -> int | None:
+    """The `ready` column: 1 while the job is in the run order (due, not finished)."""
+    return 1 if status == "pending" else None
 
 
 def _runs(jobs: Sequence[NewJob], indices: list[int], now: float) -> Iterator[tuple[tuple[Any, ...], list[int]]]:

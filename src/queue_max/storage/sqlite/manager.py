@@ -197,10 +197,11 @@ class ShardManager:
         shard = self.shards[shard_id]
         run_at = now if job.run_at is None else job.run_at
         try:
+            due = run_at <= now
             rowid = shard.conn().execute(
                 Q.insert,
                 (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
-                 "scheduled" if run_at > now else "pending"),
+                 "pending" if due else "scheduled", 1 if due else None),
             ).lastrowid
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc

@@ -44,6 +44,10 @@ class ShardOptions:
     # Small pages: a claim or an ack rewrites ~3 pages, so WAL traffic per job scales with this.
     page_size: int = 1024
     journal_size_limit: int = 64 * 1024 * 1024
+    # Checkpoint after this many WAL pages (8 MiB at 1 KiB pages) instead of SQLite's 1000:
+    # checkpointing inline every ~200 jobs cost a sixth of claim+ack throughput. Workers also
+    # checkpoint when idle, so the WAL stays small in practice and bounded in the worst case.
+    wal_autocheckpoint: int = 8192
 
 
 def translate(exc: sqlite3.Error, where: str) -> StorageError:
@@ -148,6 +152,7 @@ class Shard:
             conn.execute(f"PRAGMA mmap_size = {int(self.options.mmap_size)}")
             conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute(f"PRAGMA journal_size_limit = {int(self.options.journal_size_limit)}")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {int(self.options.wal_autocheckpoint)}")
         except sqlite3.Error as exc:
             raise translate(exc, self.name) from exc
         with self._lock:
