@@ -28,6 +28,7 @@ __all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "ShardManager"]
 PROMOTE_EVERY = 0.005
 _PROCESSING = JobStatus.PROCESSING
 _loads = __import__("json").loads
+_new = tuple.__new__
 
 
 class ShardManager:
@@ -254,10 +255,9 @@ class ShardManager:
                     raise translate(exc, shard.name) from exc
             empty[shard_id] = len(rows) < want
             for r in rows:
-                out.append(
-                    Job(r[0] * MAX_SHARDS + shard_id, shard_id, _loads(r[2]), _PROCESSING, r[3], r[4], r[5],
-                        r[7], r[8], r[6], worker_id, now, None, until, r[9], r[10], None, r[1], r[11])
-                )
+                out.append(_new(Job, (
+                    r[0] * MAX_SHARDS + shard_id, shard_id, _loads(r[2]), _PROCESSING, r[3], r[4], r[5],
+                    r[7], r[8], r[6], worker_id, now, None, until, r[9], r[10], None, r[1], r[11], None, ())))
             if len(out) >= limit:
                 break
         if len(out) > 1:
