@@ -209,3 +209,11 @@ def test_a_batch_mixing_bare_payloads_and_options_keeps_input_order(make_queue):
                                   {"payload": {"n": 2}}])
     assert [queue.get_job(i).payload["n"] for i in result["ids"]] == [0, 1, 2]
     assert result["total"] == 3
+
+
+@pytest.mark.parametrize("worker_id, limit", [("", 1), (5, 1), ("w", 0), ("w", 1.5), ("w", 10_001)])
+def test_bad_claim_arguments_are_refused(queue, worker_id, limit):
+    queue.enqueue({"x": 1})
+    with pytest.raises(ConfigError):
+        queue.claim_jobs(worker_id, limit)
+    assert queue.get_stats()["pending"] == 1

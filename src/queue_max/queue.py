@@ -212,7 +212,9 @@ class Queue(Management):
     def pop_job(self, worker_id: str | None = None) -> Job | None:
         """Lease the next ready job to `worker_id`, or return None (empty, circuit open, or no
         rate-limit token within `rate_limiter_timeout`)."""
-        jobs = self.claim_jobs(worker_id or _default_worker(), 1, wait_for_tokens=True)
+        if worker_id is None:
+            worker_id = _default_worker()
+        jobs = self.claim_jobs(worker_id, 1, wait_for_tokens=True)
         return jobs[0] if jobs else None
 
     def claim_jobs(self, worker_id: str, limit: int, *, wait_for_tokens: bool = False) -> list[Job]:
@@ -222,6 +224,10 @@ class Queue(Management):
         is available are released untouched. The circuit breaker gates the claim (one trial
         job when half-open).
         """
+        if type(worker_id) is not str or not worker_id:
+            raise ConfigError(f"worker_id must be a non-empty str, got {worker_id!r}")
+        if type(limit) is not int or not 1 <= limit <= 10_000:
+            raise ConfigError(f"limit must be an int from 1 to 10000, got {limit!r}")
         now = self.clock.time()
         if self.clock.monotonic() >= self._next_maintenance:
             self.run_maintenance()
