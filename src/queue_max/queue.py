@@ -12,7 +12,7 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._events import Emitter
 from ._files import read_job_file
 from ._options import QueueOptions, build_from_spec, build_job, check_seconds, resolve_options
-from ._payload import check_payload, encode_value
+from ._payload import check_payload, encode_payload, encode_value
 from ._queue_admin import Management
 from .circuit import CircuitBreaker, CircuitState
 from .config import Settings, load_settings
@@ -26,6 +26,7 @@ from .storage.sqlite import ShardManager, ShardOptions
 __all__ = ["Queue"]
 
 log = logging.getLogger("queue_max.queue")
+_new = tuple.__new__
 
 
 
@@ -124,8 +125,14 @@ class Queue(Management):
         returns the existing job's id instead of adding a job.
         """
         now = self.clock.time()
-        key = pagina_id if shard_key is None else shard_key
-        job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key)
+        if (priority == 0 and type(priority) is int and pagina_id is None and shard_key is None
+                and max_retries is None and delay is None and run_at is None and dedupe_key is None):
+            # every option at its default: only the payload needs checking
+            job = _new(NewJob, (encode_payload(payload, self.options.max_payload_bytes), 0,
+                                self.options.max_retries + 1, None, None, None))
+        else:
+            key = pagina_id if shard_key is None else shard_key
+            job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key)
         ref = self.backend.enqueue_many((job,), now)[0]
         self._after_enqueue(1)
         self.events.emit("job_enqueued", ref.id, ref.shard_id)

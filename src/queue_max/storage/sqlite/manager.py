@@ -206,7 +206,7 @@ class ShardManager:
             ).lastrowid
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
-        return JobRef(rowid * MAX_SHARDS + shard_id, shard_id)  # type: ignore[operator]
+        return _new(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id))  # type: ignore[operator]
 
     def _commit_all(self, open_txs: list[tuple[Shard, Any]], inserted: dict[int, list[tuple[int, int]]]) -> None:
         committed: list[Shard] = []
