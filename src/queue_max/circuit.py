@@ -132,6 +132,8 @@ class CircuitBreaker:
     def take_slot(self) -> CircuitState | None:
         """Like `allow_request`, but say how: CLOSED (pass), HALF_OPEN (this caller holds the
         single trial) or None (refused). Lets a caller release only a trial it really took."""
+        if self._state is CircuitState.CLOSED:
+            return CircuitState.CLOSED  # no lock: a stale read lets at most one more call through
         with self._lock:
             state = self._current_state()
             if state is CircuitState.CLOSED:
@@ -187,6 +189,10 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         """A call succeeded: forget the failures and close the breaker."""
+        if self._state is CircuitState.CLOSED and not self._failures:
+            # the common case changes no state; only the statistics counter moves
+            self._total_successes += 1
+            return
         with self._lock:
             self._total_successes += 1
             self._failures = 0

@@ -293,10 +293,14 @@ class Queue(Management):
 
     def _forget(self, lease: Lease) -> None:
         """Drop the remembered claim of `lease` (not a newer claim of the same job)."""
-        for held in (self._thread_leases(), self._leases):
-            job = held.get(lease.job_id)
-            if job is not None and job.lease_token == lease.token:
-                held.pop(lease.job_id, None)
+        job_id, _shard, token, _worker = lease
+        held = self._thread_leases()
+        job = held.get(job_id)
+        if job is not None and job[9] == token:  # job.lease_token
+            del held[job_id]
+        job = self._leases.get(job_id)
+        if job is not None and job[9] == token:
+            self._leases.pop(job_id, None)
 
     def _no_lease(self, job_id: int) -> LeaseLost:
         if self.backend.get(job_id) is None:

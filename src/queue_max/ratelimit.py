@@ -60,7 +60,8 @@ class RateLimiter:
         self._burst = burst
         self._rate_limit = rate_limit
         self._capacity = float(burst if burst is not None else rate_limit)
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._tokens = self._capacity
         self._last_refill = clock.monotonic()
         self._acquired = 0
@@ -128,8 +129,9 @@ class RateLimiter:
 
     def try_acquire_many(self, n: int) -> int:
         """Take up to `n` tokens that are available now and return how many were taken (0..n)."""
-        _check_count("n", n, 0)
-        with self._cond:
+        if type(n) is not int or n < 0:
+            _check_count("n", n, 0)
+        with self._lock:
             self._refill()
             granted = min(n, int(self._tokens + _EPSILON))
             if granted:
