@@ -195,35 +195,45 @@ class Shard:
     def _open_and_check(self) -> None:
         """Create or validate the file; a foreign, corrupt or newer file is never modified."""
         _create_private(self.path)
-        conn = self.conn()
+        try:
+            conn = self.conn()
+            self._check_header(conn)
+            self._enable_wal(conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_header(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
         try:
             app_id, version, objects = conn.execute(Q.read_header).fetchone()
         except sqlite3.DatabaseError as exc:
-            self.close()
             raise CorruptShard(
                 f"{self.name} is not a readable SQLite database ({exc}); it was left untouched"
             ) from exc
+        return int(app_id), int(version), int(objects)
+
+    def _check_header(self, conn: sqlite3.Connection) -> None:
+        app_id, version, objects = self._read_header(conn)
         if app_id == 0 and version == 0 and objects == 0:
             self._initialize()
-        elif app_id == 0 and version == 0 and _legacy.looks_like_legacy(conn):
-            _legacy.migrate(self)
-        elif app_id != APPLICATION_ID:
-            self.close()
+            return
+        if app_id == 0 and version == 0 and _legacy.looks_like_legacy(conn):
+            _legacy.migrate(self)  # to schema 1; later versions migrate below
+            app_id, version, objects = self._read_header(conn)
+        if app_id != APPLICATION_ID:
             raise ForeignDatabase(
                 f"{self.name} is an SQLite database of another application "
                 f"(application_id {app_id:#x}, {objects} schema objects); queue-max will not "
                 "touch it: point data_dir at an empty or queue-max directory"
             )
-        elif version > SCHEMA_VERSION:
-            self.close()
+        if version > SCHEMA_VERSION:
             raise IncompatibleSchema(
                 f"{self.name} has schema version {version}, written by a newer queue-max; "
                 f"this version understands up to {SCHEMA_VERSION}. Upgrade queue-max; "
                 "the file was left untouched"
             )
-        elif version < SCHEMA_VERSION:
+        if version < SCHEMA_VERSION:
             self._migrate()
-        self._enable_wal(conn)
 
     def _initialize(self) -> None:
         try:
