@@ -217,3 +217,12 @@ def test_bad_claim_arguments_are_refused(queue, worker_id, limit):
     with pytest.raises(ConfigError):
         queue.claim_jobs(worker_id, limit)
     assert queue.get_stats()["pending"] == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"durable": "false"}, "durable must be True or False"),
+    ({"retry_backoff": 100, "retry_backoff_max": 10}, "retry_backoff .* must not exceed retry_backoff_max"),
+])
+def test_more_bad_queue_settings(tmp_path, settings, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        Queue(data_dir=tmp_path / "q", settings=settings, **kwargs)

@@ -71,3 +71,23 @@ def test_a_non_utf8_file_is_refused(queue, tmp_path):
     path.write_bytes('{"name": "caf\xe9"}\n'.encode("latin-1"))
     with pytest.raises(InvalidJobFile, match="UTF-8"):
         queue.enqueue_from_file(path)
+
+
+def test_a_typo_in_a_job_option_is_an_error_not_a_payload(queue, tmp_path):
+    path = tmp_path / "typo.jsonl"
+    path.write_text('{"payload": {"n": 1}, "priorty": 2}\n')
+    with pytest.raises(InvalidJobFile, match=r"line 1: unknown job option\(s\) \['priorty'\]"):
+        queue.enqueue_from_file(path)
+    assert queue.get_stats()["pending"] == 0
+
+
+def test_run_at_in_files_must_carry_an_offset(queue, tmp_path, clock):
+    from datetime import datetime, timezone
+
+    later = datetime.fromtimestamp(clock.time() + 60, timezone.utc).isoformat()
+    (tmp_path / "ok.jsonl").write_text(json.dumps({"payload": {"n": 1}, "run_at": later}) + "\n")
+    assert queue.enqueue_from_file(tmp_path / "ok.jsonl")["total"] == 1
+    assert queue.get_stats()["scheduled"] == 1
+    (tmp_path / "naive.jsonl").write_text('{"payload": {"n": 1}, "run_at": "2030-01-01T00:00:00"}\n')
+    with pytest.raises(InvalidJobFile, match="no UTC offset"):
+        queue.enqueue_from_file(tmp_path / "naive.jsonl")

@@ -291,3 +291,31 @@ def test_shard_counters_count_every_processed_job_once(make_queue, clock):
     queue.run_maintenance()  # the results expire and their rows go
     assert queue.get_stats()["completed"] == 0
     assert queue.shard_manager.get_stats(0)["total_jobs_processed"] == 3
+
+
+def test_a_dedupe_hit_fires_no_enqueued_event(queue):
+    seen = []
+    queue.on("job_enqueued", lambda job_id, shard_id: seen.append(job_id))
+    first = queue.enqueue({"v": 1}, dedupe_key="k")
+    queue.enqueue({"v": 2}, dedupe_key="k")
+    queue.enqueue_batch([{"payload": {"v": 3}, "dedupe_key": "k"}])
+    assert seen == [first["id"]]
+
+
+def test_a_database_url_without_its_backend_is_refused(tmp_path, settings):
+    from queue_max import ConfigError
+
+    with pytest.raises(ConfigError, match="only has the SQLite backend"):
+        Queue(data_dir=tmp_path, settings=settings.with_(database_url="postgresql://x/y"))
+
+
+def test_connections_of_finished_threads_are_closed(queue):
+    shard = queue.backend.shards[0]
+    worker = threading.Thread(target=lambda: shard.conn().execute("SELECT 1"))
+    worker.start()
+    worker.join()
+    import gc
+
+    gc.collect()
+    assert len(shard._all) == 0 or all(h.conn is not None for h in shard._all)
+    assert len([h for h in shard._all]) <= 1  # at most this thread's own connection

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ __all__ = ["FORMATS", "SPEC_KEYS", "read_job_file", "spec_from_record"]
 
 FORMATS = ("jsonl", "json", "csv")
 SPEC_KEYS = frozenset({"payload", "pagina_id", "shard_key", "priority", "max_retries", "delay",
-                       "dedupe_key"})
+                       "run_at", "dedupe_key"})
 _CSV_INT_COLUMNS = ("pagina_id", "shard_key", "priority", "max_retries")
 
 
@@ -27,9 +28,28 @@ def spec_from_record(record: object, where: str) -> dict[str, Any]:
     object is the payload itself."""
     if not isinstance(record, dict):
         raise InvalidJobFile(f"{where}: a job must be a JSON object, got {type(record).__name__}")
-    if "payload" in record and isinstance(record["payload"], dict) and set(record) <= SPEC_KEYS:
-        return record
-    return {"payload": record}
+    if "payload" not in record or not isinstance(record["payload"], dict):
+        return {"payload": record}
+    unknown = set(record) - SPEC_KEYS
+    if unknown:
+        raise InvalidJobFile(
+            f"{where}: unknown job option(s) {sorted(unknown)} beside 'payload'; options are "
+            f"{', '.join(sorted(SPEC_KEYS - {'payload'}))} (to store this whole object as the "
+            "payload, wrap it: {\"payload\": {...}})"
+        )
+    if "run_at" in record:
+        return {**record, "run_at": _parse_run_at(record["run_at"], where)}
+    return record
+
+
+def _parse_run_at(value: object, where: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidJobFile(f"{where}: run_at must be an ISO-8601 time with an offset, got {value!r}") from None
+    if parsed.tzinfo is None:
+        raise InvalidJobFile(f"{where}: run_at {value!r} has no UTC offset; add one, e.g. +00:00 or Z")
+    return parsed
 
 
 def _jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -92,6 +112,8 @@ def _csv_spec(row: dict[str, str], where: str) -> dict[str, Any]:
                 f"job options: {', '.join(sorted(SPEC_KEYS - {'payload'}))}"
             )
         spec[column] = _csv_value(column, value, where)
+    if "run_at" in spec:
+        spec["run_at"] = _parse_run_at(spec["run_at"], where)
     return spec
 
 

@@ -26,12 +26,23 @@ BATCH_KEYS = frozenset({"payload", "pagina_id", "shard_key", "priority", "max_re
                         "run_at", "dedupe_key"})
 
 
-def check_seconds(name: str, value: object, *, allow_zero: bool = True) -> float:
+def check_seconds(name: str, value: object, *, allow_zero: bool = True, unit: str = "seconds") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+        raise ConfigError(f"{name} must be a finite number of {unit} {bound}, got {value!r}")
     return float(value)
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if type(value) is not bool:
+        raise ConfigError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _check_backoff(base: float, cap: float) -> None:
+    if base > cap:
+        raise ConfigError(f"retry_backoff ({base}) must not exceed retry_backoff_max ({cap})")
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
@@ -77,7 +88,7 @@ def resolve_options(s: Settings, args: Mapping[str, Any]) -> QueueOptions:
     data_dir = pick("data_dir", s.data_dir)
     if not isinstance(data_dir, (str, Path)) or not str(data_dir):
         raise ConfigError(f"data_dir must be a non-empty str or Path, got {data_dir!r}")
-    return QueueOptions(
+    options = QueueOptions(
         shards=shards if shards is not None else (s.num_shards if s.shards_explicit else None),
         shards_explicit=shards is not None or s.shards_explicit,
         rate_limit=_check_int("rate_limit", pick("rate_limit", s.rate_limit), 0, 10**9),
@@ -100,8 +111,10 @@ def resolve_options(s: Settings, args: Mapping[str, Any]) -> QueueOptions:
         heartbeat_interval=check_seconds(
             "heartbeat_interval", pick("heartbeat_interval", s.heartbeat_interval), allow_zero=False),
         cleanup_days=s.cleanup_days,
-        durable=bool(pick("durable", s.durable)),
+        durable=_check_bool("durable", pick("durable", s.durable)),
     )
+    _check_backoff(options.retry_backoff, options.retry_backoff_max)
+    return options
 
 
 def build_job(

@@ -113,7 +113,19 @@ def encode_payload(payload: object, max_bytes: int) -> str:
 
 def encode_value(value: object, what: str = "result") -> str:
     """JSON text for any JSON value (task args, results), refusing lossy conversions."""
-    _check_list([value], what, 1)
+    t = type(value)
+    if t is dict:
+        _check_dict(value, what, 1)  # type: ignore[arg-type]
+    elif t is list:
+        _check_list(value, what, 1)  # type: ignore[arg-type]
+    elif t is float:
+        if not math.isfinite(value):  # type: ignore[arg-type]
+            raise InvalidPayload(f"{what} is {value!r}; JSON has no NaN or Infinity")
+    elif not (t is str or t is int or t is bool or value is None):
+        raise InvalidPayload(
+            f"{what} is of type {_kind(value)} ({value!r:.60}); allowed: {_ALLOWED}"
+            + (" (convert tuples to lists yourself)" if t is tuple else "")
+        )
     return _encode(value)
 
 

@@ -140,7 +140,7 @@ class Management:
     # ── housekeeping ──
     def cleanup_old_jobs(self, days: float | None = None) -> int:
         """Delete completed and cancelled jobs finished more than `days` ago, and expired results."""
-        age = self.options.cleanup_days if days is None else check_seconds("days", days)
+        age = self.options.cleanup_days if days is None else check_seconds("days", days, unit="days")
         now = self.clock.time()
         return self.backend.cleanup(now, now - age * 86400.0)
 
@@ -170,10 +170,22 @@ class Management:
             self.recover_orphans()
             now = self.clock.time()
             self.backend.cleanup(now, float("-inf"))
+            self._drop_expired_claims(now)
+            checkpoint = getattr(self.backend, "checkpoint", None)
+            if checkpoint is not None:
+                checkpoint()  # keeps the WAL small between the automatic checkpoints
         except Exception:
             log.exception("maintenance failed; it will run again in %.1fs", self.options.recovery_interval)
         finally:
             self._maintenance_lock.release()
+
+    def _drop_expired_claims(self, now: float) -> None:
+        """Forget remembered claims whose lease ran out long ago (their workers gave up)."""
+        leases: dict[int, Job] = self._leases  # type: ignore[attr-defined]
+        horizon = now - self.options.lease_timeout
+        for job_id, job in list(leases.items()):
+            if job.lease_expires_ts is not None and job.lease_expires_ts < horizon:
+                leases.pop(job_id, None)
 
     # ── waiting ──
     def _wake(self, count: int) -> None:

@@ -12,6 +12,7 @@ __all__ = [
     "InvalidPayload",
     "JobNotFound",
     "LeaseLost",
+    "MigrationFailed",
     "QueueClosed",
     "QueueMaxError",
     "RateLimitError",
@@ -106,6 +107,10 @@ class ForeignDatabase(StorageError):
 
 class CorruptShard(StorageError):
     """A shard file is not a readable SQLite database; it was left untouched."""
+
+
+class MigrationFailed(StorageError):
+    """A shard could not be upgraded to the current schema; it was rolled back untouched."""
 
 
 class ShardCountMismatch(StorageError, ConfigError):

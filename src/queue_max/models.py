@@ -62,10 +62,12 @@ def to_datetime(epoch: float | None) -> datetime | None:
 
 
 class JobRef(NamedTuple):
-    """Where a stored job lives: its global id and its shard."""
+    """Where a stored job lives: its global id and its shard; `created` is False when a dedupe
+    key matched a live job and no new job was written."""
 
     id: int
     shard_id: int
+    created: bool = True
 
     def as_dict(self) -> dict[str, int]:
         return {"id": self.id, "shard_id": self.shard_id}

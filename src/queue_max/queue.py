@@ -57,6 +57,12 @@ class Queue(Management):
         heartbeat_interval: float | None = None,
     ) -> None:
         s = settings if settings is not None else load_settings()
+        if backend is None and s.database_url:
+            raise ConfigError(
+                f"QUEUE_MAX_DATABASE_URL is set ({s.database_url.split(':', 1)[0]}:...), but this "
+                "version of queue-max only has the SQLite backend; unset it to use DATA_DIR"
+            )
+        logging.getLogger("queue_max").setLevel(s.log_level)
         args = {k: v for k, v in locals().items() if k not in ("self", "s", "settings", "backend", "clock")}
         self.options: QueueOptions = resolve_options(s, args)
         o = self.options
@@ -134,8 +140,9 @@ class Queue(Management):
             key = pagina_id if shard_key is None else shard_key
             job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key)
         ref = self.backend.enqueue_many((job,), now)[0]
-        self._after_enqueue(1)
-        self.events.emit("job_enqueued", ref.id, ref.shard_id)
+        if ref.created:
+            self._after_enqueue(1)
+            self.events.emit("job_enqueued", ref.id, ref.shard_id)
         return {"id": ref.id, "shard_id": ref.shard_id}
 
     def enqueue_batch(self, items: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -196,8 +203,9 @@ class Queue(Management):
         self._after_enqueue(len(refs))
         if self.events.has("job_enqueued"):
             for ref in refs:
-                self.events.emit("job_enqueued", ref.id, ref.shard_id)
-        return {"total": len(refs), "ids": [job_id for job_id, _shard in refs]}
+                if ref.created:
+                    self.events.emit("job_enqueued", ref.id, ref.shard_id)
+        return {"total": len(refs), "ids": [ref[0] for ref in refs]}
 
     def _after_enqueue(self, count: int) -> None:
         if self._waiters:

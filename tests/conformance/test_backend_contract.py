@@ -193,19 +193,21 @@ def test_expired_leases_are_requeued_counting_the_attempt_then_buried(backend):
 def test_a_dedupe_key_allows_one_live_job(backend):
     first = backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k")], NOW)[0]
     second = backend.enqueue_many([NewJob('{"v": 2}', dedupe_key="k")], NOW)[0]
-    assert second == first
+    assert first.created is True
+    assert second.id == first.id and second.created is False
     (job,) = backend.claim("w", 5, LEASE, NOW)
-    assert backend.enqueue_many([NewJob('{"v": 3}', dedupe_key="k")], NOW)[0] == first
+    assert backend.enqueue_many([NewJob('{"v": 3}', dedupe_key="k")], NOW)[0].id == first.id
     backend.complete_many([(job.lease, None)], NOW, 60)
     # Once the job finished, the key is free again
     third = backend.enqueue_many([NewJob('{"v": 4}', dedupe_key="k")], NOW)[0]
-    assert third != first and backend.get(third.id).payload == {"v": 4}
+    assert third.id != first.id and third.created and backend.get(third.id).payload == {"v": 4}
 
 
 def test_a_batch_with_duplicate_keys_stores_one_job_per_key(backend):
     refs = backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k"), NewJob('{"v": 2}', dedupe_key="k"),
                                  NewJob('{"v": 3}')], NOW)
-    assert refs[0] == refs[1] and refs[2] != refs[0]
+    assert refs[0].id == refs[1].id and refs[2].id != refs[0].id
+    assert [ref.created for ref in refs] == [True, False, True]
     assert len(drain(backend)) == 2
 
 

@@ -14,7 +14,7 @@ Contract (what every backend guarantees; the conformance suite in
 4. Within a shard, claims go by priority descending, then `run_at`, then enqueue order.
 5. Job ids are globally unique ints that name their shard (`shard_of(id)`).
 6. A dedupe key yields at most one live (pending or processing) job per key: enqueueing a
-   duplicate returns the live job's reference instead of writing a new one.
+   duplicate returns the live job's reference, with `created=False`, instead of writing one.
 7. One backend object is safe to use from many threads; several processes may open the
    same storage at once.
 

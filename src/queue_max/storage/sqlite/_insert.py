@@ -38,7 +38,7 @@ def insert_group(
         ranges.append((first, last))
         make = tuple.__new__
         for index, rowid in zip(run, range(first, last + 1)):
-            refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id))
+            refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))
     for index in indices:
         job = jobs[index]
         if job.dedupe_key is None:
@@ -47,11 +47,12 @@ def insert_group(
         status = "scheduled" if run_at > now else "pending"
         row = conn.execute(Q.insert_dedupe, (job.shard_key, job.payload_json, job.priority, job.max_attempts,
                                              now, run_at, status, _ready(status), job.dedupe_key)).fetchone()
+        created = row is not None
         if row is None:
             row = conn.execute(Q.find_live_key, (job.dedupe_key,)).fetchone()
         else:
             ranges.append((row[0], row[0]))
-        refs[index] = JobRef(row[0] * MAX_SHARDS + shard_id, shard_id)
+        refs[index] = JobRef(row[0] * MAX_SHARDS + shard_id, shard_id, created)
     return ranges
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..._json import dumps
-from ...errors import StorageError
+from ...errors import MigrationFailed, StorageError
 from ._insert import MAX_SHARDS
 from ._sql import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, Q
 
@@ -95,8 +95,7 @@ class _L:
     )
 
 
-class LegacyMigrationError(StorageError):
-    """A queue-max 0.1.1 shard could not be upgraded; it was rolled back and left untouched."""
+LegacyMigrationError = MigrationFailed  # the name this module raised before the error went public
 
 
 @dataclass

@@ -166,7 +166,7 @@ class ShardManager:
                 inserted[shard_id] = [(first, first + len(chunk) - 1)]
                 make = tuple.__new__
                 for index, rowid in enumerate(range(first, first + len(chunk)), offset):
-                    refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id))
+                    refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))
         except BaseException as exc:
             for _shard, tx in reversed(open_txs):
                 _abort(tx, exc)
@@ -206,7 +206,7 @@ class ShardManager:
             ).lastrowid
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
-        return _new(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id))  # type: ignore[operator]
+        return _new(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))  # type: ignore[operator]
 
     def _commit_all(self, open_txs: list[tuple[Shard, Any]], inserted: dict[int, list[tuple[int, int]]]) -> None:
         committed: list[Shard] = []

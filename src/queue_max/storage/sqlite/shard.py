@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -113,6 +114,24 @@ def _rollback(conn: sqlite3.Connection) -> None:
         log.debug("rollback failed", exc_info=True)
 
 
+class _Holder:
+    """Owns one thread's connection and closes it when the thread's local storage goes."""
+
+    __slots__ = ("conn", "__weakref__")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            log.debug("close failed", exc_info=True)
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class Shard:
     """One shard file. Each thread gets its own connection; the object is shared by threads."""
 
@@ -123,18 +142,21 @@ class Shard:
         self.options = options
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._all: list[sqlite3.Connection] = []
+        # weak: a thread's connection is closed when the thread ends and drops its holder
+        self._all: weakref.WeakSet[_Holder] = weakref.WeakSet()
         self._closed = False
         self._open_and_check()
 
     # ── connections ──
     def conn(self) -> sqlite3.Connection:
         """This thread's connection to the shard (opened on first use)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-        return conn
+        holder: _Holder | None = getattr(self._local, "holder", None)
+        if holder is None:
+            holder = _Holder(self._connect())
+            self._local.holder = holder
+            with self._lock:
+                self._all.add(holder)
+        return holder.conn
 
     def _connect(self) -> sqlite3.Connection:
         if self._closed:
@@ -155,11 +177,9 @@ class Shard:
             conn.execute(f"PRAGMA wal_autocheckpoint = {int(self.options.wal_autocheckpoint)}")
         except sqlite3.Error as exc:
             raise translate(exc, self.name) from exc
-        with self._lock:
-            if self._closed:
-                conn.close()
-                raise QueueClosed(f"{self.name} is closed")
-            self._all.append(conn)
+        if self._closed:
+            conn.close()
+            raise QueueClosed(f"{self.name} is closed")
         return conn
 
     def write(self) -> _Tx:
@@ -183,12 +203,9 @@ class Shard:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            conns, self._all = self._all, []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                log.debug("close failed", exc_info=True)
+            holders, self._all = list(self._all), weakref.WeakSet()
+        for holder in holders:
+            holder.close()
         self._local = threading.local()
 
     # ── opening, checks, schema ──
