@@ -7,17 +7,17 @@ import random
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, JobNotFound, LeaseLost, ShardCountMismatch, StorageError
-from ...models import DeadLetter, ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
+from ...models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
 from ..base import Completion
 from ..._json import dumps
+from ._inspection import Inspection
 from ._insert import MAX_SHARDS, insert_group, insert_payloads
 from ._layout import directory_lock, existing_shards, prepare_dir
-from ._rows import dead_letter, full_job
 from ._sql import Q
 from .shard import Shard, ShardOptions, translate
 
@@ -31,7 +31,7 @@ _loads = __import__("json").loads
 _new = tuple.__new__
 
 
-class ShardManager:
+class ShardManager(Inspection):
     """N WAL-mode SQLite shards in one directory, used as one queue (implements `Backend`)."""
 
     def __init__(
@@ -127,20 +127,8 @@ class ShardManager:
             return [self._enqueue_one(jobs[0], now)]
         groups = self._group(jobs)
         refs: list[JobRef | None] = [None] * len(jobs)
-        open_txs: list[tuple[Shard, Any]] = []
-        inserted: dict[int, list[tuple[int, int]]] = {}
-        try:
-            for shard_id in sorted(groups):
-                shard = self.shards[shard_id]
-                tx = shard.write()
-                conn = tx.__enter__()
-                open_txs.append((shard, tx))
-                inserted[shard_id] = insert_group(conn, shard_id, jobs, groups[shard_id], refs, now)
-        except BaseException as exc:
-            for _shard, tx in reversed(open_txs):
-                _abort(tx, exc)
-            raise
-        self._commit_all(open_txs, inserted)
+        self._write_across(
+            sorted(groups), lambda conn, shard_id: insert_group(conn, shard_id, jobs, groups[shard_id], refs, now))
         return refs  # type: ignore[return-value]
 
     def enqueue_payloads(
@@ -150,29 +138,44 @@ class ShardManager:
             return []
         size = -(-len(payloads) // self._n)
         start = next(self._rr)
-        blocks = [((start + b) % self._n, offset) for b, offset in enumerate(range(0, len(payloads), size))]
+        offsets = {(start + block) % self._n: offset
+                   for block, offset in enumerate(range(0, len(payloads), size))}
+        refs: list[JobRef] = [None] * len(payloads)  # type: ignore[list-item]
+
+        def write(conn: sqlite3.Connection, shard_id: int) -> list[tuple[int, int]]:
+            offset = offsets[shard_id]
+            chunk = payloads[offset : offset + size]
+            first = insert_payloads(conn, dumps(chunk), len(chunk), max_attempts, now, max_payload_bytes, offset)
+            make = tuple.__new__
+            for index, rowid in enumerate(range(first, first + len(chunk)), offset):
+                refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))
+            return [(first, first + len(chunk) - 1)]
+
+        self._write_across(sorted(offsets), write)
+        return refs
+
+    def _write_across(
+        self, shard_ids: list[int], write: Callable[[sqlite3.Connection, int], list[tuple[int, int]]]
+    ) -> None:
+        """Run `write` in one open transaction per shard (in shard order, so writers never
+        deadlock), then commit them all; any failure rolls every shard back."""
         open_txs: list[tuple[Shard, Any]] = []
         inserted: dict[int, list[tuple[int, int]]] = {}
-        refs: list[JobRef] = [None] * len(payloads)  # type: ignore[list-item]
+        current: Shard | None = None
         try:
-            for shard_id, offset in sorted(blocks):
-                shard = self.shards[shard_id]
-                tx = shard.write()
+            for shard_id in shard_ids:
+                current = self.shards[shard_id]
+                tx = current.write()
                 conn = tx.__enter__()
-                open_txs.append((shard, tx))
-                chunk = payloads[offset : offset + size]
-                first = insert_payloads(conn, dumps(chunk), len(chunk), max_attempts, now,
-                                        max_payload_bytes, offset)
-                inserted[shard_id] = [(first, first + len(chunk) - 1)]
-                make = tuple.__new__
-                for index, rowid in enumerate(range(first, first + len(chunk)), offset):
-                    refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))
+                open_txs.append((current, tx))
+                inserted[shard_id] = write(conn, shard_id)
         except BaseException as exc:
             for _shard, tx in reversed(open_txs):
                 _abort(tx, exc)
+            if isinstance(exc, sqlite3.Error) and current is not None:
+                raise translate(exc, current.name) from exc
             raise
         self._commit_all(open_txs, inserted)
-        return refs
 
     def _group(self, jobs: Sequence[NewJob]) -> dict[int, list[int]]:
         """Indices of `jobs` per shard: keyed jobs by their key, the rest in contiguous blocks."""
@@ -374,206 +377,9 @@ class ShardManager:
         with shard.write() as conn:
             return bool(conn.execute(Q.cancel, {"id": job_id // MAX_SHARDS, "now": now}).rowcount)
 
-    # ── reading ──
-    def get(self, job_id: int) -> Job | None:
-        try:
-            shard_id = self.shard_of(job_id)
-        except JobNotFound:
-            return None
-        shard = self.shards[shard_id]
-        row = shard.read_one(Q.get, (job_id // MAX_SHARDS,))
-        if row is None:
-            return None
-        errors = shard.read(Q.get_errors, (job_id // MAX_SHARDS,))
-        return full_job(shard_id, row, errors)
-
-    def list_jobs(self, status: JobStatus | None, limit: int, shard_id: int | None = None) -> list[Job]:
-        jobs: list[Job] = []
-        for shard in self._targets(shard_id):
-            if status is None:
-                rows = shard.read(Q.list_all, (limit,))
-            elif JobStatus(status) is JobStatus.PENDING:
-                rows = shard.read(Q.list_waiting, (limit,))
-            else:
-                rows = shard.read(Q.list_status, (JobStatus(status).value, limit))
-            jobs.extend(full_job(shard.shard_id, row, ()) for row in rows)
-        jobs.sort(key=lambda job: (job.created_ts, job.id))
-        return jobs[:limit]
-
-    def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
-        totals = {status.value: 0 for status in JobStatus}
-        totals["scheduled"] = totals["dead_letter"] = 0
-        for shard in self._targets(shard_id):
-            for status, count in shard.read(Q.count_by_status):
-                key = "pending" if status == "scheduled" else status
-                totals[key] = totals.get(key, 0) + count
-            totals["scheduled"] += shard.read_one(Q.count_scheduled, (now,))[0]
-            totals["dead_letter"] += shard.read_one(Q.count_dead)[0]
-        return totals
-
-    def count_live(self) -> int:
-        return sum(shard.read_one(Q.count_live)[0] for shard in self.shards)
-
-    def has_ready(self, now: float) -> bool:
-        return any(shard.read_one(Q.peek_ready, (now,))[0] for shard in self.shards)
-
-    def oldest_ready(self, now: float) -> float | None:
-        """The earliest `run_at` among ready jobs (how long the backlog has waited)."""
-        values = [shard.read_one(Q.oldest_ready, (now,))[0] for shard in self.shards]
-        present = [value for value in values if value is not None]
-        return min(present) if present else None
-
-    # ── dead letters ──
-    def dlq_list(self, limit: int, shard_id: int | None = None, error_type: str | None = None) -> list[DeadLetter]:
-        sql, params = _dlq_filter(None, error_type)
-        entries: list[DeadLetter] = []
-        for shard in self._targets(shard_id):
-            rows = shard.read(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
-            entries.extend(dead_letter(row) for row in rows)
-        entries.sort(key=lambda entry: (entry.failed_at, entry.id), reverse=True)
-        return entries[:limit]
-
-    def dlq_requeue(
-        self, now: float, job_ids: Iterable[int] | None = None,
-        shard_id: int | None = None, error_type: str | None = None,
-    ) -> int:
-        wanted = None if job_ids is None else {int(job_id) for job_id in job_ids}
-        moved = 0
-        for shard in self._targets(shard_id):
-            sql, params = _dlq_filter(wanted, error_type)
-            with shard.write() as conn:
-                for row in conn.execute(sql, params).fetchall():
-                    if conn.execute(Q.dlq_requeue_job, {"id": row[9], "now": now}).rowcount:
-                        conn.execute(Q.dlq_delete, (row[0],))
-                        moved += 1
-        return moved
-
-    def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None) -> int:
-        before = float("inf") if older_than is None else older_than
-        removed = 0
-        for shard in self._targets(shard_id):
-            with shard.write() as conn:
-                conn.execute(Q.raise_floor)
-                conn.execute(Q.dlq_prune_jobs, {"before": before})
-                removed += conn.execute(Q.dlq_prune, {"before": before}).rowcount
-                conn.execute(Q.orphan_errors)
-        return removed
-
-    # ── housekeeping ──
-    def purge(self, status: JobStatus | None) -> int:
-        removed = 0
-        for shard in self.shards:
-            with shard.write() as conn:
-                conn.execute(Q.raise_floor)
-                if status is None or JobStatus(status) is JobStatus.COMPLETED:
-                    completed = conn.execute(Q.count_completed).fetchone()[0]
-                    conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
-                if status is None:
-                    removed += conn.execute(Q.purge_all).rowcount
-                    conn.execute(Q.purge_dlq)
-                elif JobStatus(status) is JobStatus.PENDING:
-                    removed += conn.execute(Q.purge_waiting).rowcount
-                else:
-                    removed += conn.execute(Q.purge_status, (JobStatus(status).value,)).rowcount
-                    if JobStatus(status) is JobStatus.FAILED:
-                        conn.execute(Q.purge_dlq)
-                conn.execute(Q.orphan_errors)
-        return removed
-
-    def cleanup(self, now: float, finished_before: float) -> int:
-        removed = 0
-        for shard in self.shards:
-            with shard.write() as conn:
-                params = {"before": finished_before, "now": now}
-                conn.execute(Q.raise_floor)
-                completed = conn.execute(Q.cleanup_completed, params).rowcount
-                if completed:
-                    conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
-                count = completed + conn.execute(Q.cleanup_cancelled, params).rowcount
-                if count:
-                    conn.execute(Q.orphan_errors)
-                removed += count
-        return removed
-
-    # ── periodic schedules: kept in shard 0, whose transaction also enqueues the tick's job ──
-    def schedule_state(self, name: str, first_due: float) -> tuple[float, float | None]:
-        shard = self.shards[0]
-        with shard.write() as conn:
-            conn.execute(Q.schedule_init, (name, first_due))
-            next_run, last_run, _job = conn.execute(Q.schedule_get, (name,)).fetchone()
-        return next_run, last_run
-
-    def fire_schedule(self, name: str, due: float, next_due: float, job: NewJob, now: float) -> JobRef | None:
-        try:
-            return self._fire(name, due, next_due, job, now)
-        except _NotFired:
-            return None  # another process fired this tick; the rollback undid our insert
-
-    def _fire(self, name: str, due: float, next_due: float, job: NewJob, now: float) -> JobRef:
-        shard = self.shards[0]
-        with shard.write() as conn:
-            refs: list[JobRef | None] = [None]
-            insert_group(conn, 0, [job], [0], refs, now)
-            ref = refs[0]
-            assert ref is not None
-            params = {"next": next_due, "due": due, "job": ref.id, "name": name}
-            if not conn.execute(Q.schedule_fire, params).rowcount:
-                raise _NotFired
-        return ref
-
-    def list_schedules(self) -> list[dict[str, Any]]:
-        keys = ("name", "next_run_at", "last_run_at", "last_job_id")
-        return [dict(zip(keys, row)) for row in self.shards[0].read(Q.schedule_list)]
-
-    def checkpoint(self) -> None:
-        for shard in self.shards:
-            shard.checkpoint()
-
-    def change_token(self) -> tuple[int, ...]:
-        return tuple(shard.data_version() for shard in self.shards)
-
     def close(self) -> None:
         for shard in self.shards:
             shard.close()
-
-    # ── the reference's ShardManager API ──
-    def get_dead_letter_queue(self, shard_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
-        """Dead letters of one shard as dicts (`original_job_id`, `payload`, `error`, ...)."""
-        return [entry.as_dict() for entry in self.dlq_list(limit, shard_id=self._check_shard(shard_id))]
-
-    def get_stats(self, shard_id: int) -> dict[str, Any]:
-        """Counts and metadata of one shard."""
-        import time
-
-        shard = self.shards[self._check_shard(shard_id)]
-        counts = self.counts(time.time(), shard_id)
-        meta = shard.metadata()
-        stats = {"shard_id": shard_id, "path": str(shard.path), **counts, **{
-            key: meta.get(key) for key in ("version", "created_at", "last_vacuum",
-                                            "total_jobs_processed", "total_jobs_failed")}}
-        # kept completed rows are processed jobs not yet folded into the counter
-        stats["total_jobs_processed"] = int(meta.get("total_jobs_processed") or 0) + counts["completed"]
-        return stats
-
-    def retry_job(self, shard_id: int, job_id: int) -> bool:
-        """Requeue one dead-lettered job (by its global id) with fresh retries."""
-        import time
-
-        if self.shard_of(job_id) != self._check_shard(shard_id):
-            raise JobNotFound(job_id, f"job {job_id} lives in shard {self.shard_of(job_id)}, not {shard_id}")
-        return self.dlq_requeue(time.time(), job_ids=[job_id], shard_id=shard_id) == 1
-
-    def _check_shard(self, shard_id: object) -> int:
-        if type(shard_id) is not int or not 0 <= shard_id < self._n:
-            raise ConfigError(f"shard_id must be an int from 0 to {self._n - 1}, got {shard_id!r}")
-        return shard_id
-
-    def _targets(self, shard_id: int | None) -> list[Shard]:
-        return self.shards if shard_id is None else [self.shards[self._check_shard(shard_id)]]
-
-
-class _NotFired(Exception):
-    """Rolls back a schedule firing that lost the race."""
 
 
 def _claim_order(job: Job) -> tuple[int, float, int]:
@@ -594,20 +400,6 @@ def _by_shard(items: Iterable[Any], key: Any) -> dict[int, list[Any]]:
 def _error_params(lease: Lease, error: ErrorInfo, now: float) -> dict[str, Any]:
     return {"id": lease.job_id // MAX_SHARDS, "token": lease.token, "now": now,
             "error": error.message, "error_type": error.type, "stack": error.traceback}
-
-
-def _dlq_filter(job_ids: set[int] | None, error_type: str | None) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if job_ids is not None:
-        ids = sorted(job_ids) or [-1]
-        clauses.append(f"original_job_id IN ({','.join('?' * len(ids))})")
-        params.extend(ids)
-    if error_type is not None:
-        clauses.append("error_type = ?")
-        params.append(error_type)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    return Q.dlq_select + where, tuple(params)
 
 
 def _abort(tx: Any, exc: BaseException) -> None:

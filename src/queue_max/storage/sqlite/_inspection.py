@@ -1,0 +1,237 @@
+"""The ShardManager's reading, dead-letter, housekeeping and schedule verbs (a mixin)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ...errors import ConfigError, JobNotFound
+from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
+from ._insert import MAX_SHARDS, insert_group
+from ._rows import dead_letter, full_job
+from ._sql import Q
+
+if TYPE_CHECKING:
+    from .shard import Shard
+
+__all__ = ["Inspection"]
+
+
+class Inspection:
+    """Everything but writing and leasing jobs; mixed into `ShardManager`."""
+
+    shards: list[Shard]
+    _n: int
+
+    def shard_of(self, job_id: int) -> int:  # implemented by ShardManager
+        raise NotImplementedError
+
+    # ── reading ──
+    def get(self, job_id: int) -> Job | None:
+        try:
+            shard_id = self.shard_of(job_id)
+        except JobNotFound:
+            return None
+        shard = self.shards[shard_id]
+        row = shard.read_one(Q.get, (job_id // MAX_SHARDS,))
+        if row is None:
+            return None
+        errors = shard.read(Q.get_errors, (job_id // MAX_SHARDS,))
+        return full_job(shard_id, row, errors)
+
+    def list_jobs(self, status: JobStatus | None, limit: int, shard_id: int | None = None) -> list[Job]:
+        jobs: list[Job] = []
+        for shard in self._targets(shard_id):
+            if status is None:
+                rows = shard.read(Q.list_all, (limit,))
+            elif JobStatus(status) is JobStatus.PENDING:
+                rows = shard.read(Q.list_waiting, (limit,))
+            else:
+                rows = shard.read(Q.list_status, (JobStatus(status).value, limit))
+            jobs.extend(full_job(shard.shard_id, row, ()) for row in rows)
+        jobs.sort(key=lambda job: (job.created_ts, job.id))
+        return jobs[:limit]
+
+    def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
+        totals = {status.value: 0 for status in JobStatus}
+        totals["scheduled"] = totals["dead_letter"] = 0
+        for shard in self._targets(shard_id):
+            for status, count in shard.read(Q.count_by_status):
+                key = "pending" if status == "scheduled" else status
+                totals[key] = totals.get(key, 0) + count
+            totals["scheduled"] += shard.read_one(Q.count_scheduled, (now,))[0]
+            totals["dead_letter"] += shard.read_one(Q.count_dead)[0]
+        return totals
+
+    def count_live(self) -> int:
+        return sum(shard.read_one(Q.count_live)[0] for shard in self.shards)
+
+    def has_ready(self, now: float) -> bool:
+        return any(shard.read_one(Q.peek_ready, (now,))[0] for shard in self.shards)
+
+    def oldest_ready(self, now: float) -> float | None:
+        """The earliest `run_at` among ready jobs (how long the backlog has waited)."""
+        values = [shard.read_one(Q.oldest_ready, (now,))[0] for shard in self.shards]
+        present = [value for value in values if value is not None]
+        return min(present) if present else None
+
+    # ── dead letters ──
+    def dlq_list(self, limit: int, shard_id: int | None = None, error_type: str | None = None) -> list[DeadLetter]:
+        sql, params = _dlq_filter(None, error_type)
+        entries: list[DeadLetter] = []
+        for shard in self._targets(shard_id):
+            rows = shard.read(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
+            entries.extend(dead_letter(row) for row in rows)
+        entries.sort(key=lambda entry: (entry.failed_at, entry.id), reverse=True)
+        return entries[:limit]
+
+    def dlq_requeue(
+        self, now: float, job_ids: Iterable[int] | None = None,
+        shard_id: int | None = None, error_type: str | None = None,
+    ) -> int:
+        wanted = None if job_ids is None else {int(job_id) for job_id in job_ids}
+        moved = 0
+        for shard in self._targets(shard_id):
+            sql, params = _dlq_filter(wanted, error_type)
+            with shard.write() as conn:
+                for row in conn.execute(sql, params).fetchall():
+                    if conn.execute(Q.dlq_requeue_job, {"id": row[9], "now": now}).rowcount:
+                        conn.execute(Q.dlq_delete, (row[0],))
+                        moved += 1
+        return moved
+
+    def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None) -> int:
+        before = float("inf") if older_than is None else older_than
+        removed = 0
+        for shard in self._targets(shard_id):
+            with shard.write() as conn:
+                conn.execute(Q.raise_floor)
+                conn.execute(Q.dlq_prune_jobs, {"before": before})
+                removed += conn.execute(Q.dlq_prune, {"before": before}).rowcount
+                conn.execute(Q.orphan_errors)
+        return removed
+
+    # ── housekeeping ──
+    def purge(self, status: JobStatus | None) -> int:
+        removed = 0
+        for shard in self.shards:
+            with shard.write() as conn:
+                conn.execute(Q.raise_floor)
+                if status is None or JobStatus(status) is JobStatus.COMPLETED:
+                    completed = conn.execute(Q.count_completed).fetchone()[0]
+                    conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
+                if status is None:
+                    removed += conn.execute(Q.purge_all).rowcount
+                    conn.execute(Q.purge_dlq)
+                elif JobStatus(status) is JobStatus.PENDING:
+                    removed += conn.execute(Q.purge_waiting).rowcount
+                else:
+                    removed += conn.execute(Q.purge_status, (JobStatus(status).value,)).rowcount
+                    if JobStatus(status) is JobStatus.FAILED:
+                        conn.execute(Q.purge_dlq)
+                conn.execute(Q.orphan_errors)
+        return removed
+
+    def cleanup(self, now: float, finished_before: float) -> int:
+        removed = 0
+        for shard in self.shards:
+            with shard.write() as conn:
+                params = {"before": finished_before, "now": now}
+                conn.execute(Q.raise_floor)
+                completed = conn.execute(Q.cleanup_completed, params).rowcount
+                if completed:
+                    conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
+                count = completed + conn.execute(Q.cleanup_cancelled, params).rowcount
+                if count:
+                    conn.execute(Q.orphan_errors)
+                removed += count
+        return removed
+
+    # ── periodic schedules: kept in shard 0, whose transaction also enqueues the tick's job ──
+    def schedule_state(self, name: str, first_due: float) -> tuple[float, float | None]:
+        shard = self.shards[0]
+        with shard.write() as conn:
+            conn.execute(Q.schedule_init, (name, first_due))
+            next_run, last_run, _job = conn.execute(Q.schedule_get, (name,)).fetchone()
+        return next_run, last_run
+
+    def fire_schedule(self, name: str, due: float, next_due: float, job: NewJob, now: float) -> JobRef | None:
+        try:
+            return self._fire(name, due, next_due, job, now)
+        except _NotFired:
+            return None  # another process fired this tick; the rollback undid our insert
+
+    def _fire(self, name: str, due: float, next_due: float, job: NewJob, now: float) -> JobRef:
+        shard = self.shards[0]
+        with shard.write() as conn:
+            refs: list[JobRef | None] = [None]
+            insert_group(conn, 0, [job], [0], refs, now)
+            ref = refs[0]
+            assert ref is not None
+            params = {"next": next_due, "due": due, "job": ref.id, "name": name}
+            if not conn.execute(Q.schedule_fire, params).rowcount:
+                raise _NotFired
+        return ref
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        keys = ("name", "next_run_at", "last_run_at", "last_job_id")
+        return [dict(zip(keys, row)) for row in self.shards[0].read(Q.schedule_list)]
+
+    def checkpoint(self) -> None:
+        for shard in self.shards:
+            shard.checkpoint()
+
+    def change_token(self) -> tuple[int, ...]:
+        return tuple(shard.data_version() for shard in self.shards)
+
+    # ── the reference's ShardManager API ──
+    def get_dead_letter_queue(self, shard_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Dead letters of one shard as dicts (`original_job_id`, `payload`, `error`, ...)."""
+        return [entry.as_dict() for entry in self.dlq_list(limit, shard_id=self._check_shard(shard_id))]
+
+    def get_stats(self, shard_id: int) -> dict[str, Any]:
+        """Counts and metadata of one shard."""
+        shard = self.shards[self._check_shard(shard_id)]
+        counts = self.counts(time.time(), shard_id)
+        meta = shard.metadata()
+        stats = {"shard_id": shard_id, "path": str(shard.path), **counts, **{
+            key: meta.get(key) for key in ("version", "created_at", "last_vacuum",
+                                            "total_jobs_processed", "total_jobs_failed")}}
+        # kept completed rows are processed jobs not yet folded into the counter
+        stats["total_jobs_processed"] = int(meta.get("total_jobs_processed") or 0) + counts["completed"]
+        return stats
+
+    def retry_job(self, shard_id: int, job_id: int) -> bool:
+        """Requeue one dead-lettered job (by its global id) with fresh retries."""
+        if self.shard_of(job_id) != self._check_shard(shard_id):
+            raise JobNotFound(job_id, f"job {job_id} lives in shard {self.shard_of(job_id)}, not {shard_id}")
+        return self.dlq_requeue(time.time(), job_ids=[job_id], shard_id=shard_id) == 1
+
+    def _check_shard(self, shard_id: object) -> int:
+        if type(shard_id) is not int or not 0 <= shard_id < self._n:
+            raise ConfigError(f"shard_id must be an int from 0 to {self._n - 1}, got {shard_id!r}")
+        return shard_id
+
+    def _targets(self, shard_id: int | None) -> list[Shard]:
+        return self.shards if shard_id is None else [self.shards[self._check_shard(shard_id)]]
+
+
+class _NotFired(Exception):
+    """Rolls back a schedule firing that lost the race."""
+
+
+def _dlq_filter(job_ids: set[int] | None, error_type: str | None) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if job_ids is not None:
+        ids = sorted(job_ids) or [-1]
+        clauses.append(f"original_job_id IN ({','.join('?' * len(ids))})")
+        params.extend(ids)
+    if error_type is not None:
+        clauses.append("error_type = ?")
+        params.append(error_type)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return Q.dlq_select + where, tuple(params)
+
+
