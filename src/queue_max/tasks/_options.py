@@ -1,0 +1,163 @@
+"""Task and per-call options: their names, their validation, and their resolved values."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from .._payload import MAX_PRIORITY, MIN_PRIORITY
+from ..errors import ConfigError, InvalidPayload
+from ..retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+
+__all__ = [
+    "CALL_OPTIONS",
+    "CallOptions",
+    "TASK_OPTIONS",
+    "TaskOptions",
+    "TaskOptionsDict",
+    "check_call_options",
+    "check_task_options",
+]
+
+
+class TaskOptionsDict(TypedDict, total=False):
+    """The keyword options of `@task(...)` (for type checkers; see `TaskOptions`)."""
+
+    name: str
+    priority: int
+    max_retries: int | None
+    timeout: float | None
+    queue: Queue | None
+    retry_on: type[BaseException] | Iterable[type[BaseException]] | None
+    retry_backoff: float | None
+    retry_backoff_max: float | None
+
+
+class CallOptions(TypedDict, total=False):
+    """The keyword options of `task.with_options(...)`, applied to one enqueue."""
+
+    priority: int
+    max_retries: int
+    delay: float
+    run_at: datetime
+    dedupe_key: str
+    shard_key: int
+    queue: Queue
+
+
+TASK_OPTIONS = frozenset(TaskOptionsDict.__annotations__)
+CALL_OPTIONS = frozenset(CallOptions.__annotations__)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """A task's validated defaults; `None` means "the queue's setting"."""
+
+    priority: int = 0
+    max_retries: int | None = None
+    timeout: float | None = None
+    queue: Queue | None = None
+    retry_on: tuple[type[BaseException], ...] | None = None
+    retry_backoff: float | None = None
+    retry_backoff_max: float | None = None
+
+    def retry_policy(self) -> RetryPolicy | None:
+        """The task's own backoff, or None when it uses the queue's."""
+        if self.retry_backoff is None and self.retry_backoff_max is None:
+            return None
+        base = 120.0 if self.retry_backoff is None else self.retry_backoff
+        cap = max(base, 3600.0) if self.retry_backoff_max is None else self.retry_backoff_max
+        return RetryPolicy(backoff_base=base, backoff_max=cap)
+
+    def with_(self, **changes: Any) -> TaskOptions:
+        return replace(self, **changes)
+
+
+def _unknown(where: str, given: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where} got unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _seconds(where: str, name: str, value: object, *, positive: bool) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ConfigError(f"{where}: {name} must be a finite number of seconds {bound} or None, got {value!r}")
+    return float(value)
+
+
+def _retry_on(where: str, value: object) -> tuple[type[BaseException], ...] | None:
+    if value is None:
+        return None
+    types = (value,) if isinstance(value, type) else value
+    if isinstance(types, (str, bytes, Mapping)) or not isinstance(types, Iterable):
+        raise ConfigError(f"{where}: retry_on must be an exception type or a list of them, got {value!r}")
+    result = tuple(types)
+    for t in result:
+        if not (isinstance(t, type) and issubclass(t, BaseException)):
+            raise ConfigError(f"{where}: retry_on must hold exception types, got {t!r} in {value!r}")
+    return result
+
+
+def _priority(where: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_PRIORITY <= value <= MAX_PRIORITY:
+        raise ConfigError(
+            f"{where}: priority must be an int from {MIN_PRIORITY} to {MAX_PRIORITY} "
+            f"(0 low, 1 medium, 2 high), got {value!r}"
+        )
+    return int(value)
+
+
+def _max_retries(where: str, value: object) -> int | None:
+    if value is not None and (type(value) is not int or not 0 <= value <= 1000):
+        raise ConfigError(f"{where}: max_retries must be an int from 0 to 1000 (0 = never retry) "
+                          f"or None (the queue's setting), got {value!r}")
+    return value
+
+
+def _queue(where: str, value: object) -> Queue | None:
+    from ..queue import Queue
+
+    if value is not None and not isinstance(value, Queue):
+        raise ConfigError(f"{where}: queue must be a queue_max.Queue or None, got {value!r:.80}")
+    return value
+
+
+def check_task_options(where: str, given: Mapping[str, Any]) -> TaskOptions:
+    """Validate the options of a task decorator (everything but `name`)."""
+    _unknown(where, given, TASK_OPTIONS)
+    base = _seconds(where, "retry_backoff", given.get("retry_backoff"), positive=False)
+    cap = _seconds(where, "retry_backoff_max", given.get("retry_backoff_max"), positive=False)
+    if base is not None and cap is not None and cap < base:
+        raise ConfigError(f"{where}: retry_backoff_max ({cap}) must be >= retry_backoff ({base})")
+    return TaskOptions(
+        priority=_priority(where, given.get("priority", 0)),
+        max_retries=_max_retries(where, given.get("max_retries")),
+        timeout=_seconds(where, "timeout", given.get("timeout"), positive=True),
+        queue=_queue(where, given.get("queue")),
+        retry_on=_retry_on(where, given.get("retry_on")),
+        retry_backoff=base,
+        retry_backoff_max=cap,
+    )
+
+
+def check_call_options(where: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the names of per-call options; their values are checked where the job is built."""
+    _unknown(where, given, CALL_OPTIONS)
+    if "queue" in given:
+        _queue(where, given["queue"])
+    if "delay" in given and "run_at" in given:
+        raise InvalidPayload(f"{where}: give either delay= or run_at=, not both")
+    return dict(given)

@@ -1,0 +1,268 @@
+"""Running task jobs: the payload envelope, and the hooks a worker calls to execute one.
+
+A task job's payload is `{"__task__": name, "args": [...], "kwargs": {...}}` (plus, for
+periodic ticks, `"tick": due_epoch`). A worker runs one like this::
+
+    try:
+        result = execute_task_payload(job.payload, job)
+    except Exception as exc:
+        queue.fail_job(job, error=exc, **task_fail_kwargs(job.payload, exc, job))
+    else:
+        queue.complete_job(job, result=result)
+
+or simply calls `process_task_job(queue, job)`, which does that and also fails, permanently,
+a job whose result is not JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidPayload, LeaseLost
+from ..models import Job, JobStatus
+from ..retry import Retry, RetryPolicy
+from .errors import MalformedTaskPayload
+from .registry import registry
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+    from .task import Task
+
+__all__ = [
+    "TASK_KEY",
+    "TaskHandler",
+    "TaskRetryOptions",
+    "current_job",
+    "execute_task_payload",
+    "execute_task_payload_async",
+    "is_task_payload",
+    "make_envelope",
+    "process_task_job",
+    "resolve_handler",
+    "run_task",
+    "task_fail_kwargs",
+    "task_retry_options",
+    "task_timeout",
+]
+
+log = logging.getLogger("queue_max.tasks")
+
+TASK_KEY = "__task__"
+_ENVELOPE_KEYS = frozenset({TASK_KEY, "args", "kwargs", "tick"})
+
+_current: contextvars.ContextVar[Job | None] = contextvars.ContextVar("queue_max_current_job", default=None)
+
+
+def make_envelope(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload of a job that runs task `name` with these arguments."""
+    return {TASK_KEY: name, "args": list(args), "kwargs": dict(kwargs)}
+
+
+def is_task_payload(payload: object) -> bool:
+    """Whether a job payload is a task envelope (a dict with a `__task__` key)."""
+    return isinstance(payload, dict) and TASK_KEY in payload
+
+
+def current_job() -> Job | None:
+    """Inside a task run by a worker: the job being run (id, attempts, ...); else None."""
+    return _current.get()
+
+
+def _unpack(payload: object) -> tuple[Task[Any, Any], list[Any], dict[str, Any]]:
+    if not isinstance(payload, dict) or not isinstance(payload.get(TASK_KEY), str):
+        raise MalformedTaskPayload(f"not a task payload (no string {TASK_KEY!r} key): {payload!r:.120}")
+    args, kwargs = payload.get("args", []), payload.get("kwargs", {})
+    extra = set(payload) - _ENVELOPE_KEYS
+    if not isinstance(args, list) or not isinstance(kwargs, dict) or extra:
+        raise MalformedTaskPayload(
+            f"task payload must be {{{TASK_KEY!r}: name, 'args': [...], 'kwargs': {{...}}}}, "
+            f"got {payload!r:.120}"
+        )
+    task = registry.get(payload[TASK_KEY])
+    problem = task.argument_problem(args, kwargs)
+    if problem is not None:
+        # e.g. the function's signature changed since the job was enqueued: retrying cannot help
+        raise MalformedTaskPayload(f"task {task.name!r}: {problem}")
+    return task, args, kwargs
+
+
+@contextlib.contextmanager
+def _running(job: Job | None) -> Iterator[None]:
+    token = _current.set(job)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def execute_task_payload(payload: object, job: Job | None = None) -> Any:
+    """Run the task a payload names and return its result (a coroutine task runs to completion).
+
+    Raises `UnknownTask` / `MalformedTaskPayload` (both `Permanent`: dead-letter the job), or
+    whatever the task raised.
+    """
+    task, args, kwargs = _unpack(payload)
+    with _running(job):
+        try:
+            result = task.fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                import asyncio  # only coroutine tasks pay for importing it
+
+                result = asyncio.run(_await(result))
+        except BaseException:
+            task.stats.count("failed")
+            raise
+    task.stats.count("succeeded")
+    return result
+
+
+async def execute_task_payload_async(payload: object, job: Job | None = None) -> Any:
+    """`execute_task_payload` for an event loop: awaits coroutine tasks in the running loop.
+
+    A plain function runs inline, in the loop's thread; use `asyncio.to_thread` if it blocks.
+    """
+    task, args, kwargs = _unpack(payload)
+    with _running(job):
+        try:
+            result = task.fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except BaseException:
+            task.stats.count("failed")
+            raise
+    task.stats.count("succeeded")
+    return result
+
+
+def _in_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False  # no loop can run without asyncio imported
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def run_task(payload: dict[str, Any]) -> Any:
+    """A worker `process_function` that runs task jobs: `Worker("w", run_task, queue)`.
+
+    Called from a running event loop (an `AsyncWorker`), it returns a coroutine to await.
+    It does not see the job, so `current_job()` is None inside the task; a worker without a
+    `process_function` dispatches through `resolve_handler`, which does.
+    """
+    if _in_event_loop():
+        return execute_task_payload_async(payload)
+    return execute_task_payload(payload)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRetryOptions:
+    """What a worker needs from a task's definition to run or fail its job."""
+
+    retry_on: tuple[type[BaseException], ...] | None = None
+    policy: RetryPolicy | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+
+    def retry_delay(self, exc: BaseException, attempts: int) -> float | None:
+        """The task's own backoff for this failure, or None (the queue's, or `Retry`'s delay)."""
+        if self.policy is None or (isinstance(exc, Retry) and exc.delay is not None):
+            return None
+        return self.policy.delay_for(max(1, attempts))
+
+
+_NO_OPTIONS = TaskRetryOptions()
+
+
+def task_retry_options(payload: object) -> TaskRetryOptions:
+    """The retry options of the task a payload names (defaults for any other payload)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get(TASK_KEY), str):
+        return _NO_OPTIONS
+    task = registry.find(payload[TASK_KEY])
+    if task is None:
+        return _NO_OPTIONS
+    o = task.options
+    return TaskRetryOptions(o.retry_on, o.retry_policy(), o.max_retries, o.timeout)
+
+
+def task_fail_kwargs(payload: object, exc: BaseException, job: Job | None = None) -> dict[str, Any]:
+    """Keyword arguments for `Queue.fail_job(job, error=exc, **these)`: `retry_on`, `retry_delay`."""
+    options = task_retry_options(payload)
+    attempts = job.tentativas if job is not None else 1
+    return {"retry_on": options.retry_on, "retry_delay": options.retry_delay(exc, attempts)}
+
+
+def task_timeout(payload: object) -> float | None:
+    """The `timeout=` of the task a payload names, in seconds; None if it has none."""
+    return task_retry_options(payload).timeout
+
+
+class TaskHandler:
+    """The callable that runs one task job, with what the worker needs to know about the task.
+
+    `timeout` and `retry_on` are the task's options; `retry_delay(exc, attempts)` its backoff.
+    """
+
+    def __init__(self, job: Job | None, name: str, options: TaskRetryOptions) -> None:
+        self.job = job
+        self.name = name
+        self.timeout = options.timeout
+        self.retry_on = options.retry_on
+        self.retry_delay = options.retry_delay
+
+    def __call__(self, payload: dict[str, Any]) -> Any:
+        """The task's result; from a running event loop, a coroutine that gives it."""
+        if _in_event_loop():
+            return execute_task_payload_async(payload, self.job)
+        return execute_task_payload(payload, self.job)
+
+    def __repr__(self) -> str:
+        return f"<TaskHandler {self.name}>"
+
+
+def resolve_handler(job: Job) -> TaskHandler:
+    """The handler of a task job (the workers' dispatch hook); raises `UnknownTask` or
+    `MalformedTaskPayload` (both `Permanent`) for a job it cannot run."""
+    task, _args, _kwargs = _unpack(job.payload)
+    return TaskHandler(job, task.name, task_retry_options(job.payload))
+
+
+def process_task_job(queue: Queue, job: Job) -> JobStatus:
+    """Run one claimed task job and acknowledge it: completed, retried or dead-lettered.
+
+    A result that is not JSON fails the job permanently (its type and message are kept).
+    Returns the job's new status; after a lost lease (logged) it returns PROCESSING.
+    """
+    try:
+        result = execute_task_payload(job.payload, job)
+    except Exception as exc:
+        return _fail(queue, job, exc, task_fail_kwargs(job.payload, exc, job))
+    try:
+        queue.complete_job(job, result=result)
+    except InvalidPayload as exc:
+        return _fail(queue, job, exc, {"permanent": True})
+    except LeaseLost:
+        log.warning("job %d: lease lost before completion; another worker owns it now", job.id)
+        return JobStatus.PROCESSING
+    return JobStatus.COMPLETED
+
+
+def _fail(queue: Queue, job: Job, exc: BaseException, kwargs: dict[str, Any]) -> JobStatus:
+    try:
+        return queue.fail_job(job, error=exc, **kwargs)
+    except LeaseLost:
+        log.warning("job %d: lease lost before its failure was recorded", job.id)
+        return JobStatus.PROCESSING

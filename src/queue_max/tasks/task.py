@@ -1,0 +1,294 @@
+"""The `@task` decorator and `Task`: a function that runs now when called, or later on a worker."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import threading
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from typing_extensions import Unpack
+
+from .._payload import encode_payload, encode_value
+from ..config import Settings
+from ..errors import ConfigError, InvalidPayload
+from ..retry import error_info
+from ._defaults import get_default_queue, is_eager
+from ._options import (
+    CallOptions,
+    TaskOptions,
+    TaskOptionsDict,
+    check_call_options,
+    check_task_options,
+)
+from .dispatch import execute_task_payload, make_envelope
+from .errors import InvalidTaskArguments, TaskFailed
+from .handle import EagerHandle, TaskHandle
+from .registry import check_name, default_name, registry
+
+if TYPE_CHECKING:
+    from ..queue import Queue
+
+__all__ = ["Task", "TaskCall", "TaskMethods", "TaskStats", "make_task", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_DEFAULT_LIMIT = Settings().max_payload_bytes
+
+
+class TaskStats:
+    """Per-process counters of one task (thread-safe)."""
+
+    KEYS = ("calls", "enqueued", "eager", "succeeded", "failed")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(self.KEYS, 0)
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+def _rewrite(exc: InvalidPayload, where: str) -> InvalidPayload:
+    text = str(exc).replace("payload['args']", "args").replace("payload['kwargs']", "kwargs")
+    text = text.replace("enqueue_batch item", "item")
+    return type(exc)(f"{where}: {text}")
+
+
+class TaskMethods(Generic[P, R]):
+    """The ways to enqueue a call, shared by `Task` and `TaskCall`."""
+
+    _task: Task[P, R]
+    _call: dict[str, Any]
+
+    def with_options(self, **options: Unpack[CallOptions]) -> TaskCall[P, R]:
+        """The same task with per-call overrides: priority, max_retries, delay, run_at,
+        dedupe_key, shard_key, queue."""
+        where = f"{self._task.name}.with_options()"
+        merged = {**self._call, **check_call_options(where, options)}
+        check_call_options(where, merged)
+        return TaskCall(self._task, merged)
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
+        """Enqueue a call of the task; returns its handle (runs inline in eager mode)."""
+        return self._task._submit(self._call, args, kwargs, "delay")
+
+    def schedule_in(self, seconds: float, /, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
+        """Enqueue a call that no worker starts before `seconds` from now."""
+        return self._task._submit(self._scheduled("schedule_in", delay=seconds), args, kwargs, "schedule_in")
+
+    def schedule_at(self, when: datetime, /, *args: P.args, **kwargs: P.kwargs) -> TaskHandle[R]:
+        """Enqueue a call that no worker starts before `when`, an aware datetime (naive is refused)."""
+        where = f"{self._task.name}.schedule_at()"
+        if not isinstance(when, datetime):
+            raise InvalidPayload(f"{where}: when must be a timezone-aware datetime, got {when!r:.60}")
+        if when.tzinfo is None or when.utcoffset() is None:
+            raise InvalidPayload(
+                f"{where}: when must be timezone-aware, got naive {when!r}; a naive datetime is "
+                "ambiguous (local time? UTC?), so it is refused: use datetime.now(timezone.utc) "
+                "+ timedelta(...) or attach a tzinfo"
+            )
+        return self._task._submit(self._scheduled("schedule_at", run_at=when), args, kwargs, "schedule_at")
+
+    def _scheduled(self, method: str, **when: Any) -> dict[str, Any]:
+        for key in ("delay", "run_at"):
+            if key in self._call:
+                raise InvalidPayload(f"{self._task.name}.{method}(): with_options() already set "
+                                     f"{key}=; give the time once")
+        return {**self._call, **when}
+
+    def map(self, items: Iterable[Any], *args: Any, **kwargs: Any) -> list[TaskHandle[R]]:
+        """Enqueue one job per item, in one batch: job i runs `task(item_i, *args, **kwargs)`."""
+        return self._task._submit_many(self._call, items, args, kwargs)
+
+
+class Task(TaskMethods[P, R]):
+    """A registered task: call it to run it now, `.delay()` it to run it on a worker."""
+
+    def __init__(self, fn: Callable[P, R], name: str, options: TaskOptions) -> None:
+        functools.update_wrapper(self, fn)  # first, so the function's __dict__ cannot shadow ours
+        self.fn = fn
+        self.name = name
+        self.options = options
+        self.stats = TaskStats()
+        self._task = self
+        self._call: dict[str, Any] = {}
+        self._signature: inspect.Signature | None = None
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task synchronously in this thread, like the plain function."""
+        self.stats.count("calls")
+        return self.fn(*args, **kwargs)
+
+    @property
+    def queue(self) -> Queue:
+        """The queue this task enqueues to: its `queue=`, else the default queue."""
+        return self.options.queue if self.options.queue is not None else get_default_queue()
+
+    def get_stats(self) -> dict[str, Any]:
+        """This process's counters for the task, and its options."""
+        o = self.options
+        return {"name": self.name, **self.stats.snapshot(), "priority": o.priority,
+                "max_retries": o.max_retries, "timeout": o.timeout,
+                "retry_on": None if o.retry_on is None else [t.__name__ for t in o.retry_on]}
+
+    # ── enqueueing ──
+    def argument_problem(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> str | None:
+        """Why these arguments do not fit the function's signature, or None if they do."""
+        if self._signature is None:
+            try:
+                self._signature = inspect.signature(self.fn)
+            except (TypeError, ValueError):
+                return None  # a callable without a signature: the call itself will tell
+        sig = self._signature
+        try:
+            sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            bare = sig.replace(parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
+                               return_annotation=sig.empty)
+            return f"arguments do not match {self.fn.__name__}{bare}: {exc}"
+        return None
+
+    def _check_args(self, where: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        problem = self.argument_problem(args, kwargs)
+        if problem is not None:
+            raise InvalidTaskArguments(f"{where}: {problem}")
+
+    def _queue_for(self, call: dict[str, Any]) -> Queue:
+        queue: Queue | None = call.get("queue")
+        return queue if queue is not None else self.queue
+
+    def _job_options(self, call: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "priority": call.get("priority", self.options.priority),
+            "max_retries": call.get("max_retries", self.options.max_retries),
+            **{k: call[k] for k in ("delay", "run_at", "dedupe_key") if k in call},
+            **({"pagina_id": call["shard_key"]} if "shard_key" in call else {}),
+        }
+
+    def _submit(self, call: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                method: str) -> TaskHandle[R]:
+        where = f"{self.name}.{method}()"
+        self._check_args(where, args, kwargs)
+        envelope = make_envelope(self.name, args, kwargs)
+        if is_eager()[0]:
+            return self._run_eagerly(where, call, envelope)
+        queue = self._queue_for(call)
+        try:
+            ref = queue.enqueue(envelope, **self._job_options(call))
+        except InvalidPayload as exc:
+            raise _rewrite(exc, where) from None
+        self.stats.count("enqueued")
+        return TaskHandle(queue, ref["id"], ref["shard_id"], self.name)
+
+    def _submit_many(self, call: dict[str, Any], items: Iterable[Any], args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> list[TaskHandle[R]]:
+        where = f"{self.name}.map()"
+        if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
+            raise InvalidPayload(f"{where}: items must be an iterable with one item per job (a list), "
+                                 f"got {type(items).__name__} {items!r:.60}")
+        if "dedupe_key" in call:
+            raise InvalidPayload(f"{where}: dedupe_key names one job; map() enqueues many, give none")
+        envelopes = []
+        for index, item in enumerate(items):
+            self._check_args(f"{where} item {index}", (item, *args), kwargs)
+            envelopes.append(make_envelope(self.name, (item, *args), kwargs))
+        if is_eager()[0]:
+            return [self._run_eagerly(f"{where} item {i}", call, env) for i, env in enumerate(envelopes)]
+        queue = self._queue_for(call)
+        options = self._job_options(call)
+        try:
+            batch = queue.enqueue_batch([{"payload": env, **options} for env in envelopes])
+        except InvalidPayload as exc:
+            raise _rewrite(exc, where) from None
+        self.stats.count("enqueued", batch["total"])
+        return [TaskHandle(queue, job_id, queue.shard_of(job_id), self.name) for job_id in batch["ids"]]
+
+    def _run_eagerly(self, where: str, call: dict[str, Any], envelope: dict[str, Any]) -> TaskHandle[R]:
+        queue: Queue | None = call.get("queue", self.options.queue)
+        limit = queue.options.max_payload_bytes if queue is not None else _DEFAULT_LIMIT
+        try:
+            text = encode_payload(envelope, limit)
+        except InvalidPayload as exc:
+            raise _rewrite(exc, where) from None
+        self.stats.count("eager")
+        try:
+            # through JSON both ways, as a worker would see the call and the handle the result
+            result = json.loads(encode_value(execute_task_payload(json.loads(text)), "result"))
+        except Exception as exc:
+            if is_eager()[1]:
+                raise
+            name, message, stack = error_info(exc)
+            return EagerHandle(self.name, error=TaskFailed(name, message, traceback=stack, attempts=1))
+        return EagerHandle(self.name, result=result)
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+
+class TaskCall(TaskMethods[P, R]):
+    """A task with per-call options (from `Task.with_options`); enqueue with `.delay()` etc."""
+
+    def __init__(self, task: Task[P, R], call: dict[str, Any]) -> None:
+        self._task = task
+        self._call = call
+
+    def __repr__(self) -> str:
+        return f"<TaskCall {self._task.name} {self._call!r}>"
+
+
+def make_task(fn: object, options: dict[str, Any], where: str, cls: type[Task[Any, Any]] = Task,
+              **attributes: Any) -> Any:
+    """Validate, build and register a task of class `cls` (with extra `attributes` set first)."""
+    if isinstance(fn, Task):
+        raise ConfigError(f"{where}: {fn.name!r} is already a task; decorate the function once")
+    if not callable(fn) or isinstance(fn, type):
+        raise ConfigError(f"{where} decorates a function, got {fn!r:.80}")
+    given = dict(options)
+    name = given.pop("name", None)
+    if name is None:
+        if "<lambda>" in getattr(fn, "__qualname__", ""):
+            raise ConfigError(f"{where}: a lambda has no stable name; pass name='...'")
+        name = default_name(fn)
+    built = cls(fn, check_name(name), check_task_options(where, given))
+    for key, value in attributes.items():
+        setattr(built, key, value)
+    registry.register(built)
+    return built
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(fn: None = None, /, **options: Unpack[TaskOptionsDict]) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
+    """Register a function as a task: `@task` or `@task(priority=2, max_retries=5, ...)`.
+
+    Options: name (default `module:qualname`), priority, max_retries (None: the queue's),
+    timeout (seconds, enforced by the worker), queue (default: the default queue), retry_on
+    (exception types worth retrying), retry_backoff / retry_backoff_max (the task's backoff).
+    """
+    if fn is not None:
+        return make_task(fn, options, "@task")
+    check_task_options("@task(...)", {k: v for k, v in options.items() if k != "name"})
+    if "name" in options:
+        check_name(options["name"])
+
+    def decorate(func: Callable[P, R]) -> Task[P, R]:
+        built: Task[P, R] = make_task(func, options, "@task(...)")
+        return built
+
+    return decorate
