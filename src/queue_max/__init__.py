@@ -27,6 +27,7 @@ from .queue import Queue
 from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import Permanent, Retry, RetryPolicy, is_retryable_error
 from .storage.sqlite import ShardManager
+from .tasks import TaskFailed, TaskHandle, periodic_task, retryable_task, task
 
 __version__ = "0.3.0.dev0"
 
@@ -64,6 +65,11 @@ __all__ = [
     "StorageError",
     "StorageFull",
     "StorageReadOnly",
+    "TaskFailed",
+    "TaskHandle",
     "is_retryable_error",
     "load_settings",
+    "periodic_task",
+    "retryable_task",
+    "task",
 ]

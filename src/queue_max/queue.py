@@ -19,7 +19,7 @@ from .config import Settings, load_settings
 from .errors import ConfigError, InvalidJobFile, InvalidPayload, JobNotFound, LeaseLost, RateLimitError
 from .models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob
 from .ratelimit import RateLimiter, RateLimitUnit
-from .retry import RetryPolicy, decide, error_info
+from .retry import Retry, RetryPolicy, decide, error_info
 from .storage.base import Backend
 from .storage.sqlite import ShardManager, ShardOptions
 
@@ -191,6 +191,26 @@ class Queue(Management):
             except InvalidPayload as exc:
                 raise InvalidJobFile(str(exc)) from None
         return self._store_many(jobs, now)
+
+    # ── periodic schedules ──
+    def schedule_state(self, name: str, first_due: float) -> tuple[float, float | None]:
+        """(next due epoch, last fired epoch) of the named schedule, created due at `first_due`."""
+        return self.backend.schedule_state(name, first_due)
+
+    def fire_schedule(
+        self, name: str, due: float, next_due: float, payload: dict[str, Any], *,
+        priority: int = 0, max_retries: int | None = None,
+    ) -> dict[str, int] | None:
+        """Enqueue the tick of schedule `name` due at `due` and move it to `next_due`, atomically;
+        None when another process fired this tick first (each tick runs once)."""
+        now = self.clock.time()
+        job = build_job(self.options, now, payload, None, priority, max_retries)
+        ref = self.backend.fire_schedule(name, due, next_due, job, now)
+        if ref is None:
+            return None
+        self._after_enqueue(1)
+        self.events.emit("job_enqueued", ref.id, ref.shard_id)
+        return {"id": ref.id, "shard_id": ref.shard_id}
 
     def _store_many(self, jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         if not jobs:
@@ -395,7 +415,9 @@ class Queue(Management):
         now = self.clock.time()
         try:
             if decision is not None:
-                delay = decision if retry_delay is None else check_seconds("retry_delay", retry_delay)
+                # a task's own Retry(delay=...) is more specific than the caller's retry_delay
+                own = isinstance(error, Retry) and error.delay is not None
+                delay = decision if retry_delay is None or own else check_seconds("retry_delay", retry_delay)
                 self.backend.retry(lease, now + delay, info, now)
             else:
                 self.backend.bury(lease, info, now)

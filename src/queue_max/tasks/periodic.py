@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from typing_extensions import Unpack
 
-from .._options import build_job
 from ..errors import ConfigError
 from ._options import TaskOptionsDict, check_task_options
 from .cron import CronExpression
@@ -145,7 +144,7 @@ class Scheduler:
         return fired
 
     def _load(self, task: PeriodicTask[Any, Any], queue: Queue, now: float) -> float:
-        due, _last = queue.backend.schedule_state(task.name, task.schedule.first_due(now))
+        due, _last = queue.schedule_state(task.name, task.schedule.first_due(now))
         self._due[task.name] = due
         return due
 
@@ -159,8 +158,8 @@ class Scheduler:
             return None
         next_due = task.schedule.next_after(due, now)
         envelope = {**make_envelope(task.name, (), {}), "tick": due}
-        job = build_job(queue.options, now, envelope, None, task.options.priority, task.options.max_retries)
-        ref = queue.backend.fire_schedule(task.name, due, next_due, job, now)
+        ref = queue.fire_schedule(task.name, due, next_due, envelope,
+                                  priority=task.options.priority, max_retries=task.options.max_retries)
         if ref is None:
             # another process fired this tick first; learn where the schedule is now
             self._load(task, queue, now)
@@ -169,8 +168,7 @@ class Scheduler:
         if task.schedule.next_after(due, due) <= now:
             log.info("%s: ticks missed since %.3f were coalesced into this one run", task.name, due)
         task.stats.count("enqueued")
-        queue.events.emit("job_enqueued", ref.id, ref.shard_id)
-        return TaskHandle(queue, ref.id, ref.shard_id, task.name)
+        return TaskHandle(queue, ref["id"], ref["shard_id"], task.name)
 
     def seconds_until_due(self) -> float:
         """Seconds until the earliest known tick (0 if one is due or not yet loaded)."""
