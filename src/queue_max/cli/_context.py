@@ -1,0 +1,101 @@
+"""What every command shares: the settings, the data directory, opening the queue, argument types."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings
+from ..queue import Queue
+from ._errors import CliError
+
+__all__ = ["Context", "count", "duration", "job_id", "non_negative", "queue_exists", "shard_count"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def duration(text: str) -> float:
+    """An argparse type: seconds as `90`, `1.5`, `250ms`, `30s`, `15m`, `12h`, `7d` or `2w`."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 30, 30s, 15m, 12h or 7d, got {text!r}")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not math.isfinite(seconds):
+        raise argparse.ArgumentTypeError(f"duration out of range: {text!r}")
+    return seconds
+
+
+def _int(text: str, low: int, high: int | None, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+    return value
+
+
+def count(text: str) -> int:
+    """An argparse type: an int >= 1."""
+    return _int(text, 1, None, "an integer >= 1")
+
+
+def non_negative(text: str) -> int:
+    """An argparse type: an int >= 0."""
+    return _int(text, 0, None, "an integer >= 0")
+
+
+def shard_count(text: str) -> int:
+    """An argparse type: a shard count, 1 to 1024."""
+    return _int(text, 1, 1024, "a shard count from 1 to 1024")
+
+
+def job_id(text: str) -> int:
+    """An argparse type: a job id (a positive int)."""
+    return _int(text, 1, None, "a job id (a positive integer)")
+
+
+def queue_exists(path: Path) -> bool:
+    """Whether `path` holds a queue: its first shard file is there.
+
+    Checked before opening so that read commands never create a queue where there was none
+    (opening a `Queue` creates the directory and its shard files).
+    """
+    return (path / "shard_0.db").is_file()
+
+
+@dataclass
+class Context:
+    """The parsed command line and the settings every command reads."""
+
+    args: argparse.Namespace
+    settings: Settings
+
+    @property
+    def data_dir(self) -> Path:
+        given = getattr(self.args, "data_dir", None)
+        return Path(given) if given is not None else Path(self.settings.data_dir)
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def open_queue(self, *, create: bool = False, rate_limit: int | None = 0) -> Queue:
+        """The queue in the data directory; unless `create`, refuse to make one where none is.
+
+        `rate_limit=0`: commands that only inspect and manage jobs need no rate limiter."""
+        path = self.data_dir
+        if not create and not queue_exists(path):
+            if path.exists() and not path.is_dir():
+                raise CliError(f"no queue at {path}: it is a file, not a directory")
+            what = "does not exist" if not path.exists() else "has no shard files"
+            raise CliError(
+                f"no queue at {path} (the directory {what}); pass --data-dir or set DATA_DIR, "
+                "or create the queue by enqueueing a job or starting a worker there")
+        return Queue(data_dir=path, shards=getattr(self.args, "shards", None), rate_limit=rate_limit,
+                     settings=self.settings)

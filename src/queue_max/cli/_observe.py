@@ -1,0 +1,88 @@
+"""One read of the queue's stored state, shared by `stats`, `health` and `metrics`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import Job, JobStatus
+from ..queue import Queue
+from ._output import stamp
+
+__all__ = ["COUNT_KEYS", "Snapshot", "take_snapshot"]
+
+# per status, as `Backend.counts` names them; `pending` includes `scheduled` (not due yet)
+COUNT_KEYS = ("pending", "scheduled", "processing", "completed", "failed", "cancelled", "dead_letter")
+_MOST_PROCESSING = 1_000_000
+
+
+@dataclass
+class Snapshot:
+    """Counts per shard, lifetime totals, the backlog's age and the expired leases, at `now`."""
+
+    now: float
+    data_dir: str
+    shards: list[dict[str, Any]]
+    oldest_ready_run_at: float | None
+    expired_leases: list[Job] = field(default_factory=list)
+
+    def total(self, key: str) -> int:
+        return sum(int(shard.get(key) or 0) for shard in self.shards)
+
+    @property
+    def ready(self) -> int:
+        """Jobs that could be claimed now (pending and due)."""
+        return self.total("pending") - self.total("scheduled")
+
+    @property
+    def oldest_ready_age(self) -> float | None:
+        """Seconds the oldest claimable job has been due; None when nothing is ready."""
+        if self.oldest_ready_run_at is None:
+            return None
+        return max(0.0, self.now - self.oldest_ready_run_at)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `stats --json` shape."""
+        data: dict[str, Any] = {"data_dir": self.data_dir, "num_shards": len(self.shards)}
+        data.update({key: self.total(key) for key in COUNT_KEYS})
+        data["ready"] = self.ready
+        data["total_jobs_processed"] = self.total("total_jobs_processed")
+        data["total_jobs_failed"] = self.total("total_jobs_failed")
+        data["oldest_ready_age_seconds"] = self.oldest_ready_age
+        data["expired_leases"] = len(self.expired_leases)
+        data["shards"] = self.shards
+        return data
+
+
+def _shard_stats(queue: Queue, shard_id: int, now: float) -> dict[str, Any]:
+    backend: Any = queue.backend
+    if hasattr(backend, "get_stats"):
+        raw = backend.get_stats(shard_id)
+        stats = {key: raw.get(key) for key in ("shard_id", "path", *COUNT_KEYS,
+                                                  "total_jobs_processed", "total_jobs_failed",
+                                                  "version", "created_at", "last_vacuum")}
+        for key in ("created_at", "last_vacuum"):
+            if isinstance(stats[key], (int, float)):
+                stats[key] = stamp(stats[key])
+        return stats
+    counts = backend.counts(now, shard_id)
+    return {"shard_id": shard_id, **{key: counts.get(key, 0) for key in COUNT_KEYS}}
+
+
+def take_snapshot(queue: Queue, shard_id: int | None = None) -> Snapshot:
+    """Read the stored state of every shard (or one)."""
+    now = time.time()
+    ids = range(queue.num_shards) if shard_id is None else [shard_id]
+    shards = [_shard_stats(queue, sid, now) for sid in ids]
+    oldest = getattr(queue.backend, "oldest_ready", None)
+    processing = queue.list_jobs(JobStatus.PROCESSING, _MOST_PROCESSING, shard_id=shard_id)
+    expired = [job for job in processing
+               if job.lease_expires_ts is not None and job.lease_expires_ts < now]
+    return Snapshot(
+        now=now,
+        data_dir=str(queue.backend.data_dir) if hasattr(queue.backend, "data_dir") else "",
+        shards=shards,
+        oldest_ready_run_at=oldest(now) if oldest is not None and shard_id is None else None,
+        expired_leases=expired,
+    )

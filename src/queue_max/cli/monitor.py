@@ -1,0 +1,175 @@
+"""`queue-max health` (a probe with an exit code) and `queue-max metrics` (Prometheus text format)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import StorageError
+from ._context import Context, duration, non_negative
+from ._errors import ExitCode
+from ._observe import Snapshot, take_snapshot
+from ._output import ago, emit_json, stamp, table
+from ._status import read_statuses, stale_after
+
+__all__ = ["register", "render_metrics"]
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("health", parents=[common], help="check the queue; exit 3 when unhealthy",
+                       description="Check the queue and its workers; exit 0 when healthy, 3 when "
+                                   "not. Use --json for probes.")
+    p.add_argument("--max-backlog", type=non_negative, metavar="N",
+                   help="unhealthy when more jobs than this are ready (default QUEUE_ALERT_THRESHOLD; 0 = no limit)")
+    p.add_argument("--max-age", type=duration, metavar="DURATION",
+                   help="unhealthy when the oldest ready job has waited longer (e.g. 5m; default: no limit)")
+    p.add_argument("--lease-grace", type=duration, metavar="DURATION",
+                   help="a lease expired longer ago than this means a dead worker (default RECOVERY_INTERVAL)")
+    p.add_argument("--min-workers", type=non_negative, default=0, metavar="N",
+                   help="unhealthy when fewer 'queue-max worker' processes report in (default 0)")
+    p.set_defaults(run=run_health)
+
+    p = sub.add_parser("metrics", parents=[common], help="Prometheus text exposition of the queue",
+                       description="Print metrics in the Prometheus text format (0.0.4), for a "
+                                   "textfile collector or a scrape wrapper.")
+    p.set_defaults(run=run_metrics)
+
+
+# ── health ──
+def _check(ok: bool, detail: str, **values: Any) -> dict[str, Any]:
+    return {"ok": ok, "detail": detail, **values}
+
+
+def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    a = ctx.args
+    grace = ctx.settings.recovery_interval if a.lease_grace is None else a.lease_grace
+    max_backlog = ctx.settings.alert_threshold if a.max_backlog is None else a.max_backlog
+    expired = [job.id for job in snap.expired_leases if snap.now - (job.lease_expires_ts or snap.now) > grace]
+    ready, age = snap.ready, snap.oldest_ready_age
+    live = [w for w in workers if not w["stale"]]
+    stale = [w["name"] for w in workers if w["stale"]]
+    circuit_open = [w["name"] for w in live if w.get("circuit_state") == "open"]
+    processes = sum(int(w.get("live_processes") or 0) for w in live)
+    return {
+        "storage": _check(True, f"{len(snap.shards)} shards readable"),
+        "expired_leases": _check(not expired, f"{len(expired)} processing jobs whose lease expired "
+                                 f"more than {grace:g}s ago (dead or hung workers)",
+                                 count=len(expired), job_ids=expired[:100], grace_seconds=grace),
+        "backlog": _check(not max_backlog or ready <= max_backlog,
+                          f"{ready} ready jobs" + (f" (max {max_backlog})" if max_backlog else ""),
+                          ready=ready, max=max_backlog or None),
+        "queue_age": _check(a.max_age is None or age is None or age <= a.max_age,
+                            "no ready job" if age is None else f"oldest ready job waited {ago(age)}"
+                            + (f" (max {ago(a.max_age)})" if a.max_age is not None else ""),
+                            oldest_ready_age_seconds=age, max=a.max_age),
+        "circuit": _check(not circuit_open, f"open in {', '.join(circuit_open)}" if circuit_open
+                          else f"closed in every reporting worker ({len(live)})", open=circuit_open),
+        "workers": _check(not stale and processes >= a.min_workers,
+                          f"{processes} worker processes reporting" + (f", stale: {', '.join(stale)}" if stale else "")
+                          + (f" (min {a.min_workers})" if a.min_workers else ""),
+                          live_processes=processes, stale=stale, min=a.min_workers),
+    }
+
+
+def run_health(ctx: Context) -> int:
+    checked_at: str | None = None
+    try:
+        with ctx.open_queue() as queue:
+            snap = take_snapshot(queue)
+    except StorageError as exc:
+        checks = {"storage": _check(False, str(exc))}
+    else:
+        checked_at = stamp(snap.now)
+        checks = _health(ctx, snap, read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now))
+    healthy = all(check["ok"] for check in checks.values())
+    if ctx.json:
+        emit_json({"healthy": healthy, "data_dir": str(ctx.data_dir), "checked_at": checked_at,
+                   "problems": [name for name, check in checks.items() if not check["ok"]],
+                   "checks": checks})
+    else:
+        print(f"{'healthy' if healthy else 'UNHEALTHY'}: queue at {ctx.data_dir}")
+        table(["check", "status", "detail"],
+              [[name, "ok" if check["ok"] else "FAIL", check["detail"]] for name, check in checks.items()])
+    return ExitCode.OK if healthy else ExitCode.UNHEALTHY
+
+
+# ── metrics ──
+def _label(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class _Exposition:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str, samples: list[tuple[dict[str, Any], float]]) -> None:
+        self.lines.append(f"# HELP queue_max_{name} {help_text}")
+        self.lines.append(f"# TYPE queue_max_{name} {kind}")
+        for labels, value in samples:
+            text = ",".join(f'{key}="{_label(val)}"' for key, val in labels.items())
+            number = repr(float(value)) if isinstance(value, float) and not float(value).is_integer() else str(int(value))
+            self.lines.append(f"queue_max_{name}{{{text}}} {number}" if text else f"queue_max_{name} {number}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def render_metrics(snap: Snapshot, workers: list[dict[str, Any]]) -> str:
+    """The Prometheus text exposition (format 0.0.4) of a snapshot and the worker status files."""
+    out = _Exposition()
+    per_shard = [(s["shard_id"], s) for s in snap.shards]
+    out.family("jobs", "gauge", "Jobs stored, by shard and status (pending includes scheduled).",
+               [({"shard": sid, "status": status}, s.get(status) or 0) for sid, s in per_shard
+                for status in ("pending", "processing", "completed", "failed", "cancelled")])
+    out.family("scheduled_jobs", "gauge", "Pending jobs whose run_at is still in the future, by shard.",
+               [({"shard": sid}, s.get("scheduled") or 0) for sid, s in per_shard])
+    out.family("dead_letter_jobs", "gauge", "Entries in the dead-letter queue, by shard.",
+               [({"shard": sid}, s.get("dead_letter") or 0) for sid, s in per_shard])
+    out.family("jobs_processed_total", "counter",
+               "Jobs completed since the shard was created (shard metadata plus kept completed jobs).",
+               [({"shard": sid}, s.get("total_jobs_processed") or 0) for sid, s in per_shard])
+    out.family("jobs_failed_total", "counter", "Jobs dead-lettered since the shard was created (shard metadata).",
+               [({"shard": sid}, s.get("total_jobs_failed") or 0) for sid, s in per_shard])
+    out.family("ready_jobs", "gauge", "Jobs that could be claimed now.", [({}, snap.ready)])
+    out.family("oldest_ready_job_age_seconds", "gauge",
+               "Seconds the oldest claimable job has been due (0 when none is ready).",
+               [({}, snap.oldest_ready_age or 0.0)])
+    out.family("expired_leases", "gauge",
+               "Processing jobs whose lease expired (their worker died or hung; recovered by the next sweep).",
+               [({}, len(snap.expired_leases))])
+    out.family("shards", "gauge", "Shard files of the queue.", [({}, len(snap.shards))])
+    _worker_metrics(out, workers)
+    return out.text()
+
+
+def _worker_metrics(out: _Exposition, workers: list[dict[str, Any]]) -> None:
+    """Per worker process, from the status files of `queue-max worker` (single-process workers
+    report circuit and limiter state; a supervisor reports its live children)."""
+    out.family("worker_up", "gauge", "1 for each 'queue-max worker' reporting in, 0 if its status is stale.",
+               [({"worker": w["name"]}, 0 if w["stale"] else 1) for w in workers])
+    out.family("worker_processes", "gauge", "Live worker processes behind each reporting worker.",
+               [({"worker": w["name"]}, w.get("live_processes") or 0) for w in workers])
+    measured = [w for w in workers if w.get("circuit_state") is not None]
+    out.family("worker_circuit_state", "gauge", "Circuit breaker state of each worker process (1 = current state).",
+               [({"worker": w["name"], "state": state}, 1 if w["circuit_state"] == state else 0)
+                for w in measured for state in ("closed", "open", "half_open")])
+    out.family("worker_circuit_failures", "gauge", "Consecutive failures counted by each worker's circuit breaker.",
+               [({"worker": w["name"]}, w.get("circuit_failures") or 0) for w in measured])
+    out.family("worker_rate_limiter_tokens", "gauge",
+               "Rate-limiter tokens available in each worker process (absent when its limiter is off).",
+               [({"worker": w["name"]}, float(w["tokens_available"])) for w in measured
+                if w.get("tokens_available") is not None])
+    out.family("worker_jobs_processed_total", "counter", "Jobs each worker process completed since it started.",
+               [({"worker": w["name"]}, w.get("processed") or 0) for w in measured])
+    out.family("worker_jobs_failed_total", "counter", "Job attempts that failed in each worker process.",
+               [({"worker": w["name"]}, w.get("failed") or 0) for w in measured])
+    out.family("worker_jobs_in_flight", "gauge", "Jobs each worker process holds (running or prefetched).",
+               [({"worker": w["name"]}, w.get("in_flight") or 0) for w in measured])
+
+
+def run_metrics(ctx: Context) -> int:
+    with ctx.open_queue() as queue:
+        snap = take_snapshot(queue)
+    workers = read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now)
+    print(render_metrics(snap, workers), end="")
+    return 0

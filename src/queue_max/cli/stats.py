@@ -1,0 +1,49 @@
+"""`queue-max stats`: job counts per status and shard, lifetime totals, the backlog's age."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._context import Context, non_negative
+from ._observe import COUNT_KEYS, take_snapshot
+from ._output import ago, emit_json, table
+
+__all__ = ["register"]
+
+_COLUMNS = (*COUNT_KEYS, "total_jobs_processed", "total_jobs_failed")
+_HEADERS = ("shard", "pending", "scheduled", "processing", "completed", "failed", "cancelled",
+            "dead_letter", "processed_total", "failed_total")
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("stats", parents=[common], help="job counts per status and shard",
+                       description="Job counts per status and shard, lifetime totals and the "
+                                   "age of the oldest ready job, read from the shard files.")
+    p.add_argument("--shard", type=non_negative, metavar="N", help="only this shard")
+    p.set_defaults(run=run)
+
+
+def run(ctx: Context) -> int:
+    shard = ctx.args.shard
+    with ctx.open_queue() as queue:
+        snap = take_snapshot(queue, shard)
+    if ctx.json:
+        emit_json(snap.shards[0] if shard is not None else snap.as_dict())
+        return 0
+    n = queue.num_shards
+    only = f", showing shard {shard}" if shard is not None else ""
+    print(f"queue at {ctx.data_dir}: {n} shard{'s' if n != 1 else ''}{only}")
+    print()
+    rows: list[list[Any]] = [[s["shard_id"], *(s.get(key) for key in _COLUMNS)] for s in snap.shards]
+    if shard is None and len(rows) > 1:
+        rows.append(["total", *(snap.total(key) for key in _COLUMNS)])
+    table(_HEADERS, rows)
+    if shard is None:
+        print()
+        age = snap.oldest_ready_age
+        print(f"ready now: {snap.ready}; oldest ready job waiting: {'-' if age is None else ago(age)}")
+        if snap.expired_leases:
+            print(f"expired leases: {len(snap.expired_leases)} processing job(s) whose worker stopped "
+                  "heartbeating (run 'queue-max recover', or start a worker)")
+    return 0

@@ -1,0 +1,3 @@
+"""A module that registers no task."""
+
+__all__: list[str] = []
