@@ -319,3 +319,23 @@ def test_connections_of_finished_threads_are_closed(queue):
     gc.collect()
     assert len(shard._all) == 0 or all(h.conn is not None for h in shard._all)
     assert len([h for h in shard._all]) <= 1  # at most this thread's own connection
+
+
+def test_each_recorded_error_says_which_attempt_and_worker_failed(make_queue, clock):
+    queue = make_queue(shards=1, clock=clock, max_retries=1, retry_backoff=1)
+    ref = queue.enqueue({"x": 1})
+    queue.fail_job(queue.pop_job("alpha"), error=RuntimeError("one"))
+    clock.advance(5)
+    queue.fail_job(queue.pop_job("beta"), error=RuntimeError("two"))
+    errors = queue.get_job(ref["id"]).errors
+    assert [(e.attempt, e.worker_id, e.message) for e in errors] == [(1, "alpha", "one"), (2, "beta", "two")]
+    assert errors[1].failed_at == clock.time()
+
+
+def test_requeueing_many_dead_letters_by_id(make_queue):
+    queue = make_queue(shards=1, max_retries=0, circuit_breaker_threshold=10**6)
+    ids = queue.enqueue_batch([{"payload": {"n": n}} for n in range(1200)])["ids"]
+    while jobs := queue.claim_jobs("w", 100):
+        for job in jobs:
+            queue.fail_job(job, error="x")
+    assert queue.dlq_requeue(job_ids=ids) == 1200

@@ -89,6 +89,9 @@ class ErrorInfo:
     type: str
     message: str
     traceback: str | None = None
+    attempt: int | None = None  # which attempt failed (set when read back from storage)
+    worker_id: str | None = None
+    failed_at: float | None = None
 
 
 class NewJob(NamedTuple):
@@ -321,6 +324,8 @@ class Job(_JobFields):
             "dedupe_key": self.dedupe_key,
             "result": self.result,
             "errors": [
-                {"type": e.type, "message": e.message} for e in self.errors
+                {"type": e.type, "message": e.message, "attempt": e.attempt,
+                 "worker_id": e.worker_id, "failed_at": iso_utc(e.failed_at)}
+                for e in self.errors
             ],
         }

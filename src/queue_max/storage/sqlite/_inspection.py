@@ -90,15 +90,18 @@ class Inspection:
         self, now: float, job_ids: Iterable[int] | None = None,
         shard_id: int | None = None, error_type: str | None = None,
     ) -> int:
-        wanted = None if job_ids is None else {int(job_id) for job_id in job_ids}
+        wanted = None if job_ids is None else sorted({int(job_id) for job_id in job_ids})
+        # SQLite caps bound variables per statement: filter by id in chunks
+        chunks = [None] if wanted is None else [set(wanted[i : i + 500]) for i in range(0, len(wanted), 500)]
         moved = 0
         for shard in self._targets(shard_id):
-            sql, params = _dlq_filter(wanted, error_type)
             with shard.write() as conn:
-                for row in conn.execute(sql, params).fetchall():
-                    if conn.execute(Q.dlq_requeue_job, {"id": row[9], "now": now}).rowcount:
-                        conn.execute(Q.dlq_delete, (row[0],))
-                        moved += 1
+                for chunk in chunks:
+                    sql, params = _dlq_filter(chunk, error_type)
+                    for row in conn.execute(sql, params).fetchall():
+                        if conn.execute(Q.dlq_requeue_job, {"id": row[9], "now": now}).rowcount:
+                            conn.execute(Q.dlq_delete, (row[0],))
+                            moved += 1
         return moved
 
     def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None) -> int:

@@ -25,7 +25,7 @@ def full_job(shard_id: int, row: Any, errors: Iterable[Any]) -> Job:
         attempts, max_attempts, created_at, run_at, token, worker_id, started_at, completed_at,
         lease_expires_at, last_error, error_type, error_stack, pagina_id, dedupe_key,
         None if result is None else json.loads(result),
-        tuple(ErrorInfo(e[0] or "", e[1] or "", e[2]) for e in errors),
+        tuple(ErrorInfo(e[0] or "", e[1] or "", e[2], e[3], e[4], e[5]) for e in errors),
     )
 
 

@@ -223,8 +223,8 @@ class Q:
     )
     get = f"SELECT {_JOB_COLUMNS} FROM fila WHERE id = ?"
     get_errors = (
-        "SELECT error_type, error, error_stack FROM job_errors WHERE job_rowid = ? "
-        "ORDER BY attempt, rowid"
+        "SELECT error_type, error, error_stack, attempt, worker_id, failed_at FROM job_errors "
+        "WHERE job_rowid = ? ORDER BY rowid"
     )
     list_status = f"SELECT {_JOB_COLUMNS} FROM fila WHERE status = ? ORDER BY id LIMIT ?"
     list_waiting = (
