@@ -122,3 +122,12 @@ def test_alert_fires_when_the_backlog_passes_the_threshold(make_queue):
 def test_unknown_events_are_refused(queue):
     with pytest.raises(ConfigError, match="unknown event 'job_done'"):
         queue.on("job_done", print)
+
+
+def test_the_limiter_burst_can_be_smaller_than_a_minutes_worth(make_queue, clock):
+    queue = make_queue(rate_limit=600, rate_limit_burst=2, clock=clock, rate_limiter_timeout=0)
+    for n in range(5):
+        queue.enqueue({"n": n})
+    assert sum(queue.pop_job("w") is not None for _ in range(5)) == 2
+    clock.advance(0.1)  # 600/min: one token every 0.1 s
+    assert queue.pop_job("w") is not None

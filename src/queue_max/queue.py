@@ -55,6 +55,7 @@ class Queue(Management):
         retry_backoff_max: float | None = None,
         recovery_interval: float | None = None,
         heartbeat_interval: float | None = None,
+        rate_limit_burst: int | None = None,
     ) -> None:
         s = settings if settings is not None else load_settings()
         if backend is None and s.database_url:
@@ -65,7 +66,8 @@ class Queue(Management):
         package_log = logging.getLogger("queue_max")
         if package_log.level == logging.NOTSET:  # an application's own choice wins
             package_log.setLevel(s.log_level)
-        args = {k: v for k, v in locals().items() if k not in ("self", "s", "settings", "backend", "clock")}
+        args = {k: v for k, v in locals().items()
+                if k not in ("self", "s", "settings", "backend", "clock", "rate_limit_burst")}
         self.options: QueueOptions = resolve_options(s, args)
         o = self.options
         self.clock = clock
@@ -77,7 +79,8 @@ class Queue(Management):
             default_shards=s.num_shards,
         )
         self.rate_limiter: RateLimiter | None = (
-            RateLimiter(o.rate_limit, RateLimitUnit.PER_MINUTE, clock=clock) if o.rate_limit else None
+            RateLimiter(o.rate_limit, RateLimitUnit.PER_MINUTE, burst=rate_limit_burst, clock=clock)
+            if o.rate_limit else None
         )
         self.circuit_breaker = CircuitBreaker(
             failure_threshold=o.circuit_threshold, recovery_timeout=o.circuit_timeout, clock=clock)
