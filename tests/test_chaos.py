@@ -1,0 +1,180 @@
+"""The chaos test: worker and producer processes killed, stopped and poisoned on one queue.
+
+Each seed runs tests/chaos/chaos_driver.py's scenario (real subprocesses, ~10 s) and checks the
+invariants of tests/chaos/chaos_check.py: nothing lost, nothing stuck, every duplicate run
+explained by a kill, a stop or an expired lease, no stale completion accepted, poison jobs
+dead-lettered after exactly their attempts, batches all-or-nothing, the WAL bounded.
+
+CI runs the seeds in DEFAULT_SEEDS. More, locally (see docs/reliability.md):
+
+    QUEUE_MAX_CHAOS_SEEDS=20 pytest tests/test_chaos.py           # seeds 1..20
+    QUEUE_MAX_CHAOS_SEEDS=7,42 pytest tests/test_chaos.py         # exactly these
+    QUEUE_MAX_CHAOS_SEEDS=random:10 pytest tests/test_chaos.py    # 10 fresh seeds, printed
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHAOS = Path(__file__).resolve().parent / "chaos"
+sys.path.insert(0, str(CHAOS))
+
+from chaos_check import Evidence, check  # noqa: E402
+from chaos_driver import ChaosConfig, run_chaos  # noqa: E402
+
+from queue_max import Queue, Settings  # noqa: E402
+from queue_max.models import DeadLetter, Job, JobStatus  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+DEFAULT_SEEDS = [1, 2, 3]
+
+# Violations of bugs that are reported and covered by a strict xfail elsewhere. A run whose only
+# violations are of these kinds is an expected failure, not a red CI; remove the entry with the fix.
+KNOWN_BUGS = {
+    "HALF A BATCH": "multi-shard enqueue_batch commits shard by shard, so a process killed between "
+                    "two commits leaves part of the batch (see test_a_producer_killed_between_shard_"
+                    "commits_leaves_no_half_batch)",
+}
+
+
+def chaos_seeds() -> list[int]:
+    raw = os.environ.get("QUEUE_MAX_CHAOS_SEEDS", "").strip()
+    if not raw:
+        return DEFAULT_SEEDS
+    if raw.startswith("random:"):
+        return [random.SystemRandom().randrange(1, 10**6) for _ in range(int(raw.split(":", 1)[1]))]
+    if "," in raw:
+        return [int(part) for part in raw.split(",") if part.strip()]
+    return list(range(1, int(raw) + 1))
+
+
+@pytest.mark.parametrize("seed", chaos_seeds())
+def test_killed_stopped_and_poisoned_processes_lose_no_job_and_accept_no_stale_completion(seed, tmp_path):
+    # Given 3 worker processes, 2 producers and a victim producer on one 3-shard directory
+    # When workers are SIGKILLed and restarted, one is SIGSTOPped past its lease, poison jobs kill
+    # their processes, the victim producer is killed mid-batch, and the queue then drains
+    run = run_chaos(ChaosConfig(seed=seed), tmp_path / f"seed-{seed}")
+    print(run.report())
+    # Then every invariant held...
+    unknown = [v for v in run.verdict.violations if not any(v.startswith(bug) for bug in KNOWN_BUGS)]
+    assert not unknown, run.report()
+    if run.verdict.violations:
+        pytest.xfail("; ".join(reason for bug, reason in KNOWN_BUGS.items()
+                               if any(v.startswith(bug) for v in run.verdict.violations)))
+    # ...and every fault was really exercised
+    s = run.verdict.summary
+    assert s["driver_kills"] >= 1 and s["poison_kills"] >= 1, run.report()
+    assert s["stops"] == 1 and s["stale_acks_refused_after_stop"] >= 1, run.report()
+    assert s["interrupted_batches"] >= 1, run.report()
+    assert s["by_kind"].get("poison") == 3 and s["dead_letters"] == 3, run.report()
+
+
+def test_the_checker_catches_a_queue_whose_completions_ignore_the_fencing_token(tmp_path):
+    # Given workers whose completions no longer check the lease token (queue-max 0.1.1's bug)
+    run = run_chaos(ChaosConfig(seed=5, sabotage="no-fencing"), tmp_path / "sabotaged")
+    # Then the stopped worker's late completion is accepted, and the chaos test says so
+    assert any(v.startswith("STALE COMPLETION ACCEPTED") for v in run.verdict.violations), run.report()
+
+
+# ── the checker, on hand-made evidence ──
+def job(uid: str, status: str = "completed", token: int = 1, result: dict | None = None, **fields) -> Job:
+    kind = fields.pop("kind", "normal")
+    attempts = fields.pop("attempts", 1)
+    return Job(1024 * (1 + sum(map(ord, uid))), 0, {"uid": uid, "batch": uid.rsplit("-", 1)[0], "kind": kind},
+               JobStatus(status), 0, attempts, fields.pop("max_attempts", 21), 0.0, 0.0, token,
+               result=result if result is not None else {"uid": uid, "pid": 100, "tok": token})
+
+
+def evidence(jobs, worker=(), producer=None, timeline=(), dead=(), expiries=None) -> Evidence:
+    batches: dict[str, list[str]] = {}
+    for j in jobs:
+        batches.setdefault(j.payload["batch"], []).append(j.payload["uid"])
+    if producer is None:
+        producer = [r for b, uids in batches.items() for r in
+                    ({"ev": "begin", "batch": b, "uids": uids}, {"ev": "ok", "batch": b})]
+    return Evidence(list(worker), producer, list(timeline), list(jobs), list(dead), expiries or {}, 3,
+                    wal_max=1000, wal_bound=2000, drained=True)
+
+
+def run_records(uid: str, pid: int, tok: int, ok: bool | None = True, t: float = 1.0) -> list[dict]:
+    records = [{"ev": "start", "uid": uid, "pid": pid, "tok": tok, "att": tok, "t": t},
+               {"ev": "end", "uid": uid, "pid": pid, "tok": tok, "t": t + 0.1}]
+    if ok is not None:
+        records.append({"ev": "ack", "uid": uid, "pid": pid, "tok": tok, "ok": ok, "t": t + 0.2})
+    return records
+
+
+def test_a_clean_run_has_no_violations():
+    assert check(evidence([job("b-0")], worker=run_records("b-0", 100, 1))).violations == []
+
+
+def test_the_checker_flags_a_lost_job_and_half_a_batch():
+    producer = [{"ev": "begin", "batch": "b", "uids": ["b-0", "b-1"]}, {"ev": "ok", "batch": "b"},
+                {"ev": "begin", "batch": "c", "uids": ["c-0", "c-1"]}]  # c was interrupted
+    verdict = check(evidence([job("b-0"), job("c-0")], producer=producer,
+                             worker=run_records("b-0", 100, 1) + run_records("c-0", 100, 1)))
+    assert any(v.startswith("LOST: batch b") for v in verdict.violations)
+    assert any(v.startswith("HALF A BATCH: batch c") for v in verdict.violations)
+
+
+def test_the_checker_flags_two_accepted_completions_and_a_stale_result():
+    records = run_records("b-0", 100, 1) + run_records("b-0", 200, 2)
+    verdict = check(evidence([job("b-0", token=2, result={"uid": "b-0", "pid": 100, "tok": 1})], worker=records))
+    assert sum(v.startswith("STALE COMPLETION ACCEPTED") for v in verdict.violations) >= 2
+
+
+def test_the_checker_flags_a_rerun_that_no_kill_stop_or_expiry_explains():
+    records = run_records("b-0", 100, 1, ok=None) + run_records("b-0", 200, 2)
+    verdict = check(evidence([job("b-0", token=2, result={"uid": "b-0", "pid": 200, "tok": 2})], worker=records))
+    assert any(v.startswith("UNEXPLAINED DUPLICATE") for v in verdict.violations)
+    # the same re-run is fine once the first process is known to have been killed
+    killed = [{"ev": "kill", "pid": 100, "role": "worker", "t": 2.0}]
+    assert check(evidence([job("b-0", token=2, result={"uid": "b-0", "pid": 200, "tok": 2})], worker=records,
+                          timeline=killed)).violations == []
+
+
+def test_the_checker_flags_a_delayed_job_that_ran_before_it_was_due():
+    producer = [{"ev": "begin", "batch": "b", "uids": ["b-0"], "delays": {"b-0": 5.0}}, {"ev": "ok", "batch": "b"}]
+    verdict = check(evidence([job("b-0")], producer=producer, worker=run_records("b-0", 100, 1, t=1.0)))
+    assert [v for v in verdict.violations if v.startswith("EARLY")] == ["EARLY: uid b-0 ran 4.000s before its 5.0s delay"]
+
+
+def test_the_checker_wants_poison_dead_lettered_after_exactly_its_attempts():
+    poison = job("p-0", status="failed", token=2, kind="poison", attempts=2, max_attempts=3)
+    entry = DeadLetter(1, poison.id, 0, poison.payload, "x", "LeaseExpired", 0.0, 2)
+    verdict = check(evidence([poison], dead=[entry], expiries={poison.id: [(1, "w-1"), (2, "w-2")]}))
+    assert any(v.startswith("POISON") for v in verdict.violations)
+
+
+# ── the crash point behind KNOWN_BUGS["HALF A BATCH"], deterministic ──
+def crash_batch(tmp_path: Path, path: str, commits: int) -> int:
+    data = tmp_path / "data"
+    Queue(data_dir=data, shards=3, rate_limit=0, settings=Settings()).close()
+    config = {"data_dir": str(data), "path": path, "commits": commits, "size": 30}
+    proc = subprocess.run([sys.executable, str(CHAOS / "fault_procs.py"), "crash-batch", json.dumps(config)],
+                          capture_output=True, timeout=60, check=False)
+    assert proc.returncode == -9, proc.stderr.decode()
+    with Queue(data_dir=data, rate_limit=0, settings=Settings()) as queue:
+        return len(queue.list_jobs(None, limit=1000))
+
+
+@pytest.mark.parametrize("path", ["bulk", "options"])
+def test_a_producer_killed_before_its_batch_commits_leaves_nothing(tmp_path, path):
+    assert crash_batch(tmp_path, path, commits=0) == 0
+
+
+@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["HALF A BATCH"] + "; fix proposed in docs/reliability.md")
+@pytest.mark.parametrize("path", ["bulk", "options"])
+def test_a_producer_killed_between_shard_commits_leaves_no_half_batch(tmp_path, path):
+    # Given a 30-job batch spread over 3 shards, whose process dies once the first shard committed
+    stored = crash_batch(tmp_path, path, commits=1)
+    # Then the batch is all or nothing
+    assert stored in (0, 30), f"{stored} of 30 jobs of the interrupted batch were stored"
