@@ -38,11 +38,7 @@ DEFAULT_SEEDS = [1, 2, 3]
 
 # Violations of bugs that are reported and covered by a strict xfail elsewhere. A run whose only
 # violations are of these kinds is an expected failure, not a red CI; remove the entry with the fix.
-KNOWN_BUGS = {
-    "HALF A BATCH": "multi-shard enqueue_batch commits shard by shard, so a process killed between "
-                    "two commits leaves part of the batch (see test_a_producer_killed_between_shard_"
-                    "commits_leaves_no_half_batch)",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def chaos_seeds() -> list[int]:
@@ -171,7 +167,6 @@ def test_a_producer_killed_before_its_batch_commits_leaves_nothing(tmp_path, pat
     assert crash_batch(tmp_path, path, commits=0) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["HALF A BATCH"] + "; fix proposed in docs/reliability.md")
 @pytest.mark.parametrize("path", ["bulk", "options"])
 def test_a_producer_killed_between_shard_commits_leaves_no_half_batch(tmp_path, path):
     # Given a 30-job batch spread over 3 shards, whose process dies once the first shard committed

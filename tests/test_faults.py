@@ -97,8 +97,6 @@ def test_contention_within_the_default_busy_timeout_is_retried_inside_sqlite_and
     check_nothing_half_applied(tmp_path, outs)
 
 
-@pytest.mark.xfail(strict=True, reason="Queue.fail_job forgets the lease in a `finally`, even when the storage "
-                                       "refused the write with StorageBusy (see docs/reliability.md)")
 def test_a_failure_report_refused_as_busy_can_be_retried_by_job_id(tmp_path):
     queue = Queue(data_dir=tmp_path / "d", shards=1, rate_limit=0, retry_backoff=0, retry_backoff_max=0,
                   settings=Settings().with_(busy_timeout=0.05))
@@ -224,8 +222,6 @@ def test_valid_unicode_dedupe_keys_worker_ids_and_errors_are_stored_exactly(make
     assert queue.get_job(job.id).worker_id == "w\u00f6rker \U0001f916"
 
 
-@pytest.mark.xfail(strict=True, reason="lone surrogates in dedupe keys and worker ids reach sqlite3 and raise a raw "
-                                       "UnicodeEncodeError; they should be refused up front (see docs/reliability.md)")
 @pytest.mark.parametrize("call", ["dedupe_key", "worker_id"])
 def test_lone_surrogates_in_keys_and_worker_ids_are_refused_with_a_typed_error(make_queue, call):
     queue = make_queue(shards=2)
@@ -237,10 +233,6 @@ def test_lone_surrogates_in_keys_and_worker_ids_are_refused_with_a_typed_error(m
     assert queue.get_stats()["pending"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="an error message with a lone surrogate (e.g. from os.fsdecode of a file "
-                                       "name) makes the error INSERT raise UnicodeEncodeError: the failure is not "
-                                       "recorded, the job waits out its lease and ends as LeaseExpired, its real "
-                                       "error lost (see docs/reliability.md)")
 def test_a_handler_error_naming_an_undecodable_file_is_recorded_and_the_worker_keeps_going(make_queue):
     queue = make_queue(shards=1, max_retries=0, lease_timeout=1.0, heartbeat_interval=0.2, recovery_interval=0.2)
     bad_name = os.fsdecode(b"report-\xff.csv")  # a real file name that is not UTF-8
@@ -475,19 +467,14 @@ CLEAN = [
                  "importing 'type_error_at_import' failed: TypeError: unsupported operand", id="error-at-import"),
     pytest.param("no_such_module_xyz.sub:handler", "no module named 'no_such_module_xyz'", id="no-such-package"),
 ]
-NOT_YET = [
+FIXED = [
     pytest.param("exits_at_import:handler", "importing 'exits_at_import' failed: SystemExit: DATABASE_URL is not set",
-                 id="sys-exit-at-import",
-                 marks=pytest.mark.xfail(strict=True, reason="sys.exit() in the imported module escapes "
-                                         "import_module, and main() turns it into a silent exit 0")),
+                 id="sys-exit-at-import"),
     pytest.param("multiline_error:handler", "importing 'multiline_error' failed: RuntimeError: first line",
-                 id="multi-line-message",
-                 marks=pytest.mark.xfail(strict=True, reason="the message is printed as is, over three lines")),
+                 id="multi-line-message"),
     pytest.param("lazy_attributes:handler",
                  "looking up 'handler' in 'lazy_attributes' failed: RuntimeError: lazy import of handler failed",
-                 id="module-getattr-raises",
-                 marks=pytest.mark.xfail(strict=True, reason="only AttributeError is caught around getattr: other "
-                                         "errors become 'unexpected ... please report it' with exit 1")),
+                 id="module-getattr-raises"),
 ]
 
 
@@ -500,7 +487,7 @@ def handler_modules(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("processes", ["1", "2"])
-@pytest.mark.parametrize("spec, message", CLEAN + NOT_YET)
+@pytest.mark.parametrize("spec, message", CLEAN + FIXED)
 def test_a_function_that_cannot_be_imported_is_one_clean_line_and_exit_2(handler_modules, spec, message, processes):
     data = handler_modules / "data"
     result = run_cli("--data-dir", str(data), "worker", "--function", spec, "--processes", processes, "--burst",

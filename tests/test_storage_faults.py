@@ -20,7 +20,8 @@ def test_a_full_disk_on_enqueue_is_a_typed_error_and_writes_nothing(make_queue):
     queue = make_queue(shards=2)
     queue.enqueue_batch([{"payload": {"n": n}} for n in range(10)])
     fill_limit(queue, 1)
-    big = [{"payload": {"n": n, "pad": "x" * 200}} for n in range(2000)]
+    # keyed jobs spread over both shards (a batch of unkeyed jobs goes to a single shard)
+    big = [{"payload": {"n": n, "pad": "x" * 200}, "shard_key": n % 2} for n in range(2000)]
     with pytest.raises(StorageFull, match="full"):
         queue.enqueue_batch(big)
     # shard 0 had room, but the batch is all-or-nothing across shards
@@ -58,7 +59,7 @@ def test_a_lock_held_past_the_busy_timeout_is_storage_busy_and_nothing_half_appl
         blocker = sqlite3.connect(tmp_path / "d" / "shard_1.db", isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")
         with pytest.raises(StorageBusy, match="busy"):
-            queue.enqueue_batch([{"payload": {"n": n}} for n in range(10)])
+            queue.enqueue_batch([{"payload": {"n": n}, "shard_key": n % 2} for n in range(10)])
         blocker.execute("ROLLBACK")
         blocker.close()
         assert queue.get_stats()["pending"] == 0

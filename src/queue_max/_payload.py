@@ -170,6 +170,10 @@ def check_dedupe_key(key: object) -> str | None:
             f"dedupe_key must be a non-empty str of at most {MAX_DEDUPE_KEY} characters "
             f"or None, got {key!r:.80}"
         )
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPayload(f"dedupe_key must be valid Unicode (no lone surrogates), got {key!r:.80}") from None
     return key
 
 

@@ -264,8 +264,8 @@ class Queue(Management):
         is available are released untouched. The circuit breaker gates the claim (one trial
         job when half-open).
         """
-        if type(worker_id) is not str or not worker_id:
-            raise ConfigError(f"worker_id must be a non-empty str, got {worker_id!r}")
+        if type(worker_id) is not str or not worker_id or not _utf8(worker_id):
+            raise ConfigError(f"worker_id must be a non-empty str of valid Unicode, got {worker_id!r}")
         if type(limit) is not int or not 1 <= limit <= 10_000:
             raise ConfigError(f"limit must be an int from 1 to 10000, got {limit!r}")
         now = self.clock.time()
@@ -426,8 +426,11 @@ class Queue(Management):
                 self.backend.retry(lease, now + delay, info, now)
             else:
                 self.backend.bury(lease, info, now)
-        finally:
+        except LeaseLost:
             self._forget(lease)
+            raise
+        # a storage error above keeps the claim remembered, so the caller can retry the call
+        self._forget(lease)
         self.circuit_breaker.record_failure()
         event = "job_retried" if decision is not None else "job_failed"
         self.events.emit(event, job_id, lease.shard_id, info.message)
@@ -469,6 +472,16 @@ class Queue(Management):
         if worker_id is None:
             raise ConfigError("heartbeat needs the worker_id whose leases to extend")
         return self.backend.heartbeat(worker_id, self.clock.time() + self.options.lease_timeout, shard_id)
+
+
+def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _default_worker() -> str:

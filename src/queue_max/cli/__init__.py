@@ -86,5 +86,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         code, message = describe(exc)
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"{_PROG}: error: {message}\n")
+        sys.stderr.write(f"{_PROG}: error: {' '.join(message.split())}\n")
         return int(code)

@@ -35,7 +35,7 @@ def import_module(name: str, flag: str) -> ModuleType:
     except SyntaxError as exc:
         raise UsageError(f"{flag}: importing {name!r} failed: SyntaxError: {exc.msg} "
                          f"({exc.filename}, line {exc.lineno})") from exc
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a module may sys.exit() at import
         raise UsageError(f"{flag}: importing {name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
@@ -51,6 +51,9 @@ def load_function(spec: str) -> Callable[[dict[str, Any]], Any]:
             obj = getattr(obj, part)
         except AttributeError:
             raise UsageError(f"{flag}: module {module_name!r} has no attribute {attr!r}") from None
+        except Exception as exc:
+            raise UsageError(f"{flag}: looking up {attr!r} in {module_name!r} failed: "
+                             f"{type(exc).__name__}: {exc}") from exc
     if not callable(obj):
         raise UsageError(f"{flag}: {attr!r} is not callable (it is a {type(obj).__name__})")
     return obj  # type: ignore[no-any-return]

@@ -136,22 +136,18 @@ class ShardManager(Inspection):
     ) -> list[JobRef]:
         if not payloads:
             return []
-        size = -(-len(payloads) // self._n)
-        start = next(self._rr)
-        offsets = {(start + block) % self._n: offset
-                   for block, offset in enumerate(range(0, len(payloads), size))}
-        refs: list[JobRef] = [None] * len(payloads)  # type: ignore[list-item]
+        # one shard, one commit: atomic even if the process dies (see _group)
+        shard_id = next(self._rr) % self._n
+        refs: list[JobRef] = []
 
         def write(conn: sqlite3.Connection, shard_id: int) -> list[tuple[int, int]]:
-            offset = offsets[shard_id]
-            chunk = payloads[offset : offset + size]
-            first = insert_payloads(conn, dumps(chunk), len(chunk), max_attempts, now, max_payload_bytes, offset)
+            first = insert_payloads(conn, dumps(payloads), len(payloads), max_attempts, now, max_payload_bytes, 0)
             make = tuple.__new__
-            for index, rowid in enumerate(range(first, first + len(chunk)), offset):
-                refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))
-            return [(first, first + len(chunk) - 1)]
+            refs.extend(make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))
+                        for rowid in range(first, first + len(payloads)))
+            return [(first, first + len(payloads) - 1)]
 
-        self._write_across(sorted(offsets), write)
+        self._write_across([shard_id], write)
         return refs
 
     def _write_across(
@@ -178,7 +174,11 @@ class ShardManager(Inspection):
         self._commit_all(open_txs, inserted)
 
     def _group(self, jobs: Sequence[NewJob]) -> dict[int, list[int]]:
-        """Indices of `jobs` per shard: keyed jobs by their key, the rest in contiguous blocks."""
+        """Indices of `jobs` per shard: keyed jobs by their key, the rest all on the next shard.
+
+        Unkeyed jobs of a batch share one shard because one SQLite commit is atomic even when
+        the process dies mid-way, while commits on several shards are not; batches rotate over
+        the shards, so load still spreads."""
         groups: dict[int, list[int]] = {}
         free: list[int] = []
         for index, job in enumerate(jobs):
@@ -187,11 +187,7 @@ class ShardManager(Inspection):
             else:
                 groups.setdefault(self._route(job), []).append(index)
         if free:
-            start = next(self._rr)
-            size = -(-len(free) // self._n)
-            for block, offset in enumerate(range(0, len(free), size)):
-                shard_id = (start + block) % self._n
-                groups.setdefault(shard_id, []).extend(free[offset : offset + size])
+            groups.setdefault(next(self._rr) % self._n, []).extend(free)
         for indices in groups.values():
             indices.sort()
         return groups
@@ -399,7 +395,14 @@ def _by_shard(items: Iterable[Any], key: Any) -> dict[int, list[Any]]:
 
 def _error_params(lease: Lease, error: ErrorInfo, now: float) -> dict[str, Any]:
     return {"id": lease.job_id // MAX_SHARDS, "token": lease.token, "now": now,
-            "error": error.message, "error_type": error.type, "stack": error.traceback}
+            "error": _text(error.message), "error_type": _text(error.type), "stack": _text(error.traceback)}
+
+
+def _text(value: str | None) -> str | None:
+    """Error text SQLite can store: lone surrogates (from undecodable file names, say) escaped."""
+    if value is None or value.isascii():
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _abort(tx: Any, exc: BaseException) -> None:
