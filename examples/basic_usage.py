@@ -1,8 +1,8 @@
-"""The basic example of the queue-max 0.1.1 README, adapted to run to completion.
+"""The basic example of the queue-max 0.1.1 README ("Basic enqueue + worker"), runnable.
 
-The original starts a `Worker` and sleeps three seconds. Until the `Worker` class lands
-(docs/workers.md), this version drains the queue with `pop_job` / `complete_job`, and keeps its
-shard files in a temporary directory instead of ./data.
+Two changes from the original: the shard files go to a temporary directory instead of ./data,
+and instead of sleeping three seconds and hoping the jobs are done, it waits until the queue is
+empty (at most ten seconds). `Worker` is imported from `queue_max.workers`.
 
     python examples/basic_usage.py
 """
@@ -20,6 +20,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from queue_max import Queue
+from queue_max.workers import Worker
 
 
 def process(payload: dict[str, Any]) -> str:
@@ -34,14 +35,15 @@ def main() -> int:
         for i in range(5):
             queue.enqueue({"task": f"job-{i}"}, priority=i % 3)
 
-        # Process them (what a Worker does for you): highest priority first within a shard
-        while (job := queue.pop_job("example")) is not None:
-            result = process(job.payload)
-            queue.complete_job(job.id, job.shard_id, result=result)
+        # Process with a worker
+        worker = Worker("example", process, queue, poll_interval=0.1)
+        worker.start()
+        drained = queue.wait_until_empty(timeout=10)   # the original slept 3 seconds here
+        worker.stop()
 
         stats = queue.get_stats()
         print(f"Stats: {stats}")
-        return 0 if stats["completed"] == 5 and stats["pending"] == 0 else 1
+        return 0 if drained and stats["completed"] == 5 and stats["pending"] == 0 else 1
 
 
 if __name__ == "__main__":

@@ -1,21 +1,20 @@
-"""queue-max demo: a real queue on the embedded SQLite storage, in a temporary directory.
+"""queue-max demo: tasks, a worker and the queue, on the embedded SQLite storage.
 
-Enqueues single, batch, delayed and deduplicated jobs, drains them with three worker threads
-that use `pop_job` / `complete_job` / `fail_job`, and shows a retry, a dead letter, a stored
-result and the queue's stats. Runs in a few seconds:
+Opens a real queue in a temporary directory, defines a few `@task` functions, and enqueues them
+with `.delay()`, `.schedule_in()` and `.map()`, with a deduplicated call and with tasks that
+fail once, fail for good, or fail every time. One `Worker` with three threads runs them; the
+results, the errors and the dead letters are read back through the task handles, and the
+queue's stats are printed at the end. Takes a couple of seconds:
 
     python examples/demo.py
-
-(A `Worker` class that runs this loop for you is on its way; see docs/workers.md.)
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -24,69 +23,81 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from queue_max import Job, JobPriority, Permanent, Queue
+from queue_max import JobStatus, Permanent, Queue, TaskFailed, task
+from queue_max.tasks import current_job, set_default_queue
+from queue_max.workers import Worker
 
-WORKERS = 3
+THREADS = 3
+IMAGES = 20
 
 
-# ── the work: task name -> handler(payload, job) ──
-def send_email(payload: dict[str, Any], job: Job) -> dict[str, Any]:
+# ── the tasks: plain functions; a worker finds them by name ──
+@task(priority=2)
+def send_email(to: str, subject: str) -> str:
     time.sleep(0.01)  # pretend to talk to an SMTP server
-    return {"sent_to": payload["to"]}
+    return f"sent {subject!r} to {to}"
 
 
-def resize_image(payload: dict[str, Any], job: Job) -> dict[str, Any]:
+@task
+def resize_image(image: str, width: int) -> dict[str, Any]:
     time.sleep(0.005)
-    return {"thumbnail": f"thumbs/{payload['image']}"}
+    return {"thumbnail": f"thumbs/{width}/{image}"}
 
 
-def flaky_api(payload: dict[str, Any], job: Job) -> str:
-    # The first attempt times out; the retry succeeds.
-    if job.attempts == 1:
-        raise TimeoutError("upstream API timed out")
-    return f"ok on attempt {job.attempts}"
+@task
+def build_report(day: str) -> str:
+    return f"report for {day}"
 
 
-def charge_card(payload: dict[str, Any], job: Job) -> None:
-    # Retrying a declined card cannot help: Permanent sends the job straight to the DLQ.
-    raise Permanent(f"card {payload['card']} declined")
+@task
+def call_flaky_api(url: str) -> str:
+    job = current_job()  # the job being run: its id, its attempts, ...
+    if job is not None and job.attempts == 1:
+        raise TimeoutError(f"{url} timed out")  # retryable: tried again after the backoff
+    return "ok"
 
 
-def sync_inventory(payload: dict[str, Any], job: Job) -> None:
-    # Fails every time: retried once (max_retries=1), then dead-lettered.
-    raise ConnectionError(f"warehouse {payload['warehouse']} unreachable")
+@task
+def charge_card(card: str) -> None:
+    raise Permanent(f"card {card} declined")  # retrying cannot help: dead-lettered at once
 
 
-def report(payload: dict[str, Any], job: Job) -> str:
-    return f"report for {payload['day']} built"
+@task(max_retries=1)
+def sync_inventory(warehouse: str) -> None:
+    raise ConnectionError(f"warehouse {warehouse} unreachable")  # fails twice, then dead-lettered
 
 
-HANDLERS = {
-    "send_email": send_email,
-    "resize_image": resize_image,
-    "flaky_api": flaky_api,
-    "charge_card": charge_card,
-    "sync_inventory": sync_inventory,
-    "report": report,
-}
+# ── output: aligned rows, and a timeline shared with queue-max's own log lines ──
+class Timeline(logging.Formatter):
+    """Formats a log record as `  0.25s  message`, counting from `start`."""
+
+    start = time.time()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"  {record.created - self.start:5.2f}s  {record.getMessage()}"
 
 
-def work(queue: Queue, worker_id: str, stop: threading.Event, done: Counter[str]) -> None:
-    """One worker thread: claim, run, acknowledge; sleep briefly when nothing is ready."""
-    while not stop.is_set():
-        job = queue.pop_job(worker_id)
-        if job is None:
-            queue.wait_for_work(0.05)  # wakes at once when this process enqueues
-            continue
-        handler = HANDLERS[job.payload["task"]]
-        try:
-            result = handler(job.payload, job)
-        except Exception as exc:
-            status = queue.fail_job(job, error=exc)  # retried (PENDING) or dead-lettered (FAILED)
-            done[f"failed -> {status.value}"] += 1
-        else:
-            queue.complete_job(job, result=result)
-            done["completed"] += 1
+def show_log(timeline: Timeline) -> logging.Logger:
+    """Print queue-max's log (retries at WARNING, dead letters at ERROR) and the demo's own."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(timeline)
+    for name in ("queue_max", "demo"):
+        logging.getLogger(name).addHandler(handler)
+    logging.getLogger("demo").setLevel(logging.INFO)
+    return logging.getLogger("demo")
+
+
+def row(what: str, job: str, text: str) -> None:
+    print(f"  {what:<36} {job:<10} {text}")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def short(type_name: str | None) -> str:
+    """`queue_max.retry.Permanent` -> `Permanent`: the stored type names are fully qualified."""
+    return (type_name or "?").rsplit(".", 1)[-1]
 
 
 def main() -> int:
@@ -95,89 +106,104 @@ def main() -> int:
 
 
 def run(data_dir: Path) -> int:
-    print(f"queue-max demo: 4 shards in {data_dir}")
-    with Queue(
+    queue = Queue(
         data_dir=data_dir,
         shards=4,
-        rate_limit=0,          # no rate limiting in the demo (0 disables the limiter)
+        rate_limit=0,           # no rate limiting in the demo (0 switches the limiter off)
         max_retries=2,
-        retry_backoff=0.2,     # retry after ~0.2s, then ~0.4s (default 120s, 240s, ...)
+        retry_backoff=0.2,      # retry after ~0.2s, then ~0.4s (default: 120s, 240s, ...)
         retry_backoff_max=1.0,
-        result_ttl=3600,       # keep results for an hour
-    ) as queue:
-        events: Counter[str] = Counter()
-        for name in ("job_completed", "job_retried", "job_failed"):
-            queue.on(name, lambda *args, name=name: events.update([name]))
+    )
+    set_default_queue(queue)    # where .delay() stores jobs (default: Queue() from the environment)
+    print(f"queue-max demo: a queue of 4 SQLite shards in {data_dir}")
 
-        # ── enqueue ──
-        welcome = queue.enqueue({"task": "send_email", "to": "ada@example.com"},
-                                priority=JobPriority.HIGH)
-        print(f"enqueued one job: id={welcome['id']} in shard {welcome['shard_id']}")
+    # ── enqueue: each call returns a handle as soon as the job is in a shard file ──
+    print("\nenqueue")
+    email = send_email.delay("ada@example.com", "Welcome")
+    row("send_email.delay(to, subject)", f"job {email.id}", "priority 2 (high)")
+    thumbs = resize_image.map([f"img{i}.png" for i in range(IMAGES)], 128)
+    row(f"resize_image.map({IMAGES} images, width)", f"{len(thumbs)} jobs", "stored in one batch")
+    report = build_report.schedule_in(1.0, "2024-06-01")
+    row("build_report.schedule_in(1.0, day)", f"job {report.id}", "not before 1.0s from now")
+    welcome = send_email.with_options(dedupe_key="welcome:bob")
+    first = welcome.delay("bob@example.com", "Welcome")
+    again = welcome.delay("bob@example.com", "Welcome")
+    row("send_email, same dedupe_key, twice", f"job {first.id}",
+        f"the second call returned job {again.id}: one job")
+    flaky = call_flaky_api.delay("api.example.com")
+    row("call_flaky_api.delay(url)", f"job {flaky.id}", "times out on its first attempt")
+    card = charge_card.delay("4000-0000-0000-0002")
+    row("charge_card.delay(card)", f"job {card.id}", "raises Permanent: no retry")
+    sync = sync_inventory.delay("north")
+    row("sync_inventory.delay(warehouse)", f"job {sync.id}", "always fails; max_retries=1")
+    stats = queue.get_stats()
+    print(f"  {stats['pending']} jobs pending, {stats['scheduled']} of them scheduled for later")
 
-        batch = queue.enqueue_batch([{"payload": {"task": "resize_image", "image": f"img{i}.png"}}
-                                     for i in range(20)])
-        print(f"enqueued a batch of {batch['total']} jobs in one call")
+    # ── work: one Worker, three threads; without a function, it runs each task by name ──
+    print(f"\nwork: one Worker, {THREADS} threads; the timeline with queue-max's own log lines")
+    timeline = Timeline()
+    log = show_log(timeline)
+    watched = {flaky.id: "call_flaky_api", report.id: "build_report"}
 
-        nightly = queue.enqueue({"task": "report", "day": "2024-06-01"}, delay=1.0)
-        print(f"enqueued job {nightly['id']} to run in 1s; "
-              f"scheduled now: {queue.get_stats()['scheduled']}")
+    def completed(job_id: int, shard_id: int) -> None:   # a queue event, in the worker's thread
+        if job_id in watched:
+            log.info("job %d completed (%s)", job_id, watched[job_id])
 
-        first = queue.enqueue({"task": "send_email", "to": "bob@example.com"}, dedupe_key="welcome:bob")
-        again = queue.enqueue({"task": "send_email", "to": "bob@example.com"}, dedupe_key="welcome:bob")
-        print(f"dedupe: the same key twice gives one job: {first['id']} == {again['id']} "
-              f"-> {first['id'] == again['id']}")
+    queue.on("job_completed", completed)
+    timeline.start = time.time()
+    worker = Worker("demo-worker", queue=queue, poll_interval=0.05, concurrency=THREADS)
+    worker.start()
+    log.info("worker started")
+    drained = queue.wait_until_empty(timeout=20)
+    worker.stop()
+    log.info("queue drained, worker stopped" if drained else "queue NOT drained in 20s")
 
-        flaky = queue.enqueue({"task": "flaky_api", "url": "https://api.example.com"})
-        card = queue.enqueue({"task": "charge_card", "card": "4000-0000-0000-0002"})
-        sync = queue.enqueue({"task": "sync_inventory", "warehouse": "north"}, max_retries=1)
+    # ── results: read back through the handles (from any process, with the id alone) ──
+    print("\nresults, through the handles")
+    row("send_email", f"job {email.id}", f"{email.status}  {email.get(timeout=5)!r}")
+    results = [h.get(timeout=5) for h in thumbs]
+    finished = sum(h.status == JobStatus.COMPLETED for h in thumbs)
+    row("resize_image", f"{len(thumbs)} jobs", f"{finished} completed, first: {results[0]}")
+    job = report.job()
+    assert job.claimed_at is not None
+    waited = job.claimed_at.timestamp() - job.enqueued_at.timestamp()
+    row("build_report", f"job {report.id}",
+        f"{report.status}  {report.get(timeout=5)!r}, started {waited:.1f}s after enqueue")
+    row("send_email (deduplicated)", f"job {first.id}", f"{first.status}  {first.get(timeout=5)!r}")
+    job = flaky.job()
+    earlier = "; ".join(f"{short(e.type)}: {e.message}" for e in job.errors)
+    row("call_flaky_api", f"job {flaky.id}",
+        f"{flaky.status}  {flaky.get(timeout=5)!r} after {job.attempts} attempts ({earlier})")
+    failures = 0
+    for name, handle in (("charge_card", card), ("sync_inventory", sync)):
+        try:
+            handle.get(timeout=5)
+        except TaskFailed as exc:   # the task's error, by type name and message
+            failures += 1
+            row(name, f"job {handle.id}", f"{handle.status}     TaskFailed: {short(exc.error_type)}: "
+                                         f"{exc.error_message} ({plural(exc.attempts, 'attempt')})")
 
-        # ── process with worker threads ──
-        stop, done = threading.Event(), Counter[str]()
-        threads = [threading.Thread(target=work, args=(queue, f"worker-{n}", stop, done))
-                   for n in range(1, WORKERS + 1)]
-        started = time.monotonic()
-        for thread in threads:
-            thread.start()
-        drained = queue.wait_until_empty(timeout=20)
-        stop.set()
-        for thread in threads:
-            thread.join()
-        print(f"{WORKERS} worker threads drained the queue in {time.monotonic() - started:.2f}s "
-              f"(drained={drained}): {dict(sorted(done.items()))}")
+    print("\ndead-letter queue")
+    for dead in queue.dlq_list():
+        print(f"  job {dead.original_job_id:<7} {plural(dead.attempts, 'attempt'):<11} "
+              f"{short(dead.error_type)}: {dead.error}")
 
-        # ── look at the results ──
-        job = queue.get_job(welcome["id"])
-        assert job is not None
-        print(f"job {job.id}: status={job.status.value} result={job.result}")
+    stats = queue.get_stats()
+    done = worker.get_stats()
+    print("\nstats")
+    print("  queue.get_stats()        worker.get_stats()")
+    queue_keys = ("pending", "processing", "completed", "dead_letter", "num_shards", "circuit_state")
+    worker_keys = ("processed", "failed", "retried", "lost", "released", "concurrency")
+    for q, w in zip(queue_keys, worker_keys, strict=True):
+        print(f"  {q:<13} {stats[q]!s:>8}   {w:<13} {done[w]:>5}")
+    queue.close()
 
-        job = queue.get_job(nightly["id"])
-        assert job is not None
-        print(f"delayed job {job.id}: ran {job.claimed_at.timestamp() - job.enqueued_at.timestamp():.1f}s "
-              f"after it was enqueued, result={job.result!r}")
-
-        job = queue.get_job(flaky["id"])
-        assert job is not None
-        errors = [f"{error.type}: {error.message}" for error in job.errors]
-        print(f"retried job {job.id}: status={job.status.value} after {job.attempts} attempts, "
-              f"result={job.result!r}, earlier errors={errors}")
-
-        for dead in queue.dlq_list():
-            print(f"dead letter: job {dead.original_job_id} ({dead.error_type}: {dead.error}) "
-                  f"after {dead.attempts} attempt(s)")
-        for ref in (card, sync):
-            job = queue.get_job(ref["id"])
-            assert job is not None and job.is_failed
-
-        stats = queue.get_stats()
-        print("stats:")
-        for key in ("pending", "processing", "completed", "failed", "dead_letter", "num_shards",
-                    "circuit_state", "is_healthy"):
-            print(f"  {key:<14} {stats[key]}")
-        print(f"events: {dict(sorted(events.items()))}")
-
-        ok = (drained and stats["completed"] == 24 and stats["dead_letter"] == 2
-              and stats["pending"] == 0 and stats["processing"] == 0)
-    print("demo finished OK" if ok else "demo finished with unexpected counts")
+    expected = 1 + IMAGES + 1 + 1 + 1   # emails, thumbnails, report, deduplicated email, flaky call
+    ok = (drained and failures == 2 and first.id == again.id
+          and stats["completed"] == expected and stats["dead_letter"] == 2
+          and stats["pending"] == 0 and stats["processing"] == 0
+          and done["processed"] == expected and done["retried"] == 2)
+    print("\ndemo finished OK" if ok else "\ndemo finished with unexpected counts")
     return 0 if ok else 1
 
 
