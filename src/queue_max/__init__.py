@@ -28,10 +28,12 @@ from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import Permanent, Retry, RetryPolicy, is_retryable_error
 from .storage.sqlite import ShardManager
 from .tasks import TaskFailed, TaskHandle, periodic_task, retryable_task, task
+from .workers import AsyncWorker, Supervisor, Worker, WorkerPool
 
 __version__ = "0.3.0.dev0"
 
 __all__ = [
+    "AsyncWorker",
     "CircuitBreaker",
     "CircuitBreakerOpenError",
     "CircuitState",
@@ -65,8 +67,11 @@ __all__ = [
     "StorageError",
     "StorageFull",
     "StorageReadOnly",
+    "Supervisor",
     "TaskFailed",
     "TaskHandle",
+    "Worker",
+    "WorkerPool",
     "is_retryable_error",
     "load_settings",
     "periodic_task",

@@ -1,0 +1,22 @@
+"""Workers: threads, asyncio, an auto-scaling pool, and a supervisor of worker processes."""
+
+from ._base import WorkerState
+from .async_worker import AsyncWorker
+from .context import JobContext, current_job
+from .errors import JobCancelled, JobTimeout, NoHandler
+from .pool import WorkerPool
+from .supervisor import Supervisor
+from .worker import Worker
+
+__all__ = [
+    "AsyncWorker",
+    "JobCancelled",
+    "JobContext",
+    "JobTimeout",
+    "NoHandler",
+    "Supervisor",
+    "Worker",
+    "WorkerPool",
+    "WorkerState",
+    "current_job",
+]

@@ -1,0 +1,335 @@
+"""What thread and asyncio workers share: configuration, lifecycle, signals and statistics."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConfigError, QueueMaxError
+from ..models import Job, Lease
+from ..queue import Queue
+from ._acks import Callbacks, Tally
+from ._dispatch import Handler, resolve_task
+from ._hub import Hub, attach, detach
+from ._signals import ShutdownSignals
+from ._validate import (
+    check_bool,
+    check_callable,
+    check_count,
+    check_queue,
+    check_seconds,
+    check_worker_id,
+)
+
+__all__ = ["BaseWorker", "WorkerState"]
+
+log = logging.getLogger("queue_max.workers")
+
+
+class WorkerState(str, enum.Enum):
+    """Where a worker is in its life (`get_stats()["state"]` holds the value)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class BaseWorker:
+    """Configuration, start/stop, signals and statistics; subclasses say how jobs run."""
+
+    _default_concurrency = 1
+
+    def __init__(
+        self,
+        worker_id: str,
+        process_function: Handler | None = None,
+        queue: Queue | None = None,
+        poll_interval: float = 1.0,
+        job_timeout: float | None = None,
+        on_job_start: Callable[[str, int, dict[str, Any]], Any] | None = None,
+        on_job_complete: Callable[[str, int, Any], Any] | None = None,
+        on_job_error: Callable[[str, int, BaseException, bool], Any] | None = None,
+        *,
+        concurrency: int | None = None,
+        prefetch: int = 32,
+        shutdown_timeout: float = 10.0,
+        handle_signals: bool | None = None,
+        max_jobs: int | None = None,
+        burst: bool = False,
+        ack_interval: float = 0.005,
+        timeout_grace: float = 1.0,
+    ) -> None:
+        self.worker_id = check_worker_id(worker_id)
+        self.process_function: Handler | None = check_callable("process_function", process_function)
+        self.queue = self._check_queue(queue)
+        self.poll_interval = check_seconds("poll_interval", poll_interval, positive=True)
+        self.job_timeout: float | None = check_seconds("job_timeout", job_timeout, optional=True, positive=True)
+        self.concurrency: int = check_count(
+            "concurrency", self._default_concurrency if concurrency is None else concurrency, 1, 10_000)
+        self.prefetch: int = check_count("prefetch", prefetch, 1, 10_000)
+        self.shutdown_timeout = check_seconds("shutdown_timeout", shutdown_timeout)
+        self.handle_signals: bool | None = check_bool("handle_signals", handle_signals, optional=True)
+        self.max_jobs: int | None = check_count("max_jobs", max_jobs, 1, 10**12, optional=True)
+        self.burst: bool = check_bool("burst", burst)
+        self.ack_interval = check_seconds("ack_interval", ack_interval)
+        self.timeout_grace = check_seconds("timeout_grace", timeout_grace)
+        self._hooks = Callbacks(
+            self.worker_id,
+            check_callable("on_job_start", on_job_start),
+            check_callable("on_job_complete", on_job_complete),
+            check_callable("on_job_error", on_job_error),
+        )
+        self._config = {  # what clone() passes on
+            "process_function": process_function, "queue": queue, "poll_interval": poll_interval,
+            "job_timeout": job_timeout, "on_job_start": on_job_start, "on_job_complete": on_job_complete,
+            "on_job_error": on_job_error, "concurrency": self.concurrency, "prefetch": prefetch,
+            "shutdown_timeout": shutdown_timeout, "handle_signals": handle_signals, "max_jobs": max_jobs,
+            "burst": burst, "ack_interval": ack_interval, "timeout_grace": timeout_grace,
+        }
+        self._init_lifecycle()
+
+    def _init_lifecycle(self) -> None:
+        self._state = WorkerState.CREATED
+        self._lifecycle = threading.Lock()
+        self._stop_lock = threading.Lock()
+        self._stopping = False
+        self._cold = threading.Event()
+        self._stop_requested = threading.Event()
+        self._stopped = threading.Event()
+        self._clean = True
+        self._hub: Hub | None = None
+        self._signals: ShutdownSignals | None = None
+        self._started_at: float | None = None
+        self._stopped_at: float | None = None
+        self._jobs_done = 0
+
+    @staticmethod
+    def _check_queue(queue: object) -> Queue:
+        if queue is None:
+            raise ConfigError("queue is required: pass the queue_max.Queue the worker takes jobs from")
+        checked = check_queue(queue)
+        beat, lease = checked.options.heartbeat_interval, checked.options.lease_timeout
+        if beat >= lease:
+            raise ConfigError(
+                f"the queue's heartbeat_interval ({beat}s) must be shorter than its lease_timeout "
+                f"({lease}s), or leases of running jobs expire between heartbeats"
+            )
+        return checked
+
+    # ── what subclasses provide ──
+    def _launch(self) -> None:
+        raise NotImplementedError
+
+    def _wake_runners(self) -> None:
+        raise NotImplementedError
+
+    def _wait_runners(self, deadline: float) -> bool:
+        """Wait until every runner has exited, or the deadline passes, or a cold stop; True if all exited."""
+        raise NotImplementedError
+
+    def _abandon_all(self) -> None:
+        """Give up on what still runs: release its jobs (not failed), record finished ones."""
+        raise NotImplementedError
+
+    def _on_runner_thread(self) -> bool:
+        raise NotImplementedError
+
+    def _tallies(self) -> list[Tally]:
+        raise NotImplementedError
+
+    def _current_jobs(self) -> list[Job]:
+        raise NotImplementedError
+
+    def held_jobs(self) -> list[Job]:
+        """Every job this worker holds a lease on (running, prefetched, or waiting for its ack)."""
+        raise NotImplementedError
+
+    def leases_lost(self, lost: set[Lease]) -> None:
+        raise NotImplementedError
+
+    def check_time_limits(self, now: float) -> float | None:
+        return None
+
+    # ── dispatch ──
+    def resolve_handler(self, job: Job) -> Handler:
+        """The callable that runs `job`: `process_function`, or the task registered by name.
+
+        Override to route jobs yourself; raising `NoHandler` (or any `Permanent`) dead-letters it.
+        """
+        if self.process_function is not None:
+            return self.process_function
+        return resolve_task(job)
+
+    # ── lifecycle ──
+    @property
+    def state(self) -> WorkerState:
+        return self._state
+
+    @property
+    def is_running(self) -> bool:
+        """True from `start()` until `stop()` has finished (also while stopping)."""
+        return self._state in (WorkerState.RUNNING, WorkerState.STOPPING)
+
+    @property
+    def is_idle(self) -> bool:
+        """Running and holding no job (nothing running, prefetched or waiting for its ack)."""
+        return self._state is WorkerState.RUNNING and not self.held_jobs()
+
+    def start(self, *, handle_signals: bool | None = None) -> None:
+        """Start processing in background threads and return at once (no-op if running).
+
+        With `handle_signals` (default: the constructor's, else False), SIGTERM/SIGINT in the main
+        thread stop the worker gracefully; a second signal stops it at once.
+        """
+        signals = check_bool("handle_signals", handle_signals, optional=True)
+        if signals is None:
+            signals = bool(self.handle_signals)
+        with self._lifecycle:
+            if self._state is WorkerState.RUNNING:
+                return
+            if self._state is WorkerState.STOPPING:
+                raise QueueMaxError(f"worker {self.worker_id} is stopping; wait for stop() to return first")
+            self._stopping = False
+            self._clean = True
+            for event in (self._cold, self._stop_requested, self._stopped):
+                event.clear()
+            self._started_at, self._stopped_at = time.monotonic(), None
+            self._hub = attach(self.queue, self)
+            self._state = WorkerState.RUNNING
+            self._launch()
+        if signals:
+            self._signals = ShutdownSignals(f"worker {self.worker_id}", self._graceful_signal, self._cold.set)
+            self._signals.install()
+
+    def request_stop(self) -> None:
+        """Stop claiming jobs and let running ones finish; returns at once (see `stop`)."""
+        with self._lifecycle:
+            if self._state is not WorkerState.RUNNING:
+                return
+            self._state = WorkerState.STOPPING
+            self._stopping = True
+        self._stop_requested.set()
+        self._wake_runners()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop gracefully: claim nothing more, give back prefetched jobs, let running jobs finish
+        for up to `timeout` seconds (default `shutdown_timeout`), then release the rest.
+
+        Returns True if every running job finished in time. Released jobs are claimable by other
+        workers at once; a handler still running in an abandoned thread cannot complete its job.
+        """
+        grace = self.shutdown_timeout if timeout is None else check_seconds("timeout", timeout)
+        self.request_stop()
+        if self._on_runner_thread():
+            return False  # called from a handler: it cannot wait for itself
+        with self._stop_lock:
+            if self._state is not WorkerState.STOPPING:
+                return self._clean
+            clean = self._wait_runners(time.monotonic() + grace)
+            if not clean:
+                log.warning("worker %s: jobs still running after the %.1fs grace period are released",
+                            self.worker_id, grace)
+                self._abandon_all()
+            self._finish(clean)
+        return clean
+
+    def _finish(self, clean: bool) -> None:
+        hub, self._hub = self._hub, None
+        if hub is not None:
+            detach(hub, self)
+        if self._signals is not None:
+            self._signals.finished()
+        self._clean = clean
+        self._stopped_at = time.monotonic()
+        self._state = WorkerState.STOPPED
+        self._stopped.set()
+
+    def _graceful_signal(self) -> None:
+        self.request_stop()
+        if threading.current_thread() is threading.main_thread() and not self._blocking_run:
+            # a signal handler must not block: stop in the background
+            threading.Thread(target=self.stop, name=f"queue-max stop {self.worker_id}", daemon=True).start()
+
+    _blocking_run = False
+
+    def run(self, *, handle_signals: bool = True) -> bool:
+        """Process jobs until stopped (by a signal, `stop()`, `burst` or `max_jobs`); blocking.
+
+        Returns what `stop()` returned: True if no running job had to be released.
+        """
+        self._blocking_run = True
+        try:
+            self.start(handle_signals=handle_signals)
+            while not self._stop_requested.wait(0.5):
+                pass
+            return self.stop()
+        finally:
+            self._blocking_run = False
+
+    run_forever = run
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the worker has stopped (e.g. a `burst` worker ran out of work); True if it has."""
+        limit = check_seconds("timeout", timeout, optional=True)
+        return self._stopped.wait(limit)
+
+    def _runners_done(self) -> None:
+        """Every runner has exited (stop, burst, max_jobs, closed queue): finish the stop, which
+        a `stop()` called from a handler could not do."""
+        self.request_stop()
+        threading.Thread(target=self.stop, name=f"queue-max stop {self.worker_id}", daemon=True).start()
+
+    def _count_done(self) -> None:
+        self._jobs_done += 1  # the GIL keeps this close enough; only used for max_jobs
+        if self.max_jobs is not None and self._jobs_done >= self.max_jobs:
+            self.request_stop()
+
+    # ── inspection ──
+    def get_current_job(self) -> Job | None:
+        """The job this worker is running now (the first of them with concurrency > 1), or None."""
+        jobs = self._current_jobs()
+        return jobs[0] if jobs else None
+
+    def get_stats(self) -> dict[str, Any]:
+        """The reference's fields (worker_id, state, is_running, processed, failed, retried,
+        throughput_jobs_per_hour, uptime_seconds, current_job_id) plus lost, released, timed_out,
+        in_flight, concurrency, prefetch and current_job_ids."""
+        tallies = self._tallies()
+        processed = sum(t.processed for t in tallies)
+        uptime = 0.0
+        if self._started_at is not None:
+            uptime = (self._stopped_at or time.monotonic()) - self._started_at
+        current = [job.id for job in self._current_jobs()]
+        return {
+            "worker_id": self.worker_id,
+            "state": self._state.value,
+            "is_running": self.is_running,
+            "processed": processed,
+            "failed": sum(t.failed for t in tallies),
+            "retried": sum(t.retried for t in tallies),
+            "throughput_jobs_per_hour": processed / uptime * 3600.0 if uptime > 0 else 0.0,
+            "uptime_seconds": uptime,
+            "current_job_id": current[0] if current else None,
+            "current_job_ids": current,
+            "in_flight": len(self.held_jobs()) if self.is_running else 0,
+            "lost": sum(t.lost for t in tallies),
+            "released": sum(t.released for t in tallies),
+            "timed_out": sum(t.timed_out for t in tallies),
+            "concurrency": self.concurrency,
+            "prefetch": self.prefetch,
+        }
+
+    def clone(self, worker_id: str) -> Any:
+        """A new, not started worker with this one's configuration and another id."""
+        return type(self)(worker_id, **self._config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.worker_id!r} {self._state.value} concurrency={self.concurrency}>"

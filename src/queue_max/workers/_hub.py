@@ -1,0 +1,270 @@
+"""The per-queue hub of a process: wake-ups for idle workers, heartbeats, recovery, time limits.
+
+Every worker on one `Queue` object shares one hub, so a process heartbeats all of its in-flight
+jobs in one `extend` call and polls for other processes' commits with one thread, however many
+workers it runs. Two daemon threads, started with the first worker and stopped with the last:
+
+- the watcher wakes idle workers: at once on an in-process enqueue (`Queue.wait_for_work`),
+  and within `CHECK_MAX` seconds of another process's commit (`Backend.change_token`, SQLite's
+  `PRAGMA data_version`), backing off from `CHECK_MIN`, when a cheap read (`has_ready`) finds
+  work; the same read once per `poll_interval` (the smallest of its workers') catches scheduled
+  jobs and retries that fall due. One idle worker is woken at a time, and a worker that finds a
+  full batch wakes the next one. It sleeps while no worker is idle;
+- the keeper extends the leases of every in-flight job each `heartbeat_interval`, runs the queue's
+  maintenance (recovery of expired leases) each `recovery_interval`, and checks time limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from ..errors import QueueClosed, QueueMaxError
+from ..models import Job, Lease
+from ..queue import Queue
+
+__all__ = ["CHECK_MAX", "CHECK_MIN", "SAFETY_FACTOR", "Hub", "Member", "Waker", "attach", "detach"]
+
+log = logging.getLogger("queue_max.workers")
+
+# Cross-process polling back-off (seconds): from CHECK_MIN after a change up to CHECK_MAX.
+# One PRAGMA per shard costs ~20 us, so idle polling at the cap is ~0.5% of a core per process.
+CHECK_MIN = 0.0005
+CHECK_MAX = 0.01
+# An idle worker also polls on its own this often (times its poll_interval), in case the
+# watcher is stuck in a slow storage call.
+SAFETY_FACTOR = 10.0
+
+
+class Waker(Protocol):
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+
+
+class Member(Protocol):
+    """What the hub asks of a worker."""
+
+    poll_interval: float
+
+    def held_jobs(self) -> list[Job]:
+        """Every job whose lease this worker holds (running, prefetched, or not yet acked)."""
+        ...
+
+    def leases_lost(self, lost: set[Lease]) -> None:
+        """The heartbeat found these leases gone: another worker may own the jobs now."""
+        ...
+
+    def check_time_limits(self, now: float) -> float | None:
+        """Act on passed time limits; return how soon (seconds) to check again, or None."""
+        ...
+
+
+class Hub:
+    """Shared by the workers of one Queue object in one process; see the module docstring."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+        self.gen = 0  # bumped on every wake-up, so a worker about to sleep sees it missed one
+        # Claims and acks of this process's workers: no more at once than there are shards, so
+        # threads queue here, woken in turn, rather than in SQLite's busy handler, which sleeps.
+        self.writers = threading.BoundedSemaphore(max(1, queue.backend.num_shards))
+        self._lock = threading.Lock()
+        self._idle: deque[Waker] = deque()
+        self._members: tuple[Member, ...] = ()
+        self.poll_interval = 1.0
+        self._closing = threading.Event()
+        self._watch_needed = threading.Event()
+        self._keeper_wake = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._watch, name="queue-max watcher", daemon=True),
+            threading.Thread(target=self._keep, name="queue-max heartbeat", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # ── membership ──
+    def add(self, member: Member) -> None:
+        with self._lock:
+            self._members = (*self._members, member)
+            self.poll_interval = min(m.poll_interval for m in self._members)
+        self._keeper_wake.set()
+
+    def remove(self, member: Member) -> int:
+        with self._lock:
+            self._members = tuple(m for m in self._members if m is not member)
+            if self._members:
+                self.poll_interval = min(m.poll_interval for m in self._members)
+            return len(self._members)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._watch_needed.set()
+        self._keeper_wake.set()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(5.0)
+
+    # ── idle waiting ──
+    def register_idle(self, seen: int, waker: Waker) -> bool:
+        """Queue `waker` for the next wake-up; False (not queued) if one happened since `seen`."""
+        with self._lock:
+            if self.gen != seen or self._closing.is_set():
+                return False
+            waker.clear()
+            self._idle.append(waker)
+        if not self._watch_needed.is_set():
+            self._watch_needed.set()
+        return True
+
+    def unregister_idle(self, waker: Waker) -> None:
+        with self._lock:
+            try:
+                self._idle.remove(waker)
+            except ValueError:
+                pass
+
+    def wait(self, seen: int, poll_interval: float, waker: threading.Event, stopping: Callable[[], bool]) -> None:
+        """Block a worker thread until a wake-up after `seen` (the watcher polls for it).
+
+        `stopping` is read after `waker` was cleared, so a stop that set the waker just before
+        is never missed."""
+        if self.register_idle(seen, waker):
+            if not stopping():
+                waker.wait(poll_interval * SAFETY_FACTOR)
+            self.unregister_idle(waker)
+
+    def kick(self, count: int = 1) -> None:
+        """There may be work: wake up to `count` idle workers."""
+        with self._lock:
+            self.gen += 1
+            wakers = [self._idle.popleft() for _ in range(min(count, len(self._idle)))]
+        for waker in wakers:
+            waker.set()
+
+    # ── the watcher thread ──
+    def _watch(self) -> None:
+        clock = time.monotonic
+        last: object = None
+        delay = CHECK_MIN
+        next_poll = clock() + self.poll_interval
+        while not self._closing.is_set():
+            if not self._idle:
+                self._park()
+                delay, next_poll = CHECK_MIN, clock() + self.poll_interval
+                continue
+            timeout = max(0.0, min(delay, next_poll - clock()))
+            began, gen = clock(), self.gen
+            self.queue.wait_for_work(timeout)
+            if clock() - began < timeout * 0.9 and self.gen == gen:
+                self.kick()  # an enqueue in this process: wake a worker before anything else
+            if self.gen != gen:
+                continue  # a worker was just woken: let it claim first, look again next round
+            due = clock() >= next_poll
+            try:
+                token = self.queue.backend.change_token()
+                # Most changes are this process's own claims and acks: wake a worker only when
+                # something is ready (a cheap read), or it would claim nothing, and cost CPU.
+                ready = (token != last or due) and self.queue.backend.has_ready(self.queue.clock.time())
+            except QueueClosed:
+                return
+            except QueueMaxError:
+                log.warning("cannot read the queue's state; retrying", exc_info=True)
+                self._closing.wait(0.5)
+                continue
+            last = token
+            if due:
+                next_poll = clock() + self.poll_interval
+            if ready:
+                delay = CHECK_MIN
+                self.kick()
+            else:
+                delay = min(delay * 2, CHECK_MAX)
+
+    def _park(self) -> None:
+        """Sleep while no worker is idle."""
+        self._watch_needed.clear()
+        if not self._idle:
+            self._watch_needed.wait(1.0)
+
+    # ── the keeper thread ──
+    def _keep(self) -> None:
+        options = self.queue.options
+        clock = time.monotonic
+        next_beat = clock() + options.heartbeat_interval
+        next_sweep = clock() + options.recovery_interval
+        while not self._closing.is_set():
+            now = clock()
+            soonest = min(next_beat, next_sweep)
+            for member in self._members:
+                again = member.check_time_limits(now)
+                if again is not None:
+                    soonest = min(soonest, now + again)
+            self._keeper_wake.wait(max(0.0, soonest - now))
+            self._keeper_wake.clear()
+            now = clock()
+            if now >= next_beat:
+                next_beat = now + options.heartbeat_interval
+                self.beat()
+            if now >= next_sweep:
+                next_sweep = now + options.recovery_interval
+                self.queue.run_maintenance()
+
+    def beat(self) -> None:
+        """Extend the lease of every job held by every member, in one backend call."""
+        owners: dict[Lease, Member] = {}
+        for member in self._members:
+            for job in member.held_jobs():
+                owners[job.lease] = member
+        if not owners:
+            return
+        until = self.queue.clock.time() + self.queue.options.lease_timeout
+        try:
+            lost = self.queue.backend.extend(list(owners), until)
+        except QueueClosed:
+            return
+        except QueueMaxError:
+            log.warning("heartbeat failed for %d leases; retrying at the next beat", len(owners), exc_info=True)
+            return
+        self._report_lost(lost, owners)
+
+    @staticmethod
+    def _report_lost(lost: Sequence[Lease], owners: dict[Lease, Member]) -> None:
+        by_member: dict[int, tuple[Member, set[Lease]]] = {}
+        for lease in lost:
+            member = owners[lease]
+            by_member.setdefault(id(member), (member, set()))[1].add(lease)
+        for member, leases in by_member.values():
+            member.leases_lost(leases)
+
+    def nudge(self) -> None:
+        """Make the keeper re-read time limits now (a job with a shorter limit started)."""
+        self._keeper_wake.set()
+
+
+_hubs: weakref.WeakKeyDictionary[Queue, Hub] = weakref.WeakKeyDictionary()
+_hubs_lock = threading.Lock()
+
+
+def attach(queue: Queue, member: Member) -> Hub:
+    """The hub of `queue` in this process (started if needed), with `member` added."""
+    with _hubs_lock:
+        hub = _hubs.get(queue)
+        if hub is None:
+            hub = _hubs[queue] = Hub(queue)
+        hub.add(member)
+    return hub
+
+
+def detach(hub: Hub, member: Member) -> None:
+    """Remove `member`; the last one out stops the hub's threads."""
+    with _hubs_lock:
+        if hub.remove(member):
+            return
+        if _hubs.get(hub.queue) is hub:
+            del _hubs[hub.queue]
+    hub.close()

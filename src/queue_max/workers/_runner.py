@@ -1,0 +1,325 @@
+"""One worker thread: claims a batch of jobs, runs them inline, acknowledges them in groups.
+
+Running the batch on the thread that claimed it avoids a thread hand-off per job; the batch is
+sized from the measured job duration (about BATCH_TARGET seconds of work, at most `prefetch`
+jobs), and a batch that turns out slow gives back its unstarted jobs so other workers get them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import LeaseLost, QueueClosed
+from ..models import Job, Lease
+from ._acks import Tally, claim, complete, fail, release
+from .context import _CURRENT, JobContext, _Slot
+from .errors import JobTimeout
+
+if TYPE_CHECKING:
+    from .worker import Worker
+
+__all__ = ["BATCH_TARGET", "FIRST_BATCH", "HOARD_LIMIT", "Runner"]
+
+log = logging.getLogger("queue_max.workers")
+
+FIRST_BATCH = 4  # jobs claimed before their duration is known
+BATCH_TARGET = 0.05  # seconds of work claimed at once
+HOARD_LIMIT = 0.5  # a batch running longer than this gives its unstarted jobs back
+_mono = time.monotonic
+
+
+class Runner:
+    """A thread of a `Worker`. Its fields are read by the heartbeat thread without locks: the
+    batch is a deque (atomic pops), the acks list is swapped, never emptied in place."""
+
+    def __init__(self, worker: Worker, index: int) -> None:
+        self.worker = worker
+        self.name = f"{worker.worker_id}#{index}"
+        self.waker = threading.Event()
+        self.tally = Tally()
+        self.batch: deque[Job] = deque()
+        self.acks: list[tuple[Job, Any]] = []
+        self.flushing: Sequence[tuple[Job, Any]] = ()
+        self.ctx: JobContext | None = None
+        self.lost: set[Lease] = set()
+        self.abandoned = False
+        self.replaced = self.exited = False  # guarded by the worker's runners lock
+        self.lock = threading.Lock()
+        self.per_job: float | None = None  # smoothed seconds per job
+        self.first_ack = 0.0
+        self.failures = 0  # consecutive storage errors, for the back-off
+        self.gate = worker._hub.writers if worker._hub is not None else threading.Semaphore(1)
+        self.thread = threading.Thread(target=self.main, name=f"queue-max {self.name}", daemon=True)
+
+    # ── the loop ──
+    def main(self) -> None:
+        slot = _Slot()
+        _CURRENT.set(slot)
+        w = self.worker
+        try:
+            while not w._stopping and not self.abandoned:
+                try:
+                    if not self._step(slot):
+                        break
+                except Exception:
+                    # a bug or a storage surprise must not stop the worker: hand back what this
+                    # thread holds, pause, carry on
+                    log.exception("worker %s: unexpected error in %s; carrying on", w.worker_id, self.name)
+                    self._wind_down()
+                    self.waker.clear()
+                    self.waker.wait(1.0)
+        except BaseException:
+            log.exception("worker %s: runner %s crashed", w.worker_id, self.name)
+        finally:
+            self._wind_down()
+            w._runner_exited(self)
+
+    def _step(self, slot: _Slot) -> bool:
+        """Claim and run one batch, or wait for work; False when a burst worker ran out of it."""
+        w = self.worker
+        hub = w._hub
+        assert hub is not None
+        seen = hub.gen
+        limit = self._limit()
+        jobs, pause = self._claim(limit)
+        if jobs:
+            if len(jobs) >= limit:
+                hub.kick()  # there is probably more: wake a sibling
+            self._run_batch(jobs, slot)
+        elif pause:
+            self.waker.clear()
+            if not w._stopping:
+                self.waker.wait(pause)
+        elif w.burst:
+            return False
+        else:
+            hub.wait(seen, w.poll_interval, self.waker, lambda: w._stopping or self.abandoned)
+        return True
+
+    def _limit(self) -> int:
+        w = self.worker
+        per_job = self.per_job
+        if per_job is None:
+            limit = min(w.prefetch, FIRST_BATCH)
+        elif per_job <= 0:
+            limit = w.prefetch
+        else:
+            limit = max(1, min(w.prefetch, int(BATCH_TARGET / per_job)))
+        if w.max_jobs is not None:
+            limit = max(1, min(limit, w.max_jobs - w._jobs_done))
+        return limit
+
+    def _claim(self, limit: int) -> tuple[list[Job], float]:
+        """(jobs, seconds to pause before trying again)."""
+        w = self.worker
+        try:
+            jobs, pause = claim(w.queue, w.worker_id, limit, self.failures, self.gate)
+        except QueueClosed:
+            log.warning("worker %s: the queue was closed; stopping", w.worker_id)
+            w.request_stop()
+            return [], 0.0
+        if jobs is None:
+            self.failures += 1
+            return [], pause
+        self.failures = 0
+        if jobs and self.lost:
+            self.lost = set()
+        return jobs, pause
+
+    def _run_batch(self, jobs: list[Job], slot: _Slot) -> None:
+        w = self.worker
+        batch = self.batch = deque(jobs)
+        popleft = batch.popleft
+        started = _mono()
+        done = 0
+        while not w._stopping:
+            try:
+                job = popleft()
+            except IndexError:
+                break
+            if self.lost and job.lease in self.lost:
+                continue
+            now = self._run_one(job, slot)
+            if now is None:
+                return  # abandoned
+            done += 1
+            acks = self.acks
+            if acks and (len(acks) >= w.prefetch or now - self.first_ack >= w.ack_interval):
+                self._flush()
+            if batch and now - started > HOARD_LIMIT:
+                break
+        self._flush()
+        if batch:
+            self._give_back()
+        if done:
+            sample = (_mono() - started) / done
+            self.per_job = sample if self.per_job is None else 0.7 * self.per_job + 0.3 * sample
+
+    def _run_one(self, job: Job, slot: _Slot) -> float | None:
+        """Run one job; returns the monotonic time it ended, or None if the runner was abandoned."""
+        w = self.worker
+        handler = w.process_function
+        timeout = w.job_timeout
+        if handler is None:
+            try:
+                handler = w.resolve_handler(job)
+            except Exception as exc:
+                fail(w.queue, job, exc, self.tally, w._hooks)
+                return _mono()
+            timeout = w._handler_timeout(handler)
+        ctx = JobContext(job, w.worker_id, timeout)
+        with self.lock:
+            abandoned = self.abandoned
+            if not abandoned:
+                self.ctx = slot.ctx = ctx
+        if abandoned:
+            release(w.queue, [job], self.tally, self.name)
+            return None
+        if w._hooks.start is not None:
+            w._hooks.call(w._hooks.start, job.id, job.payload)
+        try:
+            result, error = _call(handler, job.payload)
+        except BaseException:
+            self._interrupted(job, slot)
+            raise
+        now = _mono()
+        ctx.done = True
+        late = ctx._deadline is not None and now > ctx._deadline
+        with self.lock:
+            self.ctx = slot.ctx = None
+            if self.abandoned:
+                return None
+            if error is None and not late:
+                if not self.acks:
+                    self.first_ack = now
+                self.acks.append((job, result))
+        if error is None and not late:
+            if w.max_jobs is not None:
+                w._count_done()
+            return now
+        self._failed(job, handler, ctx, error, late)
+        return now
+
+    def _failed(self, job: Job, handler: Any, ctx: JobContext, error: Exception | None, late: bool) -> None:
+        w = self.worker
+        if late and not isinstance(error, LeaseLost):
+            self.tally.timed_out += 1
+            if not isinstance(error, JobTimeout):
+                detail = "it finished late" if error is None else f"it then raised {type(error).__name__}: {error}"
+                timeout_error = JobTimeout(job.id, ctx.timeout or 0.0, detail)
+                timeout_error.__cause__ = error
+                error = timeout_error
+        assert error is not None
+        w._count_done()
+        fail(w.queue, job, error, self.tally, w._hooks, handler=handler)
+
+    def _interrupted(self, job: Job, slot: _Slot) -> None:
+        """A handler raised SystemExit/KeyboardInterrupt: give its job back and stop the worker."""
+        with self.lock:
+            self.ctx = slot.ctx = None
+            mine = not self.abandoned
+        if mine:
+            release(self.worker.queue, [job], self.tally, self.name)
+        self.worker.request_stop()
+
+    # ── acknowledging and giving back ──
+    def _flush(self) -> None:
+        with self.lock:
+            acks = self.acks
+            if not acks or self.abandoned:
+                return
+            self.acks = []
+            self.flushing = acks
+        w = self.worker
+        try:
+            ok = complete(w.queue, acks, self.tally, w._hooks, self.gate)
+        finally:
+            self.flushing = ()
+        if ok:
+            return
+        with self.lock:
+            self.acks[:0] = acks  # storage was busy: keep them (and their heartbeats) for later
+
+    def _give_back(self) -> None:
+        jobs = _drain(self.batch)
+        if jobs:
+            release(self.worker.queue, jobs, self.tally, self.name)
+            hub = self.worker._hub
+            if hub is not None:
+                hub.kick(len(jobs))
+
+    def _wind_down(self) -> None:
+        if self.abandoned:
+            return
+        self._give_back()
+        for _attempt in range(3):
+            self._flush()
+            if not self.acks:
+                break
+            time.sleep(0.1)
+
+    # ── called from other threads ──
+    def held_jobs(self) -> list[Job]:
+        jobs = list(self.batch)
+        ctx = self.ctx
+        if ctx is not None:
+            jobs.append(ctx.job)
+        jobs.extend(job for job, _ in list(self.acks))
+        jobs.extend(job for job, _ in self.flushing)
+        return jobs
+
+    def leases_lost(self, lost: set[Lease]) -> None:
+        self.lost = self.lost | lost
+        ctx = self.ctx
+        if ctx is not None and ctx.job.lease in lost:
+            log.warning("worker %s: job %d lost its lease while running; its result will be refused",
+                        self.worker.worker_id, ctx.job.id)
+            ctx.cancel("lost")
+
+    def abandon(self, reason: str) -> tuple[JobContext | None, list[Job], list[tuple[Job, Any]]]:
+        """Take over everything this runner holds; it exits without touching them again.
+
+        Returns (the running job's context, unstarted jobs, finished jobs awaiting their ack)."""
+        with self.lock:
+            if self.abandoned:
+                return None, [], []
+            self.abandoned = True
+            ctx, self.ctx = self.ctx, None
+            acks, self.acks = self.acks, []
+        stolen = _drain(self.batch)
+        if ctx is not None:
+            ctx.cancel(reason)
+        self.waker.set()
+        return ctx, stolen, acks
+
+
+def _drain(batch: deque[Job]) -> list[Job]:
+    """Pop everything, racing safely with the runner's popleft (each pop is atomic)."""
+    jobs: list[Job] = []
+    while True:
+        try:
+            jobs.append(batch.pop())
+        except IndexError:
+            return jobs
+
+
+def _call(handler: Any, payload: dict[str, Any]) -> tuple[Any, Exception | None]:
+    """(result, None) or (None, the exception); a coroutine handler runs to completion."""
+    try:
+        result = handler(payload)
+        if result is not None and inspect.isawaitable(result):
+            result = asyncio.run(_awaited(result))
+    except Exception as exc:
+        return None, exc
+    return result, None
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable

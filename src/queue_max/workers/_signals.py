@@ -1,0 +1,66 @@
+"""Two-stage SIGTERM/SIGINT handling: the first signal stops gracefully, the second at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+__all__ = ["SIGNALS", "ShutdownSignals"]
+
+log = logging.getLogger("queue_max.workers")
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class ShutdownSignals:
+    """Installs handlers in the main thread; once `finished()`, signals go to the old handlers."""
+
+    def __init__(self, name: str, graceful: Callable[[], None], immediate: Callable[[], None]) -> None:
+        self._name = name
+        self._graceful = graceful
+        self._immediate = immediate
+        self._previous: dict[int, Any] = {}
+        self._count = 0
+        self._finished = False
+
+    def install(self) -> bool:
+        """Take over SIGTERM and SIGINT; False (nothing done) outside the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        for signum in SIGNALS:
+            self._previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._on_signal)
+        return True
+
+    def finished(self) -> None:
+        """The owner stopped: give the signals back (when possible from this thread)."""
+        self._finished = True
+        if threading.current_thread() is threading.main_thread():
+            for signum, handler in self._previous.items():
+                if signal.getsignal(signum) == self._on_signal:
+                    signal.signal(signum, handler)
+            self._previous.clear()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._finished:
+            previous = self._previous.get(signum)
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            return
+        self._count += 1
+        name = signal.Signals(signum).name
+        if self._count == 1:
+            log.warning("%s: %s received, finishing running jobs (send it again to stop at once)",
+                        self._name, name)
+            self._graceful()
+        else:
+            log.warning("%s: %s received again, stopping at once", self._name, name)
+            self._immediate()

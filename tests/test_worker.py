@@ -1,0 +1,309 @@
+"""Thread workers: running and acknowledging jobs, failures, callbacks, dispatch, wake-ups, stop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from queue_max import InvalidPayload, JobStatus, Permanent, Queue
+from queue_max.workers import Worker, WorkerState, current_job
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.fixture
+def running() -> object:
+    """Start workers through this; they are stopped at the end of the test whatever happens."""
+    started: list[Worker] = []
+
+    def start(*workers: Worker) -> None:
+        for worker in workers:
+            started.append(worker)
+            worker.start()
+
+    yield start
+    for worker in started:
+        worker.stop(5)
+
+
+def test_a_worker_runs_every_job_once_and_keeps_its_result(make_queue, running):
+    # Given 300 jobs
+    queue = make_queue(shards=3)
+    ids = queue.enqueue_batch([{"payload": {"n": n}} for n in range(300)])["ids"]
+    seen: list[int] = []
+    # When one worker drains them
+    worker = Worker("w1", lambda payload: seen.append(payload["n"]) or payload["n"] * 2, queue, poll_interval=0.05)
+    running(worker)
+    assert queue.wait_until_empty(timeout=20)
+    # Then each ran once and its result is stored
+    assert sorted(seen) == list(range(300))
+    assert [queue.get_job(job_id).result for job_id in ids] == [n * 2 for n in range(300)]
+    assert worker.get_stats()["processed"] == 300
+
+
+def test_stats_have_every_reference_field_with_real_values(make_queue, running):
+    queue = make_queue(shards=2)
+    release = threading.Event()
+    worker = Worker("stats-1", lambda payload: release.wait(10), queue, poll_interval=0.05)
+    assert worker.get_stats()["state"] == "created" and not worker.is_running
+    queue.enqueue({"n": 1})
+    running(worker)
+    assert wait_until(lambda: worker.get_current_job() is not None)
+    stats = worker.get_stats()
+    job = worker.get_current_job()
+    assert stats["worker_id"] == "stats-1" and stats["state"] == "running" and stats["is_running"] is True
+    assert stats["current_job_id"] == job.id and stats["uptime_seconds"] > 0
+    release.set()
+    assert wait_until(lambda: worker.get_stats()["processed"] == 1)
+    worker.stop()
+    stats = worker.get_stats()
+    assert (stats["processed"], stats["failed"], stats["retried"]) == (1, 0, 0)
+    assert stats["state"] == "stopped" and stats["is_running"] is False and stats["current_job_id"] is None
+    assert stats["throughput_jobs_per_hour"] == pytest.approx(3600 / stats["uptime_seconds"])
+    assert worker.state is WorkerState.STOPPED
+
+
+def test_a_failing_job_is_retried_then_dead_lettered_and_callbacks_say_so(make_queue, running):
+    # Given a queue that retries once without delay, and a handler that always fails
+    queue = make_queue(shards=1, max_retries=1, retry_backoff=0.0, retry_backoff_max=0.0)
+    job_id = queue.enqueue({"n": 1})["id"]
+    errors: list[tuple[str, int, str, bool]] = []
+
+    def on_error(worker_id: str, failed_id: int, error: BaseException, permanent: bool) -> None:
+        errors.append((worker_id, failed_id, type(error).__name__, permanent))
+
+    def handler(payload: dict) -> None:
+        raise ValueError("downstream said no")
+
+    worker = Worker("w", handler, queue, poll_interval=0.02, on_job_error=on_error)
+    # When it runs
+    running(worker)
+    assert wait_until(lambda: queue.get_job(job_id).status is JobStatus.FAILED)
+    # Then the first failure was retried and the second dead-lettered
+    assert errors == [("w", job_id, "ValueError", False), ("w", job_id, "ValueError", True)]
+    stats = worker.get_stats()
+    assert (stats["failed"], stats["retried"], stats["processed"]) == (1, 1, 0)
+    assert queue.dlq_list()[0].error == "downstream said no"
+
+
+def test_a_permanent_error_goes_to_the_dead_letter_queue_at_once(make_queue, running):
+    queue = make_queue(shards=1, max_retries=5)
+    job_id = queue.enqueue({"n": 1})["id"]
+
+    def handler(payload: dict) -> None:
+        raise Permanent("bad input, retrying cannot help")
+
+    running(Worker("w", handler, queue, poll_interval=0.02))
+    assert wait_until(lambda: queue.get_job(job_id).status is JobStatus.FAILED)
+    assert queue.get_job(job_id).tentativas == 1
+
+
+def test_callbacks_see_start_and_completion_and_a_broken_one_stops_nothing(make_queue, running):
+    queue = make_queue(shards=2)
+    ids = queue.enqueue_batch([{"payload": {"n": n}} for n in range(20)])["ids"]
+    starts: list[tuple[str, int, dict]] = []
+    completions: list[tuple[str, int, object]] = []
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a buggy metrics hook")
+
+    def on_start(worker_id: str, job_id: int, payload: dict) -> None:
+        starts.append((worker_id, job_id, payload))
+        broken()
+
+    worker = Worker("cb", lambda payload: payload["n"], queue, poll_interval=0.02, on_job_start=on_start,
+                    on_job_complete=lambda *args: completions.append(args))
+    running(worker)
+    assert queue.wait_until_empty(timeout=10)
+    worker.stop()
+    assert sorted(job_id for _, job_id, _ in starts) == sorted(ids)
+    assert sorted(completions) == sorted(("cb", job_id, n) for n, job_id in enumerate(ids))
+
+
+def test_a_result_that_is_not_json_fails_only_its_own_job(make_queue, running):
+    queue = make_queue(shards=1)
+    ids = queue.enqueue_batch([{"payload": {"n": n}} for n in range(10)])["ids"]
+    running(Worker("w", lambda payload: {1, 2} if payload["n"] == 3 else payload["n"], queue, poll_interval=0.02))
+    assert queue.wait_until_empty(timeout=10)
+    statuses = [queue.get_job(job_id).status for job_id in ids]
+    assert statuses == [JobStatus.COMPLETED] * 3 + [JobStatus.FAILED] + [JobStatus.COMPLETED] * 6
+    assert queue.get_job(ids[3]).error_type.endswith(InvalidPayload.__name__)
+
+
+def test_without_a_process_function_an_unknown_job_is_dead_lettered_not_crashed(make_queue, running):
+    # Given a worker with no process_function and a job no registered task can run
+    queue = make_queue(shards=1, max_retries=3)
+    bad = queue.enqueue({"task": "nobody.registered.this"})["id"]
+    good = queue.enqueue({"n": 1})["id"]
+    worker = Worker("w", None, queue, poll_interval=0.02)
+    running(worker)
+    # Then both fail at once, permanently, and the worker keeps running
+    assert wait_until(lambda: queue.get_job(bad).is_failed and queue.get_job(good).is_failed)
+    assert queue.get_job(bad).tentativas == 1 and worker.is_running
+
+
+def test_resolve_handler_is_the_dispatch_point(make_queue, running):
+    queue = make_queue(shards=1)
+    ids = [queue.enqueue({"kind": kind, "x": 3})["id"] for kind in ("double", "square")]
+
+    class Routing(Worker):
+        def resolve_handler(self, job):
+            return {"double": lambda p: p["x"] * 2, "square": lambda p: p["x"] ** 2}[job.payload["kind"]]
+
+    running(Routing("router", None, queue, poll_interval=0.02))
+    assert queue.wait_until_empty(timeout=10)
+    assert [queue.get_job(job_id).result for job_id in ids] == [6, 9]
+
+
+def test_current_job_tells_a_handler_which_job_it_runs(make_queue, running):
+    queue = make_queue(shards=1)
+    job_id = queue.enqueue({"n": 1})["id"]
+    seen: list[tuple[int, int, object]] = []
+
+    def handler(payload: dict) -> None:
+        ctx = current_job()
+        seen.append((ctx.job.id, ctx.attempt, ctx.deadline))
+
+    running(Worker("w", handler, queue, poll_interval=0.02))
+    assert wait_until(lambda: seen)
+    assert seen == [(job_id, 1, None)] and current_job() is None
+
+
+def test_an_enqueue_wakes_an_idle_worker_at_once(make_queue, running):
+    # Given an idle worker whose own polling is far too slow to explain a quick pick-up
+    queue = make_queue(shards=3)
+    started = threading.Event()
+    running(Worker("w", lambda payload: started.set(), queue, poll_interval=30.0))
+    time.sleep(0.2)
+    # When a job is enqueued in this process, it starts well before the next poll
+    queue.enqueue({"n": 1})
+    assert started.wait(5.0)
+
+
+def test_an_enqueue_in_another_process_wakes_an_idle_worker(make_queue, running, tmp_path):
+    queue = make_queue(shards=3)
+    started = threading.Event()
+    running(Worker("w", lambda payload: started.set(), queue, poll_interval=30.0))
+    time.sleep(0.2)
+    code = (f"import sys; sys.path.insert(0, {SRC!r}); from queue_max import Queue, Settings; "
+            f"Queue(data_dir={str(tmp_path / 'data')!r}, rate_limit=0, settings=Settings()).enqueue({{'n': 1}})")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert started.wait(5.0)
+
+
+def test_stop_lets_the_running_job_finish_and_releases_the_prefetched_ones(make_queue):
+    # Given a worker holding a batch of four jobs, the first of them running until we say so
+    queue = make_queue(shards=1)
+    ids = queue.enqueue_batch([{"payload": {"n": n}} for n in range(4)])["ids"]
+    go = threading.Event()
+    worker = Worker("w", lambda payload: go.wait(10) if payload["n"] == 0 else None, queue, poll_interval=0.02)
+    worker.start()
+    assert wait_until(lambda: len(worker.held_jobs()) == 4)
+    # When it is stopped, and the running job then finishes
+    stopper = threading.Thread(target=lambda: result.append(worker.stop(10)))
+    result: list[bool] = []
+    stopper.start()
+    assert wait_until(lambda: worker.state is WorkerState.STOPPING)
+    go.set()
+    stopper.join(10)
+    # Then the running job completed and the others are pending again, no attempt counted
+    assert result == [True]
+    jobs = [queue.get_job(job_id) for job_id in ids]
+    assert jobs[0].status is JobStatus.COMPLETED
+    assert [(job.status, job.tentativas) for job in jobs[1:]] == [(JobStatus.PENDING, 0)] * 3
+    assert worker.get_stats()["released"] == 3
+
+
+def test_a_job_still_running_after_the_grace_period_is_released_and_its_late_result_refused(make_queue):
+    queue = make_queue(shards=1)
+    job_id = queue.enqueue({"n": 1})["id"]
+    go = threading.Event()
+    worker = Worker("w", lambda payload: go.wait(10) and "late", queue, poll_interval=0.02)
+    worker.start()
+    assert wait_until(lambda: worker.get_current_job() is not None)
+    # When the grace period runs out before the job ends
+    assert worker.stop(timeout=0.2) is False
+    # Then the job is claimable again, its attempt not counted
+    job = queue.get_job(job_id)
+    assert (job.status, job.tentativas) == (JobStatus.PENDING, 0)
+    # And the abandoned handler's eventual result is not recorded
+    go.set()
+    time.sleep(0.2)
+    assert queue.get_job(job_id).status is JobStatus.PENDING
+
+
+def test_a_worker_can_be_stopped_from_its_own_handler(make_queue):
+    queue = make_queue(shards=1)
+    queue.enqueue_batch([{"payload": {"n": n}} for n in range(3)])
+    holder: list[Worker] = []
+    worker = Worker("w", lambda payload: holder[0].stop(), queue, poll_interval=0.02)
+    holder.append(worker)
+    worker.start()
+    assert worker.wait(10)
+    assert worker.state is WorkerState.STOPPED and worker.get_stats()["processed"] == 1
+
+
+def test_burst_mode_stops_when_nothing_is_ready(make_queue):
+    queue = make_queue(shards=2)
+    queue.enqueue_batch([{"payload": {"n": n}} for n in range(50)])
+    worker = Worker("w", lambda payload: None, queue, poll_interval=0.02, burst=True, concurrency=2)
+    worker.start()
+    assert worker.wait(10)
+    assert worker.get_stats()["processed"] == 50 and queue.get_stats()["completed"] == 50
+
+
+def test_max_jobs_stops_the_worker_after_that_many_jobs(make_queue):
+    queue = make_queue(shards=2)
+    queue.enqueue_batch([{"payload": {"n": n}} for n in range(50)])
+    worker = Worker("w", lambda payload: None, queue, poll_interval=0.02, max_jobs=7)
+    worker.start()
+    assert worker.wait(10)
+    assert worker.get_stats()["processed"] == 7
+    assert queue.get_stats()["pending"] == 43
+
+
+def test_a_stopped_worker_can_start_again(make_queue):
+    queue = make_queue(shards=1)
+    worker = Worker("w", lambda payload: None, queue, poll_interval=0.02)
+    worker.start()
+    worker.stop()
+    queue.enqueue({"n": 1})
+    worker.start()
+    assert queue.wait_until_empty(timeout=10)
+    worker.stop()
+    assert worker.get_stats()["processed"] == 1
+
+
+def test_the_worker_stops_claiming_when_its_queue_is_closed(tmp_path, settings):
+    queue = Queue(data_dir=tmp_path / "data", shards=1, rate_limit=0, settings=settings)
+    worker = Worker("w", lambda payload: None, queue, poll_interval=0.02)
+    worker.start()
+    queue.close()
+    assert worker.wait(20)
+
+
+def test_workers_respect_the_rate_limiter_without_busy_polling(make_queue, running):
+    # Given a limit of 120 jobs a minute and a burst of 5 tokens
+    queue = make_queue(shards=1, rate_limit=120)
+    queue.rate_limiter._tokens = 5.0
+    queue.enqueue_batch([{"payload": {"n": n}} for n in range(8)])
+    running(Worker("w", lambda payload: None, queue, poll_interval=0.02))
+    # Then the first 5 run at once and the rest follow at 2 a second
+    assert wait_until(lambda: queue.get_stats()["completed"] >= 5, 5)
+    assert queue.get_stats()["completed"] <= 6
+    assert wait_until(lambda: queue.get_stats()["completed"] == 8, 10)
