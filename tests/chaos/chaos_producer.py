@@ -99,16 +99,17 @@ def victim(queue: Queue, record: RecordLog, rng: random.Random, config: dict[str
     round_no = 0
     while True:  # until the driver's SIGKILL
         batch = f"{name}-{round_no}"
+        # large enough that a call lasts tens of milliseconds, so the driver catches one in flight
         specs: list[dict[str, Any]] = [
-            {"payload": {"uid": f"{batch}-{i}", "batch": batch, "kind": "normal", "sleep": 0}}
-            for i in range(rng.randint(20, 60))
+            {"payload": {"uid": f"{batch}-{i}", "batch": batch, "kind": "normal", "sleep": 0, "pad": "x" * 2000}}
+            for i in range(rng.randint(300, 600))
         ]
         if rng.random() < 0.3:
             for spec in specs:
                 spec["priority"] = 1  # the general path instead of the bulk path
         enqueue_batch(queue, record, batch, specs)
         round_no += 1
-        time.sleep(0.03)
+        time.sleep(0.1)
 
 
 def main(config: dict[str, Any]) -> int:
