@@ -174,9 +174,14 @@ class Queue(Management):
             append(payload)
         else:
             # bulk path: every item is a bare payload with default options
-            refs = self.backend.enqueue_payloads(payloads, options.max_retries + 1, now,
-                                                 options.max_payload_bytes)
-            return self._stored(refs)
+            ids = self.backend.enqueue_payloads(payloads, options.max_retries + 1, now,
+                                                options.max_payload_bytes)
+            self._after_enqueue(len(ids))
+            if ids and self.events.has("job_enqueued"):
+                shard_id = self.backend.shard_of(ids[0])
+                for job_id in ids:
+                    self.events.emit("job_enqueued", job_id, shard_id)
+            return {"total": len(ids), "ids": ids}
         jobs = [build_from_spec(options, now, item, f"enqueue_batch item {index}")
                 for index, item in enumerate(items)]
         return self._store_many(jobs, now)

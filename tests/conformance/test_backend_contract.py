@@ -332,9 +332,9 @@ def test_ids_are_never_reused_after_the_newest_jobs_are_deleted(backend):
 
 
 def test_bulk_payloads_are_stored_in_order_or_not_at_all(backend):
-    refs = backend.enqueue_payloads([{"i": i} for i in range(25)], 3, NOW, 1000)
-    assert [backend.get(ref.id).payload["i"] for ref in refs] == list(range(25))
-    assert backend.get(refs[0].id).max_tentativas == 3
+    ids = backend.enqueue_payloads([{"i": i} for i in range(25)], 3, NOW, 1000)
+    assert [backend.get(job_id).payload["i"] for job_id in ids] == list(range(25))
+    assert backend.get(ids[0]).max_tentativas == 3
     from queue_max.errors import InvalidPayload
 
     with pytest.raises(InvalidPayload, match="item 7"):

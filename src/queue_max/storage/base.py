@@ -55,10 +55,11 @@ class Backend(Protocol):
 
     def enqueue_payloads(
         self, payloads: Sequence[dict[str, Any]], max_attempts: int, now: float, max_payload_bytes: int
-    ) -> list[JobRef]:
+    ) -> list[int]:
         """Store validated payloads that use every default option (priority 0, due now, no
-        keys), all or none; the bulk path of `enqueue_batch`. Refuses the whole call with
-        `InvalidPayload` naming the first payload whose JSON exceeds `max_payload_bytes`."""
+        keys), all or none, and return their ids in order; the bulk path of `enqueue_batch`.
+        Refuses the whole call with `InvalidPayload` naming the first payload whose JSON exceeds
+        `max_payload_bytes`."""
         ...
 
     def claim(self, worker_id: str, limit: int, lease_s: float, now: float) -> list[Job]:

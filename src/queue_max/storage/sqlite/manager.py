@@ -133,22 +133,21 @@ class ShardManager(Inspection):
 
     def enqueue_payloads(
         self, payloads: Sequence[dict[str, Any]], max_attempts: int, now: float, max_payload_bytes: int
-    ) -> list[JobRef]:
+    ) -> list[int]:
         if not payloads:
             return []
         # one shard, one commit: atomic even if the process dies (see _group)
         shard_id = next(self._rr) % self._n
-        refs: list[JobRef] = []
+        firsts: list[int] = []
 
         def write(conn: sqlite3.Connection, shard_id: int) -> list[tuple[int, int]]:
             first = insert_payloads(conn, dumps(payloads), len(payloads), max_attempts, now, max_payload_bytes, 0)
-            make = tuple.__new__
-            refs.extend(make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))
-                        for rowid in range(first, first + len(payloads)))
+            firsts.append(first)
             return [(first, first + len(payloads) - 1)]
 
         self._write_across([shard_id], write)
-        return refs
+        first_id = firsts[0] * MAX_SHARDS + shard_id
+        return list(range(first_id, first_id + len(payloads) * MAX_SHARDS, MAX_SHARDS))
 
     def _write_across(
         self, shard_ids: list[int], write: Callable[[sqlite3.Connection, int], list[tuple[int, int]]]
