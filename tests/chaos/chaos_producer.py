@@ -101,7 +101,7 @@ def victim(queue: Queue, record: RecordLog, rng: random.Random, config: dict[str
         batch = f"{name}-{round_no}"
         # large enough that a call lasts tens of milliseconds, so the driver catches one in flight
         specs: list[dict[str, Any]] = [
-            {"payload": {"uid": f"{batch}-{i}", "batch": batch, "kind": "normal", "sleep": 0, "pad": "x" * 2000}}
+            {"payload": {"uid": f"{batch}-{i}", "batch": batch, "kind": "normal", "sleep": 0, "pad": "x" * 600}}
             for i in range(rng.randint(300, 600))
         ]
         if rng.random() < 0.3:
