@@ -120,14 +120,7 @@ class CircuitBreaker:
         A caller that got True in HALF_OPEN must resolve the trial with `record_success()`,
         `record_failure()` or `release_trial()`; until then every other caller gets False.
         """
-        with self._lock:
-            state = self._current_state()
-            if state is CircuitState.CLOSED:
-                return True
-            if state is CircuitState.HALF_OPEN and not self._trial_taken:
-                self._trial_taken = True
-                return True
-            return False
+        return self.take_slot() is not None
 
     def take_slot(self) -> CircuitState | None:
         """Like `allow_request`, but say how: CLOSED (pass), HALF_OPEN (this caller holds the
