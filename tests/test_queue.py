@@ -339,3 +339,31 @@ def test_requeueing_many_dead_letters_by_id(make_queue):
         for job in jobs:
             queue.fail_job(job, error="x")
     assert queue.dlq_requeue(job_ids=ids) == 1200
+
+
+def test_a_dead_workers_leases_are_expired_and_recovered_through_the_queue(queue):
+    # Given a job claimed by a worker whose process then died
+    queue.enqueue({"n": 1})
+    job = queue.pop_job("dead-worker")
+    # When its leases are expired and orphans recovered, without waiting for the lease time
+    assert queue.expire_leases("dead-worker") == 1
+    assert queue.recover_orphans() == 1
+    # Then the job is pending again with the attempt counted
+    again = queue.get_job(job.id)
+    assert again.status is JobStatus.PENDING and again.tentativas == 1
+
+
+def test_expire_leases_refuses_a_worker_id_that_is_not_a_name(queue):
+    from queue_max import ConfigError
+
+    with pytest.raises(ConfigError, match="worker_id must be a non-empty str, got ''"):
+        queue.expire_leases("")
+
+
+def test_the_queue_reports_where_its_jobs_live_and_the_backlog_age(queue, clock):
+    # Given one job enqueued now
+    queue.enqueue({"n": 1})
+    # Then the queue names its location and how long the oldest ready job has waited
+    assert queue.location == str(queue.backend.data_dir)
+    assert queue.oldest_ready() == pytest.approx(clock.time())
+    assert queue.counts()["pending"] == 1 and queue.has_ready()

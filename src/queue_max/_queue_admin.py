@@ -81,9 +81,34 @@ class Management:
         """Jobs currently leased to a worker."""
         return self.backend.list_jobs(JobStatus.PROCESSING, _limit(limit))
 
+    def counts(self, shard_id: int | None = None) -> dict[str, int]:
+        """Jobs per status now (`pending` includes `scheduled`), plus `dead_letter`."""
+        return self.backend.counts(self.clock.time(), shard_id)
+
+    def shard_stats(self, shard_id: int) -> dict[str, Any]:
+        """One shard's counts and what the backend records about it (path, version, totals)."""
+        return self.backend.shard_stats(shard_id, self.clock.time())
+
+    def oldest_ready(self) -> float | None:
+        """The earliest `run_at` (epoch seconds) among jobs claimable now; None if none is."""
+        return self.backend.oldest_ready(self.clock.time())
+
+    def has_ready(self) -> bool:
+        """Whether a job could be claimed now (a cheap read)."""
+        return self.backend.has_ready(self.clock.time())
+
+    def change_token(self) -> Any:
+        """An opaque value that changes whenever another process commits to the queue."""
+        return self.backend.change_token()
+
+    @property
+    def location(self) -> str:
+        """Where the jobs live: the data directory, or the database without its password."""
+        return self.backend.location
+
     def get_stats(self) -> dict[str, Any]:
         """Counts per status plus limiter and breaker state (the reference's keys, and more)."""
-        counts = self.backend.counts(self.clock.time())
+        counts = self.counts()
         breaker = self.circuit_breaker
         state = breaker.state
         limiter = self.rate_limiter
@@ -171,9 +196,7 @@ class Management:
             now = self.clock.time()
             self.backend.cleanup(now, float("-inf"))
             self._drop_expired_claims(now)
-            checkpoint = getattr(self.backend, "checkpoint", None)
-            if checkpoint is not None:
-                checkpoint()  # keeps the WAL small between the automatic checkpoints
+            self.backend.checkpoint()  # keeps the WAL small between the automatic checkpoints
         except Exception:
             log.exception("maintenance failed; it will run again in %.1fs", self.options.recovery_interval)
         finally:
@@ -239,5 +262,4 @@ class Management:
         self.close()
 
     def __repr__(self) -> str:
-        where = getattr(self.backend, "data_dir", type(self.backend).__name__)
-        return f"<Queue {where} shards={self.backend.num_shards} closed={self._closed}>"
+        return f"<Queue {self.backend.location} shards={self.backend.num_shards} closed={self._closed}>"

@@ -472,6 +472,19 @@ class Queue(Management):
         span = self.options.lease_timeout if seconds is None else check_seconds("seconds", seconds, allow_zero=False)
         return not self.backend.extend([lease], self.clock.time() + span)
 
+    def extend_leases(self, leases: Sequence[Lease], seconds: float | None = None) -> list[Lease]:
+        """Keep many leases alive for `seconds` more (default: the lease timeout), in one call;
+        returns the leases that were lost (another worker may own those jobs now)."""
+        span = self.options.lease_timeout if seconds is None else check_seconds("seconds", seconds, allow_zero=False)
+        return self.backend.extend(leases, self.clock.time() + span)
+
+    def expire_leases(self, worker_id: str) -> int:
+        """End every lease `worker_id` holds now (its process is known to be dead), so that the
+        next `recover_orphans` requeues those jobs, the attempt counted; returns how many."""
+        if type(worker_id) is not str or not worker_id:
+            raise ConfigError(f"worker_id must be a non-empty str, got {worker_id!r}")
+        return self.backend.expire_leases(worker_id, self.clock.time())
+
     def heartbeat(self, shard_id: int | None = None, worker_id: str | None = None) -> int:
         """Extend every lease `worker_id` holds (in one shard or all); returns how many."""
         if worker_id is None:

@@ -9,7 +9,7 @@ import pytest
 
 from queue_max.errors import JobNotFound, LeaseLost
 from queue_max.models import ErrorInfo, JobStatus, NewJob
-from queue_max.storage.base import Backend
+from queue_max.storage.base import Backend, Inspector
 
 NOW = 1_800_000_000.0
 LEASE = 30.0
@@ -340,3 +340,39 @@ def test_bulk_payloads_are_stored_in_order_or_not_at_all(backend):
     with pytest.raises(InvalidPayload, match="item 7"):
         backend.enqueue_payloads([{"i": i} for i in range(7)] + [{"big": "x" * 50}], 3, NOW, 20)
     assert backend.count_live() == 25
+
+
+def test_the_backend_declares_every_verb_the_upper_layers_use(backend):
+    # Given any backend, Then it satisfies both protocols without optional verbs to probe for
+    assert isinstance(backend, Backend) and isinstance(backend, Inspector)
+    assert isinstance(backend.location, str) and backend.location
+    backend.checkpoint()  # a no-op is allowed, a missing verb is not
+
+
+def test_expiring_a_dead_workers_leases_lets_recovery_requeue_them_at_once(backend):
+    # Given two workers holding one job each
+    backend.enqueue_many(jobs(2), NOW)
+    (dead,) = backend.claim("dead", 1, LEASE, NOW)
+    (alive,) = backend.claim("alive", 1, LEASE, NOW)
+    # When the dead worker's leases are expired, long before their lease time is up
+    assert backend.expire_leases("dead", NOW + 1) == 1
+    report = backend.requeue_expired(NOW + 1, BOOM)
+    # Then only its job is recovered, with the attempt counted
+    assert report.requeued == 1 and report.buried == 0
+    assert backend.get(dead.id).status is JobStatus.PENDING
+    assert backend.get(alive.id).status is JobStatus.PROCESSING
+    assert backend.expire_leases("nobody", NOW + 1) == 0
+
+
+def test_shard_stats_and_the_oldest_ready_job_describe_the_backlog(backend):
+    # Given one job due long ago, one due later, and one scheduled ahead
+    backend.enqueue_many([NewJob('{"a": 1}', run_at=NOW - 50, shard_key=0),
+                          NewJob('{"a": 2}', run_at=NOW - 10, shard_key=0),
+                          NewJob('{"a": 3}', run_at=NOW + 60, shard_key=0)], NOW - 100)
+    # Then the backlog's age comes from the oldest due job, and the stats count all three
+    assert backend.oldest_ready(NOW) == NOW - 50
+    shard = backend.shard_of(backend.list_jobs(None, 10)[0].id)
+    stats = backend.shard_stats(shard, NOW)
+    assert stats["shard_id"] == shard
+    assert stats["pending"] == 3 and stats["scheduled"] == 1
+    assert backend.oldest_ready(NOW - 60) is None

@@ -55,34 +55,29 @@ class Snapshot:
         return data
 
 
-def _shard_stats(queue: Queue, shard_id: int, now: float) -> dict[str, Any]:
-    backend: Any = queue.backend
-    if hasattr(backend, "get_stats"):
-        raw = backend.get_stats(shard_id)
-        stats = {key: raw.get(key) for key in ("shard_id", "path", *COUNT_KEYS,
-                                                  "total_jobs_processed", "total_jobs_failed",
-                                                  "version", "created_at", "last_vacuum")}
-        for key in ("created_at", "last_vacuum"):
-            if isinstance(stats[key], (int, float)):
-                stats[key] = stamp(stats[key])
-        return stats
-    counts = backend.counts(now, shard_id)
-    return {"shard_id": shard_id, **{key: counts.get(key, 0) for key in COUNT_KEYS}}
+def _shard_stats(queue: Queue, shard_id: int) -> dict[str, Any]:
+    raw = queue.shard_stats(shard_id)
+    stats = {key: raw.get(key) for key in ("shard_id", "path", *COUNT_KEYS,
+                                              "total_jobs_processed", "total_jobs_failed",
+                                              "version", "created_at", "last_vacuum")}
+    for key in ("created_at", "last_vacuum"):
+        if isinstance(stats[key], (int, float)):
+            stats[key] = stamp(stats[key])
+    return stats
 
 
 def take_snapshot(queue: Queue, shard_id: int | None = None) -> Snapshot:
     """Read the stored state of every shard (or one)."""
     now = time.time()
     ids = range(queue.num_shards) if shard_id is None else [shard_id]
-    shards = [_shard_stats(queue, sid, now) for sid in ids]
-    oldest = getattr(queue.backend, "oldest_ready", None)
+    shards = [_shard_stats(queue, sid) for sid in ids]
     processing = queue.list_jobs(JobStatus.PROCESSING, _MOST_PROCESSING, shard_id=shard_id)
     expired = [job for job in processing
                if job.lease_expires_ts is not None and job.lease_expires_ts < now]
     return Snapshot(
         now=now,
-        data_dir=str(queue.backend.data_dir) if hasattr(queue.backend, "data_dir") else "",
+        data_dir=queue.location,
         shards=shards,
-        oldest_ready_run_at=oldest(now) if oldest is not None and shard_id is None else None,
+        oldest_ready_run_at=queue.oldest_ready() if shard_id is None else None,
         expired_leases=expired,
     )

@@ -29,24 +29,82 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..models import DeadLetter, ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
 
-__all__ = ["Backend", "Completion"]
+__all__ = ["Backend", "Completion", "Inspector"]
 
 # (lease, result as JSON text or None)
 Completion = tuple[Lease, "str | None"]
 
 
 @runtime_checkable
-class Backend(Protocol):
-    """Durable job storage with domain verbs; see the module docstring for the contract."""
+class Inspector(Protocol):
+    """The reading side of a backend: what `inspect`, `stats`, `health` and workers look at.
+
+    Every verb only reads; none takes a write lock, so they work on read-only storage."""
 
     @property
     def num_shards(self) -> int:
         """How many independent partitions the backend has (1 if it has no shards)."""
         ...
 
+    @property
+    def location(self) -> str:
+        """Where the jobs live, for people: a directory, or a URL without its password."""
+        ...
+
     def shard_of(self, job_id: int) -> int:
         """The shard a job id lives in; raises `JobNotFound` for an id no shard could hold."""
         ...
+
+    def get(self, job_id: int) -> Job | None:
+        """One job with its recorded errors, or None."""
+        ...
+
+    def list_jobs(
+        self, status: JobStatus | None, limit: int, shard_id: int | None = None
+    ) -> list[Job]:
+        """Jobs in a status (all statuses if None), oldest first."""
+        ...
+
+    def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
+        """Jobs per status, plus `scheduled` (pending, not yet due) and `dead_letter`."""
+        ...
+
+    def shard_stats(self, shard_id: int, now: float) -> dict[str, Any]:
+        """`counts` of one shard plus `shard_id`, and what else the backend records about it
+        (`path`, `version`, `created_at`, `last_vacuum`, `total_jobs_processed`,
+        `total_jobs_failed`; None where it has no such thing)."""
+        ...
+
+    def count_live(self) -> int:
+        """Pending plus processing jobs, cheaply (for wait-until-empty and autoscaling)."""
+        ...
+
+    def has_ready(self, now: float) -> bool:
+        """Whether any job could be claimed at `now` (a cheap read, no write lock)."""
+        ...
+
+    def oldest_ready(self, now: float) -> float | None:
+        """The earliest `run_at` among jobs claimable at `now` (the backlog's age); None if none."""
+        ...
+
+    def dlq_list(
+        self, limit: int, shard_id: int | None = None, error_type: str | None = None
+    ) -> list[DeadLetter]:
+        """Dead letters, newest first."""
+        ...
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        """Every schedule: name, next_run_at, last_run_at, last_job_id."""
+        ...
+
+    def change_token(self) -> Any:
+        """An opaque value that changes whenever another connection commits (cheap to read)."""
+        ...
+
+
+@runtime_checkable
+class Backend(Inspector, Protocol):
+    """Durable job storage with domain verbs; see the module docstring for the contract."""
 
     # ── writing ──
     def enqueue_many(self, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
@@ -93,6 +151,11 @@ class Backend(Protocol):
         """Extend every lease held by `worker_id` (in one shard or all); returns how many."""
         ...
 
+    def expire_leases(self, worker_id: str, now: float) -> int:
+        """End every lease `worker_id` holds at `now` (its process is known dead), so that the
+        next `requeue_expired` recovers them; returns how many leases were ended."""
+        ...
+
     def requeue_expired(self, now: float, error: ErrorInfo) -> RecoveryReport:
         """Recover jobs whose lease expired: count the attempt, then requeue or bury them."""
         ...
@@ -101,36 +164,7 @@ class Backend(Protocol):
         """Cancel a pending job; False if it is not pending (already running or finished)."""
         ...
 
-    # ── reading ──
-    def get(self, job_id: int) -> Job | None:
-        """One job with its recorded errors, or None."""
-        ...
-
-    def list_jobs(
-        self, status: JobStatus | None, limit: int, shard_id: int | None = None
-    ) -> list[Job]:
-        """Jobs in a status (all statuses if None), oldest first."""
-        ...
-
-    def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
-        """Jobs per status, plus `scheduled` (pending, not yet due) and `dead_letter`."""
-        ...
-
-    def count_live(self) -> int:
-        """Pending plus processing jobs, cheaply (for wait-until-empty and autoscaling)."""
-        ...
-
-    def has_ready(self, now: float) -> bool:
-        """Whether any job could be claimed at `now` (a cheap read, no write lock)."""
-        ...
-
     # ── dead letters and housekeeping ──
-    def dlq_list(
-        self, limit: int, shard_id: int | None = None, error_type: str | None = None
-    ) -> list[DeadLetter]:
-        """Dead letters, newest first."""
-        ...
-
     def dlq_requeue(
         self,
         now: float,
@@ -167,12 +201,9 @@ class Backend(Protocol):
         transaction; None when another process fired this tick first."""
         ...
 
-    def list_schedules(self) -> list[dict[str, Any]]:
-        """Every schedule: name, next_run_at, last_run_at, last_job_id."""
-        ...
-
-    def change_token(self) -> Any:
-        """An opaque value that changes whenever another connection commits (cheap to read)."""
+    def checkpoint(self) -> None:
+        """Keep the write-ahead log small between automatic checkpoints (a no-op where the
+        backend has nothing to do); called by maintenance when the queue is idle."""
         ...
 
     def close(self) -> None:

@@ -98,7 +98,7 @@ class TaskHandle(_DictView, Generic[R]):
 
     def job(self) -> Job:
         """A fresh snapshot of the job; raises `JobNotFound` once it was cleaned up."""
-        job = self.queue.backend.get(self.id)
+        job = self.queue.get_job(self.id)
         if job is None:
             raise JobNotFound(self.id, f"job {self.id} no longer exists: it finished more than the "
                                        "queue's result_ttl ago and was cleaned up, or it was purged")

@@ -145,9 +145,9 @@ def settle(queue: Queue, worker_id: str, running: dict[int, tuple[float, float]]
                     queue.release_job(job.id, lease=job.lease)
             except LeaseLost:
                 pass
-        # what is left was running when the child crashed: end those leases now (`heartbeat`
-        # sets the lease end of every job a worker holds) and recover them, the attempt counted
-        queue.backend.heartbeat(worker_id, queue.clock.time() - 0.001)
+        # what is left was running when the child crashed: end those leases now and recover
+        # them, the attempt counted
+        queue.expire_leases(worker_id)
         queue.recover_orphans()
     except QueueMaxError:
         log.warning("could not settle the jobs of %s; they come back when their leases expire", worker_id,

@@ -80,7 +80,7 @@ class Hub:
         self.gen = 0  # bumped on every wake-up, so a worker about to sleep sees it missed one
         # Claims and acks of this process's workers: no more at once than there are shards, so
         # threads queue here, woken in turn, rather than in SQLite's busy handler, which sleeps.
-        self.writers = threading.BoundedSemaphore(max(1, queue.backend.num_shards))
+        self.writers = threading.BoundedSemaphore(max(1, queue.num_shards))
         self._lock = threading.Lock()
         self._idle: deque[Waker] = deque()
         self._members: tuple[Member, ...] = ()
@@ -176,10 +176,10 @@ class Hub:
                 continue  # a worker was just woken: let it claim first, look again next round
             due = clock() >= next_poll
             try:
-                token = self.queue.backend.change_token()
+                token = self.queue.change_token()
                 # Most changes are this process's own claims and acks: wake a worker only when
                 # something is ready (a cheap read), or it would claim nothing, and cost CPU.
-                ready = (token != last or due) and self.queue.backend.has_ready(self.queue.clock.time())
+                ready = (token != last or due) and self.queue.has_ready()
             except QueueClosed:
                 return
             except QueueMaxError:
@@ -233,9 +233,8 @@ class Hub:
                 owners[job.lease] = member
         if not owners:
             return
-        until = self.queue.clock.time() + self.queue.options.lease_timeout
         try:
-            lost = self.queue.backend.extend(list(owners), until)
+            lost = self.queue.extend_leases(list(owners))
         except QueueClosed:
             return
         except QueueMaxError:

@@ -155,7 +155,7 @@ class WorkerPool:
             return False
         for queue in {id(w.queue): w.queue for w in workers}.values():
             try:
-                counts = queue.backend.counts(queue.clock.time())
+                counts = queue.counts()
             except QueueMaxError:
                 return False
             if counts["pending"] - counts["scheduled"] + counts["processing"] > 0:
@@ -196,7 +196,7 @@ class WorkerPool:
         if template is None:
             return 0
         queue = template.queue
-        counts = queue.backend.counts(queue.clock.time())
+        counts = queue.counts()
         return int(counts["pending"] - counts["scheduled"])
 
     def _retire(self, worker: BaseWorker, depth: int) -> None:

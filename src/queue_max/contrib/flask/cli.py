@@ -55,7 +55,7 @@ def _fail(exc: BaseException) -> click.ClickException:
     if code == ExitCode.USAGE:
         return click.UsageError(message)
     error = click.ClickException(message)
-    error.exit_code = int(code)
+    setattr(error, "exit_code", int(code))  # noqa: B010 (click declares it a ClassVar)
     return error
 
 
@@ -153,7 +153,7 @@ def worker_command(**args: Any) -> None:
                              burst=args["burst"], max_jobs=args["max_jobs"], poll_interval=args["poll_interval"],
                              job_timeout=args["job_timeout"], shutdown_timeout=args["shutdown_timeout"])
         click.echo(f"queue-max worker {worker_id}: {threads} thread{'s' if threads != 1 else ''}, "
-                   f"{len(names)} tasks, queue {getattr(queue.backend, 'data_dir', '?')} "
+                   f"{len(names)} tasks, queue {queue.location} "
                    f"({queue.num_shards} shard{'s' if queue.num_shards != 1 else ''})"
                    f"{', burst' if args['burst'] else ''}", err=True)
         started = time.monotonic()

@@ -13,6 +13,8 @@ from ._rows import dead_letter, full_job
 from ._sql import Q
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .shard import Shard
 
 __all__ = ["Inspection"]
@@ -22,6 +24,7 @@ class Inspection:
     """Everything but writing and leasing jobs; mixed into `ShardManager`."""
 
     shards: list[Shard]
+    data_dir: Path
     _n: int
 
     def shard_of(self, job_id: int) -> int:  # implemented by ShardManager
@@ -193,10 +196,17 @@ class Inspection:
         """Dead letters of one shard as dicts (`original_job_id`, `payload`, `error`, ...)."""
         return [entry.as_dict() for entry in self.dlq_list(limit, shard_id=self._check_shard(shard_id))]
 
+    @property
+    def location(self) -> str:
+        return str(self.data_dir)
+
     def get_stats(self, shard_id: int) -> dict[str, Any]:
         """Counts and metadata of one shard."""
+        return self.shard_stats(shard_id, time.time())
+
+    def shard_stats(self, shard_id: int, now: float) -> dict[str, Any]:
         shard = self.shards[self._check_shard(shard_id)]
-        counts = self.counts(time.time(), shard_id)
+        counts = self.counts(now, shard_id)
         meta = shard.metadata()
         stats = {"shard_id": shard_id, "path": str(shard.path), **counts, **{
             key: meta.get(key) for key in ("version", "created_at", "last_vacuum",

@@ -194,6 +194,12 @@ class Q:
         "WHERE ready = 1 AND status = 'processing' AND worker_id = :worker"
     )
 
+    # a lease that ends at `now` is expired at `now` (`_EXPIRED` compares with <)
+    expire_leases = (
+        "UPDATE fila SET lease_expires_at = :now - 0.001 "
+        "WHERE ready = 1 AND status = 'processing' AND worker_id = :worker"
+    )
+
     peek_expired = "SELECT 1 FROM fila WHERE " + _EXPIRED + " LIMIT 1"
     log_expired = (
         "INSERT INTO job_errors(job_rowid, attempt, worker_id, error_type, error, error_stack, "
@@ -238,8 +244,11 @@ class Q:
         "SELECT (SELECT count(*) FROM fila WHERE ready = 1) + "
         "(SELECT count(*) FROM fila WHERE status = 'scheduled')"
     )
+    # due scheduled jobs count too: they are ready, only not yet promoted by a claim
     oldest_ready = (
-        "SELECT min(run_at) FROM fila WHERE ready = 1 AND status = 'pending' AND run_at <= ?"
+        "SELECT min(m) FROM (SELECT min(run_at) AS m FROM fila WHERE ready = 1 AND "
+        "status = 'pending' AND run_at <= ?1 UNION ALL SELECT min(run_at) FROM fila "
+        "WHERE status = 'scheduled' AND run_at <= ?1)"
     )
 
     dlq_select = (

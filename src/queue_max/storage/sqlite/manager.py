@@ -351,6 +351,13 @@ class ShardManager(Inspection):
                 total += conn.execute(Q.heartbeat, {"until": until, "now": until, "worker": worker_id}).rowcount
         return total
 
+    def expire_leases(self, worker_id: str, now: float) -> int:
+        total = 0
+        for shard in self.shards:
+            with shard.write() as conn:
+                total += conn.execute(Q.expire_leases, {"now": now, "worker": worker_id}).rowcount
+        return total
+
     def requeue_expired(self, now: float, error: ErrorInfo) -> RecoveryReport:
         requeued = buried = 0
         for shard in self.shards:

@@ -104,7 +104,7 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
             worker_id, queue, fallback=function, concurrency=threads, burst=options["burst"],
             max_jobs=options["max_jobs"], poll_interval=options["poll_interval"],
             job_timeout=options["job_timeout"], shutdown_timeout=options["shutdown_timeout"])
-        where = getattr(queue.backend, "data_dir", "?")
+        where = queue.location
         self.stderr.write(
             f"queue-max worker {worker_id}: {threads} thread{'s' if threads != 1 else ''}, "
             f"{len(names)} tasks{' and ' + options['function'] if function else ''}, queue {where} "
