@@ -209,7 +209,7 @@ class Job(_JobFields):
     @property
     def lease(self) -> Lease:
         """The lease of the claim this snapshot was taken from."""
-        return tuple.__new__(Lease, (self[0], self[1], self[9], self[10]))
+        return Lease(self.id, self.shard_id, self.lease_token, self.worker_id)
 
     # ── reference timestamps (ISO strings) ──
     @property

@@ -26,7 +26,6 @@ from .storage.sqlite import ShardManager, ShardOptions
 __all__ = ["Queue"]
 
 log = logging.getLogger("queue_max.queue")
-_new = tuple.__new__
 
 
 
@@ -139,8 +138,7 @@ class Queue(Management):
         if (priority == 0 and type(priority) is int and pagina_id is None and shard_key is None
                 and max_retries is None and delay is None and run_at is None and dedupe_key is None):
             # every option at its default: only the payload needs checking
-            job = _new(NewJob, (encode_payload(payload, self.options.max_payload_bytes), 0,
-                                self.options.max_retries + 1, None, None, None))
+            job = NewJob(encode_payload(payload, self.options.max_payload_bytes), 0, self.options.max_retries + 1)
         else:
             key = pagina_id if shard_key is None else shard_key
             job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key)
@@ -334,10 +332,10 @@ class Queue(Management):
         job_id, _shard, token, _worker = lease
         held = self._thread_leases()
         job = held.get(job_id)
-        if job is not None and job[9] == token:  # job.lease_token
+        if job is not None and job.lease_token == token:
             del held[job_id]
         job = self._leases.get(job_id)
-        if job is not None and job[9] == token:
+        if job is not None and job.lease_token == token:
             self._leases.pop(job_id, None)
 
     def _no_lease(self, job_id: int) -> LeaseLost:

@@ -39,7 +39,7 @@ from chaos_producer import JOB_RETRIES, POISON_RETRIES  # noqa: E402
 
 from queue_max import Queue, Settings  # noqa: E402
 from queue_max.storage.sqlite import ShardOptions  # noqa: E402
-from queue_max.storage.sqlite.manager import MAX_SHARDS  # noqa: E402
+from queue_max.storage.sqlite import MAX_SHARDS  # noqa: E402
 
 __all__ = ["ChaosConfig", "ChaosRun", "run_chaos", "wal_bound"]
 

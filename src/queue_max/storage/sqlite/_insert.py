@@ -9,11 +9,10 @@ from typing import Any
 from ..._payload import oversize
 from ...errors import InvalidPayload
 from ...models import JobRef, NewJob
+from ._ids import job_id_of
 from ._sql import Q
 
-__all__ = ["MAX_SHARDS", "insert_group", "insert_payloads"]
-
-MAX_SHARDS = 1024
+__all__ = ["insert_group", "insert_payloads"]
 
 
 def insert_group(
@@ -36,9 +35,8 @@ def insert_group(
                                              run_at, status, _ready(status)))
             first = last = int(cursor.lastrowid or 0)
         ranges.append((first, last))
-        make = tuple.__new__
         for index, rowid in zip(run, range(first, last + 1)):
-            refs[index] = make(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))
+            refs[index] = JobRef(job_id_of(rowid, shard_id), shard_id, True)
     for index in indices:
         job = jobs[index]
         if job.dedupe_key is None:
@@ -52,7 +50,7 @@ def insert_group(
             row = conn.execute(Q.find_live_key, (job.dedupe_key,)).fetchone()
         else:
             ranges.append((row[0], row[0]))
-        refs[index] = JobRef(row[0] * MAX_SHARDS + shard_id, shard_id, created)
+        refs[index] = JobRef(job_id_of(row[0], shard_id), shard_id, created)
     return ranges
 
 

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError, JobNotFound
 from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
-from ._insert import MAX_SHARDS, insert_group
-from ._rows import dead_letter, full_job
+from ._ids import rowid_of
+from ._insert import insert_group
+from ._rows import dead_letter, job_from_row, jobs_from_rows
 from ._sql import Q
 
 if TYPE_CHECKING:
@@ -37,11 +38,11 @@ class Inspection:
         except JobNotFound:
             return None
         shard = self.shards[shard_id]
-        row = shard.read_one(Q.get, (job_id // MAX_SHARDS,))
+        row = shard.read_one(Q.get, (rowid_of(job_id),))
         if row is None:
             return None
-        errors = shard.read(Q.get_errors, (job_id // MAX_SHARDS,))
-        return full_job(shard_id, row, errors)
+        errors = shard.read(Q.get_errors, (rowid_of(job_id),))
+        return job_from_row(shard_id, row, errors)
 
     def list_jobs(self, status: JobStatus | None, limit: int, shard_id: int | None = None) -> list[Job]:
         jobs: list[Job] = []
@@ -52,7 +53,7 @@ class Inspection:
                 rows = shard.read(Q.list_waiting, (limit,))
             else:
                 rows = shard.read(Q.list_status, (JobStatus(status).value, limit))
-            jobs.extend(full_job(shard.shard_id, row, ()) for row in rows)
+            jobs += jobs_from_rows(shard.shard_id, rows)
         jobs.sort(key=lambda job: (job.created_ts, job.id))
         return jobs[:limit]
 

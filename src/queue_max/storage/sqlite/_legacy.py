@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._json import dumps
 from ...errors import MigrationFailed, StorageError
-from ._insert import MAX_SHARDS
+from ._ids import MAX_SHARDS, job_id_of
 from ._sql import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, Q
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def looks_like_legacy(conn: sqlite3.Connection) -> bool:
 def migrate(shard: Shard, *, now: float | None = None) -> None:
     """Rewrite a 0.1.1 shard into the current schema in one transaction, keeping every job.
 
-    Row ids are kept, so a job's new id is `rowid * 1024 + shard_id`. On any failure the
+    Row ids are kept, so a job's new id is `rowid * MAX_SHARDS + shard_id` (see `_ids`). On any failure the
     transaction rolls back, the shard is closed and a `StorageError` is raised.
     """
     moment = time.time() if now is None else now
@@ -262,7 +262,7 @@ def _dead_letter_values(row: Any, shard_id: int, now: float, report: _Report) ->
     rowid = int(job_rowid or 0)
     report.dead_letters += 1
     return (
-        entry_id, rowid * MAX_SHARDS + shard_id, rowid,
+        entry_id, job_id_of(rowid, shard_id), rowid,
         _payload(payload, f"dead letter {entry_id}", report), error, error_type,
         stack if has_job else None, failed_at, shard_id, attempts if has_job else 0,
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ._ids import SQL_JOB_ID
+from ._rows import JOB_COLUMNS
+
 __all__ = ["APPLICATION_ID", "SCHEMA", "SCHEMA_VERSION", "Q"]
 
 # "QMAX" as a big-endian int: marks a file as a queue-max shard.
@@ -80,11 +83,6 @@ SCHEMA = [
     """,
 ]
 
-_JOB_COLUMNS = (
-    "id, pagina_id, payload, status, priority, tentativas, max_tentativas, lease_token, "
-    "worker_id, created_at, run_at, started_at, completed_at, lease_expires_at, "
-    "last_error, error_type, error_stack, dedupe_key, result"
-)
 
 _WAITING = "('pending', 'scheduled')"
 _EXPIRED = "ready = 1 AND status = 'processing' AND lease_expires_at < :now"
@@ -149,8 +147,7 @@ class Q:
         "lease_token = lease_token + 1 "
         "WHERE id IN (SELECT id FROM fila WHERE ready = 1 AND status = 'pending' "
         "ORDER BY priority DESC, run_at, id LIMIT :limit) "
-        "RETURNING id, pagina_id, payload, priority, tentativas, max_tentativas, lease_token, "
-        "created_at, run_at, last_error, error_type, dedupe_key"
+        f"RETURNING {JOB_COLUMNS}"
     )
 
     complete = (
@@ -174,7 +171,7 @@ class Q:
     to_dead_letter = (
         "INSERT INTO dead_letter_queue(original_job_id, job_rowid, payload, error, error_type, "
         "error_stack, failed_at, shard_id, attempts) "
-        "SELECT id * 1024 + :shard, id, payload, last_error, error_type, error_stack, :now, "
+        f"SELECT {SQL_JOB_ID}, id, payload, last_error, error_type, error_stack, :now, "
         ":shard, tentativas FROM fila WHERE id = :id"
     )
     log_error = (
@@ -209,7 +206,7 @@ class Q:
     bury_expired_dlq = (
         "INSERT INTO dead_letter_queue(original_job_id, job_rowid, payload, error, error_type, "
         "error_stack, failed_at, shard_id, attempts) "
-        "SELECT id * 1024 + :shard, id, payload, :error, :error_type, NULL, :now, :shard, "
+        f"SELECT {SQL_JOB_ID}, id, payload, :error, :error_type, NULL, :now, :shard, "
         "tentativas FROM fila WHERE " + _EXPIRED + " AND tentativas >= max_tentativas"
     )
     bury_expired = (
@@ -227,16 +224,16 @@ class Q:
         "UPDATE fila SET status = 'cancelled', ready = NULL, completed_at = :now "
         "WHERE id = :id AND status IN " + _WAITING
     )
-    get = f"SELECT {_JOB_COLUMNS} FROM fila WHERE id = ?"
+    get = f"SELECT {JOB_COLUMNS} FROM fila WHERE id = ?"
     get_errors = (
         "SELECT error_type, error, error_stack, attempt, worker_id, failed_at FROM job_errors "
         "WHERE job_rowid = ? ORDER BY rowid"
     )
-    list_status = f"SELECT {_JOB_COLUMNS} FROM fila WHERE status = ? ORDER BY id LIMIT ?"
+    list_status = f"SELECT {JOB_COLUMNS} FROM fila WHERE status = ? ORDER BY id LIMIT ?"
     list_waiting = (
-        f"SELECT {_JOB_COLUMNS} FROM fila WHERE status IN {_WAITING} ORDER BY id LIMIT ?"
+        f"SELECT {JOB_COLUMNS} FROM fila WHERE status IN {_WAITING} ORDER BY id LIMIT ?"
     )
-    list_all = f"SELECT {_JOB_COLUMNS} FROM fila ORDER BY id LIMIT ?"
+    list_all = f"SELECT {JOB_COLUMNS} FROM fila ORDER BY id LIMIT ?"
     count_by_status = "SELECT status, count(*) FROM fila GROUP BY status"
     count_scheduled = "SELECT count(*) FROM fila WHERE status = 'scheduled' AND run_at > ?"
     count_dead = "SELECT count(*) FROM dead_letter_queue"

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, JobNotFound, LeaseLost, ShardCountMismatch, StorageError
-from ...models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
+from ...models import ErrorInfo, Job, JobRef, Lease, NewJob, RecoveryReport
 from ..base import Completion
 from ..._json import dumps
 from ._inspection import Inspection
-from ._insert import MAX_SHARDS, insert_group, insert_payloads
+from ._ids import MAX_SHARDS, id_range, job_id_of, rowid_of, shard_of_id
+from ._insert import insert_group, insert_payloads
 from ._layout import directory_lock, existing_shards, prepare_dir
+from ._rows import jobs_from_rows
 from ._sql import Q
 from .shard import Shard, ShardOptions, translate
 
@@ -26,9 +28,6 @@ __all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "ShardManager"]
 # How often (seconds) a process moves due scheduled jobs of a shard into the ready index:
 # the most a delayed job can start late, beyond the workers' own polling.
 PROMOTE_EVERY = 0.005
-_PROCESSING = JobStatus.PROCESSING
-_loads = __import__("json").loads
-_new = tuple.__new__
 
 
 class ShardManager(Inspection):
@@ -109,7 +108,7 @@ class ShardManager(Inspection):
     def shard_of(self, job_id: int) -> int:
         if type(job_id) is not int or job_id < MAX_SHARDS:
             raise JobNotFound(job_id, f"{job_id!r} is not a queue-max job id")
-        shard_id = job_id % MAX_SHARDS
+        shard_id = shard_of_id(job_id)
         if shard_id >= self._n:
             raise JobNotFound(job_id, f"job id {job_id} names shard {shard_id}, but this queue has {self._n} shards")
         return shard_id
@@ -146,8 +145,7 @@ class ShardManager(Inspection):
             return [(first, first + len(payloads) - 1)]
 
         self._write_across([shard_id], write)
-        first_id = firsts[0] * MAX_SHARDS + shard_id
-        return list(range(first_id, first_id + len(payloads) * MAX_SHARDS, MAX_SHARDS))
+        return list(id_range(firsts[0], len(payloads), shard_id))
 
     def _write_across(
         self, shard_ids: list[int], write: Callable[[sqlite3.Connection, int], list[tuple[int, int]]]
@@ -197,14 +195,14 @@ class ShardManager(Inspection):
         run_at = now if job.run_at is None else job.run_at
         try:
             due = run_at <= now
-            rowid = shard.conn().execute(
+            cursor = shard.conn().execute(
                 Q.insert,
                 (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
                  "pending" if due else "scheduled", 1 if due else None),
-            ).lastrowid
+            )
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
-        return _new(JobRef, (rowid * MAX_SHARDS + shard_id, shard_id, True))  # type: ignore[operator]
+        return JobRef(job_id_of(cursor.lastrowid or 0, shard_id), shard_id, True)
 
     def _commit_all(self, open_txs: list[tuple[Shard, Any]], inserted: dict[int, list[tuple[int, int]]]) -> None:
         committed: list[Shard] = []
@@ -252,10 +250,7 @@ class ShardManager(Inspection):
                 except sqlite3.Error as exc:
                     raise translate(exc, shard.name) from exc
             empty[shard_id] = len(rows) < want
-            for r in rows:
-                out.append(_new(Job, (
-                    r[0] * MAX_SHARDS + shard_id, shard_id, _loads(r[2]), _PROCESSING, r[3], r[4], r[5],
-                    r[7], r[8], r[6], worker_id, now, None, until, r[9], r[10], None, r[1], r[11], None, ())))
+            out += jobs_from_rows(shard_id, rows)
             if len(out) >= limit:
                 break
         if len(out) > 1:
@@ -274,7 +269,7 @@ class ShardManager(Inspection):
             # one statement is its own atomic write transaction: no BEGIN/COMMIT round trips
             lease, result = completions[0]
             shard = self.shards[lease.shard_id]
-            params = {"id": lease.job_id // MAX_SHARDS, "token": lease.token, "now": now,
+            params = {"id": rowid_of(lease.job_id), "token": lease.token, "now": now,
                       "expires": now + result_ttl, "result": result}
             try:
                 changed = shard.conn().execute(Q.complete, params).rowcount
@@ -289,7 +284,7 @@ class ShardManager(Inspection):
                 if result_ttl <= 0:
                     conn.execute(Q.raise_floor)
                 for lease, result in group:
-                    rowid = lease.job_id // MAX_SHARDS
+                    rowid = rowid_of(lease.job_id)
                     if result_ttl > 0:
                         params = {"id": rowid, "token": lease.token, "now": now,
                                   "expires": now + result_ttl, "result": result}
@@ -338,7 +333,7 @@ class ShardManager(Inspection):
         for shard_id, group in _by_shard(leases, lambda lease: lease.shard_id).items():
             with self.shards[shard_id].write() as conn:
                 for lease in group:
-                    params = {"id": lease.job_id // MAX_SHARDS, "token": lease.token, **extra}
+                    params = {"id": rowid_of(lease.job_id), "token": lease.token, **extra}
                     if not conn.execute(sql, params).rowcount:
                         lost.append(lease)
         return lost
@@ -377,7 +372,7 @@ class ShardManager(Inspection):
     def cancel(self, job_id: int, now: float) -> bool:
         shard = self.shards[self.shard_of(job_id)]
         with shard.write() as conn:
-            return bool(conn.execute(Q.cancel, {"id": job_id // MAX_SHARDS, "now": now}).rowcount)
+            return bool(conn.execute(Q.cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
 
     def close(self) -> None:
         for shard in self.shards:
@@ -400,7 +395,7 @@ def _by_shard(items: Iterable[Any], key: Any) -> dict[int, list[Any]]:
 
 
 def _error_params(lease: Lease, error: ErrorInfo, now: float) -> dict[str, Any]:
-    return {"id": lease.job_id // MAX_SHARDS, "token": lease.token, "now": now,
+    return {"id": rowid_of(lease.job_id), "token": lease.token, "now": now,
             "error": _text(error.message), "error_type": _text(error.type), "stack": _text(error.traceback)}
 
 

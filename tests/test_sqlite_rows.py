@@ -1,0 +1,47 @@
+"""SQLite job ids and rows: one id encoding and one row decoder, whatever the path."""
+
+from __future__ import annotations
+
+import json
+
+from queue_max.models import ErrorInfo, NewJob
+from queue_max.storage.sqlite import MAX_SHARDS, ShardManager
+
+NOW = 1_800_000_000.0
+
+
+def test_a_claimed_job_reads_the_same_as_the_job_fetched_by_its_id(tmp_path):
+    # Given a job that failed once with a stored error and is due again
+    backend = ShardManager(tmp_path / "q", 3)
+    ref = backend.enqueue_many([NewJob('{"n": 1}', priority=2, shard_key=5, max_attempts=3)], NOW)[0]
+    first = backend.claim("w1", 1, 30.0, NOW)[0]
+    backend.retry(first.lease, NOW + 1, ErrorInfo("ValueError", "bad"), NOW)
+    # When it is claimed again and then fetched by id
+    claimed = backend.claim("w2", 1, 30.0, NOW + 1)[0]
+    fetched = backend.get(ref.id)
+    # Then both paths decode every column the same way (the fetch adds the error history)
+    assert fetched is not None
+    assert claimed._replace(errors=fetched.errors) == fetched
+    assert (claimed.id, claimed.shard_id, claimed.shard_key) == (ref.id, ref.shard_id, 5)
+    assert (claimed.tentativas, claimed.worker_id, claimed.last_error) == (2, "w2", "bad")
+    assert [e.message for e in fetched.errors] == ["bad"]
+    backend.close()
+
+
+def test_every_path_names_a_job_by_the_same_id(tmp_path):
+    # Given jobs written one at a time, as a batch of payloads and with options on a 3-shard queue
+    backend = ShardManager(tmp_path / "q", 3)
+    single = backend.enqueue_many([NewJob('{"n": 0}')], NOW)[0].id
+    batch = backend.enqueue_payloads([{"n": i} for i in range(1, 4)], 4, NOW, 1 << 20)
+    grouped = [r.id for r in backend.enqueue_many([NewJob(json.dumps({"n": 9}), priority=1)] * 2, NOW)]
+    ids = [single, *batch, *grouped]
+    # When each is claimed, and one is buried into the dead letters
+    claimed = {job.id: job for job in backend.claim("w", 10, 30.0, NOW)}
+    backend.bury(claimed[single].lease, ErrorInfo("E", "dead"), NOW)
+    # Then the claim, the fetch, the shard routing and the dead letter agree on each id
+    assert sorted(claimed) == sorted(ids)
+    for job_id in ids:
+        assert job_id % MAX_SHARDS == backend.shard_of(job_id) == claimed[job_id].shard_id
+        assert backend.get(job_id).id == job_id  # type: ignore[union-attr]
+    assert [d.original_job_id for d in backend.dlq_list(10)] == [single]
+    backend.close()
