@@ -392,6 +392,10 @@ def test_the_named_statements_interpolate_only_module_constants():
         constants = {target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
                      for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
                      if isinstance(target, ast.Name)}
+        # constants imported from the backend's own modules (`from ._ids import SQL_JOB_ID`)
+        constants |= {alias.asname or alias.name for node in tree.body
+                      if isinstance(node, ast.ImportFrom) and node.level == 1
+                      for alias in node.names if (alias.asname or alias.name).isupper()}
         for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
             names = constants | {t.id for node in cls.body if isinstance(node, ast.Assign)
                                  for t in node.targets if isinstance(t, ast.Name)}
