@@ -18,10 +18,21 @@ from queue_max.config import Settings  # noqa: E402
 from queue_max.storage.base import Backend  # noqa: E402
 from queue_max.storage.sqlite import ShardManager  # noqa: E402
 
+from _pg import PG_URL, drop_schema, fresh_schema, require_pg  # noqa: E402
+
+
+def _postgres(path: Path) -> Backend:
+    require_pg()
+    from queue_max.storage.postgres import PostgresBackend, PostgresOptions
+
+    return PostgresBackend(PG_URL, options=PostgresOptions(schema=fresh_schema()))
+
+
 # Every backend the conformance suite runs against: name -> factory(tmp_path) -> Backend.
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
     "sqlite-1-shard": lambda path: ShardManager(path / "data", 1),
     "sqlite-4-shards": lambda path: ShardManager(path / "data", 4),
+    "postgres": _postgres,
 }
 
 
@@ -30,6 +41,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     store = BACKENDS[request.param](tmp_path)
     yield store
     store.close()
+    schema = getattr(getattr(store, "options", None), "schema", None)
+    if request.param == "postgres" and schema:
+        drop_schema(schema)  # each PostgreSQL test has its own schema
 
 
 @pytest.fixture

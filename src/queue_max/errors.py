@@ -21,6 +21,7 @@ __all__ = [
     "StorageError",
     "StorageFull",
     "StorageReadOnly",
+    "StorageUnavailable",
 ]
 
 
@@ -97,8 +98,14 @@ class StorageReadOnly(StorageError):
     """The data directory or a shard file is read-only; the operation was rolled back."""
 
 
+class StorageUnavailable(StorageError):
+    """The database server cannot be reached, refused the login, or dropped the connection.
+
+    An operation interrupted mid-way may or may not have been applied; leases make that safe."""
+
+
 class IncompatibleSchema(StorageError):
-    """A shard file was written by a newer queue-max; it was left untouched."""
+    """A shard file (or database schema) was written by a newer queue-max; it was left untouched."""
 
 
 class ForeignDatabase(StorageError):

@@ -1,0 +1,232 @@
+"""The PostgreSQL backend's reading, dead-letter, housekeeping and schedule verbs (a mixin)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from ...errors import ConfigError, JobNotFound
+from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
+from ..sqlite._rows import dead_letter, full_job
+from ._sql import Statements
+from ._write import insert_jobs
+
+__all__ = ["CLEANUP_BATCH", "Inspection"]
+
+_SHARD_BITS = 1024
+# Finished jobs are deleted this many per transaction, so cleanup never holds many locks at once.
+CLEANUP_BATCH = 1000
+_WAITING = ["pending", "scheduled"]
+
+
+class Inspection:
+    """Everything but writing and leasing jobs; mixed into `PostgresBackend`."""
+
+    q: Statements
+    location: str
+    version: int
+
+    def conn(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        raise NotImplementedError
+
+    def tx(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        raise NotImplementedError
+
+    def shard_of(self, job_id: int) -> int:
+        raise NotImplementedError
+
+    def _rows(self, sql: str, params: Any = ()) -> list[Any]:
+        with self.conn() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Any = ()) -> Any:
+        with self.conn() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    # ── reading ──
+    def get(self, job_id: int) -> Job | None:
+        try:
+            self.shard_of(job_id)
+        except JobNotFound:
+            return None
+        with self.conn() as conn:
+            row = conn.execute(self.q.get, (job_id // _SHARD_BITS,)).fetchone()
+            if row is None:
+                return None
+            errors = conn.execute(self.q.get_errors, (job_id // _SHARD_BITS,)).fetchall()
+        return full_job(0, row, errors)
+
+    def list_jobs(self, status: JobStatus | None, limit: int, shard_id: int | None = None) -> list[Job]:
+        self._check_shard(shard_id)
+        if status is None:
+            rows = self._rows(self.q.list_all, (limit,))
+        else:
+            wanted = JobStatus(status)
+            statuses = _WAITING if wanted is JobStatus.PENDING else [wanted.value]
+            rows = self._rows(self.q.list_status, (statuses, limit))
+        jobs = [full_job(0, row, ()) for row in rows]
+        jobs.sort(key=lambda job: (job.created_ts, job.id))
+        return jobs
+
+    def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
+        self._check_shard(shard_id)
+        totals = {status.value: 0 for status in JobStatus}
+        totals["scheduled"] = totals["dead_letter"] = 0
+        for status, count, scheduled in self._rows(self.q.counts, (now,)):
+            key = "pending" if status == "scheduled" else status
+            totals[key] = totals.get(key, 0) + count
+            totals["scheduled"] += scheduled
+        totals["dead_letter"] = self._one(self.q.count_dead)[0]
+        return totals
+
+    def shard_stats(self, shard_id: int, now: float) -> dict[str, Any]:
+        """`counts` plus what the schema records (version, creation time, lifetime totals)."""
+        counts = self.counts(now, shard_id)
+        meta = dict(self._rows(self.q.all_meta))
+        totals = dict(self._rows(self.q.sum_counters))
+        return {"shard_id": shard_id, "path": self.location, **counts,
+                "version": self.version, "created_at": _float(meta.get("created_at")), "last_vacuum": None,
+                # kept completed rows are processed jobs not yet folded into the counter
+                "total_jobs_processed": int(totals.get("total_jobs_processed") or 0) + counts["completed"],
+                "total_jobs_failed": int(totals.get("total_jobs_failed") or 0)}
+
+    def get_stats(self, shard_id: int) -> dict[str, Any]:
+        """The reference's per-shard stats (the one shard of a PostgreSQL queue is 0)."""
+        return self.shard_stats(shard_id, time.time())
+
+    def count_live(self) -> int:
+        return int(self._one(self.q.count_live)[0])
+
+    def has_ready(self, now: float) -> bool:
+        return bool(self._one(self.q.has_ready, (now,))[0])
+
+    def oldest_ready(self, now: float) -> float | None:
+        """The earliest `run_at` among ready jobs (how long the backlog has waited)."""
+        value = self._one(self.q.oldest_ready, (now,))[0]
+        return None if value is None else float(value)
+
+    # ── dead letters ──
+    def dlq_list(self, limit: int, shard_id: int | None = None, error_type: str | None = None) -> list[DeadLetter]:
+        self._check_shard(shard_id)
+        sql, params = _dlq_filter(self.q, None, error_type)
+        rows = self._rows(sql + " ORDER BY failed_at DESC, id DESC LIMIT %s", (*params, limit))
+        return [dead_letter(row) for row in rows]
+
+    def dlq_requeue(
+        self, now: float, job_ids: Iterable[int] | None = None,
+        shard_id: int | None = None, error_type: str | None = None,
+    ) -> int:
+        self._check_shard(shard_id)
+        wanted = None if job_ids is None else sorted({int(job_id) for job_id in job_ids})
+        sql, params = _dlq_filter(self.q, wanted, error_type)
+        moved = 0
+        with self.tx() as conn:
+            for row in conn.execute(sql + " ORDER BY id FOR UPDATE", params).fetchall():
+                if conn.execute(self.q.dlq_requeue_job, {"id": row[9], "now": now}).rowcount:
+                    conn.execute(self.q.dlq_delete, (row[0],))
+                    moved += 1
+        return moved
+
+    def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None) -> int:
+        self._check_shard(shard_id)
+        before = float("inf") if older_than is None else older_than
+        with self.tx() as conn:
+            conn.execute(self.q.dlq_prune_jobs, {"before": before})
+            removed = conn.execute(self.q.dlq_prune, {"before": before}).rowcount
+            conn.execute(self.q.orphan_errors)
+        return removed
+
+    # ── housekeeping ──
+    def purge(self, status: JobStatus | None) -> int:
+        with self.tx() as conn:
+            if status is None or JobStatus(status) is JobStatus.COMPLETED:
+                completed = conn.execute(self.q.count_completed).fetchone()[0]  # type: ignore[index]
+                if completed:
+                    conn.execute(self.q.add_counter, ("total_jobs_processed", completed))
+            if status is None:
+                removed = conn.execute(self.q.purge_all).rowcount
+                conn.execute(self.q.purge_dlq)
+            else:
+                wanted = JobStatus(status)
+                statuses = _WAITING if wanted is JobStatus.PENDING else [wanted.value]
+                removed = conn.execute(self.q.purge_status, (statuses,)).rowcount
+                if wanted is JobStatus.FAILED:
+                    conn.execute(self.q.purge_dlq)
+            conn.execute(self.q.orphan_errors)
+        return removed
+
+    def cleanup(self, now: float, finished_before: float) -> int:
+        params = {"before": finished_before, "now": now, "batch": CLEANUP_BATCH}
+        removed = 0
+        while True:
+            with self.tx() as conn:
+                count, completed, ids = conn.execute(self.q.cleanup_batch, params).fetchone()  # type: ignore[misc]
+                if count:
+                    conn.execute(self.q.delete_errors_of, (ids,))
+                if completed:
+                    conn.execute(self.q.add_counter, ("total_jobs_processed", completed))
+            removed += int(count)
+            if count < CLEANUP_BATCH:
+                return removed
+
+    # ── periodic schedules: firing a tick and enqueueing its job share one transaction ──
+    def schedule_state(self, name: str, first_due: float) -> tuple[float, float | None]:
+        with self.conn() as conn:
+            conn.execute(self.q.schedule_init, (name, first_due))
+            next_run, last_run, _job = conn.execute(self.q.schedule_get, (name,)).fetchone()  # type: ignore[misc]
+        return next_run, last_run
+
+    def fire_schedule(self, name: str, due: float, next_due: float, job: NewJob, now: float) -> JobRef | None:
+        try:
+            with self.tx() as conn:
+                (ref,) = insert_jobs(conn, self.q, [job], now, None)
+                params = {"next": next_due, "due": due, "job": ref.id, "name": name}
+                if not conn.execute(self.q.schedule_fire, params).rowcount:
+                    raise _NotFired
+        except _NotFired:
+            return None  # another process fired this tick; the rollback undid our insert
+        return ref
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        keys = ("name", "next_run_at", "last_run_at", "last_job_id")
+        return [dict(zip(keys, row)) for row in self._rows(self.q.schedule_list)]
+
+    # ── the reference's ShardManager API ──
+    def get_dead_letter_queue(self, shard_id: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Dead letters as dicts (`original_job_id`, `payload`, `error`, ...)."""
+        return [entry.as_dict() for entry in self.dlq_list(limit, shard_id=shard_id)]
+
+    def retry_job(self, shard_id: int, job_id: int) -> bool:
+        """Requeue one dead-lettered job (by its global id) with fresh retries."""
+        self._check_shard(shard_id)
+        return self.dlq_requeue(time.time(), job_ids=[job_id]) == 1
+
+    def _check_shard(self, shard_id: object) -> None:
+        if shard_id is not None and (type(shard_id) is not int or shard_id != 0):
+            raise ConfigError(f"shard_id must be 0 (a PostgreSQL queue has one shard), got {shard_id!r}")
+
+
+class _NotFired(Exception):
+    """Rolls back a schedule firing that lost the race."""
+
+
+def _dlq_filter(q: Statements, job_ids: list[int] | None, error_type: str | None) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if job_ids is not None:
+        clauses.append("original_job_id = ANY(%s::bigint[])")
+        params.append(job_ids)
+    if error_type is not None:
+        clauses.append("error_type = %s")
+        params.append(error_type)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return q.dlq_select + where, tuple(params)
+
+
+def _float(value: str | None) -> float | None:
+    return None if value is None else float(value)
+

@@ -1,0 +1,314 @@
+"""Every SQL statement the PostgreSQL backend runs, named, with its numbered migrations.
+
+Statements are templates over `{s}`, the quoted schema name, formatted once per backend so that
+psycopg can prepare each one after a few executions.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
+
+# version -> statements that bring a schema from version - 1 to version (one transaction)
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """
+        CREATE TABLE {s}.jobs (
+            id               bigint PRIMARY KEY,
+            queue_name       text    NOT NULL DEFAULT 'default',
+            pagina_id        bigint,
+            payload          text    NOT NULL,
+            status           text    NOT NULL,
+            priority         integer NOT NULL DEFAULT 0,
+            tentativas       integer NOT NULL DEFAULT 0,
+            max_tentativas   integer NOT NULL,
+            lease_token      bigint  NOT NULL DEFAULT 0,
+            last_error       text,
+            error_type       text,
+            error_stack      text,
+            worker_id        text,
+            heartbeat        float8,
+            lease_expires_at float8,
+            lease_deadline   float8,
+            created_at       float8  NOT NULL,
+            run_at           float8  NOT NULL,
+            started_at       float8,
+            completed_at     float8,
+            expires_at       float8,
+            dedupe_key       text,
+            result           text
+        ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02,
+                autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05)
+        """,
+        "CREATE SEQUENCE {s}.job_ids OWNED BY {s}.jobs.id",
+        # The run order: only due, waiting jobs are in it, so the claim reads its head.
+        """CREATE INDEX jobs_ready ON {s}.jobs (queue_name, priority DESC, run_at, id)
+           WHERE status = 'pending'""",
+        "CREATE INDEX jobs_scheduled ON {s}.jobs (run_at) WHERE status = 'scheduled'",
+        "CREATE INDEX jobs_leased ON {s}.jobs (lease_deadline) WHERE status = 'processing'",
+        "CREATE INDEX jobs_finished ON {s}.jobs (completed_at) WHERE status IN ('completed', 'cancelled')",
+        """CREATE UNIQUE INDEX jobs_dedupe ON {s}.jobs (dedupe_key)
+           WHERE dedupe_key IS NOT NULL AND completed_at IS NULL""",
+        """
+        CREATE TABLE {s}.dead_letters (
+            id              bigserial PRIMARY KEY,
+            original_job_id bigint  NOT NULL,
+            job_rowid       bigint  NOT NULL,
+            payload         text    NOT NULL,
+            error           text,
+            error_type      text,
+            error_stack     text,
+            failed_at       float8  NOT NULL,
+            attempts        integer NOT NULL
+        )""",
+        "CREATE INDEX dead_letters_job ON {s}.dead_letters (job_rowid)",
+        """
+        CREATE TABLE {s}.job_errors (
+            id          bigserial PRIMARY KEY,
+            job_rowid   bigint  NOT NULL,
+            attempt     integer NOT NULL,
+            worker_id   text,
+            error_type  text,
+            error       text,
+            error_stack text,
+            failed_at   float8  NOT NULL
+        )""",
+        "CREATE INDEX job_errors_job ON {s}.job_errors (job_rowid)",
+        """
+        CREATE TABLE {s}.schedules (
+            name        text PRIMARY KEY,
+            next_run_at float8 NOT NULL,
+            last_run_at float8,
+            last_job_id bigint
+        )""",
+        # Striped counters: every ack adding to one row would make all workers queue on its lock.
+        "CREATE TABLE {s}.counters (key text, slot integer, n bigint NOT NULL, PRIMARY KEY (key, slot))",
+        "INSERT INTO {s}.meta (key, value) VALUES ('created_at', extract(epoch FROM now())::text)",
+    ],
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+_JOB_COLUMNS = (
+    "id, pagina_id, payload, status, priority, tentativas, max_tentativas, lease_token, "
+    "worker_id, created_at, run_at, started_at, completed_at, lease_expires_at, "
+    "last_error, error_type, error_stack, dedupe_key, result"
+)
+_LEASES = "unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS l(id, token)"
+_LEASED = "j.id = l.id AND j.lease_token = l.token AND j.status = 'processing'"
+_ONE_LEASED = "id = %(id)s AND lease_token = %(token)s AND status = 'processing'"
+_EXPIRED = "status = 'processing' AND lease_deadline < %(now_srv)s"
+
+
+class Q:
+    """Named statement templates (format with `statements(schema)`)."""
+
+    create_schema = "CREATE SCHEMA IF NOT EXISTS {s}"
+    create_meta = "CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text)"
+    get_version = "SELECT value::int FROM {s}.meta WHERE key = 'schema_version'"
+    set_version = (
+        "INSERT INTO {s}.meta (key, value) VALUES ('schema_version', %s) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
+    all_meta = "SELECT key, value FROM {s}.meta"
+    add_counter = (
+        "INSERT INTO {s}.counters (key, slot, n) VALUES (%s, pg_backend_pid() %% 16, %s) "
+        "ON CONFLICT (key, slot) DO UPDATE SET n = {s}.counters.n + excluded.n"
+    )
+    sum_counters = "SELECT key, sum(n)::bigint FROM {s}.counters GROUP BY key"
+    server_time = "SELECT extract(epoch FROM clock_timestamp())::float8"
+
+    reserve_ids = "SELECT nextval('{s}.job_ids') FROM generate_series(1, %s)"
+    insert_one = (
+        "INSERT INTO {s}.jobs (id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        "status) VALUES (nextval('{s}.job_ids'), %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+    )
+    insert_one_notify = (
+        "WITH ins AS (INSERT INTO {s}.jobs (id, pagina_id, payload, priority, max_tentativas, "
+        "created_at, run_at, status) VALUES (nextval('{s}.job_ids'), %s, %s, %s, %s, %s, %s, %s) "
+        "RETURNING id) SELECT id, pg_notify(%s, '') FROM ins"
+    )
+    insert_arrays = (
+        "INSERT INTO {s}.jobs (created_at, id, pagina_id, payload, priority, max_tentativas, run_at, "
+        "status) SELECT %s, t.* FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::int[], "
+        "%s::int[], %s::float8[], %s::text[]) AS t"
+    )
+    insert_payloads = (
+        "INSERT INTO {s}.jobs (max_tentativas, created_at, run_at, status, id, payload) "
+        "SELECT %s, %s, %s, 'pending', t.* FROM unnest(%s::bigint[], %s::text[]) AS t"
+    )
+    insert_dedupe = (
+        "INSERT INTO {s}.jobs (id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        "status, dedupe_key) VALUES (nextval('{s}.job_ids'), %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND completed_at IS NULL "
+        "DO NOTHING RETURNING id"
+    )
+    find_live_key = "SELECT id FROM {s}.jobs WHERE dedupe_key = %s AND completed_at IS NULL"
+    notify = "SELECT pg_notify(%s, '')"
+
+    promote = "UPDATE {s}.jobs SET status = 'pending' WHERE status = 'scheduled' AND run_at <= %s"
+    claim = (
+        "WITH picked AS MATERIALIZED (SELECT id FROM {s}.jobs WHERE queue_name = %(queue)s "
+        "AND status = 'pending' ORDER BY priority DESC, run_at, id LIMIT %(limit)s "
+        "FOR UPDATE SKIP LOCKED) "
+        "UPDATE {s}.jobs j SET status = 'processing', worker_id = %(worker)s, started_at = %(now)s, "
+        "heartbeat = %(now)s, lease_expires_at = %(until)s, lease_deadline = %(deadline)s, "
+        "tentativas = j.tentativas + 1, lease_token = j.lease_token + 1 "
+        "FROM picked WHERE j.id = picked.id "
+        "RETURNING j.id, j.pagina_id, j.payload, j.priority, j.tentativas, j.max_tentativas, "
+        "j.lease_token, j.created_at, j.run_at, j.last_error, j.error_type, j.dedupe_key"
+    )
+
+    complete = (
+        "UPDATE {s}.jobs j SET status = 'completed', completed_at = %(now)s, expires_at = %(expires)s, "
+        "result = l.result, lease_expires_at = NULL, lease_deadline = NULL, heartbeat = NULL "
+        "FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(results)s::text[]) AS l(id, token, result) "
+        "WHERE " + _LEASED + " RETURNING j.id"
+    )
+    complete_delete = "DELETE FROM {s}.jobs j USING " + _LEASES + " WHERE " + _LEASED + " RETURNING j.id"
+    delete_errors_of = "DELETE FROM {s}.job_errors WHERE job_rowid = ANY(%s::bigint[])"
+    retry = (
+        "UPDATE {s}.jobs SET status = CASE WHEN %(run_at)s > %(now)s THEN 'scheduled' ELSE 'pending' END, "
+        "run_at = %(run_at)s, last_error = %(error)s, error_type = %(error_type)s, "
+        "error_stack = %(stack)s, worker_id = NULL, heartbeat = NULL, lease_expires_at = NULL, "
+        "lease_deadline = NULL WHERE " + _ONE_LEASED + " RETURNING id"
+    )
+    bury = (
+        "UPDATE {s}.jobs SET status = 'failed', completed_at = %(now)s, last_error = %(error)s, "
+        "error_type = %(error_type)s, error_stack = %(stack)s, heartbeat = NULL, "
+        "lease_expires_at = NULL, lease_deadline = NULL WHERE " + _ONE_LEASED + " RETURNING id"
+    )
+    to_dead_letter = (
+        "INSERT INTO {s}.dead_letters (original_job_id, job_rowid, payload, error, error_type, "
+        "error_stack, failed_at, attempts) SELECT id * 1024, id, payload, last_error, error_type, "
+        "error_stack, %(now)s, tentativas FROM {s}.jobs WHERE id = %(id)s"
+    )
+    log_error = (
+        "INSERT INTO {s}.job_errors (job_rowid, attempt, worker_id, error_type, error, error_stack, "
+        "failed_at) SELECT id, tentativas, worker_id, %(error_type)s, %(error)s, %(stack)s, %(now)s "
+        "FROM {s}.jobs WHERE " + _ONE_LEASED
+    )
+    release = (
+        "UPDATE {s}.jobs j SET status = 'pending', tentativas = j.tentativas - 1, worker_id = NULL, "
+        "heartbeat = NULL, lease_expires_at = NULL, lease_deadline = NULL, started_at = NULL "
+        "FROM " + _LEASES + " WHERE " + _LEASED + " RETURNING j.id"
+    )
+    extend = (
+        "UPDATE {s}.jobs j SET lease_expires_at = %(until)s, lease_deadline = %(deadline)s, "
+        "heartbeat = %(until)s FROM " + _LEASES + " WHERE " + _LEASED + " RETURNING j.id"
+    )
+    heartbeat = (
+        "UPDATE {s}.jobs SET lease_expires_at = %(until)s, lease_deadline = %(deadline)s, "
+        "heartbeat = %(until)s WHERE status = 'processing' AND worker_id = %(worker)s"
+    )
+    expire_worker = (
+        "UPDATE {s}.jobs SET lease_expires_at = %(now)s, lease_deadline = %(deadline)s "
+        "WHERE status = 'processing' AND worker_id = %(worker)s"
+    )
+
+    recovery_lock = "SELECT pg_try_advisory_xact_lock(hashtext(%s))"
+    peek_expired = "SELECT 1 FROM {s}.jobs WHERE " + _EXPIRED + " LIMIT 1"
+    # Locking the expired rows first: an ack racing the recovery either wins (its row is
+    # skipped here) or finds the job recovered; no statement below re-reads the predicate.
+    lock_expired = (
+        "SELECT id, tentativas >= max_tentativas FROM {s}.jobs WHERE " + _EXPIRED +
+        " ORDER BY lease_deadline LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    )
+    log_expired = (
+        "INSERT INTO {s}.job_errors (job_rowid, attempt, worker_id, error_type, error, failed_at) "
+        "SELECT id, tentativas, worker_id, %(error_type)s, %(error)s, %(now)s FROM {s}.jobs "
+        "WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id"
+    )
+    bury_expired_dlq = (
+        "INSERT INTO {s}.dead_letters (original_job_id, job_rowid, payload, error, error_type, "
+        "failed_at, attempts) SELECT id * 1024, id, payload, %(error)s, %(error_type)s, %(now)s, "
+        "tentativas FROM {s}.jobs WHERE id = ANY(%(dead)s::bigint[]) ORDER BY id"
+    )
+    bury_expired = (
+        "UPDATE {s}.jobs SET status = 'failed', completed_at = %(now)s, last_error = %(error)s, "
+        "error_type = %(error_type)s, error_stack = NULL, heartbeat = NULL, lease_expires_at = NULL, "
+        "lease_deadline = NULL WHERE id = ANY(%(dead)s::bigint[])"
+    )
+    requeue_expired = (
+        "UPDATE {s}.jobs SET status = 'pending', run_at = %(now)s, last_error = %(error)s, "
+        "error_type = %(error_type)s, error_stack = NULL, worker_id = NULL, heartbeat = NULL, "
+        "lease_expires_at = NULL, lease_deadline = NULL WHERE id = ANY(%(alive)s::bigint[])"
+    )
+
+    cancel = (
+        "UPDATE {s}.jobs SET status = 'cancelled', completed_at = %(now)s "
+        "WHERE id = %(id)s AND status IN ('pending', 'scheduled')"
+    )
+    get = "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs WHERE id = %s"
+    get_errors = (
+        "SELECT error_type, error, error_stack, attempt, worker_id, failed_at FROM {s}.job_errors "
+        "WHERE job_rowid = %s ORDER BY id"
+    )
+    list_status = "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs WHERE status = ANY(%s) ORDER BY id LIMIT %s"
+    list_all = "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs ORDER BY id LIMIT %s"
+    counts = (
+        "SELECT status, count(*), count(*) FILTER (WHERE status = 'scheduled' AND run_at > %s) "
+        "FROM {s}.jobs GROUP BY status"
+    )
+    count_dead = "SELECT count(*) FROM {s}.dead_letters"
+    count_live = "SELECT count(*) FROM {s}.jobs WHERE status IN ('pending', 'scheduled', 'processing')"
+    has_ready = (
+        "SELECT EXISTS (SELECT 1 FROM {s}.jobs WHERE status = 'pending') OR EXISTS "
+        "(SELECT 1 FROM {s}.jobs WHERE status = 'scheduled' AND run_at <= %s)"
+    )
+    oldest_ready = (
+        "SELECT min(run_at) FROM {s}.jobs WHERE (status = 'pending' OR status = 'scheduled') "
+        "AND run_at <= %s"
+    )
+
+    # the column order of the SQLite table, so one decoder reads both
+    dlq_select = (
+        "SELECT id, original_job_id, 0, payload, error, error_type, failed_at, attempts, error_stack, "
+        "job_rowid FROM {s}.dead_letters"
+    )
+    dlq_requeue_job = (
+        "UPDATE {s}.jobs j SET status = 'pending', tentativas = 0, run_at = %(now)s, "
+        "completed_at = NULL, worker_id = NULL, started_at = NULL "
+        "WHERE j.id = %(id)s AND j.status = 'failed' AND (j.dedupe_key IS NULL OR NOT EXISTS "
+        "(SELECT 1 FROM {s}.jobs o WHERE o.dedupe_key = j.dedupe_key AND o.completed_at IS NULL))"
+    )
+    dlq_delete = "DELETE FROM {s}.dead_letters WHERE id = %s"
+    dlq_prune_jobs = (
+        "DELETE FROM {s}.jobs WHERE status = 'failed' AND id IN "
+        "(SELECT job_rowid FROM {s}.dead_letters WHERE failed_at < %(before)s)"
+    )
+    dlq_prune = "DELETE FROM {s}.dead_letters WHERE failed_at < %(before)s"
+
+    purge_status = "DELETE FROM {s}.jobs WHERE status = ANY(%s)"
+    purge_all = "DELETE FROM {s}.jobs"
+    purge_dlq = "DELETE FROM {s}.dead_letters"
+    orphan_errors = (
+        "DELETE FROM {s}.job_errors e WHERE NOT EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = e.job_rowid)"
+    )
+    count_completed = "SELECT count(*) FROM {s}.jobs WHERE status = 'completed'"
+    # Finished jobs go in bounded batches, so one cleanup never holds many row locks or bloats WAL.
+    cleanup_batch = (
+        "WITH gone AS (DELETE FROM {s}.jobs WHERE id IN (SELECT id FROM {s}.jobs "
+        "WHERE status IN ('completed', 'cancelled') AND (completed_at < %(before)s "
+        "OR (status = 'completed' AND expires_at IS NOT NULL AND expires_at <= %(now)s)) "
+        "LIMIT %(batch)s FOR UPDATE SKIP LOCKED) RETURNING id, status) "
+        "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), array_agg(id) FROM gone"
+    )
+
+    schedule_init = (
+        "INSERT INTO {s}.schedules (name, next_run_at) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+    )
+    schedule_get = "SELECT next_run_at, last_run_at, last_job_id FROM {s}.schedules WHERE name = %s"
+    schedule_fire = (
+        "UPDATE {s}.schedules SET next_run_at = %(next)s, last_run_at = %(due)s, last_job_id = %(job)s "
+        "WHERE name = %(name)s AND next_run_at = %(due)s"
+    )
+    schedule_list = "SELECT name, next_run_at, last_run_at, last_job_id FROM {s}.schedules ORDER BY name"
+
+
+class Statements(Q):
+    """`Q` with every template formatted for one (already quoted) schema."""
+
+    def __init__(self, schema_ident: str) -> None:
+        self.schema_ident = schema_ident
+        for name, value in vars(Q).items():
+            if not name.startswith("_") and isinstance(value, str):
+                setattr(self, name, value.format(s=schema_ident))

@@ -1,0 +1,298 @@
+"""PostgresBackend: the `Backend` contract on PostgreSQL (psycopg 3 and psycopg_pool)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import psycopg
+import psycopg_pool
+
+from ..._clock import SYSTEM_CLOCK, Clock, FakeClock
+from ...errors import ConfigError, JobNotFound, LeaseLost, QueueClosed
+from ...models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
+from ..base import Completion
+from ._conn import (
+    PostgresOptions, connect_kwargs, migrate, redact_url, session_settings, translate, translating,
+)
+from ._inspection import Inspection
+from ._listen import Listener, Notifier, Poller
+from ._sql import Statements
+from ._write import insert_jobs, insert_payloads
+
+__all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "PostgresBackend"]
+
+log = logging.getLogger("queue_max.storage")
+
+MAX_SHARDS = 1024  # ids use the SQLite encoding with one shard: id = rowid * 1024
+PROMOTE_EVERY = 0.005
+RECOVERY_BATCH = 1000
+_PROCESSING = JobStatus.PROCESSING
+_new = tuple.__new__
+_loads = __import__("json").loads
+
+
+class PostgresBackend(Inspection):
+    """One PostgreSQL schema used as one queue (implements `Backend`); safe across threads,
+    processes and hosts."""
+
+    def __init__(self, url: str, *, options: PostgresOptions | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+            shown = redact_url(url) if isinstance(url, str) else repr(url)
+            raise ConfigError(f"database_url must be a postgresql:// or postgres:// URL, got {shown!r}")
+        self.url = url
+        self.options = o = options or PostgresOptions()
+        self.schema = o.schema
+        self.q = Statements(f'"{o.schema}"')
+        self.location = f"{redact_url(url)} (schema {o.schema})"
+        kwargs = connect_kwargs(o)
+        with translating(url), psycopg.connect(url, autocommit=True, **kwargs) as conn:
+            self.version = migrate(conn, o.schema, self.q, "PostgreSQL")
+            self.offset = _clock_offset(conn, clock)
+        self._settings = session_settings(o)
+        self.pool = psycopg_pool.ConnectionPool(
+            url, min_size=o.pool_min, max_size=o.pool_max, kwargs={"autocommit": True, **kwargs},
+            configure=self._configure, timeout=o.connect_timeout, name=f"queue-max-{o.schema}", open=False)
+        with translating(url):
+            self.pool.open()
+        self.channel = f"queue_max_{o.schema}"
+        self.notifier = Notifier(self.channel)
+        self.listener: Listener | Poller = (
+            Listener(url, self.channel, kwargs) if o.listen else Poller(0.05))
+        self._promote_due = 0.0
+        self._commits = 0  # this process's own enqueue commits: seen before their NOTIFY arrives
+        self._closed = False
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        for statement in self._settings:
+            conn.execute(statement)
+
+    # ── connections ──
+    @contextlib.contextmanager
+    def conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection (autocommit) for the block, with driver errors translated."""
+        if self._closed:
+            raise QueueClosed(f"PostgreSQL backend {self.location} is closed")
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+            raise translate(exc, self.url) from exc
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection inside one transaction (committed when the block ends cleanly)."""
+        with self.conn() as conn, conn.transaction():
+            yield conn
+
+    @property
+    def num_shards(self) -> int:
+        return 1
+
+    def shard_of(self, job_id: int) -> int:
+        if type(job_id) is not int or job_id < MAX_SHARDS:
+            raise JobNotFound(job_id, f"{job_id!r} is not a queue-max job id")
+        if job_id % MAX_SHARDS:
+            raise JobNotFound(job_id, f"job id {job_id} names shard {job_id % MAX_SHARDS}, but a "
+                                      "PostgreSQL queue has one shard")
+        return 0
+
+    def _deadline(self, until: float) -> float:
+        """A lease expiry on the server's clock: a host whose clock runs ahead cannot end it early."""
+        return until + self.offset
+
+    # ── enqueue ──
+    def enqueue_many(self, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
+        return self.enqueue_in(None, jobs, now)
+
+    def enqueue_in(self, connection: psycopg.Connection[Any] | None, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
+        """Store jobs in the caller's open transaction on `connection` (or in our own when None)."""
+        if not jobs:
+            return []
+        notify = any(job.run_at is None or job.run_at <= now for job in jobs) and self.notifier.due()
+        if connection is not None:
+            with translating(self.url):
+                return insert_jobs(connection, self.q, jobs, now, self.channel if notify else None)
+        if len(jobs) == 1 and jobs[0].dedupe_key is None:
+            job = jobs[0]
+            run_at = now if job.run_at is None else job.run_at
+            params = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
+                      "pending" if run_at <= now else "scheduled")
+            with self.conn() as conn:
+                if notify:
+                    row = conn.execute(self.q.insert_one_notify, (*params, self.channel)).fetchone()
+                else:
+                    row = conn.execute(self.q.insert_one, params).fetchone()
+            assert row is not None
+            self._commits += 1
+            return [_new(JobRef, (row[0] * MAX_SHARDS, 0, True))]
+        with self.tx() as conn:
+            refs = insert_jobs(conn, self.q, jobs, now, self.channel if notify else None)
+        self._commits += 1
+        return refs
+
+    def enqueue_payloads(
+        self, payloads: Sequence[dict[str, Any]], max_attempts: int, now: float, max_payload_bytes: int
+    ) -> list[int]:
+        if not payloads:
+            return []
+        channel = self.channel if self.notifier.due() else None
+        with self.tx() as conn:
+            ids = insert_payloads(conn, self.q, payloads, max_attempts, now, max_payload_bytes, channel)
+        self._commits += 1
+        return ids
+
+    # ── claim ──
+    def claim(self, worker_id: str, limit: int, lease_s: float, now: float) -> list[Job]:
+        until = now + lease_s
+        params = {"queue": "default", "limit": limit, "worker": worker_id, "now": now, "until": until,
+                  "deadline": self._deadline(until)}
+        due = self._promote_due
+        with self.conn() as conn:
+            if now >= due or now < due - 2 * PROMOTE_EVERY:  # also after the clock jumped back
+                # scheduled jobs become due in their own statement, outside the claim's snapshot
+                self._promote_due = now + PROMOTE_EVERY
+                conn.execute(self.q.promote, (now,))
+            rows = conn.execute(self.q.claim, params).fetchall()
+        out = [_new(Job, (
+            r[0] * MAX_SHARDS, 0, _loads(r[2]), _PROCESSING, r[3], r[4], r[5], r[7], r[8], r[6],
+            worker_id, now, None, until, r[9], r[10], None, r[1], r[11], None, ())) for r in rows]
+        if len(out) > 1:  # RETURNING order is not guaranteed
+            out.sort(key=_claim_order)
+        return out
+
+    # ── acknowledging ──
+    def complete_many(self, completions: Sequence[Completion], now: float, result_ttl: float) -> list[Lease]:
+        if not completions:
+            return []
+        leases = [lease for lease, _ in completions]
+        params: dict[str, Any] = {"ids": [lease.job_id // MAX_SHARDS for lease in leases],
+                                  "tokens": [lease.token for lease in leases]}
+        if result_ttl > 0:
+            params.update(now=now, expires=now + result_ttl, results=[result for _, result in completions])
+            with self.conn() as conn:
+                done = {row[0] for row in conn.execute(self.q.complete, params).fetchall()}
+        else:
+            with self.tx() as conn:
+                done = {row[0] for row in conn.execute(self.q.complete_delete, params).fetchall()}
+                if done:
+                    conn.execute(self.q.delete_errors_of, (list(done),))
+                    conn.execute(self.q.add_counter, ("total_jobs_processed", len(done)))
+        return [lease for lease in leases if lease.job_id // MAX_SHARDS not in done]
+
+    def retry(self, lease: Lease, run_at: float, error: ErrorInfo, now: float) -> None:
+        params = _error_params(lease, error, now)
+        params["run_at"] = run_at
+        with self.tx() as conn:
+            conn.execute(self.q.log_error, params)
+            if conn.execute(self.q.retry, params).fetchone() is None:
+                raise LeaseLost(lease.job_id)
+
+    def bury(self, lease: Lease, error: ErrorInfo, now: float) -> None:
+        params = _error_params(lease, error, now)
+        with self.tx() as conn:
+            conn.execute(self.q.log_error, params)
+            if conn.execute(self.q.bury, params).fetchone() is None:
+                raise LeaseLost(lease.job_id)
+            conn.execute(self.q.to_dead_letter, params)
+            conn.execute(self.q.add_counter, ("total_jobs_failed", 1))
+
+    def release(self, leases: Sequence[Lease], now: float) -> list[Lease]:
+        return self._per_lease(leases, self.q.release, {})
+
+    def extend(self, leases: Sequence[Lease], until: float) -> list[Lease]:
+        return self._per_lease(leases, self.q.extend, {"until": until, "deadline": self._deadline(until)})
+
+    def _per_lease(self, leases: Sequence[Lease], sql: str, extra: dict[str, Any]) -> list[Lease]:
+        if not leases:
+            return []
+        params = {"ids": [lease.job_id // MAX_SHARDS for lease in leases],
+                  "tokens": [lease.token for lease in leases], **extra}
+        with self.conn() as conn:
+            done = {row[0] for row in conn.execute(sql, params).fetchall()}
+        return [lease for lease in leases if lease.job_id // MAX_SHARDS not in done]
+
+    def heartbeat(self, worker_id: str, until: float, shard_id: int | None = None) -> int:
+        if shard_id is not None:
+            self._check_shard(shard_id)
+        params = {"until": until, "deadline": self._deadline(until), "worker": worker_id}
+        with self.conn() as conn:
+            return conn.execute(self.q.heartbeat, params).rowcount
+
+    def expire_leases(self, worker_id: str, now: float) -> int:
+        params = {"now": now, "deadline": self._deadline(now), "worker": worker_id}
+        with self.conn() as conn:
+            return conn.execute(self.q.expire_worker, params).rowcount
+
+    def requeue_expired(self, now: float, error: ErrorInfo) -> RecoveryReport:
+        params: dict[str, Any] = {"now": now, "now_srv": self._deadline(now), "error": error.message,
+                                  "error_type": error.type, "limit": RECOVERY_BATCH}
+        with self.conn() as conn:
+            if conn.execute(self.q.peek_expired, params).fetchone() is None:
+                return RecoveryReport()
+        with self.tx() as conn:
+            # one recoverer at a time across hosts; the others have nothing to do meanwhile
+            if not conn.execute(self.q.recovery_lock, (f"queue_max:recover:{self.schema}",)).fetchone()[0]:  # type: ignore[index]
+                return RecoveryReport()
+            rows = conn.execute(self.q.lock_expired, params).fetchall()
+            params["dead"] = [row[0] for row in rows if row[1]]
+            params["alive"] = [row[0] for row in rows if not row[1]]
+            params["ids"] = params["dead"] + params["alive"]
+            conn.execute(self.q.log_expired, params)
+            if params["dead"]:
+                conn.execute(self.q.bury_expired_dlq, params)
+                conn.execute(self.q.bury_expired, params)
+                conn.execute(self.q.add_counter, ("total_jobs_failed", len(params["dead"])))
+            if params["alive"]:
+                conn.execute(self.q.requeue_expired, params)
+        return RecoveryReport(requeued=len(params["alive"]), buried=len(params["dead"]))
+
+    def cancel(self, job_id: int, now: float) -> bool:
+        self.shard_of(job_id)
+        with self.conn() as conn:
+            return bool(conn.execute(self.q.cancel, {"id": job_id // MAX_SHARDS, "now": now}).rowcount)
+
+    def change_token(self) -> object:
+        return (self._commits, self.listener.token())
+
+    def checkpoint(self) -> None:
+        """Nothing to do: the server manages its own write-ahead log."""
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.listener.close()
+        self.pool.close()
+
+
+def _claim_order(job: Job) -> tuple[int, float, int]:
+    return (-job.priority_int, job.run_ts, job.id)
+
+
+def _error_params(lease: Lease, error: ErrorInfo, now: float) -> dict[str, Any]:
+    return {"id": lease.job_id // MAX_SHARDS, "token": lease.token, "now": now,
+            "error": _text(error.message), "error_type": _text(error.type), "stack": _text(error.traceback)}
+
+
+def _text(value: str | None) -> str | None:
+    """Text PostgreSQL can store: NUL bytes and lone surrogates escaped."""
+    if value is None or value.isascii() and "\x00" not in value:
+        return value
+    return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _clock_offset(conn: psycopg.Connection[Any], clock: Clock) -> float:
+    """The server's clock minus this host's (what leases are measured against); warns past 1 s."""
+    before = clock.time()
+    row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+    after = clock.time()
+    assert row is not None
+    offset = float(row[0]) - (before + after) / 2
+    if abs(offset) > 1.0 and not isinstance(clock, FakeClock):
+        log.warning("this host's clock is %.3f s %s the PostgreSQL server's; leases are measured on the "
+                    "server's clock, but check NTP", abs(offset), "behind" if offset > 0 else "ahead of")
+    return offset
+
