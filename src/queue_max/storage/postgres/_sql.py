@@ -200,7 +200,7 @@ class Q:
         "heartbeat = %(until)s WHERE status = 'processing' AND worker_id = %(worker)s"
     )
     expire_worker = (
-        "UPDATE {s}.jobs SET lease_expires_at = %(now)s, lease_deadline = %(deadline)s "
+        "UPDATE {s}.jobs SET lease_expires_at = %(now)s - 0.001, lease_deadline = %(deadline)s - 0.001 "
         "WHERE status = 'processing' AND worker_id = %(worker)s"
     )
 
