@@ -336,6 +336,12 @@ REVIEWED = {
     ("sqlite/_inspection.py", "dlq_list"): "`sql` from _dlq_filter: Q.dlq_select plus '?' placeholders",
     ("sqlite/_inspection.py", "dlq_requeue"): "`sql` from _dlq_filter: Q.dlq_select plus '?' placeholders",
     ("sqlite/_legacy.py", "_convert"): "`statement` iterates SCHEMA; `table` iterates the constant _LAYOUT",
+    ("postgres/_conn.py", "migrate"): "`statement` iterates MIGRATIONS, formatted with the quoted, validated schema",
+    ("postgres/_inspection.py", "_rows"): "the `sql` parameter; every caller passes a q statement",
+    ("postgres/_inspection.py", "_one"): "the `sql` parameter; every caller passes a q statement",
+    ("postgres/_inspection.py", "dlq_requeue"): "`sql` from _dlq_filter: q.dlq_select plus %s placeholders",
+    ("postgres/backend.py", "_per_lease"): "the `sql` parameter; its callers pass q statements",
+    ("postgres/_listen.py", "_listen"): "the channel name is queue_max_ plus the validated schema name",
 }
 
 
@@ -345,6 +351,9 @@ def _constant_sql(node: ast.expr) -> bool:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return True
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("Q", "_L"):
+        return True
+    # PostgreSQL's `q` / `self.q`: the Q templates formatted once with the validated schema name
+    if isinstance(node, ast.Attribute) and ast.unparse(node.value) in ("q", "self.q"):
         return True
     if isinstance(node, ast.JoinedStr):
         return all(isinstance(part, ast.Constant) or _constant_value(part.value) for part in node.values

@@ -116,12 +116,9 @@ def connect_kwargs(options: PostgresOptions) -> dict[str, Any]:
     }
 
 
-def session_settings(options: PostgresOptions) -> list[str]:
-    """SET statements run on each pooled connection when it is opened."""
-    return [
-        f"SET statement_timeout = {int(options.statement_timeout * 1000)}",
-        f"SET idle_in_transaction_session_timeout = {int(options.idle_in_transaction_timeout * 1000)}",
-    ]
+def session_settings(options: PostgresOptions) -> tuple[str, str]:
+    """Parameters of `Q.configure` for each pooled connection: the two timeouts, in ms."""
+    return (str(int(options.statement_timeout * 1000)), str(int(options.idle_in_transaction_timeout * 1000)))
 
 
 def translate(exc: BaseException, url: str) -> QueueMaxError:

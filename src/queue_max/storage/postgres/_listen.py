@@ -33,7 +33,7 @@ class Listener:
     def __init__(self, url: str, channel: str, connect_kwargs: dict[str, Any]) -> None:
         self._url = url
         self._channel = channel
-        self._kwargs = connect_kwargs
+        self._kwargs = {**connect_kwargs, "application_name": "queue-max-listen"}
         self.count = 0
         self.up = False
         self._last = -BUSY_FOR

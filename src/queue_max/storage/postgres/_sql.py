@@ -114,6 +114,11 @@ class Q:
         "ON CONFLICT (key, slot) DO UPDATE SET n = {s}.counters.n + excluded.n"
     )
     sum_counters = "SELECT key, sum(n)::bigint FROM {s}.counters GROUP BY key"
+    # No job ever runs inside a transaction; a session left idle in one is ended by the server.
+    configure = (
+        "SELECT set_config('statement_timeout', %s, false), "
+        "set_config('idle_in_transaction_session_timeout', %s, false)"
+    )
     server_time = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
     reserve_ids = "SELECT nextval('{s}.job_ids') FROM generate_series(1, %s)"

@@ -66,8 +66,7 @@ class PostgresBackend(Inspection):
         self._closed = False
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        for statement in self._settings:
-            conn.execute(statement)
+        conn.execute(self.q.configure, self._settings)
 
     # ── connections ──
     @contextlib.contextmanager
