@@ -11,13 +11,13 @@ import psycopg
 
 from ...errors import ConfigError, JobNotFound
 from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
-from ..sqlite._rows import dead_letter, full_job
+from ..sqlite._ids import rowid_of
+from ..sqlite._rows import dead_letter, job_from_row, jobs_from_rows
 from ._sql import Statements
 from ._write import insert_jobs
 
 __all__ = ["CLEANUP_BATCH", "Inspection"]
 
-_SHARD_BITS = 1024
 # Finished jobs are deleted this many per transaction, so cleanup never holds many locks at once.
 CLEANUP_BATCH = 1000
 _WAITING = ["pending", "scheduled"]
@@ -54,11 +54,11 @@ class Inspection:
         except JobNotFound:
             return None
         with self.conn() as conn:
-            row = conn.execute(self.q.get, (job_id // _SHARD_BITS,)).fetchone()
+            row = conn.execute(self.q.get, (rowid_of(job_id),)).fetchone()
             if row is None:
                 return None
-            errors = conn.execute(self.q.get_errors, (job_id // _SHARD_BITS,)).fetchall()
-        return full_job(0, row, errors)
+            errors = conn.execute(self.q.get_errors, (rowid_of(job_id),)).fetchall()
+        return job_from_row(0, row, errors)
 
     def list_jobs(self, status: JobStatus | None, limit: int, shard_id: int | None = None) -> list[Job]:
         self._check_shard(shard_id)
@@ -68,7 +68,7 @@ class Inspection:
             wanted = JobStatus(status)
             statuses = _WAITING if wanted is JobStatus.PENDING else [wanted.value]
             rows = self._rows(self.q.list_status, (statuses, limit))
-        jobs = [full_job(0, row, ()) for row in rows]
+        jobs = jobs_from_rows(0, rows)
         jobs.sort(key=lambda job: (job.created_ts, job.id))
         return jobs
 

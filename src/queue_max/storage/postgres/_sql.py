@@ -6,6 +6,9 @@ psycopg can prepare each one after a few executions.
 
 from __future__ import annotations
 
+from ..sqlite._ids import MAX_SHARDS
+from ..sqlite._rows import JOB_COLUMNS
+
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
 
 # version -> statements that bring a schema from version - 1 to version (one transaction)
@@ -87,11 +90,9 @@ MIGRATIONS: dict[int, list[str]] = {
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
-_JOB_COLUMNS = (
-    "id, pagina_id, payload, status, priority, tentativas, max_tentativas, lease_token, "
-    "worker_id, created_at, run_at, started_at, completed_at, lease_expires_at, "
-    "last_error, error_type, error_stack, dedupe_key, result"
-)
+_JOB_COLUMNS = JOB_COLUMNS  # one decoder (sqlite._rows.job_from_row) reads rows of both backends
+_JOB_ID = f"id * {MAX_SHARDS}"  # the one shard's ids, as in sqlite._ids
+_RETURNING_JOB = ", ".join("j." + column for column in JOB_COLUMNS.split(", "))
 _LEASES = "unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS l(id, token)"
 _LEASED = "j.id = l.id AND j.lease_token = l.token AND j.status = 'processing'"
 _ONE_LEASED = "id = %(id)s AND lease_token = %(token)s AND status = 'processing'"
@@ -157,9 +158,7 @@ class Q:
         "UPDATE {s}.jobs j SET status = 'processing', worker_id = %(worker)s, started_at = %(now)s, "
         "heartbeat = %(now)s, lease_expires_at = %(until)s, lease_deadline = %(deadline)s, "
         "tentativas = j.tentativas + 1, lease_token = j.lease_token + 1 "
-        "FROM picked WHERE j.id = picked.id "
-        "RETURNING j.id, j.pagina_id, j.payload, j.priority, j.tentativas, j.max_tentativas, "
-        "j.lease_token, j.created_at, j.run_at, j.last_error, j.error_type, j.dedupe_key"
+        "FROM picked WHERE j.id = picked.id RETURNING " + _RETURNING_JOB
     )
 
     complete = (
@@ -183,7 +182,7 @@ class Q:
     )
     to_dead_letter = (
         "INSERT INTO {s}.dead_letters (original_job_id, job_rowid, payload, error, error_type, "
-        "error_stack, failed_at, attempts) SELECT id * 1024, id, payload, last_error, error_type, "
+        "error_stack, failed_at, attempts) SELECT " + _JOB_ID + ", id, payload, last_error, error_type, "
         "error_stack, %(now)s, tentativas FROM {s}.jobs WHERE id = %(id)s"
     )
     log_error = (
@@ -224,7 +223,7 @@ class Q:
     )
     bury_expired_dlq = (
         "INSERT INTO {s}.dead_letters (original_job_id, job_rowid, payload, error, error_type, "
-        "failed_at, attempts) SELECT id * 1024, id, payload, %(error)s, %(error_type)s, %(now)s, "
+        "failed_at, attempts) SELECT " + _JOB_ID + ", id, payload, %(error)s, %(error_type)s, %(now)s, "
         "tentativas FROM {s}.jobs WHERE id = ANY(%(dead)s::bigint[]) ORDER BY id"
     )
     bury_expired = (

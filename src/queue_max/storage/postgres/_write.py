@@ -11,11 +11,11 @@ from ..._json import dumps
 from ..._payload import oversize
 from ...errors import InvalidPayload
 from ...models import JobRef, NewJob
+from ..sqlite._ids import job_id_of
 from ._sql import Statements
 
 __all__ = ["insert_jobs", "insert_payloads"]
 
-_SHARD_BITS = 1024
 _new = tuple.__new__
 
 
@@ -37,7 +37,7 @@ def insert_jobs(
                 column.append(value)
         conn.execute(q.insert_arrays, (now, *columns))
         for i, rowid in zip(plain, ids):
-            refs[i] = _new(JobRef, (rowid * _SHARD_BITS, 0, True))
+            refs[i] = _new(JobRef, (job_id_of(rowid, 0), 0, True))
     for i, job in enumerate(jobs):
         if job.dedupe_key is not None:
             refs[i] = _insert_keyed(conn, q, job, now)
@@ -53,10 +53,10 @@ def _insert_keyed(conn: psycopg.Connection[Any], q: Statements, job: NewJob, now
     while True:
         row = conn.execute(q.insert_dedupe, params).fetchone()
         if row is not None:
-            return JobRef(row[0] * _SHARD_BITS, 0, True)
+            return JobRef(job_id_of(row[0], 0), 0, True)
         live = conn.execute(q.find_live_key, (job.dedupe_key,)).fetchone()
         if live is not None:  # else the live job finished in between: the key is free again
-            return JobRef(live[0] * _SHARD_BITS, 0, False)
+            return JobRef(job_id_of(live[0], 0), 0, False)
 
 
 def _reserve(conn: psycopg.Connection[Any], q: Statements, count: int) -> list[int]:
@@ -81,4 +81,4 @@ def insert_payloads(
     conn.execute(q.insert_payloads, (max_attempts, now, now, ids, texts))
     if channel is not None:
         conn.execute(q.notify, (channel,))
-    return [rowid * _SHARD_BITS for rowid in ids]
+    return [job_id_of(rowid, 0) for rowid in ids]

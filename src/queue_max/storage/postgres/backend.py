@@ -21,17 +21,16 @@ from ._inspection import Inspection
 from ._listen import Listener, Notifier, Poller
 from ._sql import Statements
 from ._write import insert_jobs, insert_payloads
+from ..sqlite._ids import MAX_SHARDS, job_id_of, rowid_of
+from ..sqlite._rows import jobs_from_rows
 
-__all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "PostgresBackend"]
+__all__ = ["PROMOTE_EVERY", "PostgresBackend"]
 
 log = logging.getLogger("queue_max.storage")
 
-MAX_SHARDS = 1024  # ids use the SQLite encoding with one shard: id = rowid * 1024
 PROMOTE_EVERY = 0.005
 RECOVERY_BATCH = 1000
-_PROCESSING = JobStatus.PROCESSING
 _new = tuple.__new__
-_loads = __import__("json").loads
 
 
 class PostgresBackend(Inspection):
@@ -126,7 +125,7 @@ class PostgresBackend(Inspection):
                     row = conn.execute(self.q.insert_one, params).fetchone()
             assert row is not None
             self._commits += 1
-            return [_new(JobRef, (row[0] * MAX_SHARDS, 0, True))]
+            return [_new(JobRef, (job_id_of(row[0], 0), 0, True))]
         with self.tx() as conn:
             refs = insert_jobs(conn, self.q, jobs, now, self.channel if notify else None)
         self._commits += 1
@@ -155,9 +154,7 @@ class PostgresBackend(Inspection):
                 self._promote_due = now + PROMOTE_EVERY
                 conn.execute(self.q.promote, (now,))
             rows = conn.execute(self.q.claim, params).fetchall()
-        out = [_new(Job, (
-            r[0] * MAX_SHARDS, 0, _loads(r[2]), _PROCESSING, r[3], r[4], r[5], r[7], r[8], r[6],
-            worker_id, now, None, until, r[9], r[10], None, r[1], r[11], None, ())) for r in rows]
+        out = jobs_from_rows(0, rows)
         if len(out) > 1:  # RETURNING order is not guaranteed
             out.sort(key=_claim_order)
         return out
@@ -167,7 +164,7 @@ class PostgresBackend(Inspection):
         if not completions:
             return []
         leases = [lease for lease, _ in completions]
-        params: dict[str, Any] = {"ids": [lease.job_id // MAX_SHARDS for lease in leases],
+        params: dict[str, Any] = {"ids": [rowid_of(lease.job_id) for lease in leases],
                                   "tokens": [lease.token for lease in leases]}
         if result_ttl > 0:
             params.update(now=now, expires=now + result_ttl, results=[result for _, result in completions])
@@ -179,7 +176,7 @@ class PostgresBackend(Inspection):
                 if done:
                     conn.execute(self.q.delete_errors_of, (list(done),))
                     conn.execute(self.q.add_counter, ("total_jobs_processed", len(done)))
-        return [lease for lease in leases if lease.job_id // MAX_SHARDS not in done]
+        return [lease for lease in leases if rowid_of(lease.job_id) not in done]
 
     def retry(self, lease: Lease, run_at: float, error: ErrorInfo, now: float) -> None:
         params = _error_params(lease, error, now)
@@ -207,11 +204,11 @@ class PostgresBackend(Inspection):
     def _per_lease(self, leases: Sequence[Lease], sql: str, extra: dict[str, Any]) -> list[Lease]:
         if not leases:
             return []
-        params = {"ids": [lease.job_id // MAX_SHARDS for lease in leases],
+        params = {"ids": [rowid_of(lease.job_id) for lease in leases],
                   "tokens": [lease.token for lease in leases], **extra}
         with self.conn() as conn:
             done = {row[0] for row in conn.execute(sql, params).fetchall()}
-        return [lease for lease in leases if lease.job_id // MAX_SHARDS not in done]
+        return [lease for lease in leases if rowid_of(lease.job_id) not in done]
 
     def heartbeat(self, worker_id: str, until: float, shard_id: int | None = None) -> int:
         if shard_id is not None:
@@ -251,7 +248,7 @@ class PostgresBackend(Inspection):
     def cancel(self, job_id: int, now: float) -> bool:
         self.shard_of(job_id)
         with self.conn() as conn:
-            return bool(conn.execute(self.q.cancel, {"id": job_id // MAX_SHARDS, "now": now}).rowcount)
+            return bool(conn.execute(self.q.cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
 
     def change_token(self) -> object:
         return (self._commits, self.listener.token())
@@ -272,7 +269,7 @@ def _claim_order(job: Job) -> tuple[int, float, int]:
 
 
 def _error_params(lease: Lease, error: ErrorInfo, now: float) -> dict[str, Any]:
-    return {"id": lease.job_id // MAX_SHARDS, "token": lease.token, "now": now,
+    return {"id": rowid_of(lease.job_id), "token": lease.token, "now": now,
             "error": _text(error.message), "error_type": _text(error.type), "stack": _text(error.traceback)}
 
 
