@@ -335,6 +335,9 @@ REVIEWED = {
     ("sqlite/manager.py", "_per_lease"): "the `sql` parameter; its callers pass Q statements (checked above)",
     ("sqlite/_inspection.py", "dlq_list"): "`sql` from _dlq_filter: Q.dlq_select plus '?' placeholders",
     ("sqlite/_inspection.py", "dlq_requeue"): "`sql` from _dlq_filter: Q.dlq_select plus '?' placeholders",
+    ("sqlite/_search.py", "_bounded_read"): "the `sql` parameter; its caller passes _find_sql: Q.find_jobs plus FIND_FILTERS",
+    ("sqlite/_search.py", "dlq_count"): "`sql` from dlq_filter: Q.dlq_count plus '?' placeholders",
+    ("sqlite/_search.py", "_dlq_prune_matching"): "`sql` from dlq_filter: Q.dlq_select plus '?' placeholders",
     ("sqlite/_legacy.py", "_convert"): "`statement` iterates SCHEMA; `table` iterates the constant _LAYOUT",
     ("postgres/_conn.py", "migrate"): "`statement` iterates MIGRATIONS, formatted with the quoted, validated schema",
     ("postgres/_inspection.py", "_rows"): "the `sql` parameter; every caller passes a q statement",
@@ -415,9 +418,9 @@ def test_the_named_statements_interpolate_only_module_constants():
 
 
 def test_the_dead_letter_filter_adds_only_placeholders():
-    from queue_max.storage.sqlite._inspection import _dlq_filter
+    from queue_max.storage.sqlite._search import Q, dlq_filter
 
-    sql, params = _dlq_filter({3, 1, 2}, "x'); DROP TABLE fila; --")
+    sql, params = dlq_filter(Q.dlq_select, {3, 1, 2}, "x'); DROP TABLE fila; --")
     assert sql.endswith("WHERE original_job_id IN (?,?,?) AND error_type = ?")
     assert params == (1, 2, 3, "x'); DROP TABLE fila; --")
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._events import Emitter
 from ._options import QueueOptions, check_seconds
+from ._query import build_query, check_page_size
 from .errors import ConfigError
 from .models import DeadLetter, ErrorInfo, Job, JobStatus
 
@@ -38,6 +39,16 @@ def _status(status: object, allowed: list[str]) -> JobStatus | None:
     if value not in allowed:
         raise ConfigError(f"status must be one of {', '.join(allowed)} or None, got {status!r}")
     return JobStatus(value)
+
+
+def _job_ids(job_ids: Iterable[int]) -> list[int]:
+    if isinstance(job_ids, (str, bytes, int)):
+        raise ConfigError(f"job_ids must be an iterable of job ids, got {job_ids!r}")
+    ids = list(job_ids)
+    for job_id in ids:
+        if isinstance(job_id, bool) or not isinstance(job_id, int):
+            raise ConfigError(f"job_ids must hold int job ids, got {job_id!r}")
+    return ids
 
 
 def _limit(limit: object) -> int:
@@ -72,6 +83,30 @@ class Management:
         """Jobs in `status` (all if None), oldest first."""
         wanted = _status(status, [s.value for s in JobStatus])
         return self.backend.list_jobs(wanted, _limit(limit), shard_id)
+
+    def find_jobs(
+        self, *, status: str | JobStatus | None = None, task: str | None = None,
+        error_type: str | None = None, shard_id: int | None = None, since: Any = None,
+        until: Any = None, payload_contains: str | None = None, before_id: int | None = None,
+        limit: int = 50, time_budget: float = 2.0,
+    ) -> list[Job]:
+        """Jobs matching every given filter, newest first (without their error history).
+
+        `since`/`until` bound the enqueue time (aware datetimes or epoch seconds). Page with
+        `before_id=<last id of the previous page>`; every page costs the same. A payload search
+        (`payload_contains`) scans, so the whole call stops after `time_budget` seconds with
+        `SearchTimeout`."""
+        query = build_query(self.backend.num_shards, status=status, task=task, error_type=error_type,
+                            shard_id=shard_id, since=since, until=until,
+                            payload_contains=payload_contains, before_id=before_id,
+                            time_budget=time_budget)
+        return self.backend.find_jobs(query, check_page_size(limit))
+
+    def oldest_ready_age(self) -> float | None:
+        """Seconds the oldest claimable job has been due; None when no job is ready."""
+        now = self.clock.time()
+        oldest = self.backend.oldest_ready(now)
+        return None if oldest is None else max(0.0, now - oldest)
 
     def get_failed_jobs(self, limit: int = 100) -> list[Job]:
         """Dead-lettered jobs (status failed), oldest first."""
@@ -151,12 +186,20 @@ class Management:
             self._wake(moved)
         return moved
 
-    def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None) -> int:
-        """Delete dead letters older than `older_than` seconds (all if None); returns how many."""
+    def dlq_count(self, shard_id: int | None = None, error_type: str | None = None) -> int:
+        """How many dead letters match (what a bulk requeue or prune of that filter would touch)."""
+        return self.backend.dlq_count(shard_id, error_type)
+
+    def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None, *,
+                  error_type: str | None = None, job_ids: Iterable[int] | None = None) -> int:
+        """Delete dead letters older than `older_than` seconds (all if None), only those of
+        `error_type` and among `job_ids` when given; returns how many."""
         before = None
         if older_than is not None:
             before = self.clock.time() - check_seconds("older_than", older_than)
-        return self.backend.dlq_prune(before, shard_id)
+        if job_ids is not None:
+            job_ids = _job_ids(job_ids)
+        return self.backend.dlq_prune(before, shard_id, error_type=error_type, job_ids=job_ids)
 
     def retry_failed_jobs(self, shard_id: int | None = None) -> int:
         """Requeue every dead-lettered job (of one shard, or all) with fresh retries."""

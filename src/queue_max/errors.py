@@ -16,6 +16,7 @@ __all__ = [
     "QueueClosed",
     "QueueMaxError",
     "RateLimitError",
+    "SearchTimeout",
     "ShardCountMismatch",
     "StorageBusy",
     "StorageError",
@@ -84,6 +85,10 @@ class CircuitBreakerOpenError(QueueMaxError):
 
 class StorageError(QueueMaxError):
     """The storage backend failed; the operation was not applied."""
+
+
+class SearchTimeout(StorageError):
+    """A job search ran past its time budget and was stopped; narrow the filter and retry."""
 
 
 class StorageBusy(StorageError):

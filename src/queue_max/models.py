@@ -13,6 +13,7 @@ __all__ = [
     "ErrorInfo",
     "Job",
     "JobPriority",
+    "JobQuery",
     "JobRef",
     "JobStatus",
     "Lease",
@@ -105,6 +106,25 @@ class NewJob(NamedTuple):
     run_at: float | None = None
     shard_key: int | None = None
     dedupe_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """A filter over stored jobs, newest first, with a keyset cursor (`before_id`).
+
+    Every field left as None matches everything. `created_since`/`created_until` bound the
+    enqueue time (epoch seconds, inclusive/exclusive); `payload_contains` is a substring of the
+    payload's JSON text (a scan, so it runs under `time_budget` seconds)."""
+
+    status: JobStatus | None = None
+    task: str | None = None
+    error_type: str | None = None
+    shard_id: int | None = None
+    created_since: float | None = None
+    created_until: float | None = None
+    payload_contains: str | None = None
+    before_id: int | None = None
+    time_budget: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from ..models import DeadLetter, ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
+from ..models import DeadLetter, ErrorInfo, Job, JobQuery, JobRef, JobStatus, Lease, NewJob, RecoveryReport
 
 __all__ = ["Backend", "Completion", "Inspector"]
 
@@ -87,10 +87,21 @@ class Inspector(Protocol):
         """The earliest `run_at` among jobs claimable at `now` (the backlog's age); None if none."""
         ...
 
+    def find_jobs(self, query: JobQuery, limit: int) -> list[Job]:
+        """Up to `limit` jobs matching every set field of `query`, newest (highest id) first,
+        without their error history. Keyset pagination: pass the last id of a page as
+        `before_id` for the next one; a page costs the same at any depth (never an OFFSET).
+        A scan that outlasts `query.time_budget` seconds stops with `SearchTimeout`."""
+        ...
+
     def dlq_list(
         self, limit: int, shard_id: int | None = None, error_type: str | None = None
     ) -> list[DeadLetter]:
         """Dead letters, newest first."""
+        ...
+
+    def dlq_count(self, shard_id: int | None = None, error_type: str | None = None) -> int:
+        """How many dead letters match the filter (the dry run of a bulk requeue or prune)."""
         ...
 
     def list_schedules(self) -> list[dict[str, Any]]:
@@ -176,9 +187,11 @@ class Backend(Inspector, Protocol):
         ...
 
     def dlq_prune(
-        self, older_than: float | None = None, shard_id: int | None = None
+        self, older_than: float | None = None, shard_id: int | None = None, *,
+        error_type: str | None = None, job_ids: Iterable[int] | None = None,
     ) -> int:
-        """Delete dead letters (failed before `older_than`, or all) and their jobs."""
+        """Delete dead letters (failed before `older_than`, or all; only those of `error_type`
+        and among `job_ids` when given) and their jobs; returns how many entries went."""
         ...
 
     def purge(self, status: JobStatus | None) -> int:

@@ -11,6 +11,7 @@ from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
 from ._ids import rowid_of
 from ._insert import insert_group
 from ._rows import dead_letter, job_from_row, jobs_from_rows
+from ._search import Search, dlq_filter
 from ._sql import Q
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["Inspection"]
 
 
-class Inspection:
+class Inspection(Search):
     """Everything but writing and leasing jobs; mixed into `ShardManager`."""
 
     shards: list[Shard]
@@ -82,7 +83,7 @@ class Inspection:
 
     # ── dead letters ──
     def dlq_list(self, limit: int, shard_id: int | None = None, error_type: str | None = None) -> list[DeadLetter]:
-        sql, params = _dlq_filter(None, error_type)
+        sql, params = dlq_filter(Q.dlq_select, None, error_type)
         entries: list[DeadLetter] = []
         for shard in self._targets(shard_id):
             rows = shard.read(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
@@ -101,15 +102,20 @@ class Inspection:
         for shard in self._targets(shard_id):
             with shard.write() as conn:
                 for chunk in chunks:
-                    sql, params = _dlq_filter(chunk, error_type)
+                    sql, params = dlq_filter(Q.dlq_select, chunk, error_type)
                     for row in conn.execute(sql, params).fetchall():
                         if conn.execute(Q.dlq_requeue_job, {"id": row[9], "now": now}).rowcount:
                             conn.execute(Q.dlq_delete, (row[0],))
                             moved += 1
         return moved
 
-    def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None) -> int:
+    def dlq_prune(
+        self, older_than: float | None = None, shard_id: int | None = None, *,
+        error_type: str | None = None, job_ids: Iterable[int] | None = None,
+    ) -> int:
         before = float("inf") if older_than is None else older_than
+        if error_type is not None or job_ids is not None:
+            return self._dlq_prune_matching(before, shard_id, error_type, job_ids)
         removed = 0
         for shard in self._targets(shard_id):
             with shard.write() as conn:
@@ -233,19 +239,3 @@ class Inspection:
 
 class _NotFired(Exception):
     """Rolls back a schedule firing that lost the race."""
-
-
-def _dlq_filter(job_ids: set[int] | None, error_type: str | None) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if job_ids is not None:
-        ids = sorted(job_ids) or [-1]
-        clauses.append(f"original_job_id IN ({','.join('?' * len(ids))})")
-        params.extend(ids)
-    if error_type is not None:
-        clauses.append("error_type = ?")
-        params.append(error_type)
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    return Q.dlq_select + where, tuple(params)
-
-

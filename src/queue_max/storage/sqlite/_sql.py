@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._ids import SQL_JOB_ID
 from ._rows import JOB_COLUMNS
 
-__all__ = ["APPLICATION_ID", "SCHEMA", "SCHEMA_VERSION", "Q"]
+__all__ = ["APPLICATION_ID", "FIND_FILTERS", "SCHEMA", "SCHEMA_VERSION", "Q"]
 
 # "QMAX" as a big-endian int: marks a file as a queue-max shard.
 APPLICATION_ID = 0x514D4158
@@ -83,6 +83,16 @@ SCHEMA = [
     """,
 ]
 
+# JobQuery field -> the clause it adds to `Q.find_jobs` (parameters are named after the field)
+FIND_FILTERS = {
+    "status": " AND status = :status",
+    "waiting": " AND status IN ('pending', 'scheduled')",
+    "task": " AND json_extract(payload, '$.__task__') = :task",
+    "error_type": " AND error_type = :error_type",
+    "created_since": " AND created_at >= :created_since",
+    "created_until": " AND created_at < :created_until",
+    "payload_contains": " AND instr(payload, :payload_contains) > 0",
+}
 
 _WAITING = "('pending', 'scheduled')"
 _EXPIRED = "ready = 1 AND status = 'processing' AND lease_expires_at < :now"
@@ -247,6 +257,14 @@ class Q:
         "status = 'pending' AND run_at <= ?1 UNION ALL SELECT min(run_at) FROM fila "
         "WHERE status = 'scheduled' AND run_at <= ?1)"
     )
+
+    # job search (newest first, keyset on the primary key); the filters are appended from
+    # `FIND_FILTERS` in a fixed order, so every variant is one of a few cached statements
+    find_jobs = f"SELECT {JOB_COLUMNS} FROM fila WHERE id <= :max_rowid"
+    find_order = " ORDER BY id DESC LIMIT :limit"
+
+    dlq_count = "SELECT count(*) FROM dead_letter_queue"
+    dlq_delete_job = "DELETE FROM fila WHERE id = ? AND status = 'failed'"
 
     dlq_select = (
         "SELECT id, original_job_id, shard_id, payload, error, error_type, failed_at, "
