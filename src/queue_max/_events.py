@@ -25,6 +25,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
     "job_released": ("job_id", "shard_id"),
     "jobs_recovered": ("requeued", "buried"),
     "alert": ("type", "pending", "threshold"),
+    "dashboard_action": ("action", "actor", "detail"),
 }
 
 

@@ -1,0 +1,185 @@
+"""The dashboard's pages (GET handlers): each reads through public Queue and Backend verbs."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SearchTimeout
+from ..models import JobStatus
+from ._http import HttpError, Request, Response
+from ._present import age, bars, bucket
+
+if TYPE_CHECKING:
+    from ._app import Dashboard
+
+__all__ = ["dead_letters", "job_detail", "jobs", "overview", "queues", "schedules", "static", "workers"]
+
+RANGES = {"15m": 900.0, "1h": 3600.0, "24h": 86400.0, "7d": 604800.0}
+STATUSES = [status.value for status in JobStatus]
+_MOST_PROCESSING = 10_000
+
+
+def _int_arg(request: Request, name: str, low: int, high: int | None = None) -> int | None:
+    raw = request.arg(name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        allowed = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise HttpError(400, f"{name} must be an integer {allowed}, got {raw!r}")
+    return value
+
+
+def page_size(d: Dashboard, request: Request) -> int:
+    return _int_arg(request, "limit", 1, 500) or d.page_size
+
+
+def _queue_rows(d: Dashboard, counts: dict[str, int], ready: int) -> list[dict[str, Any]]:
+    """One row per named queue; until named queues exist every job is in `default`."""
+    return [{"name": "default", "ready": ready, "scheduled": counts["scheduled"],
+             "processing": counts["processing"], "failed": counts["failed"], "paused": None}]
+
+
+def _health(d: Dashboard, counts: dict[str, int], ready: int, oldest: float | None, expired: int) -> list[dict[str, str]]:
+    threshold = d.queue.options.alert_threshold
+    lights = [{"name": "storage", "level": "green", "detail": f"{d.queue.num_shards} shards readable"}]
+    backlog = "amber" if threshold and ready > threshold else "green"
+    lights.append({"name": "backlog", "level": backlog,
+                   "detail": f"{ready} ready" + (f" (alert above {threshold})" if threshold else "")})
+    level = "green" if oldest is None or oldest < 60 else "amber" if oldest < 600 else "red"
+    lights.append({"name": "oldest ready", "level": level,
+                   "detail": "nothing waiting" if oldest is None else f"waited {age(oldest)}"})
+    lights.append({"name": "leases", "level": "red" if expired else "green",
+                   "detail": f"{expired} expired (dead or hung workers)" if expired else "no expired lease"})
+    dead = counts["dead_letter"]
+    lights.append({"name": "dead letters", "level": "amber" if dead else "green", "detail": f"{dead} dead letters"})
+    return lights
+
+
+def _history(d: Dashboard, now: float) -> dict[str, Any]:
+    series = d.throughput(now - 86400.0, now)
+    hour = bucket(series, now - 3600.0, 3600.0, 60)
+    day = bucket(series, now - 86400.0, 86400.0, 96)
+    return {"hour": bars(hour), "day": bars(day), "known": bool(series),
+            "hour_totals": (sum(r[1] for r in hour), sum(r[2] for r in hour)),
+            "day_totals": (sum(r[1] for r in day), sum(r[2] for r in day))}
+
+
+def overview(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
+    queue = d.queue
+    now = queue.clock.time()
+    counts = queue.backend.counts(now)
+    ready = counts["pending"] - counts["scheduled"]
+    oldest = queue.oldest_ready_age()
+    running = queue.list_jobs(JobStatus.PROCESSING, _MOST_PROCESSING)
+    expired = sum(1 for job in running if (job.lease_expires_ts or now) < now)
+    return d.render(request, "overview.html", page="overview", counts=counts, ready=ready,
+                    oldest=oldest, queues=_queue_rows(d, counts, ready),
+                    health=_health(d, counts, ready, oldest, expired), history=_history(d, now))
+
+
+def queues(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
+    counts = d.queue.backend.counts(d.queue.clock.time())
+    ready = counts["pending"] - counts["scheduled"]
+    return d.render(request, "queues.html", page="queues", queues=_queue_rows(d, counts, ready))
+
+
+def _job_filters(d: Dashboard, request: Request) -> dict[str, Any]:
+    status = request.arg("status")
+    if status is not None and status not in STATUSES:
+        raise HttpError(400, f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    span = request.arg("range")
+    if span is not None and span not in RANGES:
+        raise HttpError(400, f"range must be one of {', '.join(RANGES)}, got {span!r}")
+    text = request.arg("q")
+    if text is not None and not d.payload_search:
+        raise HttpError(400, "payload search is off for this dashboard (Dashboard(payload_search=True))")
+    return {"status": status, "task": request.arg("task"), "error_type": request.arg("error_type"),
+            "shard": _int_arg(request, "shard", 0, d.queue.num_shards - 1), "range": span, "q": text}
+
+
+def jobs(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
+    filters = _job_filters(d, request)
+    limit = page_size(d, request)
+    before = _int_arg(request, "before", 1)
+    since = None if filters["range"] is None else d.queue.clock.time() - RANGES[filters["range"]]
+    notice = None
+    try:
+        found = d.queue.find_jobs(
+            status=filters["status"], task=filters["task"], error_type=filters["error_type"],
+            shard_id=filters["shard"], since=since, payload_contains=filters["q"], before_id=before,
+            limit=limit, time_budget=2.0)
+    except SearchTimeout as exc:
+        found, notice = [], str(exc)
+    next_before = found[-1].id if len(found) == limit else None
+    rows = [{"job": job, "task": _task_of(job.payload), "payload": d.redactor.brief(job.payload)} for job in found]
+    return d.render(request, "jobs.html", page="jobs", rows=rows, filters=filters, statuses=STATUSES,
+                    ranges=list(RANGES), next_before=next_before, before=before, limit=limit,
+                    notice=notice, shards=range(d.queue.num_shards))
+
+
+def _task_of(payload: Any) -> str:
+    task = payload.get("__task__") if isinstance(payload, dict) else None
+    return task if isinstance(task, str) else ""
+
+
+def job_detail(d: Dashboard, request: Request, params: dict[str, str]) -> Response:
+    job = d.queue.get_job(int(params["job_id"]))
+    if job is None:
+        raise HttpError(404, f"no job {params['job_id']}")
+    redact = d.redactor
+    errors = [{"attempt": e.attempt, "type": e.type, "message": redact.text(e.message),
+               "traceback": redact.text(e.traceback), "worker": e.worker_id, "at": e.failed_at}
+              for e in job.errors]
+    return d.render(request, "job.html", page="jobs", job=job, task=_task_of(job.payload),
+                    payload=redact.pretty(job.payload),
+                    result=None if job.result is None else redact.pretty(job.result),
+                    errors=errors, last_error=redact.text(job.last_error), now=d.queue.clock.time())
+
+
+def dead_letters(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
+    error_type = request.arg("error_type")
+    shard = _int_arg(request, "shard", 0, d.queue.num_shards - 1)
+    limit = page_size(d, request)
+    entries = d.queue.dlq_list(limit, shard, error_type)
+    total = d.queue.dlq_count(shard, error_type)
+    rows = [{"entry": e, "task": _task_of(e.payload), "payload": d.redactor.brief(e.payload),
+             "error": d.redactor.text(e.error)} for e in entries]
+    return d.render(request, "dead_letters.html", page="dead_letters", rows=rows, total=total,
+                    error_type=error_type, shard=shard, shards=range(d.queue.num_shards),
+                    done=request.arg("done"), count=_int_arg(request, "count", 0))
+
+
+def workers(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
+    now = d.queue.clock.time()
+    lease = d.queue.options.lease_timeout
+    by_worker: dict[str, list[Any]] = defaultdict(list)
+    for job in d.queue.list_jobs(JobStatus.PROCESSING, _MOST_PROCESSING):
+        by_worker[job.worker_id or "?"].append(job)
+    rows = []
+    for name, held in sorted(by_worker.items()):
+        latest = max(job.lease_expires_ts or now for job in held)
+        rows.append({"name": name, "running": len(held), "heartbeat_age": max(0.0, now - (latest - lease)),
+                     "stale": latest < now, "jobs": sorted(job.id for job in held)[:20]})
+    return d.render(request, "workers.html", page="workers", rows=rows)
+
+
+def schedules(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
+    rows = d.queue.backend.list_schedules()
+    return d.render(request, "schedules.html", page="schedules", rows=rows, now=d.queue.clock.time())
+
+
+_TYPES = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
+
+
+def static(d: Dashboard, request: Request, params: dict[str, str]) -> Response:
+    from ._app import static_file
+
+    name = params["name"]
+    if name not in _TYPES:
+        raise HttpError(404, f"no static file {name}")
+    return Response(body=static_file(name), content_type=_TYPES[name])

@@ -1,0 +1,165 @@
+"""The dashboard's pages through its framework-free core: what they show, how they filter and
+page, how they keep secrets and hostile text harmless, and the bulk dead-letter flow."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from queue_max import Queue
+from queue_max.dashboard import Access, Dashboard, Request
+from queue_max.dashboard._security import CSRF_COOKIE
+
+HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
+
+
+class Browser:
+    """Keeps the CSRF cookie between requests, like a browser would."""
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        self.dashboard = dashboard
+        self.cookie = ""
+
+    def get(self, path: str, **query: str) -> Any:
+        request = Request("GET", path, query={k: [v] for k, v in query.items()},
+                          headers={"host": "dash", "cookie": self.cookie})
+        response = self.dashboard.handle(request)
+        for name, value in response.headers:
+            if name == "Set-Cookie" and value.startswith(CSRF_COOKIE):
+                self.cookie = value.split(";")[0]
+        return response
+
+    def post(self, path: str, form: str) -> Any:
+        headers = {"host": "dash", "cookie": self.cookie, "origin": "http://dash",
+                   "content-type": "application/x-www-form-urlencoded"}
+        return self.dashboard.handle(Request("POST", path, headers=headers, body=form.encode()))
+
+
+def token_of(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', html).group(1)  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def queue(make_queue: Callable[..., Queue]) -> Queue:
+    return make_queue(shards=3)
+
+
+def bury(queue: Queue, payload: dict[str, Any], error: Exception) -> int:
+    job_id = queue.enqueue(payload)["id"]
+    for job in queue.claim_jobs("w", 100):
+        if job.id == job_id:
+            queue.fail_job(job, error=error, permanent=True)
+        else:
+            queue.release_job(job)
+    return job_id
+
+
+def test_hostile_task_names_payloads_and_errors_render_as_inert_text(queue):
+    # Given a dead job whose task name, payload and error message all carry markup
+    job_id = bury(queue, {"__task__": HOSTILE, "args": [HOSTILE], "kwargs": {}}, ValueError(HOSTILE))
+    browser = Browser(Dashboard(queue, allow_anonymous=True))
+    for path in (f"/jobs/{job_id}", "/jobs", "/dead-letters"):
+        html = browser.get(path).body.decode()
+        # Then no tag of theirs survives: every < is escaped, and the only scripts are ours
+        assert "<img" not in html and "<script>alert" not in html
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html
+        assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/dashboard.js" defer>']
+
+
+def test_payloads_are_redacted_at_any_depth_and_truncated(queue):
+    job_id = queue.enqueue({"user": {"Password": "hunter2", "name": "ann"}, "API_KEY": "k-123",
+                            "blob": "x" * 5000, "headers": [{"Authorization": "Bearer abc"}]})["id"]
+    html = Browser(Dashboard(queue, allow_anonymous=True, max_value_chars=1000,
+                             redact_keys=["password", "api_key", "authorization"])).get(f"/jobs/{job_id}").body.decode()
+    assert "hunter2" not in html and "k-123" not in html and "Bearer abc" not in html
+    assert html.count("[redacted]") == 3 and "ann" in html
+    assert "more characters not shown" in html and "x" * 1001 not in html
+
+
+def test_the_jobs_page_filters_by_status_and_task_and_pages_by_keyset(queue):
+    for i in range(7):
+        queue.enqueue({"__task__": "mail.send", "args": [i], "kwargs": {}})
+    queue.enqueue({"__task__": "pdf.render", "args": [], "kwargs": {}})
+    browser = Browser(Dashboard(queue, allow_anonymous=True))
+    only_pdf = browser.get("/jobs", task="pdf.render").body.decode()
+    assert only_pdf.count('class="task">pdf.render') == 1 and "mail.send" not in only_pdf
+    # Pages of 3: follow the "Older" link until it disappears; every mail job shows up once
+    seen: list[str] = []
+    query = {"task": "mail.send", "limit": "3"}
+    while True:
+        html = browser.get("/jobs", **query).body.decode()
+        seen += re.findall(r'<td><a href="/jobs/(\d+)">', html)
+        older = re.search(r'class="next" href="/jobs\?([^"]+)"', html)
+        if older is None:
+            break
+        query = dict(pair.split("=") for pair in older.group(1).replace("&amp;", "&").split("&"))
+    assert len(seen) == len(set(seen)) == 7
+
+
+def test_payload_search_is_refused_unless_the_dashboard_enables_it(queue):
+    queue.enqueue({"email": "bob@example.com"})
+    assert Browser(Dashboard(queue, allow_anonymous=True)).get("/jobs", q="bob@").status == 400
+    html = Browser(Dashboard(queue, allow_anonymous=True, payload_search=True)).get("/jobs", q="bob@").body.decode()
+    assert "bob@example.com" in html
+
+
+def test_bulk_requeue_of_all_matching_shows_a_dry_run_count_then_acts_on_confirmation(queue):
+    # Given three ValueError and two KeyError dead letters
+    for i in range(3):
+        bury(queue, {"i": i}, ValueError("bad"))
+    for i in range(2):
+        bury(queue, {"k": i}, KeyError("missing"))
+    browser = Browser(Dashboard(queue, allow_anonymous=True))
+    token = token_of(browser.get("/dead-letters", error_type="ValueError").body.decode())
+    # When "requeue all matching" is asked, the dry run counts without changing anything
+    confirm = browser.post("/dead-letters/confirm",
+                           f"csrf_token={token}&action=requeue&scope=matching&error_type=ValueError&shard=")
+    assert confirm.status == 200 and 'id="dry-run-count">3<' in confirm.body.decode()
+    assert queue.dlq_count() == 5
+    # And only the confirmation does it
+    done = browser.post("/dead-letters/apply",
+                        f"csrf_token={token}&action=requeue&scope=matching&error_type=ValueError&shard=&confirm=yes")
+    assert done.status == 303 and "count=3" in dict(done.headers)["Location"]
+    assert queue.dlq_count() == 2 and queue.dlq_count(error_type="ValueError") == 0
+
+
+def test_bulk_prune_of_a_selection_removes_only_the_selected(queue):
+    ids = [bury(queue, {"i": i}, ValueError("bad")) for i in range(4)]
+    browser = Browser(Dashboard(queue, allow_anonymous=True))
+    token = token_of(browser.get("/dead-letters").body.decode())
+    form = f"csrf_token={token}&action=prune&scope=selected&ids={ids[0]}&ids={ids[2]}"
+    assert 'id="dry-run-count">2<' in browser.post("/dead-letters/confirm", form).body.decode()
+    assert browser.post("/dead-letters/apply", form + "&confirm=yes").status == 303
+    assert sorted(e.original_job_id for e in queue.dlq_list()) == [ids[1], ids[3]]
+    # Without the confirmation step nothing happens
+    assert browser.post("/dead-letters/apply", f"csrf_token={token}&action=prune&scope=matching").status == 400
+    assert queue.dlq_count() == 2
+
+
+def test_the_workers_page_shows_running_jobs_and_flags_a_worker_whose_leases_expired(queue, clock):
+    queue.enqueue({"a": 1})
+    queue.enqueue({"b": 2})
+    queue.claim_jobs("worker-alive", 1)
+    queue.backend.claim("worker-dead", 1, -5.0, queue.clock.time())  # a lease already expired
+    html = Browser(Dashboard(queue, allow_anonymous=True)).get("/workers").body.decode()
+    alive, dead = html.split("worker-alive")[1], html.split("worker-dead")[1]
+    assert "alive" in alive.split("</tr>")[0] and "stale" in dead.split("</tr>")[0]
+
+
+def test_the_overview_shows_counts_health_lights_and_the_default_queue(queue):
+    queue.enqueue({"a": 1})
+    bury(queue, {"b": 2}, ValueError("x"))
+    html = Browser(Dashboard(queue, allow_anonymous=True)).get("/").body.decode()
+    assert 'data-count="ready">1<' in html and 'data-count="dead_letter">1<' in html
+    assert "light-amber" in html and "dead letters" in html
+    assert "<td>default</td>" in html
+
+
+def test_a_read_only_grant_from_the_hook_renders_pages_without_forms(queue):
+    bury(queue, {"b": 2}, ValueError("x"))
+    dashboard = Dashboard(queue, authorize=lambda request: Access.READ_ONLY)
+    html = Browser(dashboard).get("/dead-letters").body.decode()
+    assert "read-only access" in html and 'method="post"' not in html
