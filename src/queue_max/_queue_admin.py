@@ -104,9 +104,8 @@ class Management:
 
     def oldest_ready_age(self) -> float | None:
         """Seconds the oldest claimable job has been due; None when no job is ready."""
-        now = self.clock.time()
-        oldest = self.backend.oldest_ready(now)
-        return None if oldest is None else max(0.0, now - oldest)
+        oldest = self.oldest_ready()
+        return None if oldest is None else max(0.0, self.clock.time() - oldest)
 
     def get_failed_jobs(self, limit: int = 100) -> list[Job]:
         """Dead-lettered jobs (status failed), oldest first."""
@@ -127,6 +126,10 @@ class Management:
     def oldest_ready(self) -> float | None:
         """The earliest `run_at` (epoch seconds) among jobs claimable now; None if none is."""
         return self.backend.oldest_ready(self.clock.time())
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        """Every periodic schedule: name, next_run_at, last_run_at (epoch seconds), last_job_id."""
+        return self.backend.list_schedules()
 
     def has_ready(self) -> bool:
         """Whether a job could be claimed now (a cheap read)."""

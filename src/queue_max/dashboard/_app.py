@@ -171,7 +171,7 @@ class Dashboard:
         `change_token()` values are only comparable on one connection, and each thread has
         its own: every thread remembers the token it saw last and bumps the shared number
         when its token moved (or on its first call), so a commit is never missed."""
-        token = self.queue.backend.change_token()
+        token = self.queue.change_token()
         if getattr(self._seen, "token", None) != token:
             self._seen.token = token
             self.mark_changed()

@@ -72,7 +72,7 @@ def _history(d: Dashboard, now: float) -> dict[str, Any]:
 def overview(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
     queue = d.queue
     now = queue.clock.time()
-    counts = queue.backend.counts(now)
+    counts = queue.counts()
     ready = counts["pending"] - counts["scheduled"]
     oldest = queue.oldest_ready_age()
     running = queue.list_jobs(JobStatus.PROCESSING, _MOST_PROCESSING)
@@ -83,7 +83,7 @@ def overview(d: Dashboard, request: Request, _params: dict[str, str]) -> Respons
 
 
 def queues(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
-    counts = d.queue.backend.counts(d.queue.clock.time())
+    counts = d.queue.counts()
     ready = counts["pending"] - counts["scheduled"]
     return d.render(request, "queues.html", page="queues", queues=_queue_rows(d, counts, ready))
 
@@ -169,7 +169,7 @@ def workers(d: Dashboard, request: Request, _params: dict[str, str]) -> Response
 
 
 def schedules(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
-    rows = d.queue.backend.list_schedules()
+    rows = d.queue.list_schedules()
     return d.render(request, "schedules.html", page="schedules", rows=rows, now=d.queue.clock.time())
 
 
