@@ -44,7 +44,7 @@ def secure_headers(response: Response) -> Response:
         ("Content-Security-Policy", CSP),
         ("X-Content-Type-Options", "nosniff"),
         ("Cache-Control", "no-store"),
-        ("Referrer-Policy", "no-referrer"),
+        ("Referrer-Policy", "same-origin"),  # no-referrer would make Chrome send Origin: null
         ("X-Frame-Options", "DENY"),
         ("Cross-Origin-Opener-Policy", "same-origin"),
     ])

@@ -173,7 +173,8 @@ def schedules(d: Dashboard, request: Request, _params: dict[str, str]) -> Respon
     return d.render(request, "schedules.html", page="schedules", rows=rows, now=d.queue.clock.time())
 
 
-_TYPES = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
+_TYPES = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8",
+          "favicon.svg": "image/svg+xml"}
 
 
 def static(d: Dashboard, request: Request, params: dict[str, str]) -> Response:

@@ -13,6 +13,7 @@ from .bus import EventTimeout, QueueEventBus
 from .models import (
     EVENT_TYPES,
     Alert,
+    DashboardAction,
     JobCancelled,
     JobCompleted,
     JobEnqueued,
@@ -27,6 +28,7 @@ from .models import (
 
 __all__ = [
     "Alert",
+    "DashboardAction",
     "EVENT_TYPES",
     "EventTimeout",
     "JobCancelled",

@@ -9,6 +9,7 @@ from bubus import BaseEvent
 
 __all__ = [
     "Alert",
+    "DashboardAction",
     "EVENT_TYPES",
     "JobCancelled",
     "JobCompleted",
@@ -128,9 +129,21 @@ class Alert(QueueEvent):
     arg_fields: ClassVar[tuple[str, ...]] = ("alert_type", "pending", "threshold")
 
 
+class DashboardAction(QueueEvent):
+    """Someone changed the queue from the web dashboard (the audit trail): `action` such as
+    "dlq_requeue", `actor` as the dashboard identified them, and the action's `detail`."""
+
+    action: str
+    actor: str
+    detail: dict[str, Any]
+
+    queue_event: ClassVar[str] = "dashboard_action"
+    arg_fields: ClassVar[tuple[str, ...]] = ("action", "actor", "detail")
+
+
 # the built-in emitter's event name -> its typed event
 EVENT_TYPES: dict[str, type[QueueEvent]] = {
     cls.queue_event: cls
     for cls in (JobEnqueued, JobStarted, JobCompleted, JobFailed, JobRetried, JobCancelled,
-                JobReleased, JobsRecovered, Alert)
+                JobReleased, JobsRecovered, Alert, DashboardAction)
 }
