@@ -90,3 +90,12 @@ def test_dlq_prune_of_a_selection_deletes_exactly_the_selected_jobs(backend):
     assert {entry.original_job_id for entry in backend.dlq_list(10)}.isdisjoint(chosen)
     assert all(backend.get(job_id) is None for job_id in chosen)
     assert backend.dlq_count() == 2
+
+
+def test_hostile_filter_values_are_data_never_sql(backend):
+    backend.enqueue_many([task_job("t")], NOW)
+    hostile = "x'); DROP TABLE fila; -- \" ` [ ] ; \\ %s {0} :id ?"
+    query = JobQuery(task=hostile, error_type=hostile, payload_contains=hostile)
+    assert backend.find_jobs(query, 10) == []
+    assert backend.dlq_count(error_type=hostile) == 0
+    assert len(backend.find_jobs(JobQuery(), 10)) == 1
