@@ -13,6 +13,7 @@ from ...errors import ConfigError, JobNotFound
 from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
 from ..sqlite._ids import rowid_of
 from ..sqlite._rows import dead_letter, job_from_row, jobs_from_rows
+from ._search import Search
 from ._sql import Statements
 from ._write import insert_jobs
 
@@ -23,7 +24,7 @@ CLEANUP_BATCH = 1000
 _WAITING = ["pending", "scheduled"]
 
 
-class Inspection:
+class Inspection(Search):
     """Everything but writing and leasing jobs; mixed into `PostgresBackend`."""
 
     q: Statements
@@ -131,9 +132,14 @@ class Inspection:
                     moved += 1
         return moved
 
-    def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None) -> int:
+    def dlq_prune(
+        self, older_than: float | None = None, shard_id: int | None = None, *,
+        error_type: str | None = None, job_ids: Iterable[int] | None = None,
+    ) -> int:
         self._check_shard(shard_id)
         before = float("inf") if older_than is None else older_than
+        if error_type is not None or job_ids is not None:
+            return self._dlq_prune_matching(before, error_type, job_ids)
         with self.tx() as conn:
             conn.execute(self.q.dlq_prune_jobs, {"before": before})
             removed = conn.execute(self.q.dlq_prune, {"before": before}).rowcount

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..sqlite._ids import MAX_SHARDS
 from ..sqlite._rows import JOB_COLUMNS
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
+__all__ = ["FIND_FILTERS", "MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
 
 # version -> statements that bring a schema from version - 1 to version (one transaction)
 MIGRATIONS: dict[int, list[str]] = {
@@ -275,6 +275,12 @@ class Q:
         "(SELECT 1 FROM {s}.jobs o WHERE o.dedupe_key = j.dedupe_key AND o.completed_at IS NULL))"
     )
     dlq_delete = "DELETE FROM {s}.dead_letters WHERE id = %s"
+    dlq_count = "SELECT count(*) FROM {s}.dead_letters"
+    dlq_delete_job = "DELETE FROM {s}.jobs WHERE id = %s AND status = 'failed'"
+    # job search (newest first, keyset on the primary key); filters appended from FIND_FILTERS
+    find_jobs = "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs WHERE id <= %(max_rowid)s"
+    find_order = " ORDER BY id DESC LIMIT %(limit)s"
+    local_statement_timeout = "SELECT set_config('statement_timeout', %s, true)"
     dlq_prune_jobs = (
         "DELETE FROM {s}.jobs WHERE status = 'failed' AND id IN "
         "(SELECT job_rowid FROM {s}.dead_letters WHERE failed_at < %(before)s)"
@@ -306,6 +312,17 @@ class Q:
         "WHERE name = %(name)s AND next_run_at = %(due)s"
     )
     schedule_list = "SELECT name, next_run_at, last_run_at, last_job_id FROM {s}.schedules ORDER BY name"
+
+
+# JobQuery field -> the clause it adds to `Q.find_jobs` (parameters are named after the field)
+FIND_FILTERS = {
+    "status": " AND status = ANY(%(status)s)",
+    "task": " AND (payload::jsonb ->> '__task__') = %(task)s",
+    "error_type": " AND error_type = %(error_type)s",
+    "created_since": " AND created_at >= %(created_since)s",
+    "created_until": " AND created_at < %(created_until)s",
+    "payload_contains": " AND strpos(payload, %(payload_contains)s) > 0",
+}
 
 
 class Statements(Q):
