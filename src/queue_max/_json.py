@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import json
+import json.scanner
 from typing import Any
 
 __all__ = ["dumps", "loads"]
 
-loads = json.loads
+_slow_loads = json.loads
+_scan_once = json.scanner.make_scanner(json.JSONDecoder())
+
+
+def loads(text: str) -> Any:
+    """The value of JSON text; what `json.loads` gives, for any text.
+
+    Stored JSON is compact text with nothing around the value, which the C scanner reads in one
+    call: `json.loads` wraps it in two Python-level calls and a whitespace regex, 1.0 µs instead
+    of 0.3 µs for `{"i":5}` (timeit, dev machine), paid for every claimed job. Anything else
+    (leading or trailing text, an error) goes to `json.loads` for its answer and its message.
+    """
+    try:
+        value, end = _scan_once(text, 0)
+    except (StopIteration, TypeError):
+        return _slow_loads(text)
+    if end != len(text):
+        return _slow_loads(text)
+    return value
 
 _fallback = json.JSONEncoder(
     ensure_ascii=True, allow_nan=False, separators=(",", ":"), check_circular=False

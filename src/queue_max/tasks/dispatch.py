@@ -79,8 +79,7 @@ def _unpack(payload: object) -> tuple[Task[Any, Any], list[Any], dict[str, Any]]
     if not isinstance(payload, dict) or not isinstance(payload.get(TASK_KEY), str):
         raise MalformedTaskPayload(f"not a task payload (no string {TASK_KEY!r} key): {payload!r:.120}")
     args, kwargs = payload.get("args", []), payload.get("kwargs", {})
-    extra = set(payload) - _ENVELOPE_KEYS
-    if not isinstance(args, list) or not isinstance(kwargs, dict) or extra:
+    if not isinstance(args, list) or not isinstance(kwargs, dict) or not payload.keys() <= _ENVELOPE_KEYS:
         raise MalformedTaskPayload(
             f"task payload must be {{{TASK_KEY!r}: name, 'args': [...], 'kwargs': {{...}}}}, "
             f"got {payload!r:.120}"
@@ -113,16 +112,23 @@ def execute_task_payload(payload: object, job: Job | None = None) -> Any:
     whatever the task raised.
     """
     task, args, kwargs = _unpack(payload)
-    with _running(job):
-        try:
-            result = task.fn(*args, **kwargs)
-            if inspect.isawaitable(result):
-                import asyncio  # only coroutine tasks pay for importing it
+    return _run(task, args, kwargs, job)
 
-                result = asyncio.run(_await(result))
-        except BaseException:
-            task.stats.count("failed")
-            raise
+
+def _run(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], job: Job | None) -> Any:
+    """Call an unpacked task with `job` as the current job, counting how it ended."""
+    token = _current.set(job)
+    try:
+        result = task.fn(*args, **kwargs)
+        if result is not None and inspect.isawaitable(result):
+            import asyncio  # only coroutine tasks pay for importing it
+
+            result = asyncio.run(_await(result))
+    except BaseException:
+        task.stats.count("failed")
+        raise
+    finally:
+        _current.reset(token)
     task.stats.count("succeeded")
     return result
 
@@ -146,14 +152,13 @@ async def execute_task_payload_async(payload: object, job: Job | None = None) ->
 
 
 def _in_event_loop() -> bool:
-    asyncio = sys.modules.get("asyncio")
-    if asyncio is None:
+    """Whether this thread runs an event loop (asked for every task job a worker runs)."""
+    events = sys.modules.get("asyncio.events")
+    if events is None:
         return False  # no loop can run without asyncio imported
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    # `_get_running_loop` answers None where `get_running_loop` raises RuntimeError: 0.03 µs
+    # against 0.3 µs a call (timeit, dev machine), about 1% of a worker's time per task job.
+    return events._get_running_loop() is not None
 
 
 def run_task(payload: dict[str, Any]) -> Any:
@@ -192,10 +197,7 @@ def task_retry_options(payload: object) -> TaskRetryOptions:
     if not isinstance(payload, dict) or not isinstance(payload.get(TASK_KEY), str):
         return _NO_OPTIONS
     task = registry.find(payload[TASK_KEY])
-    if task is None:
-        return _NO_OPTIONS
-    o = task.options
-    return TaskRetryOptions(o.retry_on, o.retry_policy(), o.max_retries, o.timeout)
+    return _NO_OPTIONS if task is None else task.retry_options
 
 
 def task_fail_kwargs(payload: object, exc: BaseException, job: Job | None = None) -> dict[str, Any]:
@@ -216,17 +218,22 @@ class TaskHandler:
     `timeout` and `retry_on` are the task's options; `retry_delay(exc, attempts)` its backoff.
     """
 
-    def __init__(self, job: Job | None, name: str, options: TaskRetryOptions) -> None:
+    def __init__(self, job: Job | None, name: str, options: TaskRetryOptions, *,
+                 unpacked: tuple[Task[Any, Any], list[Any], dict[str, Any]] | None = None) -> None:
         self.job = job
         self.name = name
         self.timeout = options.timeout
         self.retry_on = options.retry_on
         self.retry_delay = options.retry_delay
+        self._unpacked = unpacked  # the job's payload, already checked by `resolve_handler`
 
     def __call__(self, payload: dict[str, Any]) -> Any:
         """The task's result; from a running event loop, a coroutine that gives it."""
         if _in_event_loop():
             return execute_task_payload_async(payload, self.job)
+        unpacked = self._unpacked
+        if unpacked is not None and self.job is not None and payload is self.job.payload:
+            return _run(*unpacked, self.job)
         return execute_task_payload(payload, self.job)
 
     def __repr__(self) -> str:
@@ -236,8 +243,8 @@ class TaskHandler:
 def resolve_handler(job: Job) -> TaskHandler:
     """The handler of a task job (the workers' dispatch hook); raises `UnknownTask` or
     `MalformedTaskPayload` (both `Permanent`) for a job it cannot run."""
-    task, _args, _kwargs = _unpack(job.payload)
-    return TaskHandler(job, task.name, task_retry_options(job.payload))
+    unpacked = _unpack(job.payload)
+    return TaskHandler(job, unpacked[0].name, unpacked[0].retry_options, unpacked=unpacked)
 
 
 def process_task_job(queue: Queue, job: Job) -> JobStatus:

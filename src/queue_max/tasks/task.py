@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import threading
 from collections.abc import Callable, Iterable
@@ -16,6 +15,7 @@ from .._payload import encode_payload, encode_value
 from ..config import Settings
 from ..errors import ConfigError, InvalidPayload
 from ..retry import error_info
+from ._binding import ArgumentCheck
 from ._defaults import get_default_queue, is_eager
 from ._options import (
     CallOptions,
@@ -24,7 +24,7 @@ from ._options import (
     check_call_options,
     check_task_options,
 )
-from .dispatch import execute_task_payload, make_envelope
+from .dispatch import TaskRetryOptions, execute_task_payload, make_envelope
 from .errors import InvalidTaskArguments, TaskFailed
 from .handle import EagerHandle, TaskHandle
 from .registry import check_name, default_name, registry
@@ -41,27 +41,49 @@ _DEFAULT_LIMIT = Settings().max_payload_bytes
 
 
 class TaskStats:
-    """Per-process counters of one task (thread-safe)."""
+    """Per-process counters of one task (thread-safe).
+
+    Each thread counts in its own dict, added up by `snapshot`: worker threads count every job
+    they run, and a shared lock there cost about 3% of a 4-thread drain (py-spy, GIL samples)."""
 
     KEYS = ("calls", "enqueued", "eager", "succeeded", "failed")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts = dict.fromkeys(self.KEYS, 0)
+        self._local = threading.local()
+        self._all: list[dict[str, int]] = []  # every thread's counts, kept after it exits
 
     def count(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[key] += n
+        try:
+            counts: dict[str, int] = self._local.counts
+        except AttributeError:
+            counts = self._local.counts = dict.fromkeys(self.KEYS, 0)
+            with self._lock:
+                self._all.append(counts)
+        counts[key] += n
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._counts)
+            threads = list(self._all)
+        return {key: sum(counts[key] for counts in threads) for key in self.KEYS}
 
 
 def _rewrite(exc: InvalidPayload, where: str) -> InvalidPayload:
     text = str(exc).replace("payload['args']", "args").replace("payload['kwargs']", "kwargs")
     text = text.replace("enqueue_batch item", "item")
     return type(exc)(f"{where}: {text}")
+
+
+def _plain_options(options: TaskOptions) -> dict[str, Any]:
+    """`Queue.enqueue` keywords of a call without per-call options, built once per task.
+
+    Those at the queue's defaults are left out, so such a call takes the enqueue's fast path."""
+    keywords: dict[str, Any] = {}
+    if options.priority != 0:
+        keywords["priority"] = options.priority
+    if options.max_retries is not None:
+        keywords["max_retries"] = options.max_retries
+    return keywords
 
 
 class TaskMethods(Generic[P, R]):
@@ -122,7 +144,10 @@ class Task(TaskMethods[P, R]):
         self.stats = TaskStats()
         self._task = self
         self._call: dict[str, Any] = {}
-        self._signature: inspect.Signature | None = None
+        self._arguments = ArgumentCheck(fn)
+        self._plain_options = _plain_options(options)
+        self.retry_options = TaskRetryOptions(options.retry_on, options.retry_policy(),
+                                              options.max_retries, options.timeout)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task synchronously in this thread, like the plain function."""
@@ -144,19 +169,7 @@ class Task(TaskMethods[P, R]):
     # ── enqueueing ──
     def argument_problem(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> str | None:
         """Why these arguments do not fit the function's signature, or None if they do."""
-        if self._signature is None:
-            try:
-                self._signature = inspect.signature(self.fn)
-            except (TypeError, ValueError):
-                return None  # a callable without a signature: the call itself will tell
-        sig = self._signature
-        try:
-            sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            bare = sig.replace(parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
-                               return_annotation=sig.empty)
-            return f"arguments do not match {self.fn.__name__}{bare}: {exc}"
-        return None
+        return self._arguments.problem(args, kwargs)
 
     def _check_args(self, where: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         problem = self.argument_problem(args, kwargs)
@@ -168,6 +181,8 @@ class Task(TaskMethods[P, R]):
         return queue if queue is not None else self.queue
 
     def _job_options(self, call: dict[str, Any]) -> dict[str, Any]:
+        if not call:
+            return self._plain_options
         return {
             "priority": call.get("priority", self.options.priority),
             "max_retries": call.get("max_retries", self.options.max_retries),
@@ -177,16 +192,17 @@ class Task(TaskMethods[P, R]):
 
     def _submit(self, call: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                 method: str) -> TaskHandle[R]:
-        where = f"{self.name}.{method}()"
-        self._check_args(where, args, kwargs)
+        problem = self._arguments.problem(args, kwargs)
+        if problem is not None:
+            raise InvalidTaskArguments(f"{self.name}.{method}(): {problem}")
         envelope = make_envelope(self.name, args, kwargs)
         if is_eager()[0]:
-            return self._run_eagerly(where, call, envelope)
+            return self._run_eagerly(f"{self.name}.{method}()", call, envelope)
         queue = self._queue_for(call)
         try:
             ref = queue.enqueue(envelope, **self._job_options(call))
         except InvalidPayload as exc:
-            raise _rewrite(exc, where) from None
+            raise _rewrite(exc, f"{self.name}.{method}()") from None
         self.stats.count("enqueued")
         return TaskHandle(queue, ref["id"], ref["shard_id"], self.name)
 

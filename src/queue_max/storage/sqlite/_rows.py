@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..._json import loads as _loads
 from ...models import DeadLetter, ErrorInfo, Job, JobStatus
 from ._ids import job_id_of
 
@@ -20,7 +20,6 @@ JOB_COLUMNS = (
 
 # "scheduled" is how storage keeps a pending job that is not due yet
 _STATUS = {**{s.value: s for s in JobStatus}, "scheduled": JobStatus.PENDING}
-_loads = json.loads
 _tuple_new = tuple.__new__
 
 
