@@ -78,6 +78,8 @@ def _zero(workload: str, key: str) -> Row:
 
 _DEPTH_RATIO = _fig("enqueue_at_depth", "depth_ratio")  # the two loops of one process
 _16_VS_4 = _quotient(_fig("drain_16w_1s", "rate"), _fig("drain_4w_6s", "rate"))
+_DELAY_VS_ENQUEUE = _quotient(_fig("task_delay", "rate"), _fig("enqueue_single", "rate"))
+_TASKS_VS_PLAIN = _quotient(_fig("drain_tasks_4w_6s", "rate"), _fig("drain_4w_6s", "rate"))
 
 ROWS: list[Row] = [
     _speed("enqueue_single", 15),
@@ -88,6 +90,10 @@ ROWS: list[Row] = [
     _speed("drain_4w_6s", 8),
     _speed("drain_16w_1s", 12),
     Row("drain_16w_1s", "/ own drain_4w_6s", _16_VS_4, "x", ">= 0.75", _at_least(0.75)),
+    Row("task_delay", "jobs/s", _fig("task_delay", "rate"), "/s"),
+    Row("task_delay", "/ own enqueue_single", _DELAY_VS_ENQUEUE, "x", ">= 0.80", _at_least(0.8)),
+    Row("drain_tasks_4w_6s", "jobs/s", _fig("drain_tasks_4w_6s", "rate"), "/s"),
+    Row("drain_tasks_4w_6s", "/ own drain_4w_6s", _TASKS_VS_PLAIN, "x", ">= 0.80", _at_least(0.8)),
     _latency("latency_inproc", 50, 1),
     _latency("latency_inproc", 99, 3),
     _latency("latency_xproc", 50, 20),

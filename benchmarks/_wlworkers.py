@@ -39,7 +39,7 @@ SCRIPT = Path(__file__).with_name("_workloads.py")
 IDLE_BEFORE_PRODUCING = 0.5  # seconds for workers to settle into their idle polling
 
 
-def _make_workers(args: argparse.Namespace, queue: Any, handle: Handler) -> list[Any]:
+def _make_workers(args: argparse.Namespace, queue: Any, handle: Handler | None) -> list[Any]:
     (worker_cls,) = load_api("Worker")
     return [
         worker_cls(f"bench-{os.getpid()}-{k}", handle, queue, poll_interval=args.poll_interval)
@@ -70,6 +70,28 @@ def drain(args: argparse.Namespace) -> Result:
         prefill(queue, args.n)
         done = _Completions(args.n)
         workers = _make_workers(args, queue, done.handle)
+        t0 = time.perf_counter()
+        with running(workers):
+            finished = done.reached.wait(args.time_cap)
+            left = max(0.0, args.time_cap - (time.perf_counter() - t0))
+            finished = finished and wait_until(lambda: queue_idle(queue), left, 0.002)
+            seconds, count = time.perf_counter() - t0, done.count
+    finally:
+        queue.close()
+    result = {"jobs": count, "seconds": seconds, "rate": rate(count, seconds)}
+    return {**result, "workers": args.workers, "capped": not finished}
+
+
+def drain_tasks(args: argparse.Namespace) -> Result:
+    """``drain`` for jobs of a registered ``@task`` run by workers without a process_function."""
+    (task,) = load_api("task")
+    queue = open_queue(args.data_dir, args.shards)
+    try:
+        done = _Completions(args.n)
+        counted = task(name="bench_counted", queue=queue)(lambda i: done.handle({}))
+        for lo in range(0, args.n, 10_000):  # the envelope .delay() writes, enqueued in batches
+            counted.map(range(lo, min(lo + 10_000, args.n)))
+        workers = _make_workers(args, queue, None)
         t0 = time.perf_counter()
         with running(workers):
             finished = done.reached.wait(args.time_cap)
@@ -264,6 +286,7 @@ def multiproc_drain(args: argparse.Namespace) -> Result:
 WORKLOADS: dict[str, Callable[[argparse.Namespace], Result]] = {
     "drain_4w_6s": drain,
     "drain_16w_1s": drain,
+    "drain_tasks_4w_6s": drain_tasks,
     "latency_inproc": latency_inproc,
     "latency_xproc": latency_xproc,
     "multiproc_drain": multiproc_drain,

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _wlcommon import WorkloadError, open_queue, prefill, rate, timed_loop
+from _wlcommon import WorkloadError, load_api, open_queue, prefill, rate, timed_loop
 
 Result = dict[str, Any]
 
@@ -93,11 +93,26 @@ def enqueue_at_depth(args: argparse.Namespace) -> Result:
     }
 
 
+def task_delay(args: argparse.Namespace) -> Result:
+    """Single ``.delay(i)`` calls of a one-argument ``@task`` (ours only: 0.1.1 has no tasks)."""
+    (task,) = load_api("task")
+    queue = open_queue(args.data_dir, args.shards)
+    try:
+        noop = task(name="bench_noop", queue=queue)(lambda i: None)
+        for k in range(args.warmup):
+            noop.delay(args.n + k)
+        done, seconds = timed_loop(lambda k: noop.delay(k), args.n, args.time_cap)
+    finally:
+        queue.close()
+    return {"jobs": done, "seconds": seconds, "rate": rate(done, seconds)}
+
+
 CORE: dict[str, Callable[[argparse.Namespace], Result]] = {
     "enqueue_single": enqueue_single,
     "enqueue_batch": enqueue_batch,
     "pop_complete": pop_complete,
     "enqueue_at_depth": enqueue_at_depth,
+    "task_delay": task_delay,
 }
 
 # Per workload: (default n, default time cap in seconds).  Drains get a longer cap than the
@@ -107,6 +122,8 @@ DEFAULTS: dict[str, tuple[int, float]] = {
     "enqueue_batch": (100_000, 60.0),
     "pop_complete": (20_000, 20.0),
     "enqueue_at_depth": (20_000, 20.0),
+    "task_delay": (20_000, 20.0),
+    "drain_tasks_4w_6s": (20_000, 60.0),
     "drain_4w_6s": (20_000, 60.0),
     "drain_16w_1s": (20_000, 60.0),
     "latency_inproc": (500, 30.0),

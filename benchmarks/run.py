@@ -36,8 +36,9 @@ SUITES = {
     "workers": [
         "drain_4w_6s", "drain_16w_1s", "latency_inproc", "latency_xproc", "multiproc_drain",
     ],
+    "tasks": ["enqueue_single", "task_delay", "drain_4w_6s", "drain_tasks_4w_6s"],
 }
-SUITES["all"] = SUITES["core"] + SUITES["workers"]
+SUITES["all"] = SUITES["core"] + SUITES["workers"] + ["task_delay", "drain_tasks_4w_6s"]
 
 Figures = dict[str, Any]
 Raw = dict[str, dict[str, list[Figures]]]  # side -> workload -> one result per run
