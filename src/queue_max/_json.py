@@ -9,7 +9,7 @@ from typing import Any
 __all__ = ["dumps", "loads"]
 
 _slow_loads = json.loads
-_scan_once = json.scanner.make_scanner(json.JSONDecoder())
+_scan_once: Any = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]  # typeshed
 
 
 def loads(text: str) -> Any:
