@@ -14,9 +14,11 @@ import venv
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["REFERENCE_SPEC", "REPO_ROOT", "RefEnvError", "Side", "ours", "reference"]
+__all__ = ["PEER_SPECS", "REFERENCE_SPEC", "REPO_ROOT", "RefEnvError", "Side", "ours", "peer", "reference"]
 
 REFERENCE_SPEC = "queue-max==0.1.1"
+# The embedded peers of peers.py, each in a venv of its own (.bench/venv-<name>), pinned.
+PEER_SPECS = {"huey": "huey==3.5.4", "localqueue": "localqueue==1.4.1"}
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_DIR = REPO_ROOT / ".bench" / "ref-venv"
 _MARKER = VENV_DIR / ".installed"
@@ -63,6 +65,28 @@ def _install() -> None:
     if done.returncode != 0:
         raise RefEnvError(f"pip install {REFERENCE_SPEC} failed:\n{done.stderr.strip()[-2000:]}")
     _MARKER.write_text(REFERENCE_SPEC + "\n")
+
+
+def _install_into(venv_dir: Path, spec: str) -> Path:
+    """A venv at `venv_dir` with `spec` installed (once: a marker file remembers the spec)."""
+    python, marker = venv_dir / "bin" / "python", venv_dir / ".installed"
+    if python.exists() and marker.exists() and marker.read_text().strip() == spec:
+        return python
+    print(f"[bench] installing {spec} into {venv_dir} ...", file=sys.stderr)
+    if not python.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
+    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", spec],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RefEnvError(f"pip install {spec} failed:\n{done.stderr.strip()[-2000:]}")
+    marker.write_text(spec + "\n")
+    return python
+
+
+def peer(name: str) -> Side:
+    """A peer library (see PEER_SPECS) in its cached venv; no PYTHONPATH, so nothing of ours."""
+    python = _install_into(REPO_ROOT / ".bench" / f"venv-{name}", PEER_SPECS[name])
+    return Side(name, str(python), _clean_env())
 
 
 def reference() -> Side:
