@@ -60,6 +60,23 @@ def test_a_worker_with_function_and_tasks_routes_each_payload(cli, make_cli_queu
     assert queue.get_job(plain_job["id"]).result["got"] == {"plain": True}
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_the_same_jobs_route_the_same_way_with_one_or_several_processes(cli, make_cli_queue, processes,
+                                                                       monkeypatch):
+    # Given a task job and a plain job, and worker processes that can import the test modules
+    monkeypatch.setenv("PYTHONPATH", module_env()["PYTHONPATH"])
+    queue = make_cli_queue()
+    task_job = queue.enqueue(_task("cli.add", 20, 22))
+    plain_job = queue.enqueue({"plain": True})
+    # When a burst worker with both --function and --tasks runs them in 1 or in 2 processes
+    result = cli("worker", "--function", f"{HANDLERS}:echo", "--tasks", "cli_fixtures.tasks", "--burst",
+                 "--rate-limit", "0", "--processes", processes)
+    # Then the task job ran its task and only the plain job ran the function, either way
+    assert result.code == 0, result.err
+    assert queue.get_job(task_job["id"]).result == 42
+    assert queue.get_job(plain_job["id"]).result["got"] == {"plain": True}
+
+
 def test_an_unknown_task_is_dead_lettered_not_crashed_on(cli, make_cli_queue):
     queue = make_cli_queue()
     ref = queue.enqueue(_task("cli.nope"))

@@ -307,3 +307,68 @@ def test_workers_respect_the_rate_limiter_without_busy_polling(make_queue, runni
     assert wait_until(lambda: queue.get_stats()["completed"] >= 5, 5)
     assert queue.get_stats()["completed"] <= 6
     assert wait_until(lambda: queue.get_stats()["completed"] == 8, 10)
+
+
+def test_one_options_value_builds_workers_and_keywords_override_it(queue):
+    from queue_max import WorkerOptions
+
+    # Given a shared options value
+    options = WorkerOptions(concurrency=3, prefetch=4, burst=True)
+    # When workers are built from it, one with a keyword on top
+    plain = Worker("a", print, queue, options=options)
+    tuned = Worker("b", print, queue, options=options, prefetch=8)
+    # Then both carry its values, the keyword wins where given, and a clone keeps them all
+    assert (plain.concurrency, plain.prefetch, plain.burst) == (3, 4, True)
+    assert tuned.options == options.replace(prefetch=8)
+    assert tuned.clone("c").options == tuned.options
+
+
+def test_task_jobs_run_their_task_and_other_jobs_the_fallback_inside_the_wrapper(make_queue, running):
+    from queue_max.tasks import task
+
+    # Given a task, a task job and a plain job, and a worker with a fallback and a wrapper
+    queue = make_queue(shards=1)
+
+    @task(queue=queue, name="test.triple")
+    def triple(x: int) -> int:
+        return 3 * x
+
+    handle = triple.delay(5)
+    plain = queue.enqueue({"plain": 1})["id"]
+    wrapped: list[object] = []
+
+    def wrapper(fn):
+        def run(payload):
+            wrapped.append(payload)
+            return fn(payload)
+        return run
+
+    worker = Worker("w", None, queue, poll_interval=0.02, fallback=lambda p: {"fallback": p}, wrapper=wrapper)
+    running(worker)
+    # When it drains the queue
+    assert queue.wait_until_empty(timeout=10)
+    # Then the task job ran the task, the plain job the fallback, both through the wrapper
+    assert handle.get(timeout=5) == 15
+    assert queue.get_job(plain).result == {"fallback": {"plain": 1}}
+    assert len(wrapped) == 2
+
+
+def test_a_job_handler_value_carries_its_own_timeout_and_retry_rules_to_the_worker(make_queue, running):
+    from queue_max import JobHandler, RetryPolicy
+
+    # Given a router whose handler only retries TimeoutError, with its own short backoff
+    queue = make_queue(shards=1, max_retries=3)
+    ids = [queue.enqueue({"error": name})["id"] for name in ("timeout", "value")]
+
+    def fail(payload):
+        raise TimeoutError("slow") if payload["error"] == "timeout" else ValueError("bad")
+
+    class Router(Worker):
+        def resolve_handler(self, job):
+            return JobHandler(fail, timeout=30, policy=RetryPolicy(backoff_base=0.001, jitter=0),
+                              retry_on=(TimeoutError,))
+
+    running(Router("router", None, queue, poll_interval=0.02))
+    # Then the TimeoutError job retried until its attempts ran out, the ValueError one did not retry
+    assert wait_until(lambda: all(queue.get_job(i).status is JobStatus.FAILED for i in ids))
+    assert [queue.get_job(i).attempts for i in ids] == [4, 1]

@@ -29,7 +29,7 @@ def noop(payload: dict) -> None:
         (("w", noop), {"on_job_start": 3}, "on_job_start must be a callable or None, got int"),
         (("w", noop), {"on_job_complete": "x"}, "on_job_complete must be a callable"),
         (("w", noop), {"on_job_error": []}, "on_job_error must be a callable"),
-        (("w", noop), {"concurrency": 0}, "concurrency must be an int from 1 to 10000, got 0"),
+        (("w", noop), {"concurrency": 0}, "concurrency must be an int from 1 to 10000 or None, got 0"),
         (("w", noop), {"concurrency": 2.5}, "concurrency must be an int"),
         (("w", noop), {"prefetch": 0}, "prefetch must be an int from 1"),
         (("w", noop), {"shutdown_timeout": -1}, "shutdown_timeout must be a finite number of seconds >= 0"),
@@ -97,3 +97,30 @@ def test_bad_pool_method_arguments_are_refused_clearly(queue):
         pool.wait_for_idle(timeout=-2)
     with pytest.raises(ConfigError, match="timeout must be"):
         pool.stop_all(timeout=float("inf"))
+
+
+def test_worker_options_refuse_bad_values_and_unknown_names():
+    from queue_max import ConfigError, WorkerOptions
+
+    with pytest.raises(ConfigError, match="prefetch must be an int from 1 to 10000, got 0"):
+        WorkerOptions(prefetch=0)
+    with pytest.raises(ConfigError, match="unknown worker options threads; allowed: concurrency"):
+        WorkerOptions().replace(threads=2)
+
+
+def test_a_worker_refuses_options_that_are_not_a_worker_options_value(queue):
+    from queue_max import ConfigError, Worker
+
+    with pytest.raises(ConfigError, match="options must be a WorkerOptions or None, got {'burst': True}"):
+        Worker("w", print, queue, options={"burst": True})
+
+
+def test_a_job_handler_refuses_what_cannot_run_or_time_a_job():
+    from queue_max import ConfigError, JobHandler
+
+    with pytest.raises(ConfigError, match="JobHandler fn must be callable, got int 3"):
+        JobHandler(3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="JobHandler timeout must be .* > 0 or None, got 0"):
+        JobHandler(print, timeout=0)
+    with pytest.raises(ConfigError, match="retry_on must hold exception types, got 'x'"):
+        JobHandler(print, retry_on=("x",))  # type: ignore[arg-type]

@@ -22,13 +22,14 @@ from .errors import (
     StorageFull,
     StorageReadOnly,
 )
+from .handler import JobHandler
 from .models import DeadLetter, Job, JobPriority, JobStatus, Lease
 from .queue import Queue
 from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import Permanent, Retry, RetryPolicy, is_retryable_error
 from .storage.sqlite import ShardManager
 from .tasks import TaskFailed, TaskHandle, periodic_task, retryable_task, task
-from .workers import AsyncWorker, Supervisor, Worker, WorkerPool
+from .workers import AsyncWorker, Supervisor, Worker, WorkerOptions, WorkerPool
 
 __version__ = "0.3.0.dev0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidJobFile",
     "InvalidPayload",
     "Job",
+    "JobHandler",
     "JobNotFound",
     "JobPriority",
     "JobStatus",
@@ -71,6 +73,7 @@ __all__ = [
     "TaskFailed",
     "TaskHandle",
     "Worker",
+    "WorkerOptions",
     "WorkerPool",
     "is_retryable_error",
     "load_settings",

@@ -19,7 +19,7 @@ from .config import Settings, load_settings
 from .errors import ConfigError, InvalidJobFile, InvalidPayload, JobNotFound, LeaseLost, RateLimitError
 from .models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob
 from .ratelimit import RateLimiter, RateLimitUnit
-from .retry import Retry, RetryPolicy, decide, error_info
+from .retry import RetryPolicy, decide, error_info
 from .storage.base import Backend
 from .storage.sqlite import ShardManager, ShardOptions
 
@@ -405,11 +405,13 @@ class Queue(Management):
         lease: Lease | None = None,
         retry_delay: float | None = None,
         retry_on: Any = None,
+        policy: RetryPolicy | None = None,
     ) -> JobStatus:
         """Record a failed attempt: retry later (returns PENDING) or dead-letter (returns FAILED).
 
         An exception `error` is classified by type (4xx HTTP errors other than 429 and
-        `Permanent` are not retried); `permanent=True` skips the retries.
+        `Permanent` are not retried); `permanent=True` skips the retries. `retry_delay` overrides
+        the backoff for this failure, `policy` (a task's own) the queue's; see `retry.decide`.
         """
         job_id, job, lease = self._held_job(job_id, lease)
         self._check_shard_arg(self.backend, job_id, shard_id)
@@ -419,14 +421,12 @@ class Queue(Management):
             job = self.backend.get(job_id)
             if job is None:
                 raise JobNotFound(job_id)
-        info, decision = self._classify(job, error, permanent, retry_on)
+        delay = None if retry_delay is None else check_seconds("retry_delay", retry_delay)
+        info, decision = self._classify(job, error, permanent, retry_on, policy or self.retry_policy, delay)
         now = self.clock.time()
         try:
             if decision is not None:
-                # a task's own Retry(delay=...) is more specific than the caller's retry_delay
-                own = isinstance(error, Retry) and error.delay is not None
-                delay = decision if retry_delay is None or own else check_seconds("retry_delay", retry_delay)
-                self.backend.retry(lease, now + delay, info, now)
+                self.backend.retry(lease, now + decision, info, now)
             else:
                 self.backend.bury(lease, info, now)
         except LeaseLost:
@@ -439,19 +439,21 @@ class Queue(Management):
         self.events.emit(event, job_id, lease.shard_id, info.message)
         return JobStatus.PENDING if decision is not None else JobStatus.FAILED
 
-    def _classify(self, job: Job, error: object, permanent: bool, retry_on: Any) -> tuple[ErrorInfo, float | None]:
+    @staticmethod
+    def _classify(job: Job, error: object, permanent: bool, retry_on: Any, policy: RetryPolicy,
+                  delay: float | None) -> tuple[ErrorInfo, float | None]:
         """The stored error, and the retry delay (None = dead-letter now)."""
         if isinstance(error, BaseException):
-            name, message, stack = error_info(error)
-            info = ErrorInfo(name, message, stack)
-            verdict = decide(error, max(1, job.tentativas), max(1, job.max_tentativas),
-                             self.retry_policy, retry_on=retry_on)
-            retry = verdict.retry and not permanent
-            return info, (verdict.delay if retry else None)
-        info = ErrorInfo("Error", "" if error is None else str(error))
-        if permanent or job.tentativas >= job.max_tentativas:
+            info = ErrorInfo(*error_info(error))
+            exc: BaseException = error
+        else:
+            info = ErrorInfo("Error", "" if error is None else str(error))
+            exc = RuntimeError(info.message)
+        if permanent:
             return info, None
-        return info, self.retry_policy.delay_for(max(1, job.tentativas))
+        verdict = decide(exc, max(1, job.tentativas), max(1, job.max_tentativas), policy,
+                         retry_on=None if exc is not error else retry_on, delay=delay)
+        return info, (verdict.delay if verdict.retry else None)
 
     def release_job(self, job_id: int | Job, *, lease: Lease | None = None) -> bool:
         """Give a claimed job back untouched (not counted as an attempt); False if the lease was lost."""

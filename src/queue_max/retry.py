@@ -188,12 +188,17 @@ def decide(
     policy: RetryPolicy,
     *,
     retry_on: type[BaseException] | Iterable[type[BaseException]] | None = None,
+    delay: float | None = None,
 ) -> RetryDecision:
-    """Whether a job whose attempt number `attempts` raised `exc` runs again, and when.
+    """Whether a job whose attempt number `attempts` raised `exc` runs again, and when: the one
+    place where retries are decided, in this order.
 
-    `max_attempts` counts every attempt (max_retries + 1). `Permanent` and permanent HTTP
-    errors never retry; `Retry(delay=...)` retries after its own delay; `retry_on`, when given,
-    retries only those types (and `Retry`). No decision ever exceeds `max_attempts`.
+    1. `Permanent` and permanent HTTP errors never retry.
+    2. No decision exceeds `max_attempts` (every attempt counts: max_retries + 1).
+    3. `Retry(delay=...)` retries after its own delay, whatever `retry_on` says.
+    4. `retry_on`, when given, retries only those types.
+    5. The delay is `delay` when the caller gives one (a per-failure override), else `policy`'s
+       backoff for this attempt (a task's own policy, or the queue's).
     """
     for name, value in (("attempts", attempts), ("max_attempts", max_attempts)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -204,12 +209,11 @@ def decide(
         return RetryDecision(False, 0.0, why)
     if attempts >= max_attempts:
         return RetryDecision(False, 0.0, f"attempts exhausted ({attempts} of {max_attempts})")
-    if isinstance(exc, Retry):
-        delay = exc.delay if exc.delay is not None else policy.delay_for(attempts)
-        return RetryDecision(True, delay, why)
-    if retry_types is not None and not isinstance(exc, retry_types):
+    if isinstance(exc, Retry) and exc.delay is not None:
+        return RetryDecision(True, exc.delay, why)
+    if retry_types is not None and not isinstance(exc, (Retry, *retry_types)):
         return RetryDecision(False, 0.0, f"{type(exc).__name__} is not in retry_on")
-    return RetryDecision(True, policy.delay_for(attempts), why)
+    return RetryDecision(True, policy.delay_for(attempts) if delay is None else delay, why)
 
 
 def error_info(exc: BaseException) -> tuple[str, str, str]:

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from ..models import Job
-from ..workers import Supervisor, Worker
+from ..workers import Supervisor, Worker, WorkerOptions
 from ._context import Context, count, duration, non_negative
 from ._errors import ExitCode, UsageError
-from ._imports import import_tasks, load_function
+from ..loading import import_tasks, load_function
 from ._output import emit_json
 from ._status import StatusFile, status_interval
 
@@ -163,23 +162,6 @@ def run(ctx: Context) -> int:
         return _run_here(ctx, queue, function, threads, what)
 
 
-class _MixedWorker(Worker):
-    """Task payloads go to their registered task, every other payload to `function`.
-
-    (Built with process_function=None: a worker with one calls it for every job.)"""
-
-    def __init__(self, *args: Any, function: Callable[[dict[str, Any]], Any], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.function = function
-
-    def resolve_handler(self, job: Job) -> Any:
-        from ..tasks import is_task_payload, resolve_handler
-
-        if is_task_payload(job.payload):
-            return resolve_handler(job)
-        return self.function
-
-
 def _worker_status(worker: Worker, queue: Any) -> dict[str, Any]:
     stats = worker.get_stats()
     limiter = queue.rate_limiter
@@ -197,13 +179,10 @@ def _worker_status(worker: Worker, queue: Any) -> dict[str, Any]:
 def _run_here(ctx: Context, queue: Any, function: Any, threads: int, what: str) -> int:
     a = ctx.args
     worker_id = f"{_name(ctx)}-{os.getpid()}"
-    options: dict[str, Any] = {
-        "poll_interval": a.poll_interval, "job_timeout": a.job_timeout, "concurrency": threads,
-        "shutdown_timeout": a.shutdown_timeout, "max_jobs": a.max_jobs, "burst": a.burst}
-    if function is not None and a.tasks:
-        worker: Worker = _MixedWorker(worker_id, None, queue, function=function, **options)
-    else:
-        worker = Worker(worker_id, function, queue, **options)
+    options = WorkerOptions(poll_interval=a.poll_interval, job_timeout=a.job_timeout, concurrency=threads,
+                            shutdown_timeout=a.shutdown_timeout, max_jobs=a.max_jobs, burst=a.burst)
+    # task jobs run their task, every other job `function`: the same rule as in worker processes
+    worker = Worker(worker_id, None, queue, options=options, fallback=function)
     print(f"queue-max worker {worker_id}: {threads} thread{'s' if threads != 1 else ''}, {what}, "
           f"queue {ctx.data_dir} ({queue.num_shards} shard{'s' if queue.num_shards != 1 else ''})"
           f"{', burst' if a.burst else ''}",

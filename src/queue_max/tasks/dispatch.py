@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidPayload, LeaseLost
+from ..handler import JobHandler
 from ..models import Job, JobStatus
 from ..retry import Retry, RetryPolicy
 from .errors import MalformedTaskPayload
@@ -240,11 +241,15 @@ class TaskHandler:
         return f"<TaskHandler {self.name}>"
 
 
-def resolve_handler(job: Job) -> TaskHandler:
-    """The handler of a task job (the workers' dispatch hook); raises `UnknownTask` or
-    `MalformedTaskPayload` (both `Permanent`) for a job it cannot run."""
+def resolve_handler(job: Job) -> JobHandler:
+    """The handler of a task job (the workers' dispatch hook): the task, with its `timeout`,
+    backoff `policy` and `retry_on`. Raises `UnknownTask` or `MalformedTaskPayload` (both
+    `Permanent`) for a job it cannot run."""
     unpacked = _unpack(job.payload)
-    return TaskHandler(job, unpacked[0].name, unpacked[0].retry_options, unpacked=unpacked)
+    task = unpacked[0]
+    options = task.retry_options
+    return JobHandler(TaskHandler(job, task.name, options, unpacked=unpacked), options.timeout, options.policy,
+                      options.retry_on)
 
 
 def process_task_job(queue: Queue, job: Job) -> JobStatus:

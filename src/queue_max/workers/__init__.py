@@ -6,6 +6,7 @@ from .context import JobContext, current_job
 from .errors import JobCancelled, JobTimeout, NoHandler
 from .pool import WorkerPool
 from .supervisor import Supervisor
+from .options import WorkerOptions
 from .worker import Worker
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "NoHandler",
     "Supervisor",
     "Worker",
+    "WorkerOptions",
     "WorkerPool",
     "WorkerState",
     "current_job",

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from ..errors import InvalidPayload, LeaseLost, QueueClosed, QueueMaxError
+from ..handler import JobHandler
 from ..models import Job, JobStatus
 from ..queue import Queue
 
@@ -136,16 +137,17 @@ def _complete_each(
 
 def fail(
     queue: Queue, job: Job, error: BaseException, tally: Tally, hooks: Callbacks,
-    *, handler: Any = None, permanent: bool = False,
+    *, handler: JobHandler | None = None, permanent: bool = False,
 ) -> None:
     """Record a failed attempt: retried per the policy, or dead-lettered.
 
-    A task handler's `retry_on` and `retry_delay(error, attempts)` override the queue's policy."""
-    retry_on = getattr(handler, "retry_on", None)
-    delay_of = getattr(handler, "retry_delay", None)
+    The handler's own `retry_on` and `policy` (a task's) are used over the queue's."""
     try:
-        delay = delay_of(error, job.tentativas) if callable(delay_of) else None
-        status = queue.fail_job(job, error=error, permanent=permanent, retry_on=retry_on, retry_delay=delay)
+        if handler is None:
+            status = queue.fail_job(job, error=error, permanent=permanent)
+        else:
+            status = queue.fail_job(job, error=error, permanent=permanent, retry_on=handler.retry_on,
+                                    policy=handler.policy)
     except LeaseLost:
         tally.lost += 1
         log.warning("worker %s: job %d failed, but its lease was already lost; not recorded",

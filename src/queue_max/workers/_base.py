@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import threading
@@ -13,21 +14,20 @@ from ..errors import ConfigError, QueueMaxError
 from ..models import Job, Lease
 from ..queue import Queue
 from ._acks import Callbacks, Tally
-from ._dispatch import Handler, resolve_task
+from ..handler import Handler, JobHandler
+from ..tasks import is_task_payload
+from ..tasks import resolve_handler as resolve_task
 from ._hub import Hub, attach, detach
 from ._signals import ShutdownSignals
-from ._validate import (
-    check_bool,
-    check_callable,
-    check_count,
-    check_queue,
-    check_seconds,
-    check_worker_id,
-)
+from ._validate import check_bool, check_callable, check_queue, check_seconds, check_worker_id
+from .options import WorkerOptions
 
 __all__ = ["BaseWorker", "WorkerState"]
 
 log = logging.getLogger("queue_max.workers")
+
+UNSET: Any = object()  # a tuning keyword that was not given: the `options` value (or default) holds
+_TUNING = frozenset(f.name for f in dataclasses.fields(WorkerOptions))
 
 
 class WorkerState(str, enum.Enum):
@@ -52,48 +52,54 @@ class BaseWorker:
         worker_id: str,
         process_function: Handler | None = None,
         queue: Queue | None = None,
-        poll_interval: float = 1.0,
+        poll_interval: float | None = None,
         job_timeout: float | None = None,
         on_job_start: Callable[[str, int, dict[str, Any]], Any] | None = None,
         on_job_complete: Callable[[str, int, Any], Any] | None = None,
         on_job_error: Callable[[str, int, BaseException, bool], Any] | None = None,
         *,
-        concurrency: int | None = None,
-        prefetch: int = 32,
-        shutdown_timeout: float = 10.0,
-        handle_signals: bool | None = None,
-        max_jobs: int | None = None,
-        burst: bool = False,
-        ack_interval: float = 0.005,
-        timeout_grace: float = 1.0,
+        options: WorkerOptions | None = None,
+        fallback: Handler | None = None,
+        wrapper: Callable[[Handler], Handler] | None = None,
+        concurrency: int | None = UNSET,
+        prefetch: int = UNSET,
+        shutdown_timeout: float = UNSET,
+        handle_signals: bool | None = UNSET,
+        max_jobs: int | None = UNSET,
+        burst: bool = UNSET,
+        ack_interval: float = UNSET,
+        timeout_grace: float = UNSET,
     ) -> None:
+        if options is not None and not isinstance(options, WorkerOptions):
+            raise ConfigError(f"options must be a WorkerOptions or None, got {options!r:.60}")
+        given = {name: value for name, value in locals().items() if name in _TUNING and value is not UNSET}
+        for name in ("poll_interval", "job_timeout"):  # positional in 0.1.1: None = not given
+            if given.get(name, UNSET) is None:
+                del given[name]
+        self.options = (options or WorkerOptions()).replace(**given)
         self.worker_id = check_worker_id(worker_id)
         self.process_function: Handler | None = check_callable("process_function", process_function)
+        self.fallback: Handler | None = check_callable("fallback", fallback)
+        self.wrapper: Callable[[Handler], Handler] | None = check_callable("wrapper", wrapper)
         self.queue = self._check_queue(queue)
-        self.poll_interval = check_seconds("poll_interval", poll_interval, positive=True)
-        self.job_timeout: float | None = check_seconds("job_timeout", job_timeout, optional=True, positive=True)
-        self.concurrency: int = check_count(
-            "concurrency", self._default_concurrency if concurrency is None else concurrency, 1, 10_000)
-        self.prefetch: int = check_count("prefetch", prefetch, 1, 10_000)
-        self.shutdown_timeout = check_seconds("shutdown_timeout", shutdown_timeout)
-        self.handle_signals: bool | None = check_bool("handle_signals", handle_signals, optional=True)
-        self.max_jobs: int | None = check_count("max_jobs", max_jobs, 1, 10**12, optional=True)
-        self.burst: bool = check_bool("burst", burst)
-        self.ack_interval = check_seconds("ack_interval", ack_interval)
-        self.timeout_grace = check_seconds("timeout_grace", timeout_grace)
+        o = self.options
+        self.poll_interval = o.poll_interval
+        self.job_timeout: float | None = o.job_timeout
+        self.concurrency: int = self._default_concurrency if o.concurrency is None else o.concurrency
+        self.prefetch: int = o.prefetch
+        self.shutdown_timeout = o.shutdown_timeout
+        self.handle_signals: bool | None = o.handle_signals
+        self.max_jobs: int | None = o.max_jobs
+        self.burst: bool = o.burst
+        self.ack_interval = o.ack_interval
+        self.timeout_grace = o.timeout_grace
         self._hooks = Callbacks(
             self.worker_id,
             check_callable("on_job_start", on_job_start),
             check_callable("on_job_complete", on_job_complete),
             check_callable("on_job_error", on_job_error),
         )
-        self._config = {  # what clone() passes on
-            "process_function": process_function, "queue": queue, "poll_interval": poll_interval,
-            "job_timeout": job_timeout, "on_job_start": on_job_start, "on_job_complete": on_job_complete,
-            "on_job_error": on_job_error, "concurrency": self.concurrency, "prefetch": prefetch,
-            "shutdown_timeout": shutdown_timeout, "handle_signals": handle_signals, "max_jobs": max_jobs,
-            "burst": burst, "ack_interval": ack_interval, "timeout_grace": timeout_grace,
-        }
+        self._fixed = None if process_function is None else JobHandler(process_function).wrapped(wrapper)
         self._init_lifecycle()
 
     def _init_lifecycle(self) -> None:
@@ -159,14 +165,28 @@ class BaseWorker:
         return None
 
     # ── dispatch ──
-    def resolve_handler(self, job: Job) -> Handler:
-        """The callable that runs `job`: `process_function`, or the task registered by name.
+    def resolve_handler(self, job: Job) -> JobHandler | Handler:
+        """What runs `job`: `process_function` for every job when there is one; otherwise a task
+        job runs its registered task and any other job `fallback`.
 
-        Override to route jobs yourself; raising `NoHandler` (or any `Permanent`) dead-letters it.
+        Override to route jobs yourself, returning a `JobHandler` (or a plain callable); raising
+        `NoHandler` (or any `Permanent`) dead-letters the job.
         """
         if self.process_function is not None:
             return self.process_function
+        if self.fallback is not None and not is_task_payload(job.payload):
+            return self.fallback
         return resolve_task(job)
+
+    def handler_for(self, job: Job) -> JobHandler:
+        """`resolve_handler(job)` as a `JobHandler`, with `wrapper` applied: what the runners call."""
+        if self._fixed is not None:
+            return self._fixed
+        return JobHandler.of(self.resolve_handler(job)).wrapped(self.wrapper)
+
+    def timeout_of(self, handler: JobHandler) -> float | None:
+        """The handler's own time limit, else the worker's `job_timeout`."""
+        return self.job_timeout if handler.timeout is None else handler.timeout
 
     # ── lifecycle ──
     @property
@@ -329,7 +349,14 @@ class BaseWorker:
 
     def clone(self, worker_id: str) -> Any:
         """A new, not started worker with this one's configuration and another id."""
-        return type(self)(worker_id, **self._config)
+        return type(self)(worker_id, **self._clone_arguments())
+
+    def _clone_arguments(self) -> dict[str, Any]:
+        """What `clone()` passes to the constructor; a subclass with another signature overrides it."""
+        hooks = self._hooks
+        return {"process_function": self.process_function, "queue": self.queue, "options": self.options,
+                "fallback": self.fallback, "wrapper": self.wrapper, "on_job_start": hooks.start,
+                "on_job_complete": hooks.complete, "on_job_error": hooks.error}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.worker_id!r} {self._state.value} concurrency={self.concurrency}>"

@@ -8,7 +8,6 @@ configuration error). End of input on stdin means the supervisor died: the worke
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -18,33 +17,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..models import Job
+from ..loading import import_tasks, load_function
+from ..handler import Handler
 from ..queue import Queue
 from ._scoreboard import Scoreboard
 from .context import current_job
+from .options import WorkerOptions
 from .worker import Worker
 
-__all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_RECYCLE", "load_function", "main"]
+__all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_RECYCLE", "main"]
 
 EXIT_OK = 0
 EXIT_RECYCLE = 75  # EX_TEMPFAIL: max_jobs reached, start a fresh process
 EXIT_CONFIG = 78  # EX_CONFIG: the handler or the queue cannot be loaded; restarting won't help
-
-
-def load_function(spec: str) -> Callable[..., Any]:
-    """`package.module:function` (or `module:Class.method`) imported and looked up."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"function must look like 'package.module:function', got {spec!r}")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ValueError(f"{spec!r}: module {module_name!r} has no attribute {attr!r}") from None
-    if not callable(obj):
-        raise ValueError(f"{spec!r} is not callable (it is {type(obj).__name__})")
-    return obj  # type: ignore[no-any-return]
 
 
 class _Channel:
@@ -60,36 +45,23 @@ class _Channel:
             pass
 
 
-class _Scored:
-    """Wraps a handler to write the job it runs into this thread's scoreboard slot."""
+def _scored(board: Scoreboard) -> Callable[[Handler], Handler]:
+    """A wrapper that writes the job a handler runs into this thread's scoreboard slot."""
 
-    def __init__(self, handler: Callable[[dict[str, Any]], Any], board: Scoreboard) -> None:
-        self._handler = handler
-        self._board = board
+    def wrap(handler: Handler) -> Handler:
+        def scored(payload: dict[str, Any]) -> Any:
+            ctx = current_job()
+            if ctx is None:
+                return handler(payload)
+            board.begin(ctx.job.id, ctx.timeout)
+            try:
+                return handler(payload)
+            finally:
+                board.end()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._handler, name)  # timeout, retry_on, retry_delay of a task
+        return scored
 
-    def __call__(self, payload: dict[str, Any]) -> Any:
-        ctx = current_job()
-        if ctx is None:
-            return self._handler(payload)
-        self._board.begin(ctx.job.id, ctx.timeout)
-        try:
-            return self._handler(payload)
-        finally:
-            self._board.end()
-
-
-class _TaskWorker(Worker):
-    """Runs registered tasks, each wrapped for the scoreboard."""
-
-    def __init__(self, *args: Any, board: Scoreboard, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._board = board
-
-    def resolve_handler(self, job: Job) -> Any:
-        return _Scored(super().resolve_handler(job), self._board)
+    return wrap
 
 
 def _lifeline(worker: Worker) -> None:
@@ -103,25 +75,16 @@ def _lifeline(worker: Worker) -> None:
 
 
 def _build(config: dict[str, Any]) -> tuple[Queue, Worker]:
-    for module in config.get("tasks", []):
-        importlib.import_module(module)
+    import_tasks(config.get("tasks", []))
     function = load_function(config["function"]) if config.get("function") else None
     board = Scoreboard(Path(config["scoreboard"]), config["slots"])
+    options = WorkerOptions(**config["worker_options"])
     queue = Queue(data_dir=config["data_dir"], shards=config.get("shards"), **config.get("queue_options", {}))
-    options: dict[str, Any] = {
-        "poll_interval": config["poll_interval"], "job_timeout": config.get("job_timeout"),
-        "concurrency": config["threads"], "shutdown_timeout": config["shutdown_timeout"],
-        "max_jobs": config.get("max_jobs"), "burst": config.get("burst", False),
-        "prefetch": config.get("prefetch", 32),
-    }
-    if config.get("kill_on_timeout"):
-        options["timeout_grace"] = 3600.0  # the supervisor kills this process first
     worker_id = f"{config['worker_prefix']}{os.getpid()}"
     try:
-        if function is not None:
-            worker = Worker(worker_id, _Scored(function, board), queue, **options)
-        else:
-            worker = _TaskWorker(worker_id, None, queue, board=board, **options)
+        # the same routing as a worker in the CLI's own process: task jobs run their task,
+        # every other job `function`
+        worker = Worker(worker_id, None, queue, options=options, fallback=function, wrapper=_scored(board))
     except BaseException:
         queue.close()
         raise

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LeaseLost, QueueClosed
+from ..handler import JobHandler
 from ..models import Job, Lease
 from ._acks import Tally, claim, complete, fail, release
 from .context import _CURRENT, JobContext, _Slot
@@ -165,15 +166,12 @@ class Runner:
     def _run_one(self, job: Job, slot: _Slot) -> float | None:
         """Run one job; returns the monotonic time it ended, or None if the runner was abandoned."""
         w = self.worker
-        handler = w.process_function
-        timeout = w.job_timeout
-        if handler is None:
-            try:
-                handler = w.resolve_handler(job)
-            except Exception as exc:
-                fail(w.queue, job, exc, self.tally, w._hooks)
-                return _mono()
-            timeout = w._handler_timeout(handler)
+        try:
+            handler = w.handler_for(job)
+        except Exception as exc:
+            fail(w.queue, job, exc, self.tally, w._hooks)
+            return _mono()
+        timeout = w.timeout_of(handler)
         ctx = JobContext(job, w.worker_id, timeout)
         with self.lock:
             abandoned = self.abandoned
@@ -207,7 +205,7 @@ class Runner:
         self._failed(job, handler, ctx, error, late)
         return now
 
-    def _failed(self, job: Job, handler: Any, ctx: JobContext, error: Exception | None, late: bool) -> None:
+    def _failed(self, job: Job, handler: JobHandler, ctx: JobContext, error: Exception | None, late: bool) -> None:
         w = self.worker
         if late and not isinstance(error, LeaseLost):
             self.tally.timed_out += 1
@@ -310,7 +308,7 @@ def _drain(batch: deque[Job]) -> list[Job]:
             return jobs
 
 
-def _call(handler: Any, payload: dict[str, Any]) -> tuple[Any, Exception | None]:
+def _call(handler: JobHandler, payload: dict[str, Any]) -> tuple[Any, Exception | None]:
     """(result, None) or (None, the exception); a coroutine handler runs to completion."""
     try:
         result = handler(payload)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..errors import QueueClosed
+from ..handler import JobHandler
 from ..models import Job, Lease
 from ._acks import Tally, claim, complete, fail, release
 from ._base import BaseWorker, WorkerState
@@ -218,12 +219,11 @@ class AsyncWorker(BaseWorker):
         slot = _Slot()
         _CURRENT.set(slot)
         try:
-            handler = self.resolve_handler(job)
+            handler = self.handler_for(job)
         except Exception as exc:
             await self._storage(fail, self.queue, job, exc, self._tally, self._hooks)
             return
-        timeout = getattr(handler, "timeout", None) if self.process_function is None else None
-        ctx = slot.ctx = JobContext(job, self.worker_id, timeout if timeout is not None else self.job_timeout)
+        ctx = slot.ctx = JobContext(job, self.worker_id, self.timeout_of(handler))
         lease = job.lease
         self._running[lease] = ctx
         try:
@@ -241,7 +241,7 @@ class AsyncWorker(BaseWorker):
         self._acks.append((job, outcome))
         self._ack_ready.set()
 
-    async def _execute(self, job: Job, handler: Any, ctx: JobContext) -> Any:
+    async def _execute(self, job: Job, handler: JobHandler, ctx: JobContext) -> Any:
         """The handler's result, the exception to record, or _CANCELLED (the job was handed off)."""
         if self._hooks.start is not None:
             self._hooks.call(self._hooks.start, job.id, job.payload)

@@ -31,6 +31,7 @@ from ._children import Child, settle
 from ._scoreboard import Scoreboard
 from ._signals import ShutdownSignals
 from ._validate import check_bool, check_count, check_seconds
+from .options import DEFAULT_PREFETCH, WorkerOptions
 
 __all__ = ["KILL_GRACE", "Supervisor"]
 
@@ -66,7 +67,7 @@ class Supervisor:
         max_jobs_per_child: int | None = None,
         shutdown_timeout: float = 30.0,
         burst: bool = False,
-        prefetch: int = 32,
+        prefetch: int = DEFAULT_PREFETCH,
         name: str = "queue-max",
         log_level: str | None = None,
         python: str = sys.executable,
@@ -82,17 +83,21 @@ class Supervisor:
         self.tasks = list(tasks)
         self.processes = check_count("processes", processes, 1, 1024)
         self.threads = check_count("threads", threads, 1, 1024)
+        kill = check_bool("kill_on_timeout", kill_on_timeout, optional=True)
+        self.kill_on_timeout: bool = job_timeout is not None if kill is None else kill
+        # what each child's Worker runs with; the supervisor kills a child past a job's time
+        # limit first, so the child's own grace is long
+        self.worker_options = WorkerOptions(
+            concurrency=self.threads, prefetch=prefetch, poll_interval=poll_interval,
+            job_timeout=job_timeout, shutdown_timeout=shutdown_timeout, burst=burst,
+            max_jobs=check_count("max_jobs_per_child", max_jobs_per_child, 1, 10**12, optional=True),
+            timeout_grace=3600.0 if self.kill_on_timeout else 1.0)
         self.data_dir = None if data_dir is None else str(data_dir)
         self.shards = check_count("shards", shards, 1, 1024, optional=True)
         self.queue_options = options
-        self.poll_interval = check_seconds("poll_interval", poll_interval, positive=True)
-        self.job_timeout = check_seconds("job_timeout", job_timeout, optional=True, positive=True)
-        kill = check_bool("kill_on_timeout", kill_on_timeout, optional=True)
-        self.kill_on_timeout: bool = self.job_timeout is not None if kill is None else kill
-        self.max_jobs_per_child = check_count("max_jobs_per_child", max_jobs_per_child, 1, 10**12, optional=True)
-        self.shutdown_timeout = check_seconds("shutdown_timeout", shutdown_timeout)
-        self.burst = check_bool("burst", burst)
-        self.prefetch = check_count("prefetch", prefetch, 1, 10_000)
+        o = self.worker_options
+        self.poll_interval, self.job_timeout, self.max_jobs_per_child = o.poll_interval, o.job_timeout, o.max_jobs
+        self.shutdown_timeout, self.burst, self.prefetch = o.shutdown_timeout, o.burst, o.prefetch
         self.name = name
         self.log_level = log_level
         self.python = python
@@ -215,11 +220,8 @@ class Supervisor:
     def _spawn(self, child: Child) -> None:
         config = {
             "data_dir": self.data_dir, "shards": self.shards, "queue_options": self.queue_options,
-            "function": self.function, "tasks": self.tasks, "threads": self.threads,
-            "poll_interval": self.poll_interval, "job_timeout": self.job_timeout,
-            "max_jobs": self.max_jobs_per_child, "shutdown_timeout": self.shutdown_timeout,
-            "burst": self.burst, "prefetch": self.prefetch, "kill_on_timeout": self.kill_on_timeout,
-            "log_level": self.log_level,
+            "function": self.function, "tasks": self.tasks,
+            "worker_options": self.worker_options.as_dict(), "log_level": self.log_level,
         }
         try:
             child.spawn(self.python, self.env, config, f"{self.name}-{child.slot}-")

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any
 
+from ..handler import JobHandler
 from ..models import Job, Lease
 from ._acks import Tally, complete, fail, release
 from ._base import BaseWorker, WorkerState
@@ -88,16 +89,13 @@ class Worker(BaseWorker):
             self._runners_done()
 
     # ── time limits (called by the hub's keeper thread) ──
-    def _handler_timeout(self, handler: Any) -> float | None:
-        """A task's own time limit over the worker's `job_timeout`."""
-        timeout = getattr(handler, "timeout", None)
-        if timeout is None:
-            return self.job_timeout
-        if self._min_timeout is None or timeout < self._min_timeout:
-            self._min_timeout = timeout
+    def timeout_of(self, handler: JobHandler) -> float | None:
+        timeout = super().timeout_of(handler)
+        if handler.timeout is not None and (self._min_timeout is None or handler.timeout < self._min_timeout):
+            self._min_timeout = handler.timeout
             if self._hub is not None:
-                self._hub.nudge()
-        return float(timeout)
+                self._hub.nudge()  # the keeper must look at time limits this often from now on
+        return timeout
 
     def check_time_limits(self, now: float) -> float | None:
         if self._min_timeout is None:

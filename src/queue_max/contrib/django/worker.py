@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ...handler import Handler
 from ...models import Job, JobStatus
 from ...queue import Queue
-from ...tasks import is_task_payload
 from ...workers import Worker
 from . import runner  # noqa: F401 - registers the task that runs Django tasks
 from ._results import envelope_fields, to_result
@@ -26,24 +26,20 @@ __all__ = ["DjangoWorker"]
 Hook = Callable[..., Any] | None
 
 
-class _LikeARequest:
-    """A job handler run as Django runs a request: database connections that broke or outlived
-    CONN_MAX_AGE are closed before and after it. The task's own options read through."""
+def like_a_request(handler: Handler) -> Handler:
+    """A worker `wrapper`: the handler runs as Django runs a request, as far as database
+    connections go (those that broke or outlived CONN_MAX_AGE are closed before and after)."""
 
-    def __init__(self, handler: Callable[[dict[str, Any]], Any]) -> None:
-        self._handler = handler
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._handler, name)  # timeout, retry_on, retry_delay of a task
-
-    def __call__(self, payload: dict[str, Any]) -> Any:
+    def run(payload: dict[str, Any]) -> Any:
         from django.db import close_old_connections  # type: ignore[import-untyped,unused-ignore]
 
         close_old_connections()
         try:
-            return self._handler(payload)
+            return handler(payload)
         finally:
             close_old_connections()
+
+    return run
 
 
 class DjangoWorker(Worker):
@@ -64,23 +60,19 @@ class DjangoWorker(Worker):
         on_job_error: Hook = None,
         **options: Any,
     ) -> None:
-        self._init = {"queue": queue, "fallback": fallback, "on_job_start": on_job_start,
-                      "on_job_complete": on_job_complete, "on_job_error": on_job_error, **options}
         self._user = (on_job_start, on_job_complete, on_job_error)
         self._running: dict[int, dict[str, Any]] = {}
         self._running_lock = threading.Lock()
-        super().__init__(worker_id, None, queue if queue is not None else get_queue(),
+        options.setdefault("wrapper", like_a_request)
+        super().__init__(worker_id, None, queue if queue is not None else get_queue(), fallback=fallback,
                          on_job_start=self._started, on_job_complete=self._completed,
                          on_job_error=self._errored, **options)
-        self.fallback = fallback
 
-    def resolve_handler(self, job: Job) -> Any:
-        if self.fallback is not None and not is_task_payload(job.payload):
-            return _LikeARequest(self.fallback)
-        return _LikeARequest(super().resolve_handler(job))
-
-    def clone(self, worker_id: str) -> DjangoWorker:
-        return type(self)(worker_id, **self._init)
+    def _clone_arguments(self) -> dict[str, Any]:
+        arguments = super()._clone_arguments()
+        del arguments["process_function"]
+        start, complete, error = self._user
+        return {**arguments, "on_job_start": start, "on_job_complete": complete, "on_job_error": error}
 
     def stop(self, timeout: float | None = None) -> bool:
         clean = super().stop(timeout)

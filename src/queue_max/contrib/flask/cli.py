@@ -18,7 +18,7 @@ from flask.cli import AppGroup
 from ...cli import maintenance, stats
 from ...cli._context import Context, duration
 from ...cli._errors import CliError, ExitCode, describe
-from ...cli._imports import import_tasks, load_function
+from ...loading import import_tasks, load_function
 from ...errors import QueueMaxError
 from ...models import JobStatus
 from ._config import build_queue, to_settings

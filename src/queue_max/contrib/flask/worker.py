@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ...models import Job
+from ...handler import Handler
 from ...queue import Queue
-from ...tasks import is_task_payload
 from ...workers import Worker
 
 if TYPE_CHECKING:
@@ -16,20 +15,17 @@ if TYPE_CHECKING:
 __all__ = ["FlaskWorker"]
 
 
-class _InAppContext:
-    """A job handler run inside `app.app_context()`; the task's own time limit and retry options
-    read through."""
+def in_app_context(app: Flask) -> Callable[[Handler], Handler]:
+    """A worker `wrapper` that runs each handler inside `app.app_context()`."""
 
-    def __init__(self, app: Flask, handler: Callable[[dict[str, Any]], Any]) -> None:
-        self._app = app
-        self._handler = handler
+    def wrap(handler: Handler) -> Handler:
+        def run(payload: dict[str, Any]) -> Any:
+            with app.app_context():
+                return handler(payload)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._handler, name)  # timeout, retry_on, retry_delay of a task
+        return run
 
-    def __call__(self, payload: dict[str, Any]) -> Any:
-        with self._app.app_context():
-            return self._handler(payload)
+    return wrap
 
 
 class FlaskWorker(Worker):
@@ -41,17 +37,11 @@ class FlaskWorker(Worker):
 
     def __init__(self, worker_id: str, queue: Queue, *, app: Flask,
                  fallback: Callable[[dict[str, Any]], Any] | None = None, **options: Any) -> None:
-        self._init = {"queue": queue, "app": app, "fallback": fallback, **options}
-        super().__init__(worker_id, None, queue, **options)
+        options.setdefault("wrapper", in_app_context(app))
+        super().__init__(worker_id, None, queue, fallback=fallback, **options)
         self.app = app
-        self.fallback = fallback
 
-    def resolve_handler(self, job: Job) -> Any:
-        if self.fallback is not None and not is_task_payload(job.payload):
-            handler: Any = self.fallback
-        else:
-            handler = super().resolve_handler(job)
-        return _InAppContext(self.app, handler)
-
-    def clone(self, worker_id: str) -> FlaskWorker:
-        return type(self)(worker_id, **self._init)
+    def _clone_arguments(self) -> dict[str, Any]:
+        arguments = super()._clone_arguments()
+        del arguments["process_function"]
+        return {**arguments, "app": self.app}

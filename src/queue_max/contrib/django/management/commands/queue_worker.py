@@ -15,7 +15,7 @@ from django.utils.module_loading import autodiscover_modules  # type: ignore[imp
 
 from queue_max.cli._context import count, duration, non_negative
 from queue_max.cli._errors import CliError
-from queue_max.cli._imports import import_tasks, load_function
+from queue_max.loading import import_tasks, load_function
 from queue_max.errors import QueueMaxError
 from queue_max.queue import Queue
 

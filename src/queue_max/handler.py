@@ -1,0 +1,58 @@
+"""JobHandler: what runs a job, with its time limit and how its failures are retried."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ConfigError
+from .retry import RetryPolicy, _normalise_retry_on
+
+__all__ = ["Handler", "JobHandler"]
+
+Handler = Callable[[dict[str, Any]], Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobHandler:
+    """`fn(payload)` runs the job; `timeout` (seconds) beats the worker's `job_timeout`;
+    `policy` (a `RetryPolicy`) beats the queue's backoff; `retry_on` (exception types) narrows
+    which failures are retried. None means "the worker's or the queue's"."""
+
+    fn: Handler
+    timeout: float | None = None
+    policy: RetryPolicy | None = None
+    retry_on: tuple[type[BaseException], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise ConfigError(f"JobHandler fn must be callable, got {type(self.fn).__name__} {self.fn!r:.60}")
+        timeout = self.timeout
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not math.isfinite(timeout) or timeout <= 0):
+            raise ConfigError(f"JobHandler timeout must be a finite number of seconds > 0 or None, got {timeout!r}")
+        if self.policy is not None and not isinstance(self.policy, RetryPolicy):
+            raise ConfigError(f"JobHandler policy must be a RetryPolicy or None, got {self.policy!r:.60}")
+        if self.retry_on is not None:
+            object.__setattr__(self, "retry_on", _normalise_retry_on(self.retry_on))
+
+    def __call__(self, payload: dict[str, Any]) -> Any:
+        return self.fn(payload)
+
+    @classmethod
+    def of(cls, handler: JobHandler | Handler) -> JobHandler:
+        """`handler` itself, or a plain callable with the worker's and the queue's defaults."""
+        return handler if isinstance(handler, JobHandler) else cls(handler)
+
+    def wrapped(self, wrapper: Callable[[Handler], Handler] | None) -> JobHandler:
+        """The same handler with `fn` replaced by `wrapper(fn)` (e.g. run inside an app context)."""
+        if wrapper is None:
+            return self
+        return dataclasses.replace(self, fn=wrapper(self.fn))
+
+    def retry_delay(self, exc: BaseException, attempts: int) -> float | None:
+        """This handler's backoff for a failure at attempt `attempts`; None = the queue's."""
+        return None if self.policy is None else self.policy.delay_for(max(1, attempts))
+

@@ -1,0 +1,62 @@
+"""WorkerOptions: how a worker runs jobs, one validated value for threads, processes and integrations."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..errors import ConfigError
+from ._validate import check_bool, check_count, check_seconds
+
+__all__ = ["DEFAULT_PREFETCH", "WorkerOptions"]
+
+DEFAULT_PREFETCH = 32
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Every tuning knob of a worker; the same value builds a `Worker` in this process, in a
+    supervised child process (it travels as `as_dict()`), in Flask and in Django.
+
+    `concurrency` None means the worker kind's default (1 thread; 10 tasks for `AsyncWorker`).
+    `max_jobs` counts jobs whose handler ran; prefetched jobs that never started do not count.
+    """
+
+    concurrency: int | None = None
+    prefetch: int = DEFAULT_PREFETCH
+    poll_interval: float = 1.0
+    job_timeout: float | None = None
+    shutdown_timeout: float = 10.0
+    handle_signals: bool | None = None
+    max_jobs: int | None = None
+    burst: bool = False
+    ack_interval: float = 0.005
+    timeout_grace: float = 1.0
+
+    def __post_init__(self) -> None:
+        checked = {
+            "concurrency": check_count("concurrency", self.concurrency, 1, 10_000, optional=True),
+            "prefetch": check_count("prefetch", self.prefetch, 1, 10_000),
+            "poll_interval": check_seconds("poll_interval", self.poll_interval, positive=True),
+            "job_timeout": check_seconds("job_timeout", self.job_timeout, optional=True, positive=True),
+            "shutdown_timeout": check_seconds("shutdown_timeout", self.shutdown_timeout),
+            "handle_signals": check_bool("handle_signals", self.handle_signals, optional=True),
+            "max_jobs": check_count("max_jobs", self.max_jobs, 1, 10**12, optional=True),
+            "burst": check_bool("burst", self.burst),
+            "ack_interval": check_seconds("ack_interval", self.ack_interval),
+            "timeout_grace": check_seconds("timeout_grace", self.timeout_grace),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def replace(self, **changes: Any) -> WorkerOptions:
+        """A copy with `changes` applied (and validated)."""
+        unknown = sorted(set(changes) - set(self.as_dict()))
+        if unknown:
+            raise ConfigError(f"unknown worker options {', '.join(unknown)}; allowed: "
+                              f"{', '.join(self.as_dict())}")
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as JSON values (how they reach a worker process)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
