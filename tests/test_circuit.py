@@ -259,10 +259,12 @@ def test_stats_report_state_counters_and_when_it_opened(clock):
     assert breaker.get_stats() == {
         "state": "open",
         "failures": 3,
+        "failure_count": 3,
         "failure_threshold": 3,
         "recovery_timeout": 60.0,
         "opened_at": opened_at,
         "retry_after": pytest.approx(40.0),
+        "recovery_remaining": pytest.approx(40.0),
         "trial_in_progress": False,
         "total_successes": 1,
         "total_failures": 3,
@@ -300,3 +302,25 @@ def test_failure_threshold_must_be_a_positive_integer(bad):
 def test_recovery_timeout_must_be_finite_seconds(bad):
     with pytest.raises(ConfigError, match=r"recovery_timeout must be a finite number .* got"):
         CircuitBreaker(recovery_timeout=bad)
+
+
+def test_state_changes_are_reported_to_on_state_change_as_in_0_1_1(clock):
+    from queue_max import CircuitState
+
+    # Given a breaker built with the 0.1.1 positional arguments and a state-change callback
+    seen = []
+    breaker = CircuitBreaker(2, 30.0, lambda old, new: seen.append((old, new)), clock=clock)
+    # When it opens, turns half-open, and closes after a good trial
+    breaker.record_failure()
+    breaker.record_failure()
+    clock.advance(30.0)
+    assert breaker.allow_request()
+    breaker.record_success()
+    # Then every transition was reported once, in order
+    assert seen == [(CircuitState.CLOSED, CircuitState.OPEN), (CircuitState.OPEN, CircuitState.HALF_OPEN),
+                    (CircuitState.HALF_OPEN, CircuitState.CLOSED)]
+
+
+def test_a_state_change_callback_that_is_not_callable_is_refused():
+    with pytest.raises(ValueError, match="on_state_change must be a callable or None, got 3"):
+        CircuitBreaker(5, 60.0, 3)  # type: ignore[arg-type]

@@ -162,7 +162,7 @@ def test_a_glob_does_not_match_other_events(make_queue: Callable[..., Queue]) ->
         # Then "job_*" only saw the enqueues
         assert events.flush(5)
         [alert] = alerts
-        assert (alert.alert_type, alert.pending, alert.threshold) == ("queue_backlog", 2, 1)
+        assert (alert.alert_type, alert.pending, alert.threshold) == ("QUEUE_SIZE", 2, 1)
         assert names == ["JobEnqueued", "JobEnqueued"]
 
 

@@ -29,7 +29,11 @@ def test_a_pool_starts_all_waits_for_idle_and_stops_all(make_queue):
     finally:
         assert pool.stop_all() is True
     stats = pool.get_stats()
-    assert stats["processed"] == 500 and stats["workers"] == 3
+    assert stats["processed"] == 500 and stats["total_workers"] == 3
+    # and the keys of queue-max 0.1.1 beside ours
+    assert (stats["total_processed"], stats["total_failed"], stats["total_retried"]) == (500, 0, 0)
+    assert len(stats["workers"]) == 3 and stats["workers"][0]["worker_id"]
+    assert stats["auto_scale_enabled"] is stats["auto_scale"]
     assert all(s["state"] == "stopped" for s in stats["per_worker"])
 
 

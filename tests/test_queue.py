@@ -367,3 +367,9 @@ def test_the_queue_reports_where_its_jobs_live_and_the_backlog_age(queue, clock)
     assert queue.location == str(queue.backend.data_dir)
     assert queue.oldest_ready() == pytest.approx(clock.time())
     assert queue.counts()["pending"] == 1 and queue.has_ready()
+
+
+def test_a_job_names_its_status_as_a_string_as_in_0_1_1(queue):
+    queue.enqueue({"n": 1})
+    job = queue.pop_job("w")
+    assert job.status_str == "processing"

@@ -116,11 +116,25 @@ def test_alert_fires_when_the_backlog_passes_the_threshold(make_queue):
     alerts = []
     queue.on("alert", lambda kind, pending, threshold: alerts.append((kind, pending, threshold)))
     queue.enqueue_batch([{"payload": {"n": n}} for n in range(4)])
-    assert alerts == [("queue_backlog", 4, 3)]
+    assert alerts == [("QUEUE_SIZE", 4, 3)]
+
+
+def test_callbacks_get_the_event_arguments_by_keyword_as_in_0_1_1(make_queue):
+    # Given callbacks written for 0.1.1: keyword-only, **kwargs, and positional under other names
+    queue = make_queue(alert_threshold=1)
+    by_keyword, by_kwargs, by_position = [], [], []
+    queue.on("job_enqueued", lambda *, job_id, shard_id: by_keyword.append(job_id))
+    queue.on("alert", lambda **kw: by_kwargs.append(kw))
+    queue.on("job_enqueued", lambda jid, sid: by_position.append(jid))
+    # When two jobs are enqueued
+    ids = queue.enqueue_batch([{"payload": {"n": n}} for n in range(2)])["ids"]
+    # Then each callback got what it asked for, and the alert has 0.1.1's names and type
+    assert by_keyword == by_position == ids
+    assert by_kwargs == [{"type": "QUEUE_SIZE", "pending": 2, "threshold": 1}]
 
 
 def test_unknown_events_are_refused(queue):
-    with pytest.raises(ConfigError, match="unknown event 'job_done'"):
+    with pytest.raises(ValueError, match="unknown event 'job_done'"):
         queue.on("job_done", print)
 
 

@@ -176,7 +176,10 @@ def test_stats_describe_configuration_and_state(clock):
     assert limiter.get_stats() == {
         "rate_limit": 30,
         "unit": "per_second",
+        "interval": 1.0,
         "capacity": 5.0,
+        "burst_capacity": 5,
+        "tokens_remaining": 3.0,
         "refill_per_second": 30.0,
         "tokens_available": 3.0,
         "retry_after": 0.0,
@@ -321,3 +324,19 @@ def test_bad_call_arguments_are_refused_with_the_value_named(clock):
     with pytest.raises(ConfigError, match="rate_limit .* got 0"):
         limiter.update_rate_limit(0)
     assert limiter.rate_limit == 10
+
+
+def test_the_0_1_1_constructor_and_stats_keys_work(clock):
+    # Given a limiter built as in queue-max 0.1.1, positionally, with every default
+    assert RateLimiter().rate_limit == 160
+    limiter = RateLimiter(60, RateLimitUnit.PER_MINUTE, 10, False, clock=clock)
+    limiter.try_acquire_many(4)
+    # Then its stats carry the 0.1.1 keys beside ours
+    stats = limiter.get_stats()
+    assert (stats["burst_capacity"], stats["tokens_remaining"], stats["rate_limit"]) == (10, 6.0, 60)
+    assert stats["interval"] == 60.0 and stats["unit"] == "per_minute"
+
+
+def test_burst_capacity_and_burst_cannot_disagree():
+    with pytest.raises(ValueError, match=r"burst_capacity \(5\) and burst \(6\) name the same setting"):
+        RateLimiter(10, RateLimitUnit.PER_SECOND, 5, burst=6)

@@ -280,6 +280,8 @@ def test_the_task_stats_count_this_process_only(tq):
     work.delay(1)
     work.map([1, 2])
     drain(tq)
-    assert work.get_stats() == {"name": work.name, "calls": 1, "enqueued": 3, "eager": 0,
-                                "succeeded": 3, "failed": 0, "priority": 2, "max_retries": 4,
-                                "timeout": 30.0, "retry_on": ["TimeoutError"]}
+    stats = work.get_stats()
+    assert stats.pop("queue_stats")["completed"] == 3
+    assert stats == {"name": work.name, "task_name": work.name, "version": 1, "calls": 1, "enqueued": 3,
+                     "eager": 0, "succeeded": 3, "failed": 0, "priority": 2, "max_retries": 4,
+                     "timeout": 30.0, "rate_limit": None, "retry_on": ["TimeoutError"]}

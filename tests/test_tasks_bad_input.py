@@ -49,7 +49,7 @@ def test_arguments_that_do_not_fit_the_signature_are_refused(tq, echo):
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"prio": 2}, r"@task\(\.\.\.\) got unknown option 'prio'; allowed: max_retries, name, priority"),
+    ({"prio": 2}, r"@task\(\.\.\.\) got unknown option 'prio'; allowed: max_retries, name, on_failure, on_success, priority"),
     ({"priority": 101}, r"priority must be an int from -100 to 100 .*got 101"),
     ({"priority": "high"}, r"priority must be an int .*got 'high'"),
     ({"priority": True}, r"priority must be an int .*got True"),

@@ -76,6 +76,24 @@ def test_stats_have_every_reference_field_with_real_values(make_queue, running):
     assert stats["state"] == "stopped" and stats["is_running"] is False and stats["current_job_id"] is None
     assert stats["throughput_jobs_per_hour"] == pytest.approx(3600 / stats["uptime_seconds"])
     assert worker.state is WorkerState.STOPPED
+    # and the 0.1.1 fields beside ours
+    assert stats["started_at"] is not None and 0 < stats["total_runtime_seconds"] <= stats["uptime_seconds"]
+    assert "last_heartbeat_at" in stats
+
+
+def test_a_running_job_shows_when_its_worker_last_heartbeated(make_queue, running):
+    # Given a queue that heartbeats often and a job that runs until released
+    queue = make_queue(shards=1, heartbeat_interval=0.05, lease_timeout=5)
+    release = threading.Event()
+    worker = Worker("beats", lambda payload: release.wait(10), queue, poll_interval=0.05)
+    queue.enqueue({"n": 1})
+    running(worker)
+    # Then while it runs, the worker's stats show a heartbeat in epoch seconds
+    try:
+        assert wait_until(lambda: worker.get_stats()["last_heartbeat_at"] is not None)
+        assert worker.get_stats()["last_heartbeat_at"] >= worker.get_stats()["started_at"]
+    finally:
+        release.set()
 
 
 def test_a_failing_job_is_retried_then_dead_lettered_and_callbacks_say_so(make_queue, running):

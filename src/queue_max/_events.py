@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -14,7 +15,8 @@ __all__ = ["EVENTS", "Emitter"]
 
 log = logging.getLogger("queue_max.events")
 
-# event name -> the positional arguments its callbacks receive
+# event name -> the arguments its callbacks receive: by keyword when the callback takes these
+# names (as queue-max 0.1.1 calls them), else by position
 EVENTS: dict[str, tuple[str, ...]] = {
     "job_enqueued": ("job_id", "shard_id"),
     "job_started": ("job_id", "shard_id", "worker_id"),
@@ -29,11 +31,24 @@ EVENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _by_keyword(callback: Callable[..., Any], names: tuple[str, ...]) -> bool:
+    """Whether `callback` takes the event's arguments by name (as queue-max 0.1.1 passes them:
+    `lambda job_id, shard_id: ...` or `lambda **kw: ...`); else they are passed by position."""
+    try:
+        inspect.signature(callback).bind(**dict.fromkeys(names))
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (some builtins): by position, as always
+        return False
+    return True
+
+
 class Emitter:
     """Calls listeners synchronously; a failing listener is logged and never breaks the caller."""
 
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Callable[..., Any]]] = {}
+        # event -> [(callback, called with keyword arguments?)]
+        self._listeners: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -42,14 +57,15 @@ class Emitter:
             raise ConfigError(f"unknown event {event!r}; events are: {', '.join(EVENTS)}")
         if not callable(callback):
             raise ConfigError(f"callback for {event!r} must be callable, got {callback!r}")
+        listener = (callback, _by_keyword(callback, EVENTS[event]))
         with self._lock:
             # copy-on-write so emit() can read without the lock
-            self._listeners = {**self._listeners, event: [*self._listeners.get(event, ()), callback]}
+            self._listeners = {**self._listeners, event: [*self._listeners.get(event, ()), listener]}
         return callback
 
     def off(self, event: str, callback: Callable[..., Any]) -> None:
         with self._lock:
-            remaining = [cb for cb in self._listeners.get(event, ()) if cb is not callback]
+            remaining = [pair for pair in self._listeners.get(event, ()) if pair[0] is not callback]
             self._listeners = {**self._listeners, event: remaining}
 
     def has(self, event: str) -> bool:
@@ -63,9 +79,13 @@ class Emitter:
         listeners = self._listeners.get(event)
         if not listeners or self._depth():
             return
-        for callback in listeners:
+        names = EVENTS[event]
+        for callback, by_keyword in listeners:
             try:
-                callback(*args)
+                if by_keyword:
+                    callback(**dict(zip(names, args)))
+                else:
+                    callback(*args)
             except Exception:
                 log.exception("listener %r for %s failed", callback, event)
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 from queue_max._clock import SYSTEM_CLOCK, Clock
 from queue_max.errors import CircuitBreakerOpenError, ConfigError
 
 __all__ = ["CircuitBreaker", "CircuitState"]
+
+log = logging.getLogger("queue_max.circuit")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,6 +39,9 @@ class CircuitBreaker:
     `record_success()` (closes), `record_failure()` (opens again, restarting the timeout) or
     handed back with `release_trial()` (the caller had no work to try).
 
+    `on_state_change(old_state, new_state)` (as in queue-max 0.1.1) is called after every
+    transition, outside the breaker's lock; an exception from it is logged and ignored.
+
     A failure recorded while already OPEN (a call that started before the breaker opened) is
     counted but does not restart the recovery timeout. A success recorded in any state closes
     the breaker: the service evidently answered.
@@ -44,9 +51,14 @@ class CircuitBreaker:
         self,
         failure_threshold: int = 5,
         recovery_timeout: float = 60.0,
+        on_state_change: Callable[[CircuitState, CircuitState], Any] | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        if on_state_change is not None and not callable(on_state_change):
+            raise ConfigError(f"on_state_change must be a callable or None, got {on_state_change!r:.60}")
+        self._on_state_change = on_state_change
+        self._changes: list[tuple[CircuitState, CircuitState]] = []
         if (
             isinstance(failure_threshold, bool)
             or not isinstance(failure_threshold, int)
@@ -68,10 +80,11 @@ class CircuitBreaker:
         self._recovery_timeout = float(recovery_timeout)
         self._clock = clock
         self._lock = threading.Lock()
+        self._state = CircuitState.CLOSED
         self._set_fresh()
 
     def _set_fresh(self) -> None:
-        self._state = CircuitState.CLOSED
+        self._move(CircuitState.CLOSED)
         self._failures = 0
         self._trial_taken = False
         self._opened_mono: float | None = None
@@ -95,20 +108,20 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         """The current state; reading it moves OPEN to HALF_OPEN once the timeout has passed."""
-        with self._lock:
+        with self._guard():
             return self._current_state()
 
     @property
     def failures(self) -> int:
         """Consecutive failures since the last success."""
-        with self._lock:
+        with self._guard():
             return self._failures
 
     # -- asking ---------------------------------------------------------------------------------
 
     def is_allowed(self) -> bool:
         """Whether a request would pass now, without taking the half-open trial slot."""
-        with self._lock:
+        with self._guard():
             state = self._current_state()
             return state is CircuitState.CLOSED or (
                 state is CircuitState.HALF_OPEN and not self._trial_taken
@@ -127,7 +140,7 @@ class CircuitBreaker:
         single trial) or None (refused). Lets a caller release only a trial it really took."""
         if self._state is CircuitState.CLOSED:
             return CircuitState.CLOSED  # no lock: a stale read lets at most one more call through
-        with self._lock:
+        with self._guard():
             state = self._current_state()
             if state is CircuitState.CLOSED:
                 return state
@@ -138,13 +151,13 @@ class CircuitBreaker:
 
     def release_trial(self) -> None:
         """Hand back the half-open trial slot unused, so the next caller may take it."""
-        with self._lock:
+        with self._guard():
             if self._state is CircuitState.HALF_OPEN:
                 self._trial_taken = False
 
     def get_retry_after(self) -> float:
         """Seconds until OPEN turns HALF_OPEN; 0.0 when not OPEN (even while a trial runs)."""
-        with self._lock:
+        with self._guard():
             self._current_state()
             return self._retry_after()
 
@@ -157,7 +170,7 @@ class CircuitBreaker:
         hands back the trial slot.
         """
         if not self.allow_request():
-            with self._lock:
+            with self._guard():
                 state = self._current_state()
                 retry_after = self._retry_after()
             if state is CircuitState.HALF_OPEN:
@@ -186,16 +199,16 @@ class CircuitBreaker:
             # the common case changes no state; only the statistics counter moves
             self._total_successes += 1
             return
-        with self._lock:
+        with self._guard():
             self._total_successes += 1
             self._failures = 0
-            self._state = CircuitState.CLOSED
+            self._move(CircuitState.CLOSED)
             self._trial_taken = False
             self._opened_mono = self._opened_wall = None
 
     def record_failure(self) -> None:
         """A call failed: count it; open at the threshold, or at once if this was the trial."""
-        with self._lock:
+        with self._guard():
             self._total_failures += 1
             self._failures += 1
             state = self._current_state()
@@ -206,20 +219,22 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         """Close the breaker and zero every counter, as if newly created."""
-        with self._lock:
+        with self._guard():
             self._set_fresh()
 
     def get_stats(self) -> dict[str, Any]:
         """A snapshot; `opened_at` is wall-clock epoch seconds of the last opening, or None."""
-        with self._lock:
+        with self._guard():
             state = self._current_state()
             return {
                 "state": state.value,
                 "failures": self._failures,
+                "failure_count": self._failures,  # queue-max 0.1.1's name
                 "failure_threshold": self._failure_threshold,
                 "recovery_timeout": self._recovery_timeout,
                 "opened_at": self._opened_wall,
                 "retry_after": self._retry_after(),
+                "recovery_remaining": self._retry_after(),  # queue-max 0.1.1's name
                 "trial_in_progress": state is CircuitState.HALF_OPEN and self._trial_taken,
                 "total_successes": self._total_successes,
                 "total_failures": self._total_failures,
@@ -230,7 +245,7 @@ class CircuitBreaker:
 
     def _current_state(self) -> CircuitState:
         if self._state is CircuitState.OPEN and self._retry_after() <= 0.0:
-            self._state = CircuitState.HALF_OPEN
+            self._move(CircuitState.HALF_OPEN)
             self._trial_taken = False
         return self._state
 
@@ -240,8 +255,26 @@ class CircuitBreaker:
         elapsed = self._clock.monotonic() - self._opened_mono
         return max(0.0, self._recovery_timeout - elapsed)
 
+    def _move(self, new: CircuitState) -> None:
+        if new is not self._state:
+            if self._on_state_change is not None:
+                self._changes.append((self._state, new))
+            self._state = new
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """The lock; `on_state_change` is called after it is released, so it may use the breaker."""
+        with self._lock:
+            yield
+            changes, self._changes = self._changes, []
+        for old, new in changes:
+            try:
+                self._on_state_change(old, new)  # type: ignore[misc]
+            except Exception:
+                log.exception("circuit breaker on_state_change(%s, %s) failed (ignored)", old.value, new.value)
+
     def _open(self) -> None:
-        self._state = CircuitState.OPEN
+        self._move(CircuitState.OPEN)
         self._trial_taken = False
         self._opened_mono = self._clock.monotonic()
         self._opened_wall = self._clock.time()

@@ -220,6 +220,11 @@ class Job(_JobFields):
         return self.pagina_id
 
     @property
+    def status_str(self) -> str:
+        """The status's value, e.g. "processing" (as in queue-max 0.1.1)."""
+        return self.status.value
+
+    @property
     def priority(self) -> int:
         try:
             return JobPriority(self.priority_int)

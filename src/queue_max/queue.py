@@ -249,7 +249,7 @@ class Queue(Management):
         self._next_alert = mono + 1.0
         pending = self.backend.counts(self.clock.time())["pending"]
         if pending > self.options.alert_threshold:
-            self.events.emit("alert", "queue_backlog", pending, self.options.alert_threshold)
+            self.events.emit("alert", "QUEUE_SIZE", pending, self.options.alert_threshold)
 
     # ── claiming ──
     def pop_job(self, worker_id: str | None = None) -> Job | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+import random
 import threading
 import time
 from typing import Any
@@ -39,17 +40,31 @@ class RateLimiter:
     computed retry-after, bounded by the real-time `timeout`), so with a `FakeClock` it cannot
     hang: it gives up when `timeout` real seconds pass, and it wakes early when `refund`,
     `update_rate_limit` or `reset` adds tokens. Waiters are not served in FIFO order.
+
+    The 0.1.1 signature works too: `RateLimiter(rate_limit=160, unit=RateLimitUnit.PER_MINUTE,
+    burst_capacity=None, enable_jitter=True)`; `burst_capacity` is `burst`, and `enable_jitter`
+    stretches each wait for a token by up to 10 % so that waiting threads do not wake together.
     """
 
     def __init__(
         self,
-        rate_limit: int,
+        rate_limit: int = 160,
         unit: RateLimitUnit = RateLimitUnit.PER_MINUTE,
+        burst_capacity: int | None = None,
+        enable_jitter: bool = True,
         *,
         burst: int | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         _check_count("rate_limit", rate_limit, 1)
+        if burst_capacity is not None:  # queue-max 0.1.1's name for `burst`
+            if burst is not None and burst != burst_capacity:
+                raise ConfigError(f"burst_capacity ({burst_capacity!r}) and burst ({burst!r}) name the "
+                                  "same setting; give one")
+            burst = burst_capacity
+        if not isinstance(enable_jitter, bool):
+            raise ConfigError(f"enable_jitter must be True or False, got {enable_jitter!r}")
+        self._jitter = enable_jitter
         if not isinstance(unit, RateLimitUnit):
             allowed = ", ".join(f"RateLimitUnit.{u.name}" for u in RateLimitUnit)
             raise ConfigError(f"unit must be one of {allowed}, got {unit!r}")
@@ -121,7 +136,8 @@ class RateLimiter:
                             retry_after=wait,
                         )
                     wait = min(wait, remaining)
-                self._cond.wait(wait)
+                # a little jitter keeps waiting threads from waking in one herd
+                self._cond.wait(wait * (1.0 + 0.1 * random.random()) if self._jitter else wait)
 
     def try_acquire(self) -> bool:
         """Take one token if one is available now; never waits."""
@@ -176,7 +192,10 @@ class RateLimiter:
             return {
                 "rate_limit": self._rate_limit,
                 "unit": self._unit.name.lower(),
+                "interval": float(self._unit.value),  # seconds the rate is counted over
                 "capacity": self._capacity,
+                "burst_capacity": int(self._capacity),  # queue-max 0.1.1's name
+                "tokens_remaining": self._tokens,  # queue-max 0.1.1's name
                 "refill_per_second": self._rate_per_second(),
                 "tokens_available": self._tokens,
                 "retry_after": self._retry_after(),

@@ -43,7 +43,7 @@ from .handle import EagerHandle, TaskHandle
 from .periodic import CronSchedule, Every, PeriodicTask, Scheduler, periodic_task
 from .registry import Registry, registry
 from .retryable import RetryableTask, retryable_task
-from .task import Task, TaskCall, TaskStats, task
+from .task import Task, TaskCall, TaskStats, make_task, task
 
 __all__ = [
     "CallOptions",
@@ -79,6 +79,7 @@ __all__ = [
     "is_eager",
     "is_task_payload",
     "make_envelope",
+    "make_task",
     "periodic_task",
     "process_task_job",
     "registry",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -37,6 +37,11 @@ class TaskOptionsDict(TypedDict, total=False):
     retry_on: type[BaseException] | Iterable[type[BaseException]] | None
     retry_backoff: float | None
     retry_backoff_max: float | None
+    rate_limit: int | None
+    retry_delay: float | None
+    on_success: Callable[[Any], Any] | None
+    on_failure: Callable[[BaseException], Any] | None
+    version: int
 
 
 class CallOptions(TypedDict, total=False):
@@ -66,6 +71,10 @@ class TaskOptions:
     retry_on: tuple[type[BaseException], ...] | None = None
     retry_backoff: float | None = None
     retry_backoff_max: float | None = None
+    rate_limit: int | None = None
+    on_success: Callable[[Any], Any] | None = None
+    on_failure: Callable[[BaseException], Any] | None = None
+    version: int = 1
 
     def retry_policy(self) -> RetryPolicy | None:
         """The task's own backoff, or None when it uses the queue's."""
@@ -139,6 +148,12 @@ def check_task_options(where: str, given: Mapping[str, Any]) -> TaskOptions:
     """Validate the options of a task decorator (everything but `name`)."""
     _unknown(where, given, TASK_OPTIONS)
     base = _seconds(where, "retry_backoff", given.get("retry_backoff"), positive=False)
+    delay = _seconds(where, "retry_delay", given.get("retry_delay"), positive=False)
+    if delay is not None:  # queue-max 0.1.1's name for the base of the task's backoff
+        if base is not None and base != delay:
+            raise ConfigError(f"{where}: retry_delay ({delay}) and retry_backoff ({base}) name the same "
+                              "setting; give one")
+        base = delay
     cap = _seconds(where, "retry_backoff_max", given.get("retry_backoff_max"), positive=False)
     if base is not None and cap is not None and cap < base:
         raise ConfigError(f"{where}: retry_backoff_max ({cap}) must be >= retry_backoff ({base})")
@@ -150,7 +165,25 @@ def check_task_options(where: str, given: Mapping[str, Any]) -> TaskOptions:
         retry_on=_retry_on(where, given.get("retry_on")),
         retry_backoff=base,
         retry_backoff_max=cap,
+        rate_limit=_count(where, "rate_limit", given.get("rate_limit"), "jobs per minute, or None"),
+        on_success=_callback(where, "on_success", given.get("on_success")),
+        on_failure=_callback(where, "on_failure", given.get("on_failure")),
+        version=_count(where, "version", given.get("version", 1), "") or 1,
     )
+
+
+def _count(where: str, name: str, value: object, what: str) -> int | None:
+    if value is None and what:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: {name} must be an int >= 1{' (' + what + ')' if what else ''}, got {value!r}")
+    return value
+
+
+def _callback(where: str, name: str, value: object) -> Any:
+    if value is not None and not callable(value):
+        raise ConfigError(f"{where}: {name} must be a callable or None, got {value!r:.60}")
+    return value
 
 
 def check_call_options(where: str, given: Mapping[str, Any]) -> dict[str, Any]:

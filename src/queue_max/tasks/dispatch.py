@@ -117,7 +117,10 @@ def execute_task_payload(payload: object, job: Job | None = None) -> Any:
 
 
 def _run(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], job: Job | None) -> Any:
-    """Call an unpacked task with `job` as the current job, counting how it ended."""
+    """Call an unpacked task with `job` as the current job, counting how it ended (and telling
+    its `on_success` / `on_failure`, after waiting for its own `rate_limit`)."""
+    if task._limiter is not None:
+        task.wait_for_rate_limit()
     token = _current.set(job)
     try:
         result = task.fn(*args, **kwargs)
@@ -125,12 +128,16 @@ def _run(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], job: Job
             import asyncio  # only coroutine tasks pay for importing it
 
             result = asyncio.run(_await(result))
-    except BaseException:
+    except BaseException as exc:
         task.stats.count("failed")
+        if task.reports:
+            task.report(exc)
         raise
     finally:
         _current.reset(token)
     task.stats.count("succeeded")
+    if task.reports:
+        task.report(None, result)
     return result
 
 
@@ -140,15 +147,21 @@ async def execute_task_payload_async(payload: object, job: Job | None = None) ->
     A plain function runs inline, in the loop's thread; use `asyncio.to_thread` if it blocks.
     """
     task, args, kwargs = _unpack(payload)
+    if task.options.rate_limit is not None:
+        import asyncio
+
+        await asyncio.to_thread(task.wait_for_rate_limit)
     with _running(job):
         try:
             result = task.fn(*args, **kwargs)
             if inspect.isawaitable(result):
                 result = await result
-        except BaseException:
+        except BaseException as exc:
             task.stats.count("failed")
+            task.report(exc)
             raise
     task.stats.count("succeeded")
+    task.report(None, result)
     return result
 
 

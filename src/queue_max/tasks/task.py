@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing_extensions import Unpack
 from .._payload import encode_payload, encode_value
 from ..config import Settings
 from ..errors import ConfigError, InvalidPayload
+from ..ratelimit import RateLimiter
 from ..retry import error_info
 from ._binding import ArgumentCheck
 from ._defaults import get_default_queue, is_eager
@@ -31,6 +33,8 @@ from .registry import check_name, default_name, registry
 
 if TYPE_CHECKING:
     from ..queue import Queue
+
+log = logging.getLogger("queue_max.tasks")
 
 __all__ = ["Task", "TaskCall", "TaskMethods", "TaskStats", "make_task", "task"]
 
@@ -132,6 +136,10 @@ class TaskMethods(Generic[P, R]):
         """Enqueue one job per item, in one batch: job i runs `task(item_i, *args, **kwargs)`."""
         return self._task._submit_many(self._call, items, args, kwargs)
 
+    def bulk_delay(self, calls: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[TaskHandle[R]]:
+        """Enqueue one job per `(args, kwargs)` pair, in one batch, handles in order (0.1.1)."""
+        return self._task._submit_many(self._call, calls, (), {}, method="bulk_delay")
+
 
 class Task(TaskMethods[P, R]):
     """A registered task: call it to run it now, `.delay()` it to run it on a worker."""
@@ -148,6 +156,26 @@ class Task(TaskMethods[P, R]):
         self._plain_options = _plain_options(options)
         self.retry_options = TaskRetryOptions(options.retry_on, options.retry_policy(),
                                               options.max_retries, options.timeout)
+        # the task's own rate_limit=, per process (as in queue-max 0.1.1)
+        self._limiter = None if options.rate_limit is None else RateLimiter(options.rate_limit)
+        self.reports = options.on_success is not None or options.on_failure is not None
+
+    def wait_for_rate_limit(self) -> None:
+        """Block until the task's own `rate_limit` (jobs per minute, in this process) lets one run."""
+        if self._limiter is not None:
+            self._limiter.acquire(timeout=None)
+
+    def report(self, error: BaseException | None, result: Any = None) -> None:
+        """Call `on_success(result)` or `on_failure(error)` after a run; a callback that raises
+        is logged and changes nothing."""
+        callback = self.options.on_success if error is None else self.options.on_failure
+        if callback is None:
+            return
+        try:
+            callback(result if error is None else error)
+        except Exception:
+            log.exception("task %s: %s callback failed (ignored)", self.name,
+                          "on_success" if error is None else "on_failure")
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task synchronously in this thread, like the plain function."""
@@ -159,12 +187,28 @@ class Task(TaskMethods[P, R]):
         """The queue this task enqueues to: its `queue=`, else the default queue."""
         return self.options.queue if self.options.queue is not None else get_default_queue()
 
+    def get_queue(self) -> Queue:
+        """The task's queue (as in queue-max 0.1.1; same as `.queue`)."""
+        return self.queue
+
+    @property
+    def version(self) -> int:
+        """The `version=` the task was declared with (default 1)."""
+        return self.options.version
+
     def get_stats(self) -> dict[str, Any]:
-        """This process's counters for the task, and its options."""
+        """This process's counters for the task, its options, and its queue's stats
+        (`queue_stats`, None when the task has no queue yet)."""
         o = self.options
-        return {"name": self.name, **self.stats.snapshot(), "priority": o.priority,
-                "max_retries": o.max_retries, "timeout": o.timeout,
-                "retry_on": None if o.retry_on is None else [t.__name__ for t in o.retry_on]}
+        try:
+            queue_stats: dict[str, Any] | None = self.queue.get_stats()
+        except ConfigError:  # no queue= and no default queue
+            queue_stats = None
+        return {"name": self.name, "task_name": self.name, "version": o.version, **self.stats.snapshot(),
+                "priority": o.priority, "max_retries": o.max_retries, "timeout": o.timeout,
+                "rate_limit": o.rate_limit,
+                "retry_on": None if o.retry_on is None else [t.__name__ for t in o.retry_on],
+                "queue_stats": queue_stats}
 
     # ── enqueueing ──
     def argument_problem(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> str | None:
@@ -207,17 +251,20 @@ class Task(TaskMethods[P, R]):
         return TaskHandle(queue, ref["id"], ref["shard_id"], self.name)
 
     def _submit_many(self, call: dict[str, Any], items: Iterable[Any], args: tuple[Any, ...],
-                     kwargs: dict[str, Any]) -> list[TaskHandle[R]]:
-        where = f"{self.name}.map()"
+                     kwargs: dict[str, Any], method: str = "map") -> list[TaskHandle[R]]:
+        where = f"{self.name}.{method}()"
         if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
             raise InvalidPayload(f"{where}: items must be an iterable with one item per job (a list), "
                                  f"got {type(items).__name__} {items!r:.60}")
         if "dedupe_key" in call:
-            raise InvalidPayload(f"{where}: dedupe_key names one job; map() enqueues many, give none")
+            raise InvalidPayload(f"{where}: dedupe_key names one job; {method}() enqueues many, give none")
         envelopes = []
         for index, item in enumerate(items):
-            self._check_args(f"{where} item {index}", (item, *args), kwargs)
-            envelopes.append(make_envelope(self.name, (item, *args), kwargs))
+            item_args, item_kwargs = (item, *args), kwargs
+            if method == "bulk_delay":
+                item_args, item_kwargs = _call_pair(where, index, item)
+            self._check_args(f"{where} item {index}", item_args, item_kwargs)
+            envelopes.append(make_envelope(self.name, item_args, item_kwargs))
         if is_eager()[0]:
             return [self._run_eagerly(f"{where} item {i}", call, env) for i, env in enumerate(envelopes)]
         queue = self._queue_for(call)
@@ -260,6 +307,14 @@ class TaskCall(TaskMethods[P, R]):
 
     def __repr__(self) -> str:
         return f"<TaskCall {self._task.name} {self._call!r}>"
+
+
+def _call_pair(where: str, index: int, item: object) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """One `(args, kwargs)` item of `bulk_delay`."""
+    if (not isinstance(item, (tuple, list)) or len(item) != 2 or not isinstance(item[0], (tuple, list))
+            or not isinstance(item[1], dict)):
+        raise InvalidPayload(f"{where}: item {index} must be an (args tuple, kwargs dict) pair, got {item!r:.60}")
+    return tuple(item[0]), item[1]
 
 
 def make_task(fn: object, options: dict[str, Any], where: str, cls: type[Task[Any, Any]] = Task,

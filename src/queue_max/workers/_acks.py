@@ -27,11 +27,12 @@ _OPEN = contextlib.nullcontext()
 class Tally:
     """Counters of one runner (written by one thread only, summed for `get_stats`)."""
 
-    __slots__ = ("processed", "failed", "retried", "lost", "released", "timed_out")
+    __slots__ = ("processed", "failed", "retried", "lost", "released", "timed_out", "runtime")
 
     def __init__(self) -> None:
         self.processed = self.failed = self.retried = 0
         self.lost = self.released = self.timed_out = 0
+        self.runtime = 0.0  # seconds spent in handlers
 
 
 class Callbacks:

@@ -114,7 +114,9 @@ class BaseWorker:
         self._hub: Hub | None = None
         self._signals: ShutdownSignals | None = None
         self._started_at: float | None = None
+        self._started_wall: float | None = None
         self._stopped_at: float | None = None
+        self.last_heartbeat_at: float | None = None  # epoch seconds the hub last extended our leases
         self._jobs_done = 0
 
     @staticmethod
@@ -222,6 +224,7 @@ class BaseWorker:
             for event in (self._cold, self._stop_requested, self._stopped):
                 event.clear()
             self._started_at, self._stopped_at = time.monotonic(), None
+            self._started_wall = self.queue.clock.time()
             self._hub = attach(self.queue, self)
             self._state = WorkerState.RUNNING
             self._launch()
@@ -320,7 +323,8 @@ class BaseWorker:
 
     def get_stats(self) -> dict[str, Any]:
         """The reference's fields (worker_id, state, is_running, processed, failed, retried,
-        throughput_jobs_per_hour, uptime_seconds, current_job_id) plus lost, released, timed_out,
+        started_at and last_heartbeat_at (epoch seconds or None), total_runtime_seconds (time
+        in handlers), throughput_jobs_per_hour, uptime_seconds, current_job_id) plus lost, released, timed_out,
         in_flight, concurrency, prefetch and current_job_ids."""
         tallies = self._tallies()
         processed = sum(t.processed for t in tallies)
@@ -338,6 +342,9 @@ class BaseWorker:
             "throughput_jobs_per_hour": processed / uptime * 3600.0 if uptime > 0 else 0.0,
             "uptime_seconds": uptime,
             "current_job_id": current[0] if current else None,
+            "started_at": self._started_wall,
+            "last_heartbeat_at": self.last_heartbeat_at,
+            "total_runtime_seconds": sum(t.runtime for t in tallies),
             "current_job_ids": current,
             "in_flight": len(self.held_jobs()) if self.is_running else 0,
             "lost": sum(t.lost for t in tallies),

@@ -58,6 +58,7 @@ class Member(Protocol):
     """What the hub asks of a worker."""
 
     poll_interval: float
+    last_heartbeat_at: float | None
 
     def held_jobs(self) -> list[Job]:
         """Every job whose lease this worker holds (running, prefetched, or not yet acked)."""
@@ -240,6 +241,9 @@ class Hub:
         except QueueMaxError:
             log.warning("heartbeat failed for %d leases; retrying at the next beat", len(owners), exc_info=True)
             return
+        beat_at = self.queue.clock.time()
+        for member in owners.values():
+            member.last_heartbeat_at = beat_at
         self._report_lost(lost, owners)
 
     @staticmethod

@@ -182,12 +182,14 @@ class Runner:
             return None
         if w._hooks.start is not None:
             w._hooks.call(w._hooks.start, job.id, job.payload)
+        began = _mono()
         try:
             result, error = _call(handler, job.payload)
         except BaseException:
             self._interrupted(job, slot)
             raise
         now = _mono()
+        self.tally.runtime += now - began
         ctx.done = True
         late = ctx._deadline is not None and now > ctx._deadline
         with self.lock:

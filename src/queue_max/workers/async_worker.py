@@ -226,10 +226,12 @@ class AsyncWorker(BaseWorker):
         ctx = slot.ctx = JobContext(job, self.worker_id, self.timeout_of(handler))
         lease = job.lease
         self._running[lease] = ctx
+        began = time.monotonic()
         try:
             outcome = await self._execute(job, handler, ctx)
         finally:
             ctx.done = True
+            self._tally.runtime += time.monotonic() - began
             self._running.pop(lease, None)
         if outcome is _CANCELLED:
             return

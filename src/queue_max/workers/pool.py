@@ -227,11 +227,16 @@ class WorkerPool:
         totals = {key: sum(w.get_stats()[key] for w in everyone) for key in ("processed", "failed", "retried")}
         return {
             "name": self.name,
-            "workers": len(self._workers),
+            "workers": per_worker,  # as in queue-max 0.1.1: each worker's stats
+            "total_workers": len(self._workers),
             "running": sum(1 for s in per_worker if s["state"] == "running"),
             "busy": sum(1 for w in self._workers if w.held_jobs()),
             **totals,
+            "total_processed": totals["processed"],
+            "total_failed": totals["failed"],
+            "total_retried": totals["retried"],
             "auto_scale": self.auto_scale,
+            "auto_scale_enabled": self.auto_scale,
             "min_workers": self.min_workers,
             "max_workers": self.max_workers,
             "scale_ups": self.scale_ups,

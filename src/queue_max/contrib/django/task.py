@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from typing_extensions import Unpack
 
 from ...tasks import Task, TaskCall, TaskOptionsDict
-from ...tasks.task import make_task
+from ...tasks import make_task
 
 if TYPE_CHECKING:
     from ...queue import Queue

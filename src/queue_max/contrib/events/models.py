@@ -119,7 +119,7 @@ class JobsRecovered(QueueEvent):
 
 
 class Alert(QueueEvent):
-    """More than `threshold` jobs are pending (`alert_type` "queue_backlog")."""
+    """More than `threshold` jobs are pending (`alert_type` "QUEUE_SIZE")."""
 
     alert_type: str
     pending: int

@@ -12,7 +12,7 @@ from typing_extensions import Unpack
 from ...errors import ConfigError, QueueMaxError
 from ...queue import Queue
 from ...tasks import Task, TaskOptionsDict
-from ...tasks.task import make_task
+from ...tasks import make_task
 from ._config import build_queue, read_config
 from .worker import FlaskWorker
 
