@@ -107,7 +107,7 @@ def main() -> int:
             headers = {"x-admin-token": os.environ["ADMIN_TOKEN"]}
             stats = client.get("/admin/queue/stats", headers=headers).json()
             print(f"GET /admin/queue/stats with the token -> completed={stats['completed']} "
-                  f"pending={stats['pending']} workers={stats['workers']['workers']} "
+                  f"pending={stats['pending']} workers={stats['workers']['total_workers']} "
                   f"processed={stats['workers']['processed']}")
             print("GET /thumbnails/999999 ->", client.get("/thumbnails/999999").status_code)
         stopped = demo_app.state.queue_pool is None and demo_app.state.queue is None

@@ -353,3 +353,25 @@ def test_old_completed_jobs_show_their_age(cli, make_cli_queue):
     queue = make_cli_queue(clock=clock)
     queue.enqueue({})
     assert "oldest ready job waiting: 2m" in cli("stats").out
+
+
+def test_cancel_and_inspect_say_the_same_about_an_id_no_shard_holds(cli, make_cli_queue):
+    # Given a 4-shard queue, and an id that names shard 306
+    make_cli_queue(shards=4)
+    # Then cancel and inspect both say there is no such job, the same way
+    cancel, inspect = cli("cancel", "424242"), cli("inspect", "424242")
+    assert cancel.code == inspect.code == 1
+    assert "no job with id 424242" in cancel.err and "no job with id 424242" in inspect.err
+    assert "shard" not in cancel.err
+
+
+def test_a_listing_never_shows_an_empty_error_history_for_a_failed_job(cli, make_cli_queue):
+    # Given a job that failed for good
+    queue = make_cli_queue()
+    queue.enqueue({"n": 1}, max_retries=0)
+    queue.fail_job(queue.pop_job("w"), error=TimeoutError("slow server"))
+    # When jobs are listed as JSON
+    (listed,) = cli("list", "--status", "failed", "--json").json()
+    # Then the listing shows the last error, and no errors list that would read as "none"
+    assert listed["last_error"] == "slow server" and listed["error_type"] == "TimeoutError"
+    assert "errors" not in listed

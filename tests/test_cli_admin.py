@@ -73,6 +73,28 @@ def test_dlq_requeue_by_age_moves_only_the_old_job(cli, dead):
     assert queue.get_job(ids[0]).is_pending and queue.get_stats()["dead_letter"] == 2
 
 
+def test_dlq_requeue_without_a_filter_asks_for_all_like_prune(cli, dead):
+    # Given three dead letters
+    queue, _ids = dead
+    # When `dlq requeue` is given no filter, nothing moves and it says how to ask for everything
+    refused = cli("dlq", "requeue")
+    assert refused.code == 2 and "--all to requeue every one" in refused.err
+    assert queue.get_stats()["dead_letter"] == 3
+    # Then --all requeues every one
+    assert cli("dlq", "requeue", "--all").out == "requeued 3 jobs\n"
+    assert queue.get_stats()["dead_letter"] == 0
+
+
+def test_dlq_filters_find_our_own_errors_by_their_short_name(cli, dead):
+    # Given a dead letter stored under our qualified error name
+    queue, ids = dead
+    assert queue.get_job(ids[0]).error_type == "queue_max.retry.Permanent"
+    # Then the short name and the qualified one both find it
+    for name in ("Permanent", "queue_max.retry.Permanent"):
+        entries = cli("dlq", "list", "--error-type", name, "--json").json()
+        assert [e["original_job_id"] for e in entries] == [ids[0]]
+
+
 def test_retry_without_filters_requeues_every_dead_letter(cli, dead):
     queue, _ids = dead
     assert cli("retry", "--json").json() == {"command": "retry", "dry_run": False, "count": 3}

@@ -311,12 +311,17 @@ def test_the_admin_router_lists_and_requeues_dead_letters(queue: Queue) -> None:
         # When we list the dead letters and requeue that job
         dead = client.get("/admin/queue/dlq", headers=ADMIN).json()["dead_letters"]
         vague = client.post("/admin/queue/dlq/requeue", json={}, headers=ADMIN)
+        unknown = client.post("/admin/queue/dlq/requeue", json={"job_ids": [job_id, 999999]}, headers=ADMIN)
         requeued = client.post("/admin/queue/dlq/requeue", json={"job_ids": [job_id]}, headers=ADMIN)
+        listed = client.get("/admin/queue/jobs", params={"status": "pending"}, headers=ADMIN).json()["jobs"]
 
     # Then the listing showed it, a request without a filter was refused, and it is pending again
     assert [(d["original_job_id"], d["error"], d["error_type"]) for d in dead] == [(job_id, "broken", "ValueError")]
     assert vague.status_code == 422
+    # and one that named an unknown id was refused whole, as the CLI refuses it
+    assert unknown.status_code == 404 and unknown.json()["detail"] == "not in the dead-letter queue: job 999999"
     assert requeued.json() == {"requeued": 1}
+    assert listed[0]["last_error"] == "broken" and "errors" not in listed[0]
     assert queue.get_job(job_id).status.value == "pending"  # type: ignore[union-attr]
     assert queue.dlq_list() == []
 

@@ -326,9 +326,13 @@ class Job(_JobFields):
         end = self.completed_ts if self.completed_ts is not None else time.time()
         return max(0.0, end - self.started_ts)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready view of the job (for CLIs, admin APIs and logs)."""
-        return {
+    def to_dict(self, *, history: bool = True) -> dict[str, Any]:
+        """A JSON-ready view of the job (for CLIs, admin APIs and logs).
+
+        `history=False` is for listings, whose jobs are read without their error history: the
+        `errors` list is left out (rather than shown empty), and `last_error` / `error_type` say
+        how the latest attempt failed."""
+        data: dict[str, Any] = {
             "id": self.id,
             "shard_id": self.shard_id,
             "status": self.status.value,
@@ -348,9 +352,11 @@ class Job(_JobFields):
             "pagina_id": self.pagina_id,
             "dedupe_key": self.dedupe_key,
             "result": self.result,
-            "errors": [
+        }
+        if history:
+            data["errors"] = [
                 {"type": e.type, "message": e.message, "attempt": e.attempt,
                  "worker_id": e.worker_id, "failed_at": iso_utc(e.failed_at)}
                 for e in self.errors
-            ],
-        }
+            ]
+        return data

@@ -376,3 +376,18 @@ def test_shard_stats_and_the_oldest_ready_job_describe_the_backlog(backend):
     assert stats["shard_id"] == shard
     assert stats["pending"] == 3 and stats["scheduled"] == 1
     assert backend.oldest_ready(NOW - 60) is None
+
+
+def test_an_error_type_filter_accepts_the_short_name_and_the_qualified_one(backend):
+    # Given dead letters under a qualified type name, a short one, and a look-alike
+    for kind in ("queue_max.workers.errors.JobTimeout", "LeaseExpired", "app.NotJobTimeout"):
+        backend.enqueue_many([NewJob(json.dumps({"kind": kind}), max_attempts=1)], NOW)
+        (job,) = backend.claim("w", 1, LEASE, NOW)
+        backend.bury(job.lease, ErrorInfo(kind, "boom"), NOW)
+    # Then the short name and the full name both find exactly the JobTimeout entry
+    for wanted in ("JobTimeout", "queue_max.workers.errors.JobTimeout"):
+        assert [e.error_type for e in backend.dlq_list(10, error_type=wanted)] == [
+            "queue_max.workers.errors.JobTimeout"]
+    assert [e.error_type for e in backend.dlq_list(10, error_type="LeaseExpired")] == ["LeaseExpired"]
+    # And requeueing by the short name moves only that one
+    assert backend.dlq_requeue(NOW, error_type="JobTimeout") == 1

@@ -21,7 +21,9 @@ _CHUNK = 500  # job ids per requeue call (SQLite caps the parameters of one stat
 def _filters(p: argparse.ArgumentParser, *, by_job: bool = True) -> None:
     p.add_argument("--shard", type=non_negative, metavar="N", help="only this shard")
     if by_job:
-        p.add_argument("--error-type", metavar="TYPE", help="only jobs that failed with this exception type")
+        p.add_argument("--error-type", metavar="TYPE",
+                       help="only jobs that failed with this exception type (ValueError, JobTimeout, "
+                            "or a qualified name such as app.errors.Declined)")
         p.add_argument("--job-id", type=job_id, action="append", metavar="ID",
                        help="only this job (repeat for several)")
     p.add_argument("--older-than", type=duration, metavar="DURATION",
@@ -40,8 +42,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_list)
 
     p = verbs.add_parser("requeue", parents=[common], help="give dead jobs fresh retries",
-                         description="Make dead-lettered jobs pending again with fresh retries.")
+                         description="Make dead-lettered jobs pending again with fresh retries. "
+                                     "Needs a filter, or --all to requeue every one.")
     _filters(p)
+    p.add_argument("--all", action="store_true", help="requeue every dead letter (of --shard, if given)")
     p.add_argument("--dry-run", action="store_true", help="count what would be requeued; change nothing")
     p.set_defaults(run=run_requeue, verb="dlq requeue")
 
@@ -111,6 +115,14 @@ def _filtered(a: argparse.Namespace) -> bool:
 
 def run_requeue(ctx: Context) -> int:
     a = ctx.args
+    if a.verb == "dlq requeue" and not a.dry_run:
+        # like `prune`: changing every dead letter at once is asked for by name (`retry`, the
+        # 0.1.1 command, keeps requeueing everything without a filter)
+        if not a.all and not _filtered(a):
+            raise UsageError("dlq requeue changes every dead letter without a filter: pass --error-type, "
+                             "--job-id, --older-than or --shard, or --all to requeue every one")
+        if a.all and a.job_id:
+            raise UsageError("pass --job-id or --all, not both")
     asked = set(a.job_id or ())
     ids: list[int] = []
     with ctx.open_queue() as queue:

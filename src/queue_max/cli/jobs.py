@@ -104,7 +104,7 @@ def run_list(ctx: Context) -> int:
     with ctx.open_queue() as queue:
         jobs = queue.list_jobs(a.status, a.limit, shard_id=a.shard)
     if ctx.json:
-        emit_json([job.to_dict() for job in jobs])
+        emit_json([job.to_dict(history=False) for job in jobs])
         return 0
     if not jobs:
         print(f"no {a.status + ' ' if a.status else ''}jobs")

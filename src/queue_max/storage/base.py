@@ -97,7 +97,8 @@ class Inspector(Protocol):
     def dlq_list(
         self, limit: int, shard_id: int | None = None, error_type: str | None = None
     ) -> list[DeadLetter]:
-        """Dead letters, newest first."""
+        """Dead letters, newest first. `error_type` matches the stored type name exactly, or its
+        last dotted part (`"JobTimeout"` finds `"queue_max.workers.errors.JobTimeout"`)."""
         ...
 
     def dlq_count(self, shard_id: int | None = None, error_type: str | None = None) -> int:
@@ -183,7 +184,8 @@ class Backend(Inspector, Protocol):
         shard_id: int | None = None,
         error_type: str | None = None,
     ) -> int:
-        """Put dead jobs back to pending with fresh attempts, removing their DLQ entries."""
+        """Put dead jobs back to pending with fresh attempts, removing their DLQ entries
+        (`error_type` filters as in `dlq_list`)."""
         ...
 
     def dlq_prune(

@@ -76,7 +76,7 @@ def list_jobs(
 ) -> dict[str, Any]:
     """Jobs in `status` (all if not given), oldest first."""
     jobs = queue.list_jobs(status, limit, _shard(queue, shard_id))
-    return {"jobs": [job.to_dict() for job in jobs]}
+    return {"jobs": [job.to_dict(history=False) for job in jobs]}
 
 
 def get_job(queue: QueueDep, job_id: int) -> dict[str, Any]:
@@ -106,9 +106,14 @@ def dead_letters(
 
 
 def requeue(queue: QueueDep, spec: Annotated[RequeueRequest, Body()]) -> dict[str, int]:
-    """Give the chosen dead jobs fresh retries; a request that chooses nothing is refused."""
+    """Give the chosen dead jobs fresh retries; a request that chooses nothing is refused, and one
+    that names a job the dead-letter queue does not hold is refused whole (404), as the CLI does."""
     if spec.job_ids is None and spec.shard_id is None and spec.error_type is None and not spec.all:
         raise HTTPException(422, "say which dead letters to requeue: job_ids, shard_id, error_type, or all=true")
+    missing = [job_id for job_id in spec.job_ids or ()
+               if (job := queue.get_job(job_id)) is None or job.status is not JobStatus.FAILED]
+    if missing:
+        raise HTTPException(404, f"not in the dead-letter queue: job {', '.join(map(str, missing))}")
     return {"requeued": queue.dlq_requeue(spec.job_ids, _shard(queue, spec.shard_id), spec.error_type)}
 
 

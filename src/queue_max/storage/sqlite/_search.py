@@ -111,7 +111,8 @@ def dlq_filter(select: str, job_ids: set[int] | None, error_type: str | None) ->
         clauses.append(f"original_job_id IN ({','.join('?' * len(ids))})")
         params.extend(ids)
     if error_type is not None:
-        clauses.append("error_type = ?")
-        params.append(error_type)
+        # the short name matches a qualified one: "JobTimeout" finds "queue_max.workers.errors.JobTimeout"
+        clauses.append("(error_type = ? OR substr(error_type, -length(?) - 1) = '.' || ?)")
+        params.extend((error_type, error_type, error_type))
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     return select + where, tuple(params)

@@ -106,11 +106,13 @@ class ShardManager(Inspection):
         return self._n
 
     def shard_of(self, job_id: int) -> int:
-        if type(job_id) is not int or job_id < MAX_SHARDS:
-            raise JobNotFound(job_id, f"{job_id!r} is not a queue-max job id")
+        if type(job_id) is not int:
+            raise JobNotFound(job_id, f"{job_id!r} is not a queue-max job id (an int)")
+        if job_id < MAX_SHARDS:
+            raise JobNotFound(job_id)
         shard_id = shard_of_id(job_id)
         if shard_id >= self._n:
-            raise JobNotFound(job_id, f"job id {job_id} names shard {shard_id}, but this queue has {self._n} shards")
+            raise JobNotFound(job_id)  # the message `get`'s callers give for any unknown id
         return shard_id
 
     def _route(self, job: NewJob) -> int:
