@@ -227,8 +227,9 @@ def _dlq_filter(q: Statements, job_ids: list[int] | None, error_type: str | None
         clauses.append("original_job_id = ANY(%s::bigint[])")
         params.append(job_ids)
     if error_type is not None:
-        clauses.append("error_type = %s")
-        params.append(error_type)
+        # the short name matches a qualified one: "JobTimeout" finds "queue_max.workers.errors.JobTimeout"
+        clauses.append("(error_type = %s OR right(error_type, length(%s) + 1) = '.' || %s)")
+        params.extend((error_type, error_type, error_type))
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     return q.dlq_select + where, tuple(params)
 
