@@ -181,7 +181,7 @@ def test_enqueue_file_with_broken_json_names_the_line(cli, tmp_path):
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text('{"n": 1}\n{"n": \n')
     result = cli("enqueue", "--file", str(jobs))
-    assert result.code == 2 and "jobs.jsonl line 2: not valid JSON" in result.err
+    assert result.code == 2 and "jobs.jsonl line 2, column 1: not valid JSON" in result.err
 
 
 def test_enqueue_file_reads_csv_and_json_by_format(cli, tmp_path):
@@ -375,3 +375,24 @@ def test_a_listing_never_shows_an_empty_error_history_for_a_failed_job(cli, make
     # Then the listing shows the last error, and no errors list that would read as "none"
     assert listed["last_error"] == "slow server" and listed["error_type"] == "TimeoutError"
     assert "errors" not in listed
+
+
+def test_plural_counts_read_as_english():
+    from queue_max.cli._output import plural
+
+    assert [plural(n, "task") for n in (0, 1, 2)] == ["0 tasks", "1 task", "2 tasks"]
+
+
+def test_a_negative_duration_is_named_not_taken_for_a_flag(cli, make_cli_queue):
+    make_cli_queue()
+    result = cli("dlq", "prune", "--older-than", "-1h")
+    assert result.code == 2 and "got '-1h'" in result.err and "expected one argument" not in result.err
+
+
+def test_a_bad_jsonl_record_is_named_by_one_line_number(cli, make_cli_queue, tmp_path):
+    queue = make_cli_queue()
+    path = tmp_path / "jobs.jsonl"
+    path.write_text('{"a": 1}\n{"a": tru}\n')
+    result = cli("enqueue", "--file", str(path))
+    assert result.code != 0 and "jobs.jsonl line 2, column 7: not valid JSON (Expecting value)" in result.err
+    assert "line 1" not in result.err and queue.get_stats()["pending"] == 0

@@ -536,6 +536,7 @@ def test_queue_stats_without_a_queue_says_so(queue_dir):
             pytest.raises(CommandError, match="no queue at") as caught:
         call_command("queue_stats", stdout=io.StringIO())
     assert caught.value.returncode == 1 and not queue_dir.exists()
+    assert "settings.QUEUE_MAX['DATA_DIR']" in str(caught.value)
 
 
 def test_queue_purge_deletes_finished_jobs_and_asks_before_emptying_a_status(project):

@@ -184,6 +184,7 @@ def test_flask_queue_worker_runs_the_jobs_and_reports(app):
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output[result.output.index("{"):])
     assert stats["processed"] == 2 and stats["exit_code"] == 0
+    assert "2 threads, 2 tasks, " in result.output and "1 tasks" not in result.output
     with app.app_context():
         assert [TaskHandle(queue.get_queue(), i).get(timeout=1) for i in ids] == \
             ["Hello, ana (from shop)", "Hello, bo (from shop)"]
@@ -208,6 +209,8 @@ def test_flask_queue_stats_prints_the_apps_counts(app):
 def test_flask_queue_stats_without_a_queue_says_so(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["queue", "stats"])
     assert result.exit_code == 1 and "no queue at" in result.output
+    # and the hint names the setting a Flask app has, not the bare environment variable
+    assert "app.config['QUEUE_MAX_DATA_DIR']" in result.output and "set DATA_DIR" not in result.output
     assert not (tmp_path / "queue").exists()
 
 

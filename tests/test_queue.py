@@ -373,3 +373,14 @@ def test_a_job_names_its_status_as_a_string_as_in_0_1_1(queue):
     queue.enqueue({"n": 1})
     job = queue.pop_job("w")
     assert job.status_str == "processing"
+
+
+def test_recovery_logs_one_job_in_the_singular(queue, caplog):
+    # Given one job whose worker died
+    queue.enqueue({"n": 1})
+    queue.pop_job("dead")
+    queue.expire_leases("dead")
+    # When it is recovered, the log says "1 job", not "1 jobs"
+    with caplog.at_level("WARNING", logger="queue_max.queue"):
+        assert queue.recover_orphans() == 1
+    assert "recovered 1 job with expired leases" in caplog.text

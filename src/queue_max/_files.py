@@ -60,6 +60,8 @@ def _jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
             where = f"{path.name} line {number}"
             try:
                 record = json.loads(line, parse_constant=_reject_constant)
+            except json.JSONDecodeError as exc:  # one line: its column, not json's "line 1"
+                raise InvalidJobFile(f"{where}, column {exc.colno}: not valid JSON ({exc.msg})") from None
             except ValueError as exc:
                 raise InvalidJobFile(f"{where}: not valid JSON ({exc})") from None
             yield where, spec_from_record(record, where)

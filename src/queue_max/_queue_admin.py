@@ -226,8 +226,8 @@ class Management:
         """
         report = self.backend.requeue_expired(self.clock.time(), LEASE_EXPIRED)
         if report.total:
-            log.warning("recovered %d jobs with expired leases (%d requeued, %d dead-lettered)",
-                        report.total, report.requeued, report.buried)
+            log.warning("recovered %d job%s with expired leases (%d requeued, %d dead-lettered)",
+                        report.total, "" if report.total == 1 else "s", report.requeued, report.buried)
             self.events.emit("jobs_recovered", report.requeued, report.buried)
             self._wake(report.requeued)
         return report.total

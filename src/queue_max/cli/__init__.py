@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -58,13 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_NEGATIVE_WITH_UNIT = re.compile(r"-\d+(\.\d+)?[A-Za-z]+")
+
+
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """`--older-than -1h` as `--older-than=-1h`: argparse takes `-1h` for an option and says
+    "expected one argument"; attached, the value reaches its own check, which names it."""
+    joined: list[str] = []
+    for arg in argv:
+        if (joined and joined[-1].startswith("--") and "=" not in joined[-1]
+                and _NEGATIVE_WITH_UNIT.fullmatch(arg)):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def _wants_debug(argv: Sequence[str]) -> bool:
     return "--debug" in argv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one `queue-max` command; returns the exit status."""
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    args_list = _attach_negative_values(list(sys.argv[1:] if argv is None else argv))
     debug = _wants_debug(args_list)
     try:
         args = build_parser().parse_args(args_list)

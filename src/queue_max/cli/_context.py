@@ -75,6 +75,8 @@ class Context:
 
     args: argparse.Namespace
     settings: Settings
+    # how the user sets the data directory where this CLI runs (Flask and Django name their own)
+    data_dir_setting: str = "--data-dir or the DATA_DIR environment variable"
 
     @property
     def data_dir(self) -> Path:
@@ -95,7 +97,7 @@ class Context:
                 raise CliError(f"no queue at {path}: it is a file, not a directory")
             what = "does not exist" if not path.exists() else "has no shard files"
             raise CliError(
-                f"no queue at {path} (the directory {what}); pass --data-dir or set DATA_DIR, "
+                f"no queue at {path} (the directory {what}); set {self.data_dir_setting}, "
                 "or create the queue by enqueueing a job or starting a worker there")
         return Queue(data_dir=path, shards=getattr(self.args, "shards", None), rate_limit=rate_limit,
                      settings=self.settings)

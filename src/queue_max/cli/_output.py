@@ -9,15 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-__all__ = [
-    "Progress",
-    "ago",
-    "compact",
-    "emit_json",
-    "fields",
-    "stamp",
-    "table",
-]
+__all__ = ["Progress", "ago", "compact", "emit_json", "fields", "plural", "stamp", "table"]
 
 _NUMBER = (int, float)
 
@@ -134,3 +126,8 @@ class Progress:
         if self.enabled:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+def plural(count: int, word: str) -> str:
+    """`1 task`, `2 tasks`, `0 tasks`."""
+    return f"{count} {word}{'' if count == 1 else 's'}"

@@ -38,7 +38,8 @@ def run_cli(command: BaseCommand, run: Callable[[Context], int], options: dict[s
     """Run a `queue-max` CLI command function on the project's settings, printing to the
     command's stdout; its failures become `CommandError` with the CLI's exit code."""
     args = argparse.Namespace(**{key: value for key, value in options.items()})
-    ctx = Context(args=args, settings=queue_settings())
+    ctx = Context(args=args, settings=queue_settings(),
+                  data_dir_setting="--data-dir or settings.QUEUE_MAX['DATA_DIR']")
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):

@@ -17,6 +17,7 @@ from flask.cli import AppGroup
 
 from ...cli import maintenance, stats
 from ...cli._context import Context, duration
+from ...cli._output import plural
 from ...cli._errors import CliError, ExitCode, describe
 from ...loading import import_tasks, load_function
 from ...errors import QueueMaxError
@@ -77,7 +78,8 @@ def _run_cli(run: Callable[[Context], int], **args: Any) -> None:
     """Run a `queue-max` CLI command function on the app's configuration."""
     args["json"] = args.pop("as_json")
     try:
-        ctx = Context(args=argparse.Namespace(**args), settings=to_settings(_options()))
+        ctx = Context(args=argparse.Namespace(**args), settings=to_settings(_options()),
+                      data_dir_setting="--data-dir or app.config['QUEUE_MAX_DATA_DIR']")
         code = run(ctx)
     except (CliError, QueueMaxError, OSError) as exc:
         raise _fail(exc) from exc
@@ -152,9 +154,9 @@ def worker_command(**args: Any) -> None:
         worker = FlaskWorker(worker_id, queue, app=app, fallback=function, concurrency=threads,
                              burst=args["burst"], max_jobs=args["max_jobs"], poll_interval=args["poll_interval"],
                              job_timeout=args["job_timeout"], shutdown_timeout=args["shutdown_timeout"])
-        click.echo(f"queue-max worker {worker_id}: {threads} thread{'s' if threads != 1 else ''}, "
-                   f"{len(names)} tasks, queue {queue.location} "
-                   f"({queue.num_shards} shard{'s' if queue.num_shards != 1 else ''})"
+        click.echo(f"queue-max worker {worker_id}: {plural(threads, 'thread')}, "
+                   f"{plural(len(names), 'task')}, queue {queue.location} "
+                   f"({plural(queue.num_shards, 'shard')})"
                    f"{', burst' if args['burst'] else ''}", err=True)
         started = time.monotonic()
         clean = worker.run(handle_signals=True)

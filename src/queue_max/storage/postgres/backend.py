@@ -90,11 +90,10 @@ class PostgresBackend(Inspection):
         return 1
 
     def shard_of(self, job_id: int) -> int:
-        if type(job_id) is not int or job_id < MAX_SHARDS:
-            raise JobNotFound(job_id, f"{job_id!r} is not a queue-max job id")
-        if job_id % MAX_SHARDS:
-            raise JobNotFound(job_id, f"job id {job_id} names shard {job_id % MAX_SHARDS}, but a "
-                                      "PostgreSQL queue has one shard")
+        if type(job_id) is not int:
+            raise JobNotFound(job_id, f"{job_id!r} is not a queue-max job id (an int)")
+        if job_id < MAX_SHARDS or job_id % MAX_SHARDS:
+            raise JobNotFound(job_id)  # one message for every id no job has, as SQLite says it
         return 0
 
     def _deadline(self, until: float) -> float:
