@@ -390,3 +390,28 @@ def test_a_job_handler_value_carries_its_own_timeout_and_retry_rules_to_the_work
     # Then the TimeoutError job retried until its attempts ran out, the ValueError one did not retry
     assert wait_until(lambda: all(queue.get_job(i).status is JobStatus.FAILED for i in ids))
     assert [queue.get_job(i).attempts for i in ids] == [4, 1]
+
+
+@pytest.mark.parametrize("kind", ["threads", "asyncio"])
+def test_max_jobs_starts_exactly_that_many_handlers_and_gives_the_rest_back(make_queue, kind):
+    from queue_max.workers import AsyncWorker
+
+    # Given 40 jobs and a worker of 4 threads (or tasks) limited to 5 jobs
+    queue = make_queue(shards=2)
+    queue.enqueue_batch([{"payload": {"n": n}} for n in range(40)])
+    ran: list[int] = []
+    if kind == "threads":
+        worker = Worker("capped", lambda p: ran.append(p["n"]), queue, concurrency=4, max_jobs=5, poll_interval=0.02)
+    else:
+        async def handle(payload):
+            ran.append(payload["n"])
+
+        worker = AsyncWorker("capped", handle, queue, concurrency=4, max_jobs=5, poll_interval=0.02)
+    # When it runs until it stops by itself
+    worker.start()
+    assert worker.wait(20)
+    # Then exactly 5 handlers ran; prefetched jobs did not count and were given back untouched
+    stats = queue.get_stats()
+    assert len(ran) == 5 and worker.get_stats()["processed"] == 5
+    assert stats["completed"] == 5 and stats["pending"] == 35 and stats["processing"] == 0
+    assert all(job.attempts == 0 for job in queue.list_jobs("pending", 100))

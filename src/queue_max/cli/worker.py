@@ -46,7 +46,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--processes", type=count, default=1, metavar="N",
                    help="worker processes, each with --threads threads, restarted if they crash (default 1)")
     p.add_argument("--burst", action="store_true", help="exit once the queue has no ready job")
-    p.add_argument("--max-jobs", type=count, metavar="N", help="exit after N jobs (with --processes 1)")
+    p.add_argument("--max-jobs", type=count, metavar="N", help="exit after N jobs (with --processes 1): N handlers start, prefetched jobs "
+                        "beyond N are given back")
     p.add_argument("--max-jobs-per-child", type=count, metavar="N",
                    help="with --processes: replace a worker process after N jobs")
     p.add_argument("--shutdown-timeout", type=duration, default=10.0, metavar="SECONDS",

@@ -118,6 +118,8 @@ class BaseWorker:
         self._stopped_at: float | None = None
         self.last_heartbeat_at: float | None = None  # epoch seconds the hub last extended our leases
         self._jobs_done = 0
+        self._jobs_started = 0  # handlers started: what `max_jobs` counts (prefetched jobs do not)
+        self._budget_lock = threading.Lock()
 
     @staticmethod
     def _check_queue(queue: object) -> Queue:
@@ -309,6 +311,20 @@ class BaseWorker:
         a `stop()` called from a handler could not do."""
         self.request_stop()
         threading.Thread(target=self.stop, name=f"queue-max stop {self.worker_id}", daemon=True).start()
+
+    def _start_allowed(self) -> bool:
+        """Whether one more handler may start under `max_jobs`; the one that reaches it asks the
+        worker to stop (it still runs), and any later job is to be released untouched."""
+        if self.max_jobs is None:
+            return True
+        with self._budget_lock:
+            if self._jobs_started >= self.max_jobs:
+                return False
+            self._jobs_started += 1
+            last = self._jobs_started >= self.max_jobs
+        if last:
+            self.request_stop()
+        return True
 
     def _count_done(self) -> None:
         self._jobs_done += 1  # the GIL keeps this close enough; only used for max_jobs

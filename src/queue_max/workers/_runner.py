@@ -114,7 +114,7 @@ class Runner:
         else:
             limit = max(1, min(w.prefetch, int(BATCH_TARGET / per_job)))
         if w.max_jobs is not None:
-            limit = max(1, min(limit, w.max_jobs - w._jobs_done))
+            limit = max(1, min(limit, w.max_jobs - w._jobs_started))
         return limit
 
     def _claim(self, limit: int) -> tuple[list[Job], float]:
@@ -170,6 +170,9 @@ class Runner:
             handler = w.handler_for(job)
         except Exception as exc:
             fail(w.queue, job, exc, self.tally, w._hooks)
+            return _mono()
+        if not w._start_allowed():
+            release(w.queue, [job], self.tally, self.name)  # past max_jobs: never started, not counted
             return _mono()
         timeout = w.timeout_of(handler)
         ctx = JobContext(job, w.worker_id, timeout)

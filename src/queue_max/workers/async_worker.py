@@ -159,7 +159,7 @@ class AsyncWorker(BaseWorker):
             return True
         limit = min(free, self.prefetch)
         if self.max_jobs is not None:
-            limit = max(1, min(limit, self.max_jobs - self._jobs_done - len(self._tasks)))
+            limit = max(1, min(limit, self.max_jobs - self._jobs_started))
         seen = hub.gen
         try:
             jobs, pause = await self._storage(claim, self.queue, self.worker_id, limit, self._failures, hub.writers)
@@ -222,6 +222,9 @@ class AsyncWorker(BaseWorker):
             handler = self.handler_for(job)
         except Exception as exc:
             await self._storage(fail, self.queue, job, exc, self._tally, self._hooks)
+            return
+        if not self._start_allowed():
+            await self._storage(release, self.queue, [job], self._tally, self.worker_id)
             return
         ctx = slot.ctx = JobContext(job, self.worker_id, self.timeout_of(handler))
         lease = job.lease
