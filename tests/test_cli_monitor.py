@@ -79,6 +79,22 @@ def test_an_open_circuit_in_a_worker_is_unhealthy(cli, data_dir, make_cli_queue)
     assert result.code == 3 and result.json()["checks"]["circuit"]["open"] == ["w-open"]
 
 
+def test_a_liveness_probe_ignores_a_backlog_under_load_but_not_dead_workers(cli, data_dir, make_cli_queue):
+    # Given a backlog far over the alert threshold and one live worker reporting in
+    queue = make_cli_queue()
+    queue.enqueue_batch([{"payload": {"n": n}} for n in range(1500)])
+    _status(data_dir, "w-1")
+    # Then the full check alerts on the backlog, but the liveness probe stays green
+    assert cli("health", "--min-workers", "1").code == 3
+    live = cli("health", "--liveness", "--json", "--min-workers", "1")
+    assert live.code == 0, live.out
+    assert set(live.json()["checks"]) == {"storage", "workers"}
+    assert "readable and writable" in live.json()["checks"]["storage"]["detail"]
+    # And with no worker left, the liveness probe fails
+    (data_dir / "workers" / "w-1.json").unlink()
+    assert cli("health", "--liveness", "--min-workers", "1").code == 3
+
+
 def test_too_few_workers_and_stale_ones_are_unhealthy(cli, data_dir, make_cli_queue):
     make_cli_queue()
     assert cli("health", "--min-workers", "1").code == 3

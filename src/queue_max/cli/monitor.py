@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
 
 from ..errors import StorageError
@@ -27,6 +29,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="a lease expired longer ago than this means a dead worker (default RECOVERY_INTERVAL)")
     p.add_argument("--min-workers", type=non_negative, default=0, metavar="N",
                    help="unhealthy when fewer 'queue-max worker' processes report in (default 0)")
+    p.add_argument("--liveness", action="store_true",
+                   help="only what a restart can cure: storage readable and writable, workers alive "
+                        "(for a liveness probe; backlog, age, circuit and expired leases are alerts)")
     p.set_defaults(run=run_health)
 
     p = sub.add_parser("metrics", parents=[common], help="Prometheus text exposition of the queue",
@@ -50,6 +55,12 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict
     stale = [w["name"] for w in workers if w["stale"]]
     circuit_open = [w["name"] for w in live if w.get("circuit_state") == "open"]
     processes = sum(int(w.get("live_processes") or 0) for w in live)
+    workers_check = _check(not stale and processes >= a.min_workers,
+                           f"{processes} worker processes reporting" + (f", stale: {', '.join(stale)}" if stale else "")
+                           + (f" (min {a.min_workers})" if a.min_workers else ""),
+                           live_processes=processes, stale=stale, min=a.min_workers)
+    if a.liveness:
+        return {"storage": _writable(ctx.data_dir, len(snap.shards)), "workers": workers_check}
     return {
         "storage": _check(True, f"{len(snap.shards)} shards readable"),
         "expired_leases": _check(not expired, f"{len(expired)} processing jobs whose lease expired "
@@ -64,11 +75,17 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict
                             oldest_ready_age_seconds=age, max=a.max_age),
         "circuit": _check(not circuit_open, f"open in {', '.join(circuit_open)}" if circuit_open
                           else f"closed in every reporting worker ({len(live)})", open=circuit_open),
-        "workers": _check(not stale and processes >= a.min_workers,
-                          f"{processes} worker processes reporting" + (f", stale: {', '.join(stale)}" if stale else "")
-                          + (f" (min {a.min_workers})" if a.min_workers else ""),
-                          live_processes=processes, stale=stale, min=a.min_workers),
+        "workers": workers_check,
     }
+
+
+def _writable(data_dir: Path, shards: int) -> dict[str, Any]:
+    """Whether workers could write: the directory and every shard file (no write is made)."""
+    paths = [data_dir, *(data_dir / f"shard_{n}.db" for n in range(shards))]
+    blocked = [str(path) for path in paths if path.exists() and not os.access(path, os.W_OK)]
+    if blocked:
+        return _check(False, f"not writable: {', '.join(blocked)}", not_writable=blocked)
+    return _check(True, f"{shards} shards readable and writable")
 
 
 def run_health(ctx: Context) -> int:
