@@ -213,6 +213,21 @@ def test_a_second_signal_stops_at_once_releasing_the_job_with_exit_4(data_dir):
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 4
     assert _statuses(data_dir) == ["pending"]  # released untouched: another worker picks it up
+    # and the log says what happened, not that a grace period ran out
+    err = worker.stderr.read()
+    assert "stopped at once by a second signal; 1 running job released" in err and "grace period" not in err
+
+
+def test_a_second_signal_to_supervised_processes_releases_the_job_with_exit_4(data_dir):
+    # Given two worker processes, one of them running a long job
+    worker = _start_slow_worker(data_dir, 30.0, "--processes", "2")
+    # When the supervisor gets two SIGTERMs
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(0.2)  # the two signals must arrive as two
+    worker.send_signal(signal.SIGTERM)
+    # Then it exits 4, as a single process does, and the job is pending again
+    assert worker.wait(30) == 4, worker.stderr.read()
+    assert _statuses(data_dir) == ["pending"]
 
 
 def test_sigint_finishes_the_job_and_exits_130(data_dir):

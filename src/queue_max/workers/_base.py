@@ -260,8 +260,13 @@ class BaseWorker:
                 return self._clean
             clean = self._wait_runners(time.monotonic() + grace)
             if not clean:
-                log.warning("worker %s: jobs still running after the %.1fs grace period are released",
-                            self.worker_id, grace)
+                running = len(self._current_jobs())
+                if self._cold.is_set():
+                    log.warning("worker %s: stopped at once by a second signal; %d running job%s "
+                                "released untouched", self.worker_id, running, "" if running == 1 else "s")
+                else:
+                    log.warning("worker %s: %d job%s still running after the %.1fs grace period "
+                                "released untouched", self.worker_id, running, "" if running == 1 else "s", grace)
                 self._abandon_all()
             self._finish(clean)
         return clean

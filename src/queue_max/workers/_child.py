@@ -25,9 +25,10 @@ from .context import current_job
 from .options import WorkerOptions
 from .worker import Worker
 
-__all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_RECYCLE", "main"]
+__all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_RECYCLE", "EXIT_RELEASED", "main"]
 
 EXIT_OK = 0
+EXIT_RELEASED = 4  # stopped with running jobs released (a second signal, or past the grace period)
 EXIT_RECYCLE = 75  # EX_TEMPFAIL: max_jobs reached, start a fresh process
 EXIT_CONFIG = 78  # EX_CONFIG: the handler or the queue cannot be loaded; restarting won't help
 
@@ -114,9 +115,11 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_lifeline, args=(worker,), daemon=True).start()
     channel.send("R")
     try:
-        worker.run(handle_signals=True)
+        clean = worker.run(handle_signals=True)
     finally:
         queue.close()
+    if not clean:
+        return EXIT_RELEASED
     if worker.max_jobs is not None and worker._jobs_done >= worker.max_jobs:
         return EXIT_RECYCLE
     return EXIT_OK
