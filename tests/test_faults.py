@@ -424,8 +424,9 @@ def test_the_dead_letter_filter_adds_only_placeholders():
     from queue_max.storage.sqlite._search import Q, dlq_filter
 
     sql, params = dlq_filter(Q.dlq_select, {3, 1, 2}, "x'); DROP TABLE fila; --")
-    assert sql.endswith("WHERE original_job_id IN (?,?,?) AND error_type = ?")
-    assert params == (1, 2, 3, "x'); DROP TABLE fila; --")
+    assert sql.endswith("WHERE original_job_id IN (?,?,?) AND "
+                        "(error_type = ? OR substr(error_type, -length(?) - 1) = '.' || ?)")
+    assert params == (1, 2, 3, *["x'); DROP TABLE fila; --"] * 3)
 
 
 HOSTILE = "x'); DROP TABLE fila; -- \" ` [ ] ; \\ %s {0} :id ?"
