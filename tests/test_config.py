@@ -62,3 +62,34 @@ def test_only_the_config_module_reads_environment_variables():
 def test_every_variable_has_a_default_and_a_meaning():
     for name, (field, _parse, default, meaning) in ENV_VARS.items():
         assert field and meaning and isinstance(default, str), name
+
+
+def test_the_library_never_sets_a_logger_level_and_the_commands_add_one_handler(make_queue):
+    import logging
+
+    from queue_max.logs import log_to_stderr
+
+    # Given the queue_max logger as an application left it
+    logger = logging.getLogger("queue_max")
+    before_level, before_handlers = logger.level, list(logger.handlers)
+    try:
+        logger.setLevel(logging.NOTSET)
+        # When a Queue is opened, nothing about logging changes
+        make_queue()
+        assert logger.level == logging.NOTSET and logger.handlers == before_handlers
+        # And the commands' one set-up adds one handler, however often it is called
+        log_to_stderr("INFO")
+        log_to_stderr("DEBUG", with_pid=True)
+        added = [h for h in logger.handlers if h not in before_handlers]
+        assert len(added) == 1 and logger.level == logging.DEBUG
+    finally:
+        for handler in [h for h in logger.handlers if h not in before_handlers]:
+            logger.removeHandler(handler)
+        logger.setLevel(before_level)
+
+
+def test_a_bad_log_level_is_refused_by_name():
+    from queue_max.logs import log_to_stderr
+
+    with pytest.raises(ValueError, match="log level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"):
+        log_to_stderr("LOUD")

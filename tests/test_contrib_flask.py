@@ -184,7 +184,7 @@ def test_flask_queue_worker_runs_the_jobs_and_reports(app):
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output[result.output.index("{"):])
     assert stats["processed"] == 2 and stats["exit_code"] == 0
-    assert "2 threads, 2 tasks, " in result.output and "1 tasks" not in result.output
+    assert "2 threads, " in result.output and "1 tasks" not in result.output and "1 threads" not in result.output
     with app.app_context():
         assert [TaskHandle(queue.get_queue(), i).get(timeout=1) for i in ids] == \
             ["Hello, ana (from shop)", "Hello, bo (from shop)"]

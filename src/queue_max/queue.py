@@ -62,9 +62,6 @@ class Queue(Management):
                 f"QUEUE_MAX_DATABASE_URL is set ({s.database_url.split(':', 1)[0]}:...), but this "
                 "version of queue-max only has the SQLite backend; unset it to use DATA_DIR"
             )
-        package_log = logging.getLogger("queue_max")
-        if package_log.level == logging.NOTSET:  # an application's own choice wins
-            package_log.setLevel(s.log_level)
         args = {k: v for k, v in locals().items()
                 if k not in ("self", "s", "settings", "backend", "clock", "rate_limit_burst")}
         self.options: QueueOptions = resolve_options(s, args)

@@ -19,6 +19,7 @@ from ..workers import Supervisor, Worker, WorkerOptions
 from ._context import Context, count, duration, non_negative
 from ._errors import ExitCode, UsageError
 from ..loading import import_tasks, load_function
+from ..logs import LEVELS, log_to_stderr
 from ._output import emit_json
 from ._status import StatusFile, status_interval
 
@@ -26,7 +27,6 @@ __all__ = ["register"]
 
 log = logging.getLogger("queue_max.cli")
 
-_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -58,33 +58,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--rate-limit", type=non_negative, metavar="N",
                    help="jobs claimed per minute by each process; 0 = no limit (default RATE_LIMIT_MAX)")
     p.add_argument("--name", metavar="NAME", help="worker name prefix (default: the host name)")
-    p.add_argument("--log-level", type=str.upper, choices=_LEVELS, metavar="LEVEL",
+    p.add_argument("--log-level", type=str.upper, choices=LEVELS, metavar="LEVEL",
                    help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default QUEUE_MAX_LOG_LEVEL)")
     p.set_defaults(run=run)
-
-
-# ── logging ──
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever sys.stderr is at the time (tests swap it)."""
-
-    def __init__(self) -> None:
-        super().__init__(sys.stderr)
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
-
-
-def _setup_logging(level: str) -> None:
-    logger = logging.getLogger("queue_max")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        logger.addHandler(_StderrHandler())
-    logger.setLevel(level)
 
 
 # ── signals ──
@@ -154,7 +130,7 @@ def run(ctx: Context) -> int:
                          "(decorate functions with @task)")
     rate = a.rate_limit
     with ctx.open_queue(create=True, rate_limit=rate) as queue:  # errors in the directory surface here
-        _setup_logging(level)
+        log_to_stderr(level)
         what = " and ".join(filter(None, [f"function {a.function}" if a.function else "",
                                          f"tasks {', '.join(registered) or '(none)'}" if tasks else ""]))
         if a.processes > 1:

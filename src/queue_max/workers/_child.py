@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..loading import import_tasks, load_function
+from ..logs import log_to_stderr
 from ..handler import Handler
 from ..queue import Queue
 from ._scoreboard import Scoreboard
@@ -92,19 +93,10 @@ def _build(config: dict[str, Any]) -> tuple[Queue, Worker]:
     return queue, worker
 
 
-def _setup_logging(level: str | None) -> None:
-    if level is None:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"))
-    logger = logging.getLogger("queue_max")
-    logger.addHandler(handler)
-    logger.setLevel(level)
-
-
 def main(argv: list[str]) -> int:
     config = json.loads(argv[1])
-    _setup_logging(config.get("log_level"))
+    if config.get("log_level"):
+        log_to_stderr(config["log_level"], with_pid=True)
     channel = _Channel(config["control_fd"])
     try:
         queue, worker = _build(config)

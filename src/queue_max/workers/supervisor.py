@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, QueueMaxError
+from ..logs import LEVELS
 from ..queue import Queue
 from ._child import EXIT_CONFIG, EXIT_OK, EXIT_RECYCLE
 from ._children import Child, settle
@@ -38,7 +39,6 @@ __all__ = ["KILL_GRACE", "Supervisor"]
 log = logging.getLogger("queue_max.workers")
 
 KILL_GRACE = 0.5  # seconds past a job's time limit before its process is killed
-_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Supervisor:
@@ -353,5 +353,5 @@ def _check_what(function: object, tasks: object, data_dir: object, name: object,
         raise ConfigError(f"data_dir must be a non-empty str or Path, got {data_dir!r}")
     if not isinstance(name, str) or not name or any(c.isspace() for c in name):
         raise ConfigError(f"name must be a non-empty str without spaces, got {name!r}")
-    if log_level is not None and log_level not in _LEVELS:
-        raise ConfigError(f"log_level must be one of {', '.join(_LEVELS)} or None, got {log_level!r}")
+    if log_level is not None and log_level not in LEVELS:
+        raise ConfigError(f"log_level must be one of {', '.join(LEVELS)} or None, got {log_level!r}")

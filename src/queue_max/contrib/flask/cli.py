@@ -20,6 +20,7 @@ from ...cli._context import Context, duration
 from ...cli._output import plural
 from ...cli._errors import CliError, ExitCode, describe
 from ...loading import import_tasks, load_function
+from ...logs import log_to_stderr
 from ...errors import QueueMaxError
 from ...models import JobStatus
 from ._config import build_queue, to_settings
@@ -147,7 +148,7 @@ def worker_command(**args: Any) -> None:
     except (CliError, QueueMaxError) as exc:
         raise _fail(exc) from exc
     if args["log_level"]:
-        _log_to_stderr(args["log_level"].upper())
+        log_to_stderr(args["log_level"].upper())
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", args["name"] or socket.gethostname() or "worker")
     worker_id = f"{name}-{os.getpid()}"
     try:
@@ -171,12 +172,3 @@ def worker_command(**args: Any) -> None:
                    f"retried {result['retried']}, released {result['released']} in {time.monotonic() - started:.1f}s")
     if not clean:
         raise click.exceptions.Exit(int(ExitCode.JOBS_RELEASED))
-
-
-def _log_to_stderr(level: str) -> None:
-    import logging
-
-    from ...cli.worker import _setup_logging
-
-    _setup_logging(level)
-    logging.getLogger("queue_max").setLevel(level)

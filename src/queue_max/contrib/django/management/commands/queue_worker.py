@@ -16,6 +16,7 @@ from django.utils.module_loading import autodiscover_modules  # type: ignore[imp
 from queue_max.cli._context import count, duration, non_negative
 from queue_max.cli._errors import CliError
 from queue_max.loading import import_tasks, load_function
+from queue_max.logs import log_to_stderr
 from queue_max.errors import QueueMaxError
 from queue_max.queue import Queue
 
@@ -90,12 +91,7 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
     def _logging(self, level: str | None) -> logging.Handler | None:
         if level is None:
             return None
-        logger = logging.getLogger("queue_max")
-        logger.setLevel(level)
-        handler = logging.StreamHandler(self.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        return handler
+        return log_to_stderr(level, stream=self.stderr)
 
     def _run(self, queue: Queue, threads: int, function: Any, names: list[str], options: dict[str, Any]) -> None:
         name = re.sub(r"[^A-Za-z0-9_.-]", "-", options["name"] or socket.gethostname() or "worker")
