@@ -56,7 +56,9 @@ class Search:
         self._check_shard(shard_id)
         sql, params = self.q.dlq_count, []
         if error_type is not None:
-            sql, params = sql + " WHERE error_type = %s", [error_type]
+            # the short name matches a qualified one, as in `dlq_list`
+            sql = sql + " WHERE (error_type = %s OR right(error_type, length(%s) + 1) = '.' || %s)"
+            params = [error_type] * 3
         with self.tx() as conn:
             return int(conn.execute(sql, params).fetchone()[0])  # type: ignore[index]
 
@@ -67,8 +69,8 @@ class Search:
             clauses.append("original_job_id = ANY(%s::bigint[])")
             params.append(sorted({int(job_id) for job_id in job_ids}))
         if error_type is not None:
-            clauses.append("error_type = %s")
-            params.append(error_type)
+            clauses.append("(error_type = %s OR right(error_type, length(%s) + 1) = '.' || %s)")
+            params.extend((error_type, error_type, error_type))
         sql = self.q.dlq_select + " WHERE " + " AND ".join(clauses) + " ORDER BY id FOR UPDATE"
         removed = 0
         with self.tx() as conn:
