@@ -248,7 +248,7 @@ def test_heartbeat_extends_a_workers_leases(make_queue, clock):
 def test_cleanup_purge_and_wait_until_empty(queue, clock):
     queue.enqueue({"a": 1})
     queue.enqueue({"b": 1})
-    assert queue.wait_until_empty(timeout=0.05) is False
+    assert queue.wait_until_empty(timeout=0) is False
     queue.complete_job(queue.pop_job("w"))
     clock.advance(8 * 86400)
     assert queue.cleanup_old_jobs(days=7) == 1
@@ -384,3 +384,15 @@ def test_recovery_logs_one_job_in_the_singular(queue, caplog):
     with caplog.at_level("WARNING", logger="queue_max.queue"):
         assert queue.recover_orphans() == 1
     assert "recovered 1 job with expired leases" in caplog.text
+
+
+def test_wait_until_empty_times_out_on_the_queues_own_clock(queue, clock):
+    # Given a pending job and a fake clock that another thread moves 10 s ahead
+    queue.enqueue({"n": 1})
+    mover = threading.Timer(0.05, clock.advance, args=(10.0,))
+    mover.start()
+    # When we wait up to 5 s of the queue's clock, it gives up once that clock has moved
+    try:
+        assert queue.wait_until_empty(timeout=5, poll_interval=0.01) is False
+    finally:
+        mover.cancel()

@@ -1,6 +1,7 @@
 """queue-max: a durable, embedded task queue on sharded SQLite."""
 
 from .circuit import CircuitBreaker, CircuitState
+from .clock import Clock, FakeClock
 from .config import Settings, load_settings
 from .errors import (
     CircuitBreakerOpenError,
@@ -38,9 +39,11 @@ __all__ = [
     "CircuitBreaker",
     "CircuitBreakerOpenError",
     "CircuitState",
+    "Clock",
     "ConfigError",
     "CorruptShard",
     "DeadLetter",
+    "FakeClock",
     "ForeignDatabase",
     "IncompatibleSchema",
     "InvalidJobFile",

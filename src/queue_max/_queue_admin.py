@@ -273,9 +273,10 @@ class Management:
 
     def wait_until_empty(self, timeout: float | None = None, poll_interval: float = 0.05) -> bool:
         """Block until no job is pending or processing; False if `timeout` passed first."""
-        deadline = None if timeout is None else time.monotonic() + check_seconds("timeout", timeout)
+        # the deadline is read on the queue's own clock, so a FakeClock drives it in tests
+        deadline = None if timeout is None else self.clock.monotonic() + check_seconds("timeout", timeout)
         while self.backend.count_live():
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and self.clock.monotonic() >= deadline:
                 return False
             time.sleep(poll_interval)
         return True
