@@ -93,3 +93,24 @@ def test_a_bad_log_level_is_refused_by_name():
 
     with pytest.raises(ValueError, match="log level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'LOUD'"):
         log_to_stderr("LOUD")
+
+
+def test_queue_options_build_settings_and_queues_with_the_queues_own_checks(tmp_path):
+    from queue_max import Settings
+    from queue_max.queue_options import QUEUE_OPTIONS, build_queue, check_option, check_options, settings_from_options
+
+    # Given options as an integration reads them from its own configuration
+    options = {"shards": 3, "data_dir": str(tmp_path / "q"), "rate_limiter_timeout": 2.0}
+    # Then they become Settings (shards explicit, the path a Path) and a queue with them
+    settings = settings_from_options(options, Settings())
+    assert (settings.num_shards, settings.shards_explicit, settings.data_dir) == (3, True, tmp_path / "q")
+    with build_queue(options, Settings()) as queue:
+        assert queue.num_shards == 3 and queue.options.rate_limiter_timeout == 2.0
+    assert "heartbeat_interval" in QUEUE_OPTIONS and "settings" not in QUEUE_OPTIONS
+    # And bad values, unknown names and options that do not fit together are refused by name
+    with pytest.raises(ValueError, match="unknown queue option 'shard'"):
+        check_option("shard", 2)
+    with pytest.raises(ValueError, match="shards"):
+        check_option("shards", 0)
+    with pytest.raises(ValueError, match=r"HB \(30.0s\) must be shorter than lease_timeout"):
+        check_options({"heartbeat_interval": 30, "lease_timeout": 10}, {"heartbeat_interval": "HB"})

@@ -12,16 +12,14 @@ such as `migrate` or `check` do not create the data directory.
 from __future__ import annotations
 
 import difflib
-import inspect
 import threading
 from collections.abc import Mapping
-from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
-from ...config import Settings, load_settings
+from ...config import Settings
 from ...errors import ConfigError
 from ...queue import Queue
+from ...queue_options import QUEUE_OPTIONS, build_queue as _build, check_option, check_options, settings_from_options
 
 __all__ = [
     "KEYS",
@@ -34,19 +32,8 @@ __all__ = [
     "validate",
 ]
 
-# Queue arguments that are objects, not settings.
-_NOT_SETTINGS = frozenset({"self", "backend", "settings", "clock"})
-# QUEUE_MAX key -> Queue keyword argument, read off the constructor so the two never drift.
-KEYS: dict[str, str] = {
-    name.upper(): name for name in inspect.signature(Queue.__init__).parameters if name not in _NOT_SETTINGS
-}
-# Queue keyword argument -> `Settings` field, where the names differ.
-_SETTINGS_FIELD = {
-    "shards": "num_shards",
-    "circuit_breaker_threshold": "circuit_failure_threshold",
-    "circuit_breaker_timeout": "circuit_timeout",
-}
-_FIELDS = {f.name for f in fields(Settings)}
+# QUEUE_MAX key -> Queue keyword argument
+KEYS: dict[str, str] = {name.upper(): name for name in QUEUE_OPTIONS}
 
 
 class Problem:
@@ -75,8 +62,6 @@ def validate(raw: object) -> tuple[dict[str, Any], list[Problem]]:
     message names its key; cross-key rules (backoff base under its cap, heartbeat under the
     lease) are checked once every key is valid.
     """
-    from ..._options import resolve_options
-
     if raw is None:
         return {}, []
     if not isinstance(raw, Mapping):
@@ -85,7 +70,6 @@ def validate(raw: object) -> tuple[dict[str, Any], list[Problem]]:
                             f"got {type(raw).__name__} {raw!r:.60}")]
     options: dict[str, Any] = {}
     problems: list[Problem] = []
-    defaults = Settings()
     for key, value in raw.items():
         name = KEYS.get(key) if isinstance(key, str) else None
         if name is None:
@@ -98,29 +82,18 @@ def validate(raw: object) -> tuple[dict[str, Any], list[Problem]]:
         if value is None:
             continue  # None means "not set here": the environment or the default applies
         try:
-            resolve_options(defaults, {name: value})
+            check_option(name, value)
         except ConfigError as exc:
             problems.append(Problem("queue_max.E003", key, f"QUEUE_MAX[{key!r}] is invalid: {exc}"))
             continue
         options[name] = value
     if not problems:
-        problems.extend(_cross_checks(options, defaults))
+        try:
+            check_options(options, {name: f"QUEUE_MAX[{key!r}]" for key, name in KEYS.items()})
+        except ConfigError as exc:
+            key = "HEARTBEAT_INTERVAL" if "HEARTBEAT_INTERVAL" in str(exc) else None
+            problems.append(Problem("queue_max.E003", key, f"QUEUE_MAX is invalid: {exc}"))
     return options, problems
-
-
-def _cross_checks(options: dict[str, Any], defaults: Settings) -> list[Problem]:
-    from ..._options import resolve_options
-
-    try:
-        resolved = resolve_options(defaults, options)
-    except ConfigError as exc:
-        return [Problem("queue_max.E003", None, f"QUEUE_MAX is invalid: {exc}")]
-    if resolved.heartbeat_interval >= resolved.lease_timeout:
-        return [Problem("queue_max.E003", "HEARTBEAT_INTERVAL",
-                        f"QUEUE_MAX['HEARTBEAT_INTERVAL'] ({resolved.heartbeat_interval}s) must be shorter "
-                        f"than LEASE_TIMEOUT ({resolved.lease_timeout}s), or the leases of running jobs "
-                        "expire between heartbeats")]
-    return []
 
 
 def _raw() -> object:
@@ -149,17 +122,9 @@ def queue_settings(options: Mapping[str, Any] | None = None) -> Settings:
 
     given = queue_options() if options is None else dict(options)
     try:
-        base = load_settings()
+        return settings_from_options(given)
     except ConfigError as exc:
         raise ImproperlyConfigured(f"queue-max environment variable: {exc}") from exc
-    changes: dict[str, Any] = {}
-    for name, value in given.items():
-        field = _SETTINGS_FIELD.get(name, name)
-        if field in _FIELDS:
-            changes[field] = Path(value) if field == "data_dir" else value
-    if "num_shards" in changes:
-        changes["shards_explicit"] = True
-    return base.with_(**changes)
 
 
 _lock = threading.Lock()
@@ -193,14 +158,9 @@ def build_queue(**overrides: Any) -> Queue:
 
     options = {**queue_options(), **{k: v for k, v in overrides.items() if v is not None}}
     try:
-        return Queue(settings=queue_settings(options), **_queue_only(options))
+        return _build(options)
     except ConfigError as exc:
         raise ImproperlyConfigured(f"QUEUE_MAX: {exc}") from exc
-
-
-def _queue_only(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options `Settings` cannot carry; everything else already travels in the settings."""
-    return {k: v for k, v in options.items() if _SETTINGS_FIELD.get(k, k) not in _FIELDS}
 
 
 def reset_queue() -> None:
