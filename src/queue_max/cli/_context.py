@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from ..config import Settings
 from ..queue import Queue
@@ -77,6 +79,12 @@ class Context:
     settings: Settings
     # how the user sets the data directory where this CLI runs (Flask and Django name their own)
     data_dir_setting: str = "--data-dir or the DATA_DIR environment variable"
+    # where the command prints (an integration passes its own stream; the CLI, standard output)
+    out: TextIO | None = None
+
+    @property
+    def stdout(self) -> TextIO:
+        return self.out if self.out is not None else sys.stdout
 
     @property
     def data_dir(self) -> Path:

@@ -85,13 +85,13 @@ def report_change(ctx: Context, command: str, verb: str, done: str, number: int,
 
     `verb` / `done`: "requeue" / "requeued" for the sentence people read."""
     if ctx.json:
-        emit_json({"command": command, "dry_run": dry_run, "count": number})
+        emit_json({"command": command, "dry_run": dry_run, "count": number}, ctx.stdout)
         return
     noun = "job" if number == 1 else "jobs"
     if dry_run:
-        print(f"would {verb} {number} {noun} (dry run: nothing was changed)")
+        print(f"would {verb} {number} {noun} (dry run: nothing was changed)", file=ctx.stdout)
     else:
-        print(f"{done} {number} {noun}")
+        print(f"{done} {number} {noun}", file=ctx.stdout)
 
 
 def run_list(ctx: Context) -> int:

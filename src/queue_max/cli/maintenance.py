@@ -14,12 +14,12 @@ from ._errors import UsageError
 from ._observe import take_snapshot
 from .dlq import report_change
 
-__all__ = ["register"]
+__all__ = ["days", "register"]
 
 _EVERY = 10**9
 
 
-def _days(text: str) -> float:
+def days(text: str) -> float:
     """An argparse type: days as a number (`7`, `0.5`) or a duration (`12h`, `30m`)."""
     try:
         days = float(text)
@@ -36,7 +36,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                                    "--days ago (and completed jobs whose result expired). With "
                                    "--status, delete every job in that status instead.")
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--days", type=_days, metavar="N",
+    what.add_argument("--days", type=days, metavar="N",
                       help="age in days (default: CLEANUP_DAYS, 7); also takes 12h, 30m")
     what.add_argument("--status", choices=[s.value for s in JobStatus],
                       help="delete EVERY job in this status (failed: also the dead-letter queue); needs --yes")
@@ -81,8 +81,8 @@ def run_purge(ctx: Context) -> int:
             else:
                 removed = queue.purge_queue(a.status)
         else:
-            days = ctx.settings.cleanup_days if a.days is None else a.days
-            removed = _would_clean(queue, days) if a.dry_run else queue.cleanup_old_jobs(days)
+            age = ctx.settings.cleanup_days if a.days is None else a.days
+            removed = _would_clean(queue, age) if a.dry_run else queue.cleanup_old_jobs(age)
     report_change(ctx, "purge", "delete", "deleted", removed, a.dry_run)
     return 0
 

@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from ._context import Context, non_negative
-from ._observe import COUNT_KEYS, take_snapshot
-from ._output import ago, emit_json, table
+from ._observe import COUNT_KEYS, Snapshot, take_snapshot
+from ._output import ago, emit_json, plural, table
 
-__all__ = ["register"]
+__all__ = ["collect", "register", "run"]
 
 _COLUMNS = (*COUNT_KEYS, "total_jobs_processed", "total_jobs_failed")
 _HEADERS = ("shard", "pending", "scheduled", "processing", "completed", "failed", "cancelled",
@@ -24,26 +24,31 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
+def collect(ctx: Context) -> tuple[Snapshot, int]:
+    """The stored state `stats` shows (of `--shard`, or every shard), and the shard count."""
+    with ctx.open_queue() as queue:
+        return take_snapshot(queue, ctx.args.shard), queue.num_shards
+
+
 def run(ctx: Context) -> int:
     shard = ctx.args.shard
-    with ctx.open_queue() as queue:
-        snap = take_snapshot(queue, shard)
+    snap, n = collect(ctx)
+    out = ctx.stdout
     if ctx.json:
-        emit_json(snap.shards[0] if shard is not None else snap.as_dict())
+        emit_json(snap.shards[0] if shard is not None else snap.as_dict(), out)
         return 0
-    n = queue.num_shards
     only = f", showing shard {shard}" if shard is not None else ""
-    print(f"queue at {ctx.data_dir}: {n} shard{'s' if n != 1 else ''}{only}")
-    print()
+    print(f"queue at {ctx.data_dir}: {plural(n, 'shard')}{only}", file=out)
+    print(file=out)
     rows: list[list[Any]] = [[s["shard_id"], *(s.get(key) for key in _COLUMNS)] for s in snap.shards]
     if shard is None and len(rows) > 1:
         rows.append(["total", *(snap.total(key) for key in _COLUMNS)])
-    table(_HEADERS, rows)
+    table(_HEADERS, rows, out)
     if shard is None:
-        print()
+        print(file=out)
         age = snap.oldest_ready_age
-        print(f"ready now: {snap.ready}; oldest ready job waiting: {'-' if age is None else ago(age)}")
+        print(f"ready now: {snap.ready}; oldest ready job waiting: {'-' if age is None else ago(age)}", file=out)
         if snap.expired_leases:
             print(f"expired leases: {len(snap.expired_leases)} processing job(s) whose worker stopped "
-                  "heartbeating (run 'queue-max recover', or start a worker)")
+                  "heartbeating (run 'queue-max recover', or start a worker)", file=out)
     return 0

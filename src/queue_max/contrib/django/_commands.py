@@ -3,16 +3,13 @@ project's settings, and its errors turned into `CommandError`."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import io
 from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser  # type: ignore[import-untyped,unused-ignore]
 
-from ...cli._context import Context, shard_count
-from ...cli._errors import CliError, describe
+from ...cli.commands import CliError, Context, describe, run_command, shard_count
 from ...errors import QueueMaxError
 from .conf import queue_settings
 
@@ -35,15 +32,12 @@ def command_error(exc: BaseException) -> CommandError:
 
 
 def run_cli(command: BaseCommand, run: Callable[[Context], int], options: dict[str, Any]) -> None:
-    """Run a `queue-max` CLI command function on the project's settings, printing to the
-    command's stdout; its failures become `CommandError` with the CLI's exit code."""
-    args = argparse.Namespace(**{key: value for key, value in options.items()})
-    ctx = Context(args=args, settings=queue_settings(),
-                  data_dir_setting="--data-dir or settings.QUEUE_MAX['DATA_DIR']")
+    """Run a `queue-max` CLI command on the project's settings, printing to the command's
+    stdout; its failures become `CommandError` with the CLI's exit code."""
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out):
-            code = run(ctx)
+        code = run_command(run, options, queue_settings(), out=out,
+                           data_dir_setting="--data-dir or settings.QUEUE_MAX['DATA_DIR']")
     except (CliError, QueueMaxError, OSError) as exc:
         raise command_error(exc) from exc
     finally:

@@ -15,10 +15,18 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from ...cli import maintenance, stats
-from ...cli._context import Context, duration
-from ...cli._output import plural
-from ...cli._errors import CliError, ExitCode, describe
+from ...cli.commands import (
+    CliError,
+    Context,
+    ExitCode,
+    days,
+    describe,
+    duration,
+    plural,
+    purge,
+    run_command,
+    stats,
+)
 from ...loading import import_tasks, load_function
 from ...logs import log_to_stderr
 from ...errors import QueueMaxError
@@ -47,7 +55,7 @@ def _days(value: Any) -> float:
     if isinstance(value, (int, float)):
         return float(value)
     try:
-        return maintenance._days(str(value))
+        return days(str(value))
     except argparse.ArgumentTypeError as exc:
         raise ValueError(str(exc)) from None
 
@@ -79,9 +87,8 @@ def _run_cli(run: Callable[[Context], int], **args: Any) -> None:
     """Run a `queue-max` CLI command function on the app's configuration."""
     args["json"] = args.pop("as_json")
     try:
-        ctx = Context(args=argparse.Namespace(**args), settings=to_settings(_options()),
-                      data_dir_setting="--data-dir or app.config['QUEUE_MAX_DATA_DIR']")
-        code = run(ctx)
+        code = run_command(run, args, to_settings(_options()),
+                           data_dir_setting="--data-dir or app.config['QUEUE_MAX_DATA_DIR']")
     except (CliError, QueueMaxError, OSError) as exc:
         raise _fail(exc) from exc
     if code:
@@ -93,7 +100,7 @@ def _run_cli(run: Callable[[Context], int], **args: Any) -> None:
 @_queue_options
 def stats_command(**args: Any) -> None:
     """Job counts per status and shard, lifetime totals, the backlog's age."""
-    _run_cli(stats.run, **args)
+    _run_cli(stats, **args)
 
 
 @queue_cli.command("purge")
@@ -107,7 +114,7 @@ def purge_command(**args: Any) -> None:
     """Delete old finished jobs (or, with --status, every job in a status)."""
     if args["days"] is not None and args["status"] is not None:
         raise click.UsageError("give --days or --status, not both")
-    _run_cli(maintenance.run_purge, **args)
+    _run_cli(purge, **args)
 
 
 @queue_cli.command("worker")

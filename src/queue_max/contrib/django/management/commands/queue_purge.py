@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser  # type: ignore[import-untyped,unused-ignore]
 
-from queue_max.cli import maintenance
+from queue_max.cli.commands import days, purge
 from queue_max.models import JobStatus
 
 from ..._commands import add_queue_options, run_cli
@@ -20,7 +20,7 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
 
     def add_arguments(self, parser: CommandParser) -> None:
         what = parser.add_mutually_exclusive_group()
-        what.add_argument("--days", type=maintenance._days, metavar="N",
+        what.add_argument("--days", type=days, metavar="N",
                           help="age in days (default: CLEANUP_DAYS, 7); also takes 12h, 30m")
         what.add_argument("--status", choices=[s.value for s in JobStatus],
                           help="delete EVERY job in this status (failed: also the dead-letter queue); needs --yes")
@@ -29,4 +29,4 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
         add_queue_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        run_cli(self, maintenance.run_purge, options)
+        run_cli(self, purge, options)

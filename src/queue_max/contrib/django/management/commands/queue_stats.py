@@ -6,8 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser  # type: ignore[import-untyped,unused-ignore]
 
-from queue_max.cli import stats
-from queue_max.cli._context import non_negative
+from queue_max.cli.commands import non_negative, stats
 
 from ..._commands import add_queue_options, run_cli
 
@@ -23,4 +22,4 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
         add_queue_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        run_cli(self, stats.run, options)
+        run_cli(self, stats, options)

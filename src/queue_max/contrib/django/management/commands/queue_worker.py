@@ -13,8 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser  # type: ignore[import-untyped,unused-ignore]
 from django.utils.module_loading import autodiscover_modules  # type: ignore[import-untyped,unused-ignore]
 
-from queue_max.cli._context import count, duration, non_negative
-from queue_max.cli._errors import CliError
+from queue_max.cli.commands import CliError, count, duration, non_negative
 from queue_max.loading import import_tasks, load_function
 from queue_max.logs import log_to_stderr
 from queue_max.errors import QueueMaxError
