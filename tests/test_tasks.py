@@ -285,3 +285,28 @@ def test_the_task_stats_count_this_process_only(tq):
     assert stats == {"name": work.name, "task_name": work.name, "version": 1, "calls": 1, "enqueued": 3,
                      "eager": 0, "succeeded": 3, "failed": 0, "priority": 2, "max_retries": 4,
                      "timeout": 30.0, "rate_limit": None, "retry_on": ["TimeoutError"]}
+
+
+def test_there_is_one_current_job_for_tasks_and_workers(tq):
+    import queue_max.tasks
+    import queue_max.workers
+    from queue_max.tasks import execute_task_payload
+
+    # Given one function under both names, and a task that reports what it sees
+    assert queue_max.tasks.current_job is queue_max.workers.current_job
+    seen = []
+
+    @task
+    def look() -> None:
+        ctx = queue_max.tasks.current_job()
+        seen.append((ctx.id, ctx.attempts, ctx.remaining(), ctx.cancelled))
+
+    # When its job runs through execute_task_payload with the job, and when a worker path runs it
+    look.delay()
+    (job,) = tq.claim_jobs("w", 1)
+    execute_task_payload(job.payload, job)
+    look.delay()
+    drain(tq)
+    # Then both runs saw a JobContext for their job; outside a run there is none
+    assert seen[0] == (job.id, 1, None, False) and len(seen) == 2
+    assert queue_max.tasks.current_job() is None

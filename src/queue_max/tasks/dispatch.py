@@ -16,15 +16,14 @@ a job whose result is not JSON.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import inspect
 import logging
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._context import current_job, running
 from ..errors import InvalidPayload, LeaseLost
 from ..handler import JobHandler
 from ..models import Job, JobStatus
@@ -58,7 +57,6 @@ log = logging.getLogger("queue_max.tasks")
 TASK_KEY = "__task__"
 _ENVELOPE_KEYS = frozenset({TASK_KEY, "args", "kwargs", "tick"})
 
-_current: contextvars.ContextVar[Job | None] = contextvars.ContextVar("queue_max_current_job", default=None)
 
 
 def make_envelope(name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,9 +69,6 @@ def is_task_payload(payload: object) -> bool:
     return isinstance(payload, dict) and TASK_KEY in payload
 
 
-def current_job() -> Job | None:
-    """Inside a task run by a worker: the job being run (id, attempts, ...); else None."""
-    return _current.get()
 
 
 def _unpack(payload: object) -> tuple[Task[Any, Any], list[Any], dict[str, Any]]:
@@ -93,13 +88,6 @@ def _unpack(payload: object) -> tuple[Task[Any, Any], list[Any], dict[str, Any]]
     return task, args, kwargs
 
 
-@contextlib.contextmanager
-def _running(job: Job | None) -> Iterator[None]:
-    token = _current.set(job)
-    try:
-        yield
-    finally:
-        _current.reset(token)
 
 
 async def _await(awaitable: Any) -> Any:
@@ -121,20 +109,18 @@ def _run(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], job: Job
     its `on_success` / `on_failure`, after waiting for its own `rate_limit`)."""
     if task._limiter is not None:
         task.wait_for_rate_limit()
-    token = _current.set(job)
-    try:
-        result = task.fn(*args, **kwargs)
-        if result is not None and inspect.isawaitable(result):
-            import asyncio  # only coroutine tasks pay for importing it
+    with running(job):
+        try:
+            result = task.fn(*args, **kwargs)
+            if result is not None and inspect.isawaitable(result):
+                import asyncio  # only coroutine tasks pay for importing it
 
-            result = asyncio.run(_await(result))
-    except BaseException as exc:
-        task.stats.count("failed")
-        if task.reports:
-            task.report(exc)
-        raise
-    finally:
-        _current.reset(token)
+                result = asyncio.run(_await(result))
+        except BaseException as exc:
+            task.stats.count("failed")
+            if task.reports:
+                task.report(exc)
+            raise
     task.stats.count("succeeded")
     if task.reports:
         task.report(None, result)
@@ -151,7 +137,7 @@ async def execute_task_payload_async(payload: object, job: Job | None = None) ->
         import asyncio
 
         await asyncio.to_thread(task.wait_for_rate_limit)
-    with _running(job):
+    with running(job):
         try:
             result = task.fn(*args, **kwargs)
             if inspect.isawaitable(result):

@@ -20,7 +20,7 @@ from ..errors import LeaseLost, QueueClosed
 from ..handler import JobHandler
 from ..models import Job, Lease
 from ._acks import Tally, claim, complete, fail, release
-from .context import _CURRENT, JobContext, _Slot
+from .._context import _CURRENT, JobContext, _Slot
 from .errors import JobTimeout
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from ..models import Job, Lease
 from ._acks import Tally, claim, complete, fail, release
 from ._base import BaseWorker, WorkerState
 from ._hub import SAFETY_FACTOR
-from .context import _CURRENT, JobContext, _Slot
+from .._context import _CURRENT, JobContext, _Slot
 from .errors import JobTimeout
 
 __all__ = ["AsyncWorker"]

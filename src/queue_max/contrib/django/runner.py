@@ -33,8 +33,8 @@ def run_task(path: str, args: list[Any], kwargs: dict[str, Any], backend: str = 
     django_task = load_task(path)
     fields = {"path": path, "args": args, "kwargs": kwargs, "backend": backend,
               "queue_name": queue_name, "run_after": run_after}
-    job = current_job()
-    result = to_result(job, fields, django_task) if job is not None else None
+    ctx = current_job()
+    result = to_result(ctx.job, fields, django_task) if ctx is not None else None
     # a worker thread is like a request: connections that timed out or broke are replaced
     close_old_connections()
     try:

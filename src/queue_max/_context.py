@@ -1,0 +1,161 @@
+"""JobContext: what a running handler may ask about its job (deadline, cancellation) via current_job().
+
+One context variable for every way a job runs (a worker's thread or asyncio task, or
+`execute_task_payload(payload, job)`); public as `queue_max.workers.current_job` and
+`queue_max.tasks.current_job`, which are the same function."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextvars import ContextVar
+from datetime import datetime, timezone
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from .errors import LeaseLost
+from .models import Job
+
+__all__ = ["JobContext", "current_job", "running"]
+
+
+class JobContext:
+    """The job a handler is running, its time limit, and whether the worker wants it to stop.
+
+    The job's own fields read through it too: `current_job().id`, `.payload`, `.attempts`.
+
+    A Python thread cannot be killed, so a thread worker asks instead: once the time limit passes
+    (or a shutdown gives up waiting) `cancelled` turns True and `wait()` returns early. Handlers
+    that loop or sleep should call `check()` or use `wait()` so that they stop when asked.
+    """
+
+    __slots__ = ("job", "worker_id", "timeout", "_deadline", "_reason", "_event", "done")
+
+    def __init__(self, job: Job, worker_id: str, timeout: float | None) -> None:
+        self.job = job
+        self.worker_id = worker_id
+        self.timeout = timeout
+        # monotonic seconds; None when the job has no time limit
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._reason: str | None = None
+        self._event: threading.Event | None = None
+        self.done = False
+
+    @property
+    def job_id(self) -> int:
+        return self.job.id
+
+    @property
+    def attempt(self) -> int:
+        """This attempt's number, 1 for the first run."""
+        return self.job.tentativas
+
+    @property
+    def deadline(self) -> datetime | None:
+        """When the time limit runs out, as an aware UTC datetime (None: no limit)."""
+        if self._deadline is None:
+            return None
+        return datetime.fromtimestamp(time.time() + self._deadline - time.monotonic(), timezone.utc)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the time limit (never negative); None when there is no limit."""
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - time.monotonic())
+
+    @property
+    def expired(self) -> bool:
+        """Whether the time limit has passed."""
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the worker asked this job to stop (time limit passed, or shutdown gave up)."""
+        return self._reason is not None or self.expired
+
+    def check(self) -> None:
+        """Raise if the job was asked to stop: `JobTimeout` past its time limit, `JobCancelled` when
+        a shutdown gave up waiting, `LeaseLost` when another worker may own the job now."""
+        if self._reason is None and not self.expired:
+            return
+        from .workers.errors import JobCancelled, JobTimeout  # only on the raising path
+
+        if self._reason == "shutdown":
+            raise JobCancelled(self.job.id)
+        if self._reason == "lost":
+            raise LeaseLost(self.job.id)
+        if self._reason is not None or self.expired:
+            raise JobTimeout(self.job.id, self.timeout or 0.0, "the handler stopped when asked")
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`, waking early when the job is asked to stop; True if it was."""
+        if self.cancelled:
+            return True
+        limit = seconds if self._deadline is None else min(seconds, self._deadline - time.monotonic())
+        event = self._event
+        if event is None:
+            event = self._event = threading.Event()
+            if self._reason is not None:  # cancelled between the check above and now
+                event.set()
+        event.wait(max(0.0, limit))
+        return self.cancelled
+
+    def cancel(self, reason: str = "shutdown") -> None:
+        """Ask the handler to stop (`reason`: "timeout", "shutdown" or "lost"); it decides when."""
+        if self._reason is None:
+            self._reason = reason
+        event = self._event
+        if event is not None:
+            event.set()
+
+    @property
+    def cancel_reason(self) -> str | None:
+        if self._reason is None and self.expired:
+            return "timeout"
+        return self._reason
+
+    def __getattr__(self, name: str) -> object:
+        # the Job's own fields (id, payload, attempts, ...) read through the context
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.job, name)
+
+    def __repr__(self) -> str:
+        return f"<JobContext job={self.job.id} worker={self.worker_id!r} remaining={self.remaining()!r}>"
+
+
+class _Slot:
+    """A thread's (or task's) pointer to the job it runs now; re-pointed per job, never re-set."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self) -> None:
+        self.ctx: JobContext | None = None
+
+
+_CURRENT: ContextVar[_Slot | None] = ContextVar("queue_max_current_job", default=None)
+
+
+def current_job() -> JobContext | None:
+    """The context of the job the calling handler runs (thread or asyncio task), or None."""
+    slot = _CURRENT.get()
+    return None if slot is None else slot.ctx
+
+
+@contextmanager
+def running(job: Job | None) -> Iterator[None]:
+    """Make `job` the current job inside the block, unless a worker already made it so; with
+    None, no job is current (a handler such as `run_task` that does not see its job)."""
+    slot = _CURRENT.get()
+    if job is not None and slot is not None and slot.ctx is not None and slot.ctx.job is job:
+        yield  # a worker runs this job: its context (time limit, cancellation) is the current one
+        return
+    fresh = _Slot()
+    if job is not None:
+        fresh.ctx = JobContext(job, "", None)
+    token = _CURRENT.set(fresh)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
