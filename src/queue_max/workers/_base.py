@@ -317,7 +317,26 @@ class BaseWorker:
         self.request_stop()
         threading.Thread(target=self.stop, name=f"queue-max stop {self.worker_id}", daemon=True).start()
 
-    def _start_allowed(self) -> bool:
+    # ── what the runners read (public names: `_runner.Host` is typed by them) ──
+    @property
+    def hooks(self) -> Callbacks:
+        return self._hooks
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested: claim nothing more."""
+        return self._stopping
+
+    @property
+    def hub(self) -> Hub | None:
+        return self._hub
+
+    @property
+    def jobs_started(self) -> int:
+        """Handlers started so far (what `max_jobs` counts)."""
+        return self._jobs_started
+
+    def may_start(self) -> bool:
         """Whether one more handler may start under `max_jobs`; the one that reaches it asks the
         worker to stop (it still runs), and any later job is to be released untouched."""
         if self.max_jobs is None:
@@ -331,7 +350,7 @@ class BaseWorker:
             self.request_stop()
         return True
 
-    def _count_done(self) -> None:
+    def count_done(self) -> None:
         self._jobs_done += 1  # the GIL keeps this close enough; only used for max_jobs
         if self.max_jobs is not None and self._jobs_done >= self.max_jobs:
             self.request_stop()

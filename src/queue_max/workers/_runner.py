@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import LeaseLost, QueueClosed
 from ..handler import JobHandler
@@ -24,9 +24,11 @@ from .._context import _CURRENT, JobContext, _Slot
 from .errors import JobTimeout
 
 if TYPE_CHECKING:
-    from .worker import Worker
+    from ..queue import Queue
+    from ._acks import Callbacks
+    from ._hub import Hub
 
-__all__ = ["BATCH_TARGET", "FIRST_BATCH", "HOARD_LIMIT", "Runner"]
+__all__ = ["BATCH_TARGET", "FIRST_BATCH", "HOARD_LIMIT", "Host", "Runner"]
 
 log = logging.getLogger("queue_max.workers")
 
@@ -36,11 +38,48 @@ HOARD_LIMIT = 0.5  # a batch running longer than this gives its unstarted jobs b
 _mono = time.monotonic
 
 
+class Host(Protocol):
+    """What a runner needs from its worker (a `Worker` is one); named here so that this module
+    does not import the worker that imports it."""
+
+    queue: Queue
+    worker_id: str
+    prefetch: int
+    max_jobs: int | None
+    poll_interval: float
+    burst: bool
+    ack_interval: float
+
+    @property
+    def hooks(self) -> Callbacks: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    @property
+    def hub(self) -> Hub | None: ...
+
+    @property
+    def jobs_started(self) -> int: ...
+
+    def handler_for(self, job: Job) -> JobHandler: ...
+
+    def timeout_of(self, handler: JobHandler) -> float | None: ...
+
+    def request_stop(self) -> None: ...
+
+    def may_start(self) -> bool: ...
+
+    def count_done(self) -> None: ...
+
+    def runner_exited(self, runner: Runner) -> None: ...
+
+
 class Runner:
     """A thread of a `Worker`. Its fields are read by the heartbeat thread without locks: the
     batch is a deque (atomic pops), the acks list is swapped, never emptied in place."""
 
-    def __init__(self, worker: Worker, index: int) -> None:
+    def __init__(self, worker: Host, index: int) -> None:
         self.worker = worker
         self.name = f"{worker.worker_id}#{index}"
         self.waker = threading.Event()
@@ -56,7 +95,7 @@ class Runner:
         self.per_job: float | None = None  # smoothed seconds per job
         self.first_ack = 0.0
         self.failures = 0  # consecutive storage errors, for the back-off
-        self.gate = worker._hub.writers if worker._hub is not None else threading.Semaphore(1)
+        self.gate = worker.hub.writers if worker.hub is not None else threading.Semaphore(1)
         self.thread = threading.Thread(target=self.main, name=f"queue-max {self.name}", daemon=True)
 
     # ── the loop ──
@@ -65,7 +104,7 @@ class Runner:
         _CURRENT.set(slot)
         w = self.worker
         try:
-            while not w._stopping and not self.abandoned:
+            while not w.stopping and not self.abandoned:
                 try:
                     if not self._step(slot):
                         break
@@ -80,12 +119,12 @@ class Runner:
             log.exception("worker %s: runner %s crashed", w.worker_id, self.name)
         finally:
             self._wind_down()
-            w._runner_exited(self)
+            w.runner_exited(self)
 
     def _step(self, slot: _Slot) -> bool:
         """Claim and run one batch, or wait for work; False when a burst worker ran out of it."""
         w = self.worker
-        hub = w._hub
+        hub = w.hub
         assert hub is not None
         seen = hub.gen
         limit = self._limit()
@@ -96,12 +135,12 @@ class Runner:
             self._run_batch(jobs, slot)
         elif pause:
             self.waker.clear()
-            if not w._stopping:
+            if not w.stopping:
                 self.waker.wait(pause)
         elif w.burst:
             return False
         else:
-            hub.wait(seen, w.poll_interval, self.waker, lambda: w._stopping or self.abandoned)
+            hub.wait(seen, w.poll_interval, self.waker, lambda: w.stopping or self.abandoned)
         return True
 
     def _limit(self) -> int:
@@ -114,7 +153,7 @@ class Runner:
         else:
             limit = max(1, min(w.prefetch, int(BATCH_TARGET / per_job)))
         if w.max_jobs is not None:
-            limit = max(1, min(limit, w.max_jobs - w._jobs_started))
+            limit = max(1, min(limit, w.max_jobs - w.jobs_started))
         return limit
 
     def _claim(self, limit: int) -> tuple[list[Job], float]:
@@ -140,7 +179,7 @@ class Runner:
         popleft = batch.popleft
         started = _mono()
         done = 0
-        while not w._stopping:
+        while not w.stopping:
             try:
                 job = popleft()
             except IndexError:
@@ -169,9 +208,9 @@ class Runner:
         try:
             handler = w.handler_for(job)
         except Exception as exc:
-            fail(w.queue, job, exc, self.tally, w._hooks)
+            fail(w.queue, job, exc, self.tally, w.hooks)
             return _mono()
-        if not w._start_allowed():
+        if not w.may_start():
             release(w.queue, [job], self.tally, self.name)  # past max_jobs: never started, not counted
             return _mono()
         timeout = w.timeout_of(handler)
@@ -183,8 +222,8 @@ class Runner:
         if abandoned:
             release(w.queue, [job], self.tally, self.name)
             return None
-        if w._hooks.start is not None:
-            w._hooks.call(w._hooks.start, job.id, job.payload)
+        if w.hooks.start is not None:
+            w.hooks.call(w.hooks.start, job.id, job.payload)
         began = _mono()
         try:
             result, error = _call(handler, job.payload)
@@ -205,7 +244,7 @@ class Runner:
                 self.acks.append((job, result))
         if error is None and not late:
             if w.max_jobs is not None:
-                w._count_done()
+                w.count_done()
             return now
         self._failed(job, handler, ctx, error, late)
         return now
@@ -220,8 +259,8 @@ class Runner:
                 timeout_error.__cause__ = error
                 error = timeout_error
         assert error is not None
-        w._count_done()
-        fail(w.queue, job, error, self.tally, w._hooks, handler=handler)
+        w.count_done()
+        fail(w.queue, job, error, self.tally, w.hooks, handler=handler)
 
     def _interrupted(self, job: Job, slot: _Slot) -> None:
         """A handler raised SystemExit/KeyboardInterrupt: give its job back and stop the worker."""
@@ -242,7 +281,7 @@ class Runner:
             self.flushing = acks
         w = self.worker
         try:
-            ok = complete(w.queue, acks, self.tally, w._hooks, self.gate)
+            ok = complete(w.queue, acks, self.tally, w.hooks, self.gate)
         finally:
             self.flushing = ()
         if ok:
@@ -254,7 +293,7 @@ class Runner:
         jobs = _drain(self.batch)
         if jobs:
             release(self.worker.queue, jobs, self.tally, self.name)
-            hub = self.worker._hub
+            hub = self.worker.hub
             if hub is not None:
                 hub.kick(len(jobs))
 

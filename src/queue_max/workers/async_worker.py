@@ -223,7 +223,7 @@ class AsyncWorker(BaseWorker):
         except Exception as exc:
             await self._storage(fail, self.queue, job, exc, self._tally, self._hooks)
             return
-        if not self._start_allowed():
+        if not self.may_start():
             await self._storage(release, self.queue, [job], self._tally, self.worker_id)
             return
         ctx = slot.ctx = JobContext(job, self.worker_id, self.timeout_of(handler))
@@ -239,10 +239,10 @@ class AsyncWorker(BaseWorker):
         if outcome is _CANCELLED:
             return
         if isinstance(outcome, BaseException):
-            self._count_done()
+            self.count_done()
             await self._storage(fail, self.queue, job, outcome, self._tally, self._hooks, handler=handler)
             return
-        self._count_done()
+        self.count_done()
         self._acks.append((job, outcome))
         self._ack_ready.set()
 

@@ -78,7 +78,7 @@ class Worker(BaseWorker):
         current = threading.current_thread()
         return any(r.thread is current for r in self._runners)
 
-    def _runner_exited(self, runner: Runner) -> None:
+    def runner_exited(self, runner: Runner) -> None:
         with self._runners_lock:
             runner.exited = True
             if runner.replaced:

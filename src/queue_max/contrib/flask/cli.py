@@ -32,6 +32,7 @@ from ...logs import log_to_stderr
 from ...errors import QueueMaxError
 from ...models import JobStatus
 from ._config import build_queue, to_settings
+from ._state import app_state
 
 __all__ = ["queue_cli"]
 
@@ -70,8 +71,6 @@ def _fail(exc: BaseException) -> click.ClickException:
 
 
 def _options() -> dict[str, Any]:
-    from .extension import app_state
-
     return app_state().options
 
 
@@ -138,7 +137,6 @@ def purge_command(**args: Any) -> None:
 def worker_command(**args: Any) -> None:
     """Run the app's tasks (and --function for other jobs) until stopped, each job inside the
     app context. SIGTERM or SIGINT stops gracefully; a second signal stops at once."""
-    from .extension import app_state
     from .worker import FlaskWorker
 
     if args["workers"] is not None and args["threads"] is not None and args["workers"] != args["threads"]:

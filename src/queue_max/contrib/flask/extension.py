@@ -2,71 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar, overload
 
 from flask import Flask, current_app, has_app_context
 from typing_extensions import Unpack
 
-from ...errors import ConfigError, QueueMaxError
+from ...errors import ConfigError
 from ...queue import Queue
 from ...tasks import Task, TaskOptionsDict
 from ...tasks import make_task
-from ._config import build_queue, read_config
+from ._config import read_config
+from ._state import EXTENSION_KEY, AppState, NoAppContext, app_state
+from .cli import queue_cli
 from .worker import FlaskWorker
 
 __all__ = ["EXTENSION_KEY", "AppState", "FlaskTask", "NoAppContext", "QueueExtension", "app_state"]
 
-EXTENSION_KEY = "queue_max"
-
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class NoAppContext(QueueMaxError, RuntimeError):
-    """The app's queue was needed where no Flask application context is active."""
-
-
-class AppState:
-    """What the extension keeps for one app, in `app.extensions["queue_max"]`: its options and
-    its queue, built on first use (so that `flask routes` creates no data directory)."""
-
-    def __init__(self, extension: QueueExtension, options: dict[str, Any]) -> None:
-        self.extension = extension
-        self.options = options
-        self._queue: Queue | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def queue(self) -> Queue:
-        queue = self._queue
-        if queue is None:
-            with self._lock:
-                if self._queue is None:
-                    self._queue = build_queue(self.options)
-                queue = self._queue
-        return queue
-
-    def close(self) -> None:
-        with self._lock:
-            queue, self._queue = self._queue, None
-        if queue is not None:
-            queue.close()
-
-
-def app_state(app: Flask | None = None) -> AppState:
-    """The queue-max state of `app` (default: the current app)."""
-    if app is None:
-        if not has_app_context():
-            raise NoAppContext("no Flask app context is active: pass app=, or work inside "
-                               "`with app.app_context():`")
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-    state = app.extensions.get(EXTENSION_KEY)
-    if not isinstance(state, AppState):
-        raise ConfigError(f"queue-max is not set up on the Flask app {app.name!r}: call "
-                          "QueueExtension().init_app(app) first")
-    return state
 
 
 class FlaskTask(Task[P, R]):
@@ -100,8 +54,6 @@ class QueueExtension:
 
     def init_app(self, app: Flask) -> None:
         """Validate the app's `QUEUE_MAX_*` config (`ConfigError` on a bad key) and set the app up."""
-        from .cli import queue_cli
-
         if not isinstance(app, Flask):
             raise ConfigError(f"init_app takes a Flask app, got {app!r:.60}")
         if EXTENSION_KEY in app.extensions:

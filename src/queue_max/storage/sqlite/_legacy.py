@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._json import dumps
 from ...errors import MigrationFailed, StorageError
+from ._errors import translate
 from ._ids import MAX_SHARDS, job_id_of
 from ._sql import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, Q
 
@@ -122,7 +123,6 @@ def looks_like_legacy(conn: sqlite3.Connection) -> bool:
             for table, columns in _LAYOUT.items()
         )
     except sqlite3.Error as exc:
-        from .shard import translate  # shard imports this module
 
         raise translate(exc, "a shard file") from exc
 
