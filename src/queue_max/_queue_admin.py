@@ -72,6 +72,7 @@ class Management:
     _maintenance_lock: threading.Lock
     _next_maintenance: float
     _closed: bool
+    _leases: dict[int, Job]
 
     # ── inspection ──
     def get_job(self, job_id: int) -> Job | None:
@@ -250,7 +251,7 @@ class Management:
 
     def _drop_expired_claims(self, now: float) -> None:
         """Forget remembered claims whose lease ran out long ago (their workers gave up)."""
-        leases: dict[int, Job] = self._leases  # type: ignore[attr-defined]
+        leases = self._leases
         horizon = now - self.options.lease_timeout
         for job_id, job in list(leases.items()):
             if job.lease_expires_ts is not None and job.lease_expires_ts < horizon:

@@ -335,9 +335,9 @@ class Queue(Management):
         if job is not None and job.lease_token == token:
             self._leases.pop(job_id, None)
 
-    def _no_lease(self, job_id: int) -> LeaseLost:
+    def _no_lease(self, job_id: int) -> LeaseLost | JobNotFound:
         if self.backend.get(job_id) is None:
-            return JobNotFound(job_id)  # type: ignore[return-value]
+            return JobNotFound(job_id)
         return LeaseLost(job_id, f"job {job_id}: this Queue holds no lease for it (it was not claimed "
                                  "through this Queue, or its lease was already used); pass lease=job.lease")
 
