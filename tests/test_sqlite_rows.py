@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from queue_max.models import ErrorInfo, NewJob
 from queue_max.storage.sqlite import MAX_SHARDS, ShardManager
 
@@ -44,4 +46,22 @@ def test_every_path_names_a_job_by_the_same_id(tmp_path):
         assert job_id % MAX_SHARDS == backend.shard_of(job_id) == claimed[job_id].shard_id
         assert backend.get(job_id).id == job_id  # type: ignore[union-attr]
     assert [d.original_job_id for d in backend.dlq_list(10)] == [single]
+    backend.close()
+
+
+@pytest.mark.parametrize("result_ttl", [3600.0, 0.0])
+def test_a_grouped_ack_refuses_only_the_lease_that_was_lost(tmp_path, result_ttl):
+    # Given two jobs claimed by w1, and one of them released and claimed by w2 meanwhile
+    backend = ShardManager(tmp_path / "q", 1)
+    backend.enqueue_many([NewJob(json.dumps({"n": i})) for i in range(2)], NOW)
+    kept, given_back = backend.claim("w1", 2, 30.0, NOW)
+    backend.release([given_back.lease], NOW)
+    [again] = backend.claim("w2", 1, 30.0, NOW)
+    # When w1 acknowledges both in one group
+    lost = backend.complete_many([(kept.lease, None), (given_back.lease, None)], NOW + 1, result_ttl)
+    # Then only the lost lease is refused; the kept job is completed and w2's claim is untouched
+    assert lost == [given_back.lease]
+    done = backend.get(kept.id)
+    assert done is None if result_ttl == 0 else done.status.value == "completed"
+    assert backend.get(again.id).worker_id == "w2"  # type: ignore[union-attr]
     backend.close()

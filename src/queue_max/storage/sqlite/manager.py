@@ -17,6 +17,7 @@ from ..base import Completion
 from ..._json import dumps
 from ._inspection import Inspection
 from ._ids import MAX_SHARDS, id_range, job_id_of, rowid_of, shard_of_id
+from ._complete import SomeLeaseLost, complete_all, complete_each
 from ._insert import insert_group, insert_payloads
 from ._layout import directory_lock, existing_shards, prepare_dir
 from ._rows import jobs_from_rows
@@ -28,6 +29,10 @@ __all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "ShardManager"]
 # How often (seconds) a process moves due scheduled jobs of a shard into the ready index:
 # the most a delayed job can start late, beyond the workers' own polling.
 PROMOTE_EVERY = 0.005
+# How long (seconds) a thread visits a shard it found empty after the others: long enough that a
+# busy shard serves claim after claim without a look at the empty ones, short enough that jobs
+# another process adds there wait no longer than this while this thread is busy elsewhere.
+EMPTY_HINT_TTL = 0.005
 
 
 class ShardManager(Inspection):
@@ -229,29 +234,22 @@ class ShardManager(Inspection):
         empty = self._empty_hints()
         out: list[Job] = []
         until = now + lease_s
-        promote = self._promote_due
-        for shard_id in random.choice(self._orders) if self._orders else random.sample(range(self._n), self._n):
+        for shard_id in self._visit_order(empty, now):
             shard = self.shards[shard_id]
-            if empty[shard_id] and not shard.read_one(Q.peek_ready, (now,))[0]:
+            if empty[shard_id] is not None and not shard.read_one(Q.peek_ready, (now,))[0]:
+                empty[shard_id] = now
                 continue
             want = limit - len(out)
-            params = {"worker": worker_id, "now": now, "until": until, "limit": want}
-            due = promote[shard_id]
-            if now >= due or now < due - 2 * PROMOTE_EVERY:  # also after the clock jumped back
-                # due scheduled jobs join the ready index first; throttled to keep claims cheap
-                promote[shard_id] = now + PROMOTE_EVERY
-                with shard.write() as conn:
-                    conn.execute(Q.promote, (now,))
-                    rows = conn.execute(Q.claim, params).fetchall()
-            else:
-                # A lone UPDATE ... RETURNING is its own write transaction, and SQLite takes the
-                # write lock before the statement reads: the same guarantee as BEGIN IMMEDIATE,
-                # without two extra round trips.
-                try:
-                    rows = shard.conn().execute(Q.claim, params).fetchall()
-                except sqlite3.Error as exc:
-                    raise translate(exc, shard.name) from exc
-            empty[shard_id] = len(rows) < want
+            self._promote(shard, now)
+            # A lone UPDATE ... RETURNING is its own write transaction, and SQLite takes the
+            # write lock before the statement reads: the same guarantee as BEGIN IMMEDIATE,
+            # without two extra round trips.
+            try:
+                rows = shard.conn().execute(
+                    Q.claim, {"worker": worker_id, "now": now, "until": until, "limit": want}).fetchall()
+            except sqlite3.Error as exc:
+                raise translate(exc, shard.name) from exc
+            empty[shard_id] = now if len(rows) < want else None
             out += jobs_from_rows(shard_id, rows)
             if len(out) >= limit:
                 break
@@ -259,10 +257,35 @@ class ShardManager(Inspection):
             out.sort(key=_claim_order)
         return out
 
-    def _empty_hints(self) -> list[bool]:
-        hints: list[bool] | None = getattr(self._local, "empty", None)
+    def _visit_order(self, empty: list[float | None], now: float) -> list[int]:
+        """The shards in random order, those this thread recently found empty last.
+
+        A claim stops at the first shards that fill it, so a busy shard next to empty ones
+        serves claims without a look at the empty ones: with one busy shard of six, a
+        `pop_job` ran 4.6 statements a job (2.5 of them looks at empty shards), now 2."""
+        order = random.choice(self._orders) if self._orders else random.sample(range(self._n), self._n)
+        known_empty = [s for s in order if (seen := empty[s]) is not None and now - EMPTY_HINT_TTL < seen <= now]
+        if not known_empty:
+            return order  # type: ignore[return-value]
+        return [s for s in order if s not in known_empty] + known_empty
+
+    def _promote(self, shard: Shard, now: float) -> None:
+        """Move the shard's due scheduled jobs into the run order; at most every PROMOTE_EVERY
+        seconds per shard and process, so a claim rarely pays a statement for it."""
+        due = self._promote_due[shard.shard_id]
+        if due - 2 * PROMOTE_EVERY <= now < due:
+            return
+        self._promote_due[shard.shard_id] = now + PROMOTE_EVERY  # also after the clock jumped back
+        try:
+            shard.conn().execute(Q.promote, (now,))  # a lone statement: its own transaction
+        except sqlite3.Error as exc:
+            raise translate(exc, shard.name) from exc
+
+    def _empty_hints(self) -> list[float | None]:
+        """Per shard, when this thread last found it empty (None: it had jobs)."""
+        hints: list[float | None] | None = getattr(self._local, "empty", None)
         if hints is None:
-            hints = self._local.empty = [False] * self._n
+            hints = self._local.empty = [None] * self._n
         return hints
 
     # ── acknowledging ──
@@ -281,27 +304,12 @@ class ShardManager(Inspection):
         lost: list[Lease] = []
         for shard_id, group in _by_shard(completions, lambda c: c[0].shard_id).items():
             shard = self.shards[shard_id]
-            with shard.write() as conn:
-                done = 0
-                if result_ttl <= 0:
-                    conn.execute(Q.raise_floor)
-                for lease, result in group:
-                    rowid = rowid_of(lease.job_id)
-                    if result_ttl > 0:
-                        params = {"id": rowid, "token": lease.token, "now": now,
-                                  "expires": now + result_ttl, "result": result}
-                        changed = conn.execute(Q.complete, params).rowcount
-                    else:
-                        changed = conn.execute(Q.complete_delete, {"id": rowid, "token": lease.token}).rowcount
-                        if changed:
-                            conn.execute(Q.delete_errors_of, (rowid,))
-                    if changed:
-                        done += 1
-                    else:
-                        lost.append(lease)
-                if done and result_ttl <= 0:
-                    # rows kept with a result are counted when cleanup deletes them
-                    conn.execute(Q.add_meta, (done, "total_jobs_processed"))
+            try:
+                with shard.write() as conn:
+                    complete_all(conn, group, now, result_ttl)
+            except SomeLeaseLost:  # rolled back: find which, one lease at a time
+                with shard.write() as conn:
+                    lost += complete_each(conn, group, now, result_ttl)
         return lost
 
     def retry(self, lease: Lease, run_at: float, error: ErrorInfo, now: float) -> None:

@@ -1,0 +1,65 @@
+"""Writing the completions of one shard's leases in one transaction (grouped acks)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from ...models import Lease
+from ._ids import rowid_of
+from ._sql import Q
+
+__all__ = ["SomeLeaseLost", "complete_all", "complete_each"]
+
+
+class SomeLeaseLost(Exception):
+    """`complete_all` changed fewer rows than it had leases; roll back, then `complete_each`."""
+
+
+def complete_all(conn: sqlite3.Connection, group: Sequence[tuple[Lease, Any]], now: float,
+                 result_ttl: float) -> None:
+    """Complete every lease of the group with one `executemany` per statement.
+
+    The fast path of grouped acks: one call into SQLite for the whole group instead of one per
+    job (and its own parameter dict each), measured at about 2 µs less per job of a 4-thread
+    drain. It cannot tell which lease was lost, so it raises `SomeLeaseLost` when any was."""
+    if result_ttl > 0:
+        expires = now + result_ttl
+        params = [{"id": rowid_of(lease.job_id), "token": lease.token, "now": now, "expires": expires,
+                   "result": result} for lease, result in group]
+        if conn.executemany(Q.complete, params).rowcount != len(group):
+            raise SomeLeaseLost
+        return
+    conn.execute(Q.raise_floor)
+    keys = [{"id": rowid_of(lease.job_id), "token": lease.token} for lease, _result in group]
+    if conn.executemany(Q.complete_delete, keys).rowcount != len(group):
+        raise SomeLeaseLost
+    conn.executemany(Q.delete_errors_of, [(key["id"],) for key in keys])
+    # rows kept with a result are counted when cleanup deletes them
+    conn.execute(Q.add_meta, (len(group), "total_jobs_processed"))
+
+
+def complete_each(conn: sqlite3.Connection, group: Sequence[tuple[Lease, Any]], now: float,
+                  result_ttl: float) -> list[Lease]:
+    """Complete the leases one statement each; returns those that were lost (nothing changed)."""
+    lost: list[Lease] = []
+    done = 0
+    if result_ttl <= 0:
+        conn.execute(Q.raise_floor)
+    for lease, result in group:
+        rowid = rowid_of(lease.job_id)
+        if result_ttl > 0:
+            params = {"id": rowid, "token": lease.token, "now": now, "expires": now + result_ttl, "result": result}
+            changed = conn.execute(Q.complete, params).rowcount
+        else:
+            changed = conn.execute(Q.complete_delete, {"id": rowid, "token": lease.token}).rowcount
+            if changed:
+                conn.execute(Q.delete_errors_of, (rowid,))
+        if changed:
+            done += 1
+        else:
+            lost.append(lease)
+    if done and result_ttl <= 0:
+        conn.execute(Q.add_meta, (done, "total_jobs_processed"))
+    return lost
