@@ -65,3 +65,33 @@ def test_a_grouped_ack_refuses_only_the_lease_that_was_lost(tmp_path, result_ttl
     assert done is None if result_ttl == 0 else done.status.value == "completed"
     assert backend.get(again.id).worker_id == "w2"  # type: ignore[union-attr]
     backend.close()
+
+
+def test_a_job_another_process_adds_to_a_shard_found_empty_is_claimed_at_once(tmp_path):
+    # Given a worker's backend that just found all three shards empty
+    mine, theirs = ShardManager(tmp_path / "q", 3), ShardManager(tmp_path / "q", 3)
+    assert mine.claim("w", 4, 30.0, NOW) == []
+    # When another process's backend adds a job (without the clock moving on)
+    ref = theirs.enqueue_many([NewJob('{"late": 1}', shard_key=2)], NOW)[0]
+    # Then the next claim still looks at the shard it found empty, and gets the job
+    assert [job.id for job in mine.claim("w", 4, 30.0, NOW)] == [ref.id]
+    mine.close()
+    theirs.close()
+
+
+def test_a_busy_shard_is_drained_without_a_look_at_the_empty_ones(tmp_path):
+    # Given a thread that met six empty shards, then 40 jobs on one of them, half of them claimed
+    backend = ShardManager(tmp_path / "q", 6)
+    assert backend.claim("w", 20, 30.0, NOW) == []
+    backend.enqueue_many([NewJob(json.dumps({"n": i}), shard_key=4) for i in range(40)], NOW)
+    assert len(backend.claim("w", 20, 30.0, NOW)) == 20
+    statements: list[str] = []
+    for shard in backend.shards:
+        shard.conn().set_trace_callback(statements.append)
+    # When it pops them one at a time
+    popped = [backend.claim("w", 1, 30.0, NOW + 0.001) for _ in range(20)]
+    # Then each pop is one statement on the busy shard, whatever empty shards it met before
+    assert all(len(jobs) == 1 for jobs in popped)
+    assert len(statements) == 20 and all(s.lstrip().startswith("UPDATE fila SET status = 'processing'")
+                                         for s in statements)
+    backend.close()
