@@ -302,11 +302,25 @@ def test_a_dedupe_hit_fires_no_enqueued_event(queue):
     assert seen == [first["id"]]
 
 
-def test_a_database_url_without_its_backend_is_refused(tmp_path, settings):
+def test_a_database_url_opens_postgresql_and_an_unreachable_one_is_a_typed_error_without_its_password(
+        tmp_path, settings):
+    from queue_max.errors import StorageUnavailable
+
+    # Given a URL (with a password) whose host cannot be reached, When a Queue opens it
+    with pytest.raises(StorageUnavailable, match="127.0.0.1:1") as caught:
+        Queue(data_dir=tmp_path, settings=settings.with_(database_url="postgresql://u:s3cret@127.0.0.1:1/y"))
+    # Then the error names the server, never the password, and no SQLite queue was made instead
+    assert "s3cret" not in str(caught.value)
+    assert not (tmp_path / "shard_0.db").exists()
+
+
+@pytest.mark.parametrize("url", ["mysql://u:s3cret@h/db", "sqlite:///x.db", "data/dir"])
+def test_a_database_url_that_is_not_postgresql_is_refused_without_its_password(tmp_path, settings, url):
     from queue_max import ConfigError
 
-    with pytest.raises(ConfigError, match="only has the SQLite backend"):
-        Queue(data_dir=tmp_path, settings=settings.with_(database_url="postgresql://x/y"))
+    with pytest.raises(ConfigError, match="postgresql://") as caught:
+        Queue(data_dir=tmp_path, database_url=url, settings=settings)
+    assert "s3cret" not in str(caught.value)
 
 
 def test_connections_of_finished_threads_are_closed(queue):

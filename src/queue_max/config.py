@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["ENV_VARS", "Settings", "load_settings"]
+__all__ = ["ENV_VARS", "Settings", "child_environment", "load_settings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,11 @@ class Settings:
     max_payload_bytes: int = 1048576
     retry_backoff: float = 120.0
     retry_backoff_max: float = 3600.0
-    database_url: str | None = None
+    # never in repr: the URL may carry a password
+    database_url: str | None = field(default=None, repr=False)
+    database_schema: str = "queue_max"
+    database_listen: bool = True
+    database_pool_size: int = 4
     shards_explicit: bool = False
 
     def with_(self, **changes: Any) -> Settings:
@@ -78,6 +82,25 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name} must be true/false (1/0, yes/no, on/off), got {raw!r}")
 
 
+def _database_url(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not value.startswith(("postgresql://", "postgres://")):
+        scheme = value.split("://", 1)[0] if "://" in value else value[:12]
+        raise ConfigError(f"{name} must be a postgresql:// or postgres:// URL (or empty for SQLite), "
+                          f"got one starting with {scheme!r}")
+    return value
+
+
+def _schema(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value or len(value) > 48 or not value.replace("_", "a").isalnum() or not value.isascii() \
+            or value != value.lower() or value[0].isdigit():
+        raise ConfigError(f"{name} must be a lower-case identifier (letters, digits, _), got {raw!r}")
+    return value
+
+
 def _level(name: str, raw: str) -> str:
     value = raw.strip().upper()
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
@@ -107,7 +130,10 @@ ENV_VARS: dict[str, tuple[str, Any, str, str]] = {
     "QUEUE_MAX_MAX_PAYLOAD_BYTES": ("max_payload_bytes", lambda n, r: _int(n, r, 64, 256 * 1024 * 1024), "1048576", "Largest payload accepted, as JSON bytes"),
     "QUEUE_MAX_RETRY_BACKOFF": ("retry_backoff", lambda n, r: _float(n, r, 0, 86400), "120", "Base of the exponential retry backoff (s): base * 2^(retry-1), +/-20% jitter"),
     "QUEUE_MAX_RETRY_BACKOFF_MAX": ("retry_backoff_max", lambda n, r: _float(n, r, 0, 86400 * 7), "3600", "Cap of the retry backoff (s)"),
-    "QUEUE_MAX_DATABASE_URL": ("database_url", lambda n, r: r.strip() or None, "", "Storage URL for a non-SQLite backend (e.g. postgresql://...); empty = SQLite shards in DATA_DIR"),
+    "QUEUE_MAX_DATABASE_URL": ("database_url", _database_url, "", "PostgreSQL URL (postgresql://user:pass@host/db?sslmode=...); empty = SQLite shards in DATA_DIR"),
+    "QUEUE_MAX_DATABASE_SCHEMA": ("database_schema", _schema, "queue_max", "PostgreSQL schema that holds the queue's tables"),
+    "QUEUE_MAX_DATABASE_LISTEN": ("database_listen", _bool, "true", "PostgreSQL: wake idle workers with LISTEN/NOTIFY (false behind pgbouncer in transaction mode: poll instead)"),
+    "QUEUE_MAX_DATABASE_POOL_SIZE": ("database_pool_size", lambda n, r: _int(n, r, 1, 100), "4", "PostgreSQL: most pooled connections per process (plus one LISTEN connection)"),
 }
 
 _FIELDS = {f.name for f in fields(Settings)}
@@ -126,3 +152,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if "num_shards" in values:
         values["shards_explicit"] = True
     return Settings(**values)
+
+
+def child_environment() -> dict[str, str]:
+    """A copy of this process's environment, for the worker processes it starts."""
+    return dict(os.environ)

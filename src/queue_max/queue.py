@@ -21,7 +21,7 @@ from .models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob
 from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import RetryPolicy, decide, error_info
 from .storage.base import Backend
-from .storage.sqlite import ShardManager, ShardOptions
+from .storage._open import check_database_url, open_postgres, open_sqlite
 
 __all__ = ["Queue"]
 
@@ -55,25 +55,26 @@ class Queue(Management):
         recovery_interval: float | None = None,
         heartbeat_interval: float | None = None,
         rate_limit_burst: int | None = None,
+        database_url: str | None = None,
     ) -> None:
         s = settings if settings is not None else load_settings()
-        if backend is None and s.database_url:
-            raise ConfigError(
-                f"QUEUE_MAX_DATABASE_URL is set ({s.database_url.split(':', 1)[0]}:...), but this "
-                "version of queue-max only has the SQLite backend; unset it to use DATA_DIR"
-            )
+        url = s.database_url if database_url is None else check_database_url(database_url)
+        if url and backend is None and shards is not None:
+            raise ConfigError(f"shards={shards!r} applies to SQLite only; a PostgreSQL queue has no shards")
         args = {k: v for k, v in locals().items()
-                if k not in ("self", "s", "settings", "backend", "clock", "rate_limit_burst")}
+                if k not in ("self", "s", "settings", "backend", "clock", "rate_limit_burst", "database_url", "url")}
         self.options: QueueOptions = resolve_options(s, args)
         o = self.options
         self.clock = clock
         self._started = clock.monotonic()
-        self.backend: Backend = backend if backend is not None else ShardManager(
-            o.data_dir, o.shards,
-            options=ShardOptions(busy_timeout=s.busy_timeout, cache_size=s.cache_size,
-                                 mmap_size=s.mmap_size, durable=o.durable),
-            default_shards=s.num_shards,
-        )
+        if backend is not None:
+            self.backend: Backend = backend
+        elif url:
+            self.backend = open_postgres(url, schema=s.database_schema, listen=s.database_listen,
+                                         pool_size=s.database_pool_size, clock=clock)
+        else:
+            self.backend = open_sqlite(o.data_dir, o.shards, busy_timeout=s.busy_timeout, cache_size=s.cache_size,
+                                       mmap_size=s.mmap_size, durable=o.durable, default_shards=s.num_shards)
         self.rate_limiter: RateLimiter | None = (
             RateLimiter(o.rate_limit, RateLimitUnit.PER_MINUTE, burst=rate_limit_burst, clock=clock)
             if o.rate_limit else None

@@ -37,6 +37,9 @@ def _global_options(parser: argparse.ArgumentParser, default: Any) -> None:
     # `queue-max --json stats` and `queue-max stats --json` both work.
     parser.add_argument("--data-dir", metavar="DIR", default=default,
                         help="directory of the shard files (default: DATA_DIR, ./data)")
+    parser.add_argument("--database-url", metavar="URL", default=default,
+                        help="PostgreSQL URL instead of a data directory (default: QUEUE_MAX_DATABASE_URL); "
+                             "prefer the variable: a URL on the command line is visible to other users")
     parser.add_argument("--shards", type=shard_count, metavar="N", default=default,
                         help="shard count (default: NUM_SHARDS, or what the directory holds)")
     parser.add_argument("--json", action="store_true", default=default, help="print JSON for machines")

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from ..config import Settings
 from ..queue import Queue
+from ..storage._open import check_database_url, redact_url
 from ._errors import CliError
 
 __all__ = ["Context", "count", "duration", "job_id", "non_negative", "queue_exists", "shard_count"]
@@ -92,6 +93,20 @@ class Context:
         return Path(given) if given is not None else Path(self.settings.data_dir)
 
     @property
+    def database_url(self) -> str | None:
+        """`--database-url`, else QUEUE_MAX_DATABASE_URL; None means SQLite shards in `data_dir`."""
+        given = getattr(self.args, "database_url", None)
+        if given is None:
+            return self.settings.database_url
+        return check_database_url(given, "--database-url") if given else None
+
+    @property
+    def where(self) -> str:
+        """Where the queue lives, for people: the directory, or the URL without its password."""
+        url = self.database_url
+        return str(self.data_dir) if url is None else redact_url(url)
+
+    @property
     def json(self) -> bool:
         return bool(getattr(self.args, "json", False))
 
@@ -99,6 +114,9 @@ class Context:
         """The queue in the data directory; unless `create`, refuse to make one where none is.
 
         `rate_limit=0`: commands that only inspect and manage jobs need no rate limiter."""
+        url = self.database_url
+        if url is not None:
+            return Queue(database_url=url, rate_limit=rate_limit, settings=self.settings)
         path = self.data_dir
         if not create and not queue_exists(path):
             if path.exists() and not path.is_dir():

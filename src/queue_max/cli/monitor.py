@@ -100,11 +100,11 @@ def run_health(ctx: Context) -> int:
         checks = _health(ctx, snap, read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now))
     healthy = all(check["ok"] for check in checks.values())
     if ctx.json:
-        emit_json({"healthy": healthy, "data_dir": str(ctx.data_dir), "checked_at": checked_at,
+        emit_json({"healthy": healthy, "data_dir": ctx.where, "checked_at": checked_at,
                    "problems": [name for name, check in checks.items() if not check["ok"]],
                    "checks": checks})
     else:
-        print(f"{'healthy' if healthy else 'UNHEALTHY'}: queue at {ctx.data_dir}")
+        print(f"{'healthy' if healthy else 'UNHEALTHY'}: queue at {ctx.where}")
         table(["check", "status", "detail"],
               [[name, "ok" if check["ok"] else "FAIL", check["detail"]] for name, check in checks.items()])
     return ExitCode.OK if healthy else ExitCode.UNHEALTHY

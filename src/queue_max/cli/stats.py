@@ -38,7 +38,7 @@ def run(ctx: Context) -> int:
         emit_json(snap.shards[0] if shard is not None else snap.as_dict(), out)
         return 0
     only = f", showing shard {shard}" if shard is not None else ""
-    print(f"queue at {ctx.data_dir}: {plural(n, 'shard')}{only}", file=out)
+    print(f"queue at {ctx.where}: {plural(n, 'shard')}{only}", file=out)
     print(file=out)
     rows: list[list[Any]] = [[s["shard_id"], *(s.get(key) for key in _COLUMNS)] for s in snap.shards]
     if shard is None and len(rows) > 1:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
+from ..config import child_environment
 from ..workers import Supervisor, Worker, WorkerOptions
 from ._context import Context, count, duration, non_negative
 from ._errors import ExitCode, UsageError
@@ -161,7 +162,7 @@ def _run_here(ctx: Context, queue: Any, function: Any, threads: int, what: str) 
     # task jobs run their task, every other job `function`: the same rule as in worker processes
     worker = Worker(worker_id, None, queue, options=options, fallback=function)
     print(f"queue-max worker {worker_id}: {threads} thread{'s' if threads != 1 else ''}, {what}, "
-          f"queue {ctx.data_dir} ({queue.num_shards} shard{'s' if queue.num_shards != 1 else ''})"
+          f"queue {ctx.where} ({queue.num_shards} shard{'s' if queue.num_shards != 1 else ''})"
           f"{', burst' if a.burst else ''}",
           file=sys.stderr, flush=True)
     signals = _Signals()
@@ -207,9 +208,10 @@ def _run_supervised(ctx: Context, threads: int, tasks: list[str], what: str, lev
                      data_dir=str(ctx.data_dir), shards=a.shards, queue_options=options,
                      poll_interval=a.poll_interval, job_timeout=a.job_timeout,
                      max_jobs_per_child=a.max_jobs_per_child, shutdown_timeout=a.shutdown_timeout,
-                     burst=a.burst, name=name, log_level=level)
+                     burst=a.burst, name=name, log_level=level, database_url=ctx.database_url,
+                     env=None if ctx.database_url is None else child_environment())
     print(f"queue-max worker {name}: {a.processes} processes x {threads} thread{'s' if threads != 1 else ''}, "
-          f"{what}, queue {ctx.data_dir}{', burst' if a.burst else ''}", file=sys.stderr, flush=True)
+          f"{what}, queue {ctx.where}{', burst' if a.burst else ''}", file=sys.stderr, flush=True)
     signals = _Signals()
     signals.save()
     status_name = f"{name}-{os.getpid()}"

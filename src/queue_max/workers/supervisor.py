@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import ConfigError, QueueMaxError
 from ..logs import LEVELS
 from ..queue import Queue
+from ..storage._open import check_database_url
 from ._child import EXIT_CONFIG, EXIT_OK, EXIT_RECYCLE
 from ._children import Child, settle
 from ._scoreboard import Scoreboard
@@ -72,6 +73,7 @@ class Supervisor:
         log_level: str | None = None,
         python: str = sys.executable,
         env: Mapping[str, str] | None = None,
+        database_url: str | None = None,
     ) -> None:
         _check_what(function, tasks, data_dir, name, log_level)
         options = dict(queue_options or {})
@@ -102,6 +104,11 @@ class Supervisor:
         self.log_level = log_level
         self.python = python
         self.env = None if env is None else dict(env)
+        # A PostgreSQL URL reaches the worker processes in their environment (given `env`; else
+        # they inherit this process's), never in their argv, which every user of the host can read.
+        self.database_url = None if database_url is None else check_database_url(database_url)
+        if self.database_url is not None and self.env is not None:
+            self.env["QUEUE_MAX_DATABASE_URL"] = self.database_url
         self.error: str | None = None
         self.exit_code: int | None = None
         self._children: list[Child] = []
@@ -291,7 +298,8 @@ class Supervisor:
     def _parent_queue(self) -> Queue:
         if self._queue is None:
             options = {k: v for k, v in self.queue_options.items() if k != "rate_limit"}
-            self._queue = Queue(data_dir=self.data_dir, shards=self.shards, rate_limit=0, **options)
+            self._queue = Queue(data_dir=self.data_dir, shards=None if self.database_url else self.shards,
+                                rate_limit=0, database_url=self.database_url, **options)
         return self._queue
 
     # ── stopping ──

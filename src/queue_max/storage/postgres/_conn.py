@@ -25,6 +25,7 @@ from ...errors import (
     StorageReadOnly,
     StorageUnavailable,
 )
+from .._open import redact_url
 from ._sql import MIGRATIONS, SCHEMA_VERSION, Statements
 
 __all__ = ["PostgresOptions", "connect_kwargs", "is_postgres_url", "migrate", "redact_url", "translating"]
@@ -66,24 +67,6 @@ class PostgresOptions:
 def is_postgres_url(url: object) -> bool:
     """Whether `url` names a PostgreSQL server (postgresql:// or postgres://)."""
     return isinstance(url, str) and url.startswith(_SCHEMES)
-
-
-def redact_url(url: str) -> str:
-    """The URL with its password (in the user part or a `password=` parameter) replaced by ***."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparsable database URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{hostinfo}"
-    query = "&".join(
-        f"{key}=***" if key.lower() == "password" else f"{key}={urllib.parse.quote(value, safe='')}"
-        for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _password(url: str) -> str | None:
