@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import RetryPolicy, decide, error_info
 from .storage.base import Backend
 from .storage._open import check_database_url, open_postgres, open_sqlite
+from ._caller_tx import caller_connection, caller_transaction, transactional
 
 __all__ = ["Queue"]
 
@@ -91,6 +93,8 @@ class Queue(Management):
         self._next_maintenance = clock.monotonic() + o.recovery_interval
         self._next_alert = 0.0
         self._closed = False
+        # A framework's hook: the caller's open transaction that enqueues should join, or None.
+        self.connection_source: Callable[[], Any] | None = None
 
     # ── properties of the reference API ──
     @property
@@ -126,11 +130,14 @@ class Queue(Management):
         run_at: Any = None,
         dedupe_key: str | None = None,
         shard_key: int | None = None,
+        connection: Any = None,
     ) -> dict[str, int]:
         """Store one job; returns `{"id": job_id, "shard_id": shard_id}`.
 
         With `dedupe_key`, a second enqueue while a job with that key is pending or running
-        returns the existing job's id instead of adding a job.
+        returns the existing job's id instead of adding a job. With `connection` (a psycopg
+        connection to the queue's PostgreSQL database), the job is written in that
+        connection's transaction: it exists if and only if the caller commits.
         """
         now = self.clock.time()
         if (priority == 0 and type(priority) is int and pagina_id is None and shard_key is None
@@ -140,7 +147,11 @@ class Queue(Management):
         else:
             key = pagina_id if shard_key is None else shard_key
             job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key)
-        ref = self.backend.enqueue_many((job,), now)[0]
+        conn = caller_connection(id(self), connection, self.connection_source)
+        if conn is None:
+            ref = self.backend.enqueue_many((job,), now)[0]
+        else:
+            ref = transactional(self.backend, "enqueue(connection=...)", self.location).enqueue_in(conn, (job,), now)[0]
         if ref.created:
             self._after_enqueue(1)
             self.events.emit("job_enqueued", ref.id, ref.shard_id)
@@ -157,6 +168,10 @@ class Queue(Management):
         now = self.clock.time()
         options = self.options
         items = items if isinstance(items, list) else list(items)
+        if caller_connection(id(self), None, self.connection_source) is not None:
+            # in a caller's transaction: the general path writes with its connection
+            return self._store_many([build_from_spec(options, now, item, f"enqueue_batch item {index}")
+                                     for index, item in enumerate(items)], now)
         payloads: list[dict[str, Any]] = []
         append = payloads.append
         for index, item in enumerate(items):
@@ -221,7 +236,18 @@ class Queue(Management):
     def _store_many(self, jobs: Sequence[NewJob], now: float) -> dict[str, Any]:
         if not jobs:
             return {"total": 0, "ids": []}
+        conn = caller_connection(id(self), None, self.connection_source)
+        if conn is not None:
+            return self._stored(transactional(self.backend, "enqueue in a transaction", self.location)
+                                .enqueue_in(conn, jobs, now))
         return self._stored(self.backend.enqueue_many(jobs, now))
+
+    def transaction(self, connection: Any) -> AbstractContextManager[Any]:
+        """`with queue.transaction(conn):` a transaction on your psycopg connection to the
+        queue's PostgreSQL database, in which every enqueue of this queue (and `task.delay()`)
+        writes its job: the jobs exist if and only if the block commits."""
+        return caller_transaction(id(self), transactional(self.backend, "transaction()", self.location),
+                                  connection)
 
     def _stored(self, refs: list[JobRef]) -> dict[str, Any]:
         if not refs:

@@ -25,11 +25,12 @@ that tests can drive time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from ..models import DeadLetter, ErrorInfo, Job, JobQuery, JobRef, JobStatus, Lease, NewJob, RecoveryReport
 
-__all__ = ["Backend", "Completion", "Inspector"]
+__all__ = ["Backend", "Completion", "Inspector", "Transactional"]
 
 # (lease, result as JSON text or None)
 Completion = tuple[Lease, "str | None"]
@@ -223,4 +224,22 @@ class Backend(Inspector, Protocol):
 
     def close(self) -> None:
         """Release every connection; later calls raise `QueueClosed`."""
+        ...
+
+
+@runtime_checkable
+class Transactional(Protocol):
+    """A backend that can write jobs in a caller's own open database transaction (PostgreSQL)."""
+
+    def enqueue_in(self, connection: Any, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
+        """Store jobs with the caller's `connection`, in its current transaction: they exist if
+        and only if the caller commits (the wake-up is sent by that commit too)."""
+        ...
+
+    def transaction(self, connection: Any) -> AbstractContextManager[Any]:
+        """A transaction block on the caller's connection (a savepoint inside an open one)."""
+        ...
+
+    def serves(self, dbname: str, host: str | None, port: int | None) -> bool:
+        """Whether this backend's tables live in that database (so its transactions can join)."""
         ...

@@ -158,9 +158,13 @@ def build_queue(**overrides: Any) -> Queue:
 
     options = {**queue_options(), **{k: v for k, v in overrides.items() if v is not None}}
     try:
-        return _build(options)
+        queue = _build(options)
     except ConfigError as exc:
         raise ImproperlyConfigured(f"QUEUE_MAX: {exc}") from exc
+    from ._atomic import join_atomic_blocks
+
+    join_atomic_blocks(queue)
+    return queue
 
 
 def reset_queue() -> None:

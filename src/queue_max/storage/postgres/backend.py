@@ -9,6 +9,8 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
 from ..._clock import SYSTEM_CLOCK, Clock, FakeClock
 from ...errors import ConfigError, JobNotFound, LeaseLost, QueueClosed
@@ -108,10 +110,18 @@ class PostgresBackend(Inspection):
         """Store jobs in the caller's open transaction on `connection` (or in our own when None)."""
         if not jobs:
             return []
-        notify = any(job.run_at is None or job.run_at <= now for job in jobs) and self.notifier.due()
+        due = any(job.run_at is None or job.run_at <= now for job in jobs)
         if connection is not None:
+            conn = self._caller(connection)
+            # never debounced: the caller's commit may come long after our last NOTIFY
+            channel = self.channel if due else None
             with translating(self.url):
-                return insert_jobs(connection, self.q, jobs, now, self.channel if notify else None)
+                if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
+                    with conn.transaction():  # an autocommit connection outside any block
+                        return insert_jobs(conn, self.q, jobs, now, channel)
+                # the caller's transaction (psycopg begins one implicitly when not autocommit)
+                return insert_jobs(conn, self.q, jobs, now, channel)
+        notify = due and self.notifier.due()
         if len(jobs) == 1 and jobs[0].dedupe_key is None:
             job = jobs[0]
             run_at = now if job.run_at is None else job.run_at
@@ -129,6 +139,28 @@ class PostgresBackend(Inspection):
             refs = insert_jobs(conn, self.q, jobs, now, self.channel if notify else None)
         self._commits += 1
         return refs
+
+    def transaction(self, connection: psycopg.Connection[Any]) -> contextlib.AbstractContextManager[Any]:
+        """A transaction block on the caller's connection (a savepoint inside an open one)."""
+        return self._caller(connection).transaction()
+
+    def serves(self, dbname: str, host: str | None, port: int | None) -> bool:
+        """Whether the queue's tables live in that database (so a caller's transaction can join)."""
+        mine = conninfo_to_dict(self.url)
+        local = {None, "", "localhost", "127.0.0.1", "::1"}
+        same_host = mine.get("host") == host or (mine.get("host") in local and host in local) or (
+            str(mine.get("host", "")).startswith("/") and host in local)
+        return (mine.get("dbname") == dbname and same_host
+                and int(mine.get("port") or 5432) == int(port or 5432))
+
+    @staticmethod
+    def _caller(connection: object) -> psycopg.Connection[Any]:
+        if not isinstance(connection, psycopg.Connection):
+            raise ConfigError(f"connection must be a psycopg (3) Connection to the queue's database, got "
+                              f"{type(connection).__module__}.{type(connection).__qualname__}")
+        if connection.closed:
+            raise ConfigError("connection is closed; pass an open psycopg Connection")
+        return connection
 
     def enqueue_payloads(
         self, payloads: Sequence[dict[str, Any]], max_attempts: int, now: float, max_payload_bytes: int
