@@ -107,11 +107,11 @@ def finished(cluster: Cluster) -> bool:
 
 
 def test_hosts_drain_one_queue_with_no_job_run_twice_and_none_lost(cluster):
-    # Given 600 jobs and three hosts of two processes each
-    ids = cluster.queue.enqueue_batch([{"payload": {"n": n}} for n in range(600)])["ids"]
+    # Given three idle hosts of two processes each
     for host in ("host-a", "host-b", "host-c"):
-        cluster.start(host, processes=2)
-    # When they drain the queue
+        cluster.start(host, processes=2, job_sleep=0.01)
+    # When 600 jobs arrive and they drain the queue
+    ids = cluster.queue.enqueue_batch([{"payload": {"n": n}} for n in range(600)])["ids"]
     assert wait_until(lambda: finished(cluster))
     # Then every job ran exactly once, completed, and the work was shared
     runs = cluster.runs()
