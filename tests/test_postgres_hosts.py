@@ -143,10 +143,12 @@ def test_a_host_frozen_past_its_lease_has_its_late_acks_refused(cluster):
     # Given a host in the middle of slow jobs
     cluster.queue.enqueue_batch([{"payload": {"n": n}} for n in range(8)])
     cluster.start("frozen", job_sleep=2.5)
-    assert wait_until(lambda: cluster.queue.get_stats()["processing"] == 4)
-    frozen_jobs = {job.id for job in cluster.queue.list_jobs("processing", 100)}
+    assert wait_until(lambda: len(cluster.runs()) >= 2)
     # When it is stopped (SIGSTOP) past its 2 s lease while another host takes over
     cluster.signal("frozen", signal.SIGSTOP)
+    running = {job.id for job in cluster.queue.list_jobs("processing", 100)}
+    frozen_jobs = {job_id for job_id, _host, _attempt in cluster.runs()} & running
+    assert frozen_jobs
     cluster.start("rescuer", job_sleep=0.01)
     assert wait_until(lambda: all(cluster.queue.get_job(j).status.value == "completed" for j in frozen_jobs))
     # And it wakes up and tries to acknowledge the jobs it was running

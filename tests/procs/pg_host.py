@@ -9,6 +9,7 @@ A payload {"poison": true} raises every time.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import signal
 import sys
@@ -40,6 +41,7 @@ class AheadClock:
 
 
 def main(config: dict) -> int:
+    faulthandler.register(signal.SIGUSR1)  # a hung host dumps its threads' stacks
     settings = Settings().with_(database_schema=config["schema"], database_pool_size=config["threads"] + 2)
     queue = Queue(database_url=config["url"], settings=settings, rate_limit=0, clock=AheadClock(config["clock_ahead"]),
                   lease_timeout=config["lease"], heartbeat_interval=config["heartbeat"],
@@ -65,7 +67,8 @@ def main(config: dict) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker.start()
     print("ready", flush=True)
-    stop.wait()
+    while not stop.wait(0.2):  # a timed wait: the handler runs between the waits
+        pass
     worker.stop(5)
     queue.close()
     return 0

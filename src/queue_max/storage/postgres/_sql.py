@@ -303,6 +303,19 @@ class Q:
         "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), array_agg(id) FROM gone"
     )
 
+    count_any = "SELECT 1 FROM {s}.jobs LIMIT 1"
+    copy_jobs = (
+        "COPY {s}.jobs (id, pagina_id, payload, status, priority, tentativas, max_tentativas, last_error, "
+        "error_type, error_stack, created_at, run_at, completed_at, expires_at, dedupe_key, result) FROM STDIN"
+    )
+    import_dead_letter = (
+        "INSERT INTO {s}.dead_letters (original_job_id, job_rowid, payload, error, error_type, error_stack, "
+        "failed_at, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    )
+    import_schedule = (
+        "INSERT INTO {s}.schedules (name, next_run_at, last_run_at, last_job_id) VALUES (%s, %s, %s, %s)"
+    )
+
     schedule_init = (
         "INSERT INTO {s}.schedules (name, next_run_at) VALUES (%s, %s) ON CONFLICT DO NOTHING"
     )

@@ -14,11 +14,12 @@ from psycopg.pq import TransactionStatus
 
 from ..._clock import SYSTEM_CLOCK, Clock, FakeClock
 from ...errors import ConfigError, JobNotFound, LeaseLost, QueueClosed
-from ...models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
+from ...models import DeadLetter, ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
 from ..base import Completion
 from ._conn import (
     PostgresOptions, connect_kwargs, migrate, redact_url, session_settings, translate, translating,
 )
+from ._import import import_snapshot
 from ._inspection import Inspection
 from ._listen import Listener, Notifier, Poller
 from ._sql import Statements
@@ -280,6 +281,15 @@ class PostgresBackend(Inspection):
         self.shard_of(job_id)
         with self.conn() as conn:
             return bool(conn.execute(self.q.cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
+
+    def import_snapshot(self, jobs: Sequence[Job], dead: Sequence[DeadLetter], schedules: Sequence[dict[str, Any]],
+                        now: float, result_ttl: float) -> dict[int, int]:
+        """Write another queue's jobs, dead letters and schedules into this (empty) schema, all or
+        nothing; returns each old job id's new id."""
+        with self.tx() as conn:
+            mapping = import_snapshot(conn, self.q, jobs, dead, schedules, now, result_ttl)
+            conn.execute(self.q.notify, (self.channel,))
+        return mapping
 
     def change_token(self) -> object:
         return (self._commits, self.listener.token())
