@@ -55,7 +55,8 @@ class PostgresBackend(Inspection):
             self.offset = _clock_offset(conn, clock)
         self._settings = session_settings(o)
         self.pool = psycopg_pool.ConnectionPool(
-            url, min_size=o.pool_min, max_size=o.pool_max, kwargs={"autocommit": True, **kwargs},
+            url, min_size=o.pool_min, max_size=o.pool_max, kwargs={"autocommit": True, **kwargs, **(
+                {} if o.listen else {"prepare_threshold": None})},  # pgbouncer (transaction mode) safe
             configure=self._configure, timeout=o.connect_timeout, name=f"queue-max-{o.schema}", open=False)
         with translating(url):
             self.pool.open()
