@@ -76,10 +76,11 @@ def _source(ctx: Context) -> str:
 
 def _say(ctx: Context, report: dict[str, Any]) -> None:
     if ctx.json:
-        emit_json(report)
+        emit_json(report, ctx.stdout)
         return
     copied = ", ".join(f"{report[k]} {k.replace('_', '-')}" for k in
                        ("pending", "scheduled", "dead_letter", "failed", "completed", "schedules"))
     verb = "would copy" if report["dry_run"] else "copied"
     print(f"{verb} {copied} from {report['from']} to {report['to']}"
-          + (" (dry run: nothing was written)" if report["dry_run"] else "; the data directory was left as it was"))
+          + (" (dry run: nothing was written)" if report["dry_run"] else "; the data directory was left as it was"),
+          file=ctx.stdout)
