@@ -143,3 +143,62 @@ def test_a_read_only_data_directory_gives_a_typed_error(tmp_path, settings):
             Queue(data_dir=target, settings=settings)
     finally:
         target.chmod(0o700)
+
+
+def _read_only(monkeypatch, path):
+    """This process may not write to `path` (as a read-only mount or another user's snapshot)."""
+    import os
+
+    from queue_max.storage.sqlite import _layout
+
+    real = os.access
+    monkeypatch.setattr(_layout.os, "access",
+                        lambda p, mode: False if (mode & os.W_OK and str(p) == str(path)) else real(p, mode))
+
+
+def test_a_read_only_directory_can_be_read_but_not_written(tmp_path, monkeypatch):
+    from queue_max import Queue, Settings, StorageReadOnly
+
+    # Given a queue with jobs, then left read-only (a snapshot), without its lock file
+    data = tmp_path / "snapshot"
+    with Queue(data_dir=data, shards=2, rate_limit=0, settings=Settings()) as queue:
+        ids = [queue.enqueue({"n": n})["id"] for n in range(3)]
+    (data / ".queue-max.lock").unlink()
+    _read_only(monkeypatch, data)
+    # When it is opened again
+    with Queue(data_dir=data, rate_limit=0, settings=Settings()) as queue:
+        # Then everything reads, and a write is refused with a typed error
+        assert queue.get_stats()["pending"] == 3 and queue.num_shards == 2
+        assert queue.get_job(ids[0]).payload == {"n": 0}
+        with pytest.raises(StorageReadOnly):
+            queue.enqueue({"n": 9})
+    # And nothing was created or changed in the directory
+    assert not (data / ".queue-max.lock").exists()
+
+
+def test_stats_reads_a_read_only_directory(tmp_path, monkeypatch, capsys):
+    from queue_max import Queue, Settings
+    from queue_max.cli import main
+
+    data = tmp_path / "backup"
+    with Queue(data_dir=data, shards=1, rate_limit=0, settings=Settings()) as queue:
+        queue.enqueue({"n": 1})
+    _read_only(monkeypatch, data)
+    assert main(["--data-dir", str(data), "stats", "--json"]) == 0
+    assert '"pending": 1' in capsys.readouterr().out
+
+
+def test_a_cleanly_closed_read_only_copy_without_wal_files_is_read_too(tmp_path, monkeypatch):
+    from queue_max import Queue, Settings
+
+    # Given a copy of a queue's shard files only (no -wal, no -shm), as a backup tool makes them
+    data = tmp_path / "copy"
+    with Queue(data_dir=data, shards=1, rate_limit=0, settings=Settings()) as queue:
+        queue.enqueue_batch([{"payload": {"n": n}} for n in range(5)])
+    for extra in data.glob("*.db-*"):
+        extra.unlink()
+    _read_only(monkeypatch, data)
+    # Then it opens and reads
+    with Queue(data_dir=data, rate_limit=0, settings=Settings()) as queue:
+        assert queue.get_stats()["pending"] == 5
+    assert not list(data.glob("*.db-shm"))

@@ -15,14 +15,19 @@ except ImportError:  # pragma: no cover - Windows: opening is not serialised acr
 
 from ...errors import ConfigError, StorageError
 
-__all__ = ["LOCK_FILE", "directory_lock", "existing_shards", "prepare_dir"]
+__all__ = ["LOCK_FILE", "directory_lock", "existing_shards", "prepare_dir", "read_only_dir"]
 
 LOCK_FILE = ".queue-max.lock"
 _SHARD_FILE = re.compile(r"^shard_(\d+)\.db$")
 
 
 @contextlib.contextmanager
-def directory_lock(path: Path) -> Iterator[None]:
+def directory_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold the directory's lock; `shared` (a read-only opener) takes none, since it creates
+    nothing and may not be able to open the lock file at all."""
+    if shared:
+        yield
+        return
     try:
         fd = os.open(path / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
     except OSError as exc:
@@ -33,6 +38,14 @@ def directory_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def read_only_dir(data_dir: object) -> bool:
+    """Whether `data_dir` is an existing queue directory this process may not write to."""
+    if not isinstance(data_dir, (str, Path)) or not str(data_dir):
+        return False
+    path = Path(data_dir)
+    return path.is_dir() and (path / "shard_0.db").is_file() and not os.access(path, os.W_OK)
 
 
 def prepare_dir(data_dir: str | Path) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 import random
 import sqlite3
@@ -19,7 +21,7 @@ from ._inspection import Inspection
 from ._ids import MAX_SHARDS, id_range, job_id_of, rowid_of, shard_of_id
 from ._complete import SomeLeaseLost, complete_all, complete_each
 from ._insert import insert_group, insert_payloads
-from ._layout import directory_lock, existing_shards, prepare_dir
+from ._layout import directory_lock, existing_shards, prepare_dir, read_only_dir
 from ._rows import jobs_from_rows
 from ._sql import Q
 from .shard import Shard, ShardOptions, translate
@@ -46,12 +48,15 @@ class ShardManager(Inspection):
         options: ShardOptions | None = None,
         default_shards: int = 6,
     ) -> None:
-        self.data_dir = prepare_dir(data_dir)
         self.options = options or ShardOptions()
+        if read_only_dir(data_dir):
+            # a snapshot, a backup, a read-only mount: read it as it is, never lock or create
+            self.options = dataclasses.replace(self.options, read_only=True)
+        self.data_dir = Path(data_dir) if self.options.read_only else prepare_dir(data_dir)
         shards: list[Shard] = []
         # The lock makes "count the shard files, create the missing ones" atomic across
         # processes, so two first openers never see a half-created directory.
-        with directory_lock(self.data_dir):
+        with directory_lock(self.data_dir, shared=self.options.read_only):
             existing = existing_shards(self.data_dir)
             n = self._decide_count(num_shards, existing, default_shards)
             try:
@@ -91,6 +96,8 @@ class ShardManager(Inspection):
         for shard in shards:
             meta = shard.metadata()
             recorded = meta.get("num_shards")
+            if recorded is None and self.options.read_only:
+                continue
             if recorded is None:
                 with shard.write() as conn:
                     conn.execute(Q.set_meta, ("num_shards", n))

@@ -48,6 +48,9 @@ class ShardOptions:
     # checkpointing inline every ~200 jobs cost a sixth of claim+ack throughput. Workers also
     # checkpoint when idle, so the WAL stays small in practice and bounded in the worst case.
     wal_autocheckpoint: int = 8192
+    # Open for reading only (the data directory is not writable: a snapshot, a backup, a read-only
+    # mount): nothing is created, initialized or migrated, and every write raises StorageReadOnly.
+    read_only: bool = False
 
 
 class _Tx:
@@ -142,11 +145,12 @@ class Shard:
             raise QueueClosed(f"{self.name} is closed")
         try:
             conn = sqlite3.connect(
-                self.path,
+                self._read_only_uri() if self.options.read_only else self.path,
                 timeout=self.options.busy_timeout,
                 isolation_level=None,
                 check_same_thread=False,
                 cached_statements=256,
+                uri=self.options.read_only,
             )
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.options.durable else 'NORMAL'}")
             conn.execute(f"PRAGMA cache_size = {int(self.options.cache_size)}")
@@ -160,6 +164,12 @@ class Shard:
             conn.close()
             raise QueueClosed(f"{self.name} is closed")
         return conn
+
+    def _read_only_uri(self) -> str:
+        # Without a -wal file no writer is active and there is nothing to replay: `immutable`
+        # reads without the -shm file, which a read-only directory could not create.
+        wal = self.path.with_name(self.path.name + "-wal")
+        return f"{self.path.resolve().as_uri()}?{'mode=ro' if wal.exists() else 'immutable=1'}"
 
     def write(self) -> _Tx:
         return _Tx(self)
@@ -190,11 +200,31 @@ class Shard:
     # ── opening, checks, schema ──
     def _open_and_check(self) -> None:
         """Create or validate the file; a foreign, corrupt or newer file is never modified."""
+        if self.options.read_only:
+            self._open_read_only()
+            return
         _create_private(self.path)
         try:
             conn = self.conn()
             self._check_header(conn)
             self._enable_wal(conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_read_only(self) -> None:
+        """Validate an existing file without writing to it (no initialization, no migration)."""
+        if not self.path.is_file():
+            raise StorageReadOnly(f"{self.name} does not exist, and the data directory is read-only")
+        try:
+            app_id, version, _objects = self._read_header(self.conn())
+            if app_id != APPLICATION_ID:
+                raise ForeignDatabase(f"{self.name} is not a queue-max shard (application_id {app_id:#x}); "
+                                      "it was left untouched")
+            if version != SCHEMA_VERSION:
+                raise IncompatibleSchema(
+                    f"{self.name} has schema version {version} and this queue-max reads {SCHEMA_VERSION}; "
+                    "a read-only directory cannot be migrated: open it once with write access")
         except BaseException:
             self.close()
             raise
