@@ -17,14 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..loading import import_tasks, load_function
-from ..logs import log_to_stderr
-from ..handler import Handler
-from ..queue import Queue
+from ...handler import Handler
+from ...loading import import_tasks, load_function
+from ...logs import log_to_stderr
+from ...queue import Queue
+from ..context import current_job
+from ..options import WorkerOptions
+from ..worker import Worker
 from ._scoreboard import Scoreboard
-from .context import current_job
-from .options import WorkerOptions
-from .worker import Worker
 
 __all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_RECYCLE", "EXIT_RELEASED", "main"]
 

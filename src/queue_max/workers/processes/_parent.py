@@ -14,11 +14,11 @@ from typing import Any
 
 import queue_max
 
-from ..errors import LeaseLost, QueueMaxError
-from ..models import JobStatus
-from ..queue import Queue
+from ...errors import LeaseLost, QueueMaxError
+from ...models import JobStatus
+from ...queue import Queue
+from ..errors import JobTimeout
 from ._scoreboard import Scoreboard
-from .errors import JobTimeout
 
 __all__ = ["Child", "settle"]
 
@@ -27,7 +27,7 @@ log = logging.getLogger("queue_max.workers")
 # The child imports queue_max from where this process did, just after its own directory.
 _SRC = str(Path(queue_max.__file__).resolve().parent.parent)
 _BOOT = ("import sys; sys.path.insert(1, sys.argv.pop(1)); "
-         "from queue_max.workers._child import main; sys.exit(main(sys.argv))")
+         "from queue_max.workers.processes._child import main; sys.exit(main(sys.argv))")
 
 
 class Child:

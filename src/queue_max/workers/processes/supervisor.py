@@ -24,16 +24,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, QueueMaxError
-from ..logs import LEVELS
-from ..queue import Queue
-from ..storage._open import check_database_url
+from ...errors import ConfigError, QueueMaxError
+from ...logs import LEVELS
+from ...queue import Queue
+from ...storage._open import check_database_url
+from .._signals import ShutdownSignals
+from .._validate import check_bool, check_count, check_seconds
+from ..options import DEFAULT_PREFETCH, WorkerOptions
 from ._child import EXIT_CONFIG, EXIT_OK, EXIT_RECYCLE
-from ._children import Child, settle
+from ._parent import Child, settle
 from ._scoreboard import Scoreboard
-from ._signals import ShutdownSignals
-from ._validate import check_bool, check_count, check_seconds
-from .options import DEFAULT_PREFETCH, WorkerOptions
 
 __all__ = ["KILL_GRACE", "Supervisor"]
 
