@@ -410,3 +410,25 @@ def test_wait_until_empty_times_out_on_the_queues_own_clock(queue, clock):
         assert queue.wait_until_empty(timeout=5, poll_interval=0.01) is False
     finally:
         mover.cancel()
+
+
+def test_maintenance_of_an_idle_queue_writes_nothing_and_wakes_no_other_process(make_queue, clock, tmp_path):
+    import sqlite3
+
+    # Given a queue whose only job finished, and another process watching its shard files
+    queue = make_queue(shards=2, clock=clock, result_ttl=3600)
+    queue.enqueue({"n": 1})
+    queue.complete_job(queue.pop_job("w"))
+    queue.run_maintenance()  # the WAL of that work is checkpointed once
+    watchers = [sqlite3.connect(tmp_path / "data" / f"shard_{n}.db") for n in range(2)]
+    before = [w.execute("PRAGMA data_version").fetchone()[0] for w in watchers]
+    wal = [(tmp_path / "data" / f"shard_{n}.db-wal").stat().st_size for n in range(2)]
+    # When maintenance runs again and again while nothing happens
+    for _ in range(5):
+        clock.advance(queue.options.recovery_interval)
+        queue.run_maintenance()
+    # Then no shard changed: the watchers' data_version and the WAL files are as they were
+    assert [w.execute("PRAGMA data_version").fetchone()[0] for w in watchers] == before
+    assert [(tmp_path / "data" / f"shard_{n}.db-wal").stat().st_size for n in range(2)] == wal
+    for w in watchers:
+        w.close()
