@@ -415,3 +415,23 @@ def test_max_jobs_starts_exactly_that_many_handlers_and_gives_the_rest_back(make
     assert len(ran) == 5 and worker.get_stats()["processed"] == 5
     assert stats["completed"] == 5 and stats["pending"] == 35 and stats["processing"] == 0
     assert all(job.attempts == 0 for job in queue.list_jobs("pending", 100))
+
+
+def test_an_idle_worker_wakes_when_a_scheduled_job_falls_due_not_at_its_next_poll(make_queue, running):
+    # Given a worker that polls only every 60 s, and a job scheduled a moment ahead
+    queue = make_queue(shards=2)
+    ran = threading.Event()
+    running(Worker("sleeper", lambda payload: ran.set(), queue, poll_interval=60.0))
+    assert wait_until(lambda: queue.get_stats()["pending"] == 0)  # the worker is up and idle
+    queue.enqueue({"n": 1}, delay=0.3)
+    # Then it runs when it falls due, long before the next poll (or the 10 s fallback) finds it
+    assert ran.wait(5)
+    assert queue.next_due() is None
+
+
+def test_next_due_is_the_earliest_scheduled_job(queue, clock):
+    assert queue.next_due() is None
+    queue.enqueue({"n": 1}, delay=30)
+    queue.enqueue({"n": 2}, delay=10)
+    queue.enqueue({"n": 3})
+    assert queue.next_due() == pytest.approx(clock.time() + 10)

@@ -132,6 +132,10 @@ class Management:
         """Every periodic schedule: name, next_run_at, last_run_at (epoch seconds), last_job_id."""
         return self.backend.list_schedules()
 
+    def next_due(self) -> float | None:
+        """When the earliest scheduled job becomes due (epoch seconds); None if none is scheduled."""
+        return self.backend.next_due()
+
     def has_ready(self) -> bool:
         """Whether a job could be claimed now (a cheap read)."""
         return self.backend.has_ready(self.clock.time())

@@ -391,3 +391,14 @@ def test_an_error_type_filter_accepts_the_short_name_and_the_qualified_one(backe
     assert [e.error_type for e in backend.dlq_list(10, error_type="LeaseExpired")] == ["LeaseExpired"]
     # And requeueing by the short name moves only that one
     assert backend.dlq_requeue(NOW, error_type="JobTimeout") == 1
+
+
+def test_next_due_names_the_earliest_scheduled_job_only(backend):
+    # Given nothing scheduled, then a ready job and two scheduled ones
+    assert backend.next_due() is None
+    backend.enqueue_many([NewJob('{"a": 1}'), NewJob('{"a": 2}', run_at=NOW + 60),
+                          NewJob('{"a": 3}', run_at=NOW + 30)], NOW)
+    # Then next_due is the earlier scheduled time, and it is gone once that job was claimed
+    assert backend.next_due() == NOW + 30
+    backend.claim("w", 10, LEASE, NOW + 30)
+    assert backend.next_due() == NOW + 60

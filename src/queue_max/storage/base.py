@@ -95,6 +95,11 @@ class Inspector(Protocol):
         A scan that outlasts `query.time_budget` seconds stops with `SearchTimeout`."""
         ...
 
+    def next_due(self) -> float | None:
+        """The earliest `run_at` of a scheduled job (stored before it was due); None when no job
+        is scheduled. Idle workers sleep until then instead of polling."""
+        ...
+
     def dlq_list(
         self, limit: int, shard_id: int | None = None, error_type: str | None = None
     ) -> list[DeadLetter]:

@@ -7,10 +7,12 @@ workers it runs. Two daemon threads, started with the first worker and stopped w
 - the watcher wakes idle workers: at once on an in-process enqueue (`Queue.wait_for_work`),
   and within `CHECK_MAX` seconds of another process's commit (`Backend.change_token`, SQLite's
   `PRAGMA data_version`), backing off from `CHECK_MIN` (to `CHECK_BUSY` only, while work keeps
-  turning up), when a cheap read (`has_ready`) finds work; the same read once per
-  `poll_interval` (the smallest of its workers') catches scheduled jobs and retries that fall
-  due. One idle worker is woken at a time, and a worker that finds a full batch wakes the next
-  one. It sleeps while no worker is idle;
+  turning up), when a cheap read (`has_ready`) finds work. Scheduled jobs and retries fall due
+  without a commit: the watcher reads when the earliest one is due (`Backend.next_due`) and
+  looks then (or after `poll_interval`, the smallest of its workers', if that comes first);
+  with nothing scheduled it does not poll at all beyond the change token (a safety read every
+  `IDLE_RECHECK` seconds). One idle worker is woken at a time, and a worker that finds a full
+  batch wakes the next one. It sleeps while no worker is idle;
 - the keeper extends the leases of every in-flight job each `heartbeat_interval`, runs the queue's
   maintenance (recovery of expired leases) each `recovery_interval`, and checks time limits.
 """
@@ -30,7 +32,7 @@ from ..models import Job, Lease
 from ..queue import Queue
 
 __all__ = [
-    "BUSY_WINDOW", "CHECK_BUSY", "CHECK_MAX", "CHECK_MIN", "SAFETY_FACTOR", "Hub", "Member", "Waker",
+    "BUSY_WINDOW", "CHECK_BUSY", "CHECK_MAX", "CHECK_MIN", "IDLE_RECHECK", "SAFETY_FACTOR", "Hub", "Member", "Waker",
     "attach", "detach",
 ]
 
@@ -47,6 +49,9 @@ BUSY_WINDOW = 1.0
 # An idle worker also polls on its own this often (times its poll_interval), in case the
 # watcher is stuck in a slow storage call.
 SAFETY_FACTOR = 10.0
+# With no job scheduled, nothing can fall due without a commit the change token shows: the
+# watcher then reads `has_ready` only this often, as a safety net.
+IDLE_RECHECK = 30.0
 
 
 class Waker(Protocol):
@@ -189,13 +194,23 @@ class Hub:
                 continue
             changed, last = token != last, token
             now = clock()
-            if due:
-                next_poll = now + self.poll_interval
+            if due or (changed and not ready):
+                next_poll = now + self._until_due()
             if ready:
                 found = now
                 self.kick()
             cap = CHECK_BUSY if now - found < BUSY_WINDOW else CHECK_MAX
             delay = CHECK_MIN if changed else min(delay * 2, cap)
+
+    def _until_due(self) -> float:
+        """Seconds until the watcher must look for ready jobs though no commit was seen."""
+        try:
+            due = self.queue.next_due()
+        except QueueMaxError:
+            return self.poll_interval
+        if due is None:
+            return max(self.poll_interval, IDLE_RECHECK)
+        return max(0.0, min(self.poll_interval, due - self.queue.clock.time()))
 
     def _park(self) -> None:
         """Sleep while no worker is idle."""

@@ -105,6 +105,10 @@ class Inspection(Search):
     def has_ready(self, now: float) -> bool:
         return bool(self._one(self.q.has_ready, (now,))[0])
 
+    def next_due(self) -> float | None:
+        value = self._one(self.q.next_due, ())[0]
+        return None if value is None else float(value)
+
     def oldest_ready(self, now: float) -> float | None:
         """The earliest `run_at` among ready jobs (how long the backlog has waited)."""
         value = self._one(self.q.oldest_ready, (now,))[0]

@@ -258,6 +258,7 @@ class Q:
         "SELECT EXISTS (SELECT 1 FROM {s}.jobs WHERE status = 'pending') OR EXISTS "
         "(SELECT 1 FROM {s}.jobs WHERE status = 'scheduled' AND run_at <= %s)"
     )
+    next_due = "SELECT min(run_at) FROM {s}.jobs WHERE status = 'scheduled'"
     oldest_ready = (
         "SELECT min(run_at) FROM {s}.jobs WHERE (status = 'pending' OR status = 'scheduled') "
         "AND run_at <= %s"

@@ -75,6 +75,11 @@ class Inspection(Search):
     def has_ready(self, now: float) -> bool:
         return any(shard.read_one(Q.peek_ready, (now,))[0] for shard in self.shards)
 
+    def next_due(self) -> float | None:
+        values = [shard.read_one(Q.next_due)[0] for shard in self.shards]
+        present = [value for value in values if value is not None]
+        return min(present) if present else None
+
     def oldest_ready(self, now: float) -> float | None:
         """The earliest `run_at` among ready jobs (how long the backlog has waited)."""
         values = [shard.read_one(Q.oldest_ready, (now,))[0] for shard in self.shards]

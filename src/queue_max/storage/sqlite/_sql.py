@@ -252,6 +252,7 @@ class Q:
         "(SELECT count(*) FROM fila WHERE status = 'scheduled')"
     )
     # due scheduled jobs count too: they are ready, only not yet promoted by a claim
+    next_due = "SELECT min(run_at) FROM fila WHERE status = 'scheduled'"
     oldest_ready = (
         "SELECT min(m) FROM (SELECT min(run_at) AS m FROM fila WHERE ready = 1 AND "
         "status = 'pending' AND run_at <= ?1 UNION ALL SELECT min(run_at) FROM fila "
