@@ -432,3 +432,21 @@ def test_maintenance_of_an_idle_queue_writes_nothing_and_wakes_no_other_process(
     assert [(tmp_path / "data" / f"shard_{n}.db-wal").stat().st_size for n in range(2)] == wal
     for w in watchers:
         w.close()
+
+
+def test_maintenance_has_one_schedule_that_claims_and_workers_share(queue, clock):
+    # Given a queue whose maintenance just ran
+    runs = []
+    original = queue.run_maintenance
+    queue.run_maintenance = lambda: (runs.append(clock.monotonic()), original())[1]
+    interval = queue.options.recovery_interval
+    clock.advance(interval)
+    queue.maintain()
+    runs.clear()
+    clock.advance(interval)
+    # When a claim and a worker's keeper both ask within one interval
+    assert queue.maintain() == interval
+    queue.claim_jobs("w", 1)
+    left = queue.maintain()
+    # Then it ran once, and the next caller is told when it is due again
+    assert len(runs) == 1 and 0 < left <= interval

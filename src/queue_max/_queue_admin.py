@@ -237,6 +237,16 @@ class Management:
             self._wake(report.requeued)
         return report.total
 
+    def maintain(self) -> float:
+        """Run maintenance if its `recovery_interval` has passed since it last ran (from any
+        thread or worker); returns the seconds until it is due again. The queue owns this one
+        schedule: claims and every worker's keeper thread ask here."""
+        left = self._next_maintenance - self.clock.monotonic()
+        if left > 0:
+            return left
+        self.run_maintenance()
+        return self.options.recovery_interval
+
     def run_maintenance(self) -> None:
         """Recover expired leases and drop expired results; throttled, safe from any thread."""
         if not self._maintenance_lock.acquire(blocking=False):

@@ -297,7 +297,7 @@ class Queue(Management):
             raise ConfigError(f"limit must be an int from 1 to 10000, got {limit!r}")
         now = self.clock.time()
         if self.clock.monotonic() >= self._next_maintenance:
-            self.run_maintenance()
+            self.maintain()
         breaker = self.circuit_breaker
         slot = breaker.take_slot()
         if slot is None:

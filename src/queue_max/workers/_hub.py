@@ -238,8 +238,8 @@ class Hub:
                 next_beat = now + options.heartbeat_interval
                 self.beat()
             if now >= next_sweep:
-                next_sweep = now + options.recovery_interval
-                self.queue.run_maintenance()
+                # the queue keeps the one maintenance schedule; this thread only asks when due
+                next_sweep = now + min(options.recovery_interval, self.queue.maintain())
 
     def beat(self) -> None:
         """Extend the lease of every job held by every member, in one backend call."""
