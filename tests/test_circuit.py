@@ -322,5 +322,5 @@ def test_state_changes_are_reported_to_on_state_change_as_in_0_1_1(clock):
 
 
 def test_a_state_change_callback_that_is_not_callable_is_refused():
-    with pytest.raises(ValueError, match="on_state_change must be a callable or None, got 3"):
+    with pytest.raises(ValueError, match="on_state_change must be a callable or None, got int 3"):
         CircuitBreaker(5, 60.0, 3)  # type: ignore[arg-type]

@@ -118,7 +118,7 @@ def test_a_worker_refuses_options_that_are_not_a_worker_options_value(queue):
 def test_a_job_handler_refuses_what_cannot_run_or_time_a_job():
     from queue_max import ConfigError, JobHandler
 
-    with pytest.raises(ConfigError, match="JobHandler fn must be callable, got int 3"):
+    with pytest.raises(ConfigError, match="JobHandler fn must be a callable, got int 3"):
         JobHandler(3)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="JobHandler timeout must be .* > 0 or None, got 0"):
         JobHandler(print, timeout=0)

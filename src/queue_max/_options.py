@@ -17,6 +17,7 @@ from ._payload import (
     resolve_run_at,
 )
 from .config import Settings
+from . import _validate
 from .errors import ConfigError, InvalidPayload
 from .models import NewJob
 
@@ -27,17 +28,11 @@ BATCH_KEYS = frozenset({"payload", "pagina_id", "shard_key", "priority", "max_re
 
 
 def check_seconds(name: str, value: object, *, allow_zero: bool = True, unit: str = "seconds") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{name} must be a finite number of {unit} {bound}, got {value!r}")
-    return float(value)
+    return float(_validate.check_seconds(name, value, positive=not allow_zero, unit=unit))
 
 
 def _check_bool(name: str, value: object) -> bool:
-    if type(value) is not bool:
-        raise ConfigError(f"{name} must be True or False, got {value!r}")
-    return value
+    return bool(_validate.check_bool(name, value))
 
 
 def _check_backoff(base: float, cap: float) -> None:
@@ -46,9 +41,7 @@ def _check_backoff(base: float, cap: float) -> None:
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{name} must be an int from {low} to {high}, got {value!r}")
-    return value
+    return int(_validate.check_count(name, value, low, high))
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
 from queue_max._clock import SYSTEM_CLOCK, Clock
-from queue_max.errors import CircuitBreakerOpenError, ConfigError
+from queue_max._validate import check_callable, check_count, check_seconds
+from queue_max.errors import CircuitBreakerOpenError
 
 __all__ = ["CircuitBreaker", "CircuitState"]
 
@@ -55,27 +55,11 @@ class CircuitBreaker:
         *,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        if on_state_change is not None and not callable(on_state_change):
-            raise ConfigError(f"on_state_change must be a callable or None, got {on_state_change!r:.60}")
+        check_callable("on_state_change", on_state_change)
         self._on_state_change = on_state_change
         self._changes: list[tuple[CircuitState, CircuitState]] = []
-        if (
-            isinstance(failure_threshold, bool)
-            or not isinstance(failure_threshold, int)
-            or failure_threshold < 1
-        ):
-            raise ConfigError(
-                f"failure_threshold must be an integer >= 1, got {failure_threshold!r}"
-            )
-        if (
-            isinstance(recovery_timeout, bool)
-            or not isinstance(recovery_timeout, (int, float))
-            or not (recovery_timeout >= 0 and math.isfinite(recovery_timeout))
-        ):
-            raise ConfigError(
-                "recovery_timeout must be a finite number of seconds >= 0, "
-                f"got {recovery_timeout!r}"
-            )
+        check_count("failure_threshold", failure_threshold, 1)
+        check_seconds("recovery_timeout", recovery_timeout)
         self._failure_threshold = failure_threshold
         self._recovery_timeout = float(recovery_timeout)
         self._clock = clock

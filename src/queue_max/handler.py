@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any
 
+from ._validate import check_callable, check_seconds
 from .errors import ConfigError
 from .retry import RetryPolicy, _normalise_retry_on
 
@@ -27,12 +27,8 @@ class JobHandler:
     retry_on: tuple[type[BaseException], ...] | None = None
 
     def __post_init__(self) -> None:
-        if not callable(self.fn):
-            raise ConfigError(f"JobHandler fn must be callable, got {type(self.fn).__name__} {self.fn!r:.60}")
-        timeout = self.timeout
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or not math.isfinite(timeout) or timeout <= 0):
-            raise ConfigError(f"JobHandler timeout must be a finite number of seconds > 0 or None, got {timeout!r}")
+        check_callable("JobHandler fn", self.fn, optional=False)
+        check_seconds("JobHandler timeout", self.timeout, optional=True, positive=True)
         if self.policy is not None and not isinstance(self.policy, RetryPolicy):
             raise ConfigError(f"JobHandler policy must be a RetryPolicy or None, got {self.policy!r:.60}")
         if self.retry_on is not None:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from queue_max._clock import SYSTEM_CLOCK, Clock
+from queue_max._validate import check_count
 from queue_max.errors import ConfigError, RateLimitError
 
 __all__ = ["RateLimitUnit", "RateLimiter"]
@@ -27,9 +28,7 @@ class RateLimitUnit(enum.Enum):
 
 
 def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return int(check_count(name, value, minimum))
 
 
 class RateLimiter:

@@ -19,6 +19,7 @@ import traceback
 import urllib.error
 from collections.abc import Iterable
 
+from queue_max._validate import check_seconds
 from queue_max.errors import ConfigError
 
 __all__ = [
@@ -69,13 +70,7 @@ class RetryDecision:
 
 
 def _check_seconds(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (value >= 0 and math.isfinite(value))
-    ):
-        raise ConfigError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
-    return float(value)
+    return float(check_seconds(name, value))
 
 
 class RetryPolicy:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from .._payload import MAX_PRIORITY, MIN_PRIORITY
+from .._validate import check_seconds
 from ..errors import ConfigError, InvalidPayload
 from ..retry import RetryPolicy
 
@@ -98,13 +98,8 @@ def _unknown(where: str, given: Mapping[str, Any], allowed: frozenset[str]) -> N
 
 
 def _seconds(where: str, name: str, value: object, *, positive: bool) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ConfigError(f"{where}: {name} must be a finite number of seconds {bound} or None, got {value!r}")
-    return float(value)
+    seconds: float | None = check_seconds(f"{where}: {name}", value, optional=True, positive=positive)
+    return seconds
 
 
 def _retry_on(where: str, value: object) -> tuple[type[BaseException], ...] | None:
