@@ -12,7 +12,7 @@ from ..config import Settings
 from ._context import Context, count, duration, non_negative, shard_count
 from ._errors import CliError, ExitCode, UsageError, describe
 from ._output import plural
-from .maintenance import days
+from .maintenance import days, purge_arguments
 from .maintenance import run_purge as purge
 from .stats import run as stats
 
@@ -29,6 +29,7 @@ __all__ = [
     "non_negative",
     "plural",
     "purge",
+    "purge_arguments",
     "run_command",
     "shard_count",
     "stats",

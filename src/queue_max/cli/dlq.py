@@ -30,6 +30,13 @@ def _filters(p: argparse.ArgumentParser, *, by_job: bool = True) -> None:
                    help="only jobs that failed longer ago than this (30m, 12h, 7d)")
 
 
+def _requeue_flags(p: argparse.ArgumentParser, *, with_all: bool) -> None:
+    _filters(p)
+    if with_all:
+        p.add_argument("--all", action="store_true", help="requeue every dead letter (of --shard, if given)")
+    p.add_argument("--dry-run", action="store_true", help="count what would be requeued; change nothing")
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     dlq = sub.add_parser("dlq", help="list, requeue or prune dead-lettered jobs",
                          description="The dead-letter queue: jobs that used up their retries or "
@@ -44,9 +51,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = verbs.add_parser("requeue", parents=[common], help="give dead jobs fresh retries",
                          description="Make dead-lettered jobs pending again with fresh retries. "
                                      "Needs a filter, or --all to requeue every one.")
-    _filters(p)
-    p.add_argument("--all", action="store_true", help="requeue every dead letter (of --shard, if given)")
-    p.add_argument("--dry-run", action="store_true", help="count what would be requeued; change nothing")
+    _requeue_flags(p, with_all=True)
     p.set_defaults(run=run_requeue, verb="dlq requeue")
 
     p = verbs.add_parser("prune", parents=[common], help="delete dead letters for good",
@@ -60,8 +65,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("retry", parents=[common], help="requeue dead-lettered (failed) jobs",
                        description="Requeue failed, dead-lettered jobs with fresh retries "
                                    "(the same as 'dlq requeue').")
-    _filters(p)
-    p.add_argument("--dry-run", action="store_true", help="count what would be requeued; change nothing")
+    _requeue_flags(p, with_all=False)  # as in 0.1.1: no filter requeues everything
     p.set_defaults(run=run_requeue, verb="retry")
 
 

@@ -14,7 +14,7 @@ from ._errors import UsageError
 from ._observe import take_snapshot
 from .dlq import report_change
 
-__all__ = ["days", "register"]
+__all__ = ["days", "purge_arguments", "register"]
 
 _EVERY = 10**9
 
@@ -30,18 +30,23 @@ def days(text: str) -> float:
     return days
 
 
+def purge_arguments(parser: argparse.ArgumentParser) -> None:
+    """`purge`'s own flags (`--days` or `--status`, `--yes`, `--dry-run`), for any argparse parser."""
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--days", type=days, metavar="N",
+                      help="age in days (default: CLEANUP_DAYS, 7); also takes 12h, 30m")
+    what.add_argument("--status", choices=[s.value for s in JobStatus],
+                      help="delete EVERY job in this status (failed: also the dead-letter queue); needs --yes")
+    parser.add_argument("--yes", action="store_true", help="confirm --status")
+    parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; change nothing")
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("purge", parents=[common], help="delete old finished jobs (or every job in a status)",
                        description="Delete completed and cancelled jobs that finished more than "
                                    "--days ago (and completed jobs whose result expired). With "
                                    "--status, delete every job in that status instead.")
-    what = p.add_mutually_exclusive_group()
-    what.add_argument("--days", type=days, metavar="N",
-                      help="age in days (default: CLEANUP_DAYS, 7); also takes 12h, 30m")
-    what.add_argument("--status", choices=[s.value for s in JobStatus],
-                      help="delete EVERY job in this status (failed: also the dead-letter queue); needs --yes")
-    p.add_argument("--yes", action="store_true", help="confirm --status")
-    p.add_argument("--dry-run", action="store_true", help="count what would be deleted; change nothing")
+    purge_arguments(p)
     p.set_defaults(run=run_purge)
 
     p = sub.add_parser("recover", parents=[common], help="requeue jobs whose worker died (expired leases)",

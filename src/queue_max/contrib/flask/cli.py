@@ -41,24 +41,25 @@ _LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 queue_cli = AppGroup("queue", help="Run queue-max workers on this app's queue and inspect it.")
 
 
-def _duration(value: Any) -> float:
-    """Seconds as `90`, `1.5`, `250ms`, `30s`, `15m`, `12h`, `7d` (as the queue-max CLI takes them)."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return duration(str(value))
-    except argparse.ArgumentTypeError as exc:
-        raise ValueError(str(exc)) from None  # click reports a ValueError as a bad option value
+def _click_value(parse: Callable[[str], float]) -> Callable[[Any], float]:
+    """A click option type from a CLI argument type: numbers pass, strings are parsed, and a bad
+    value is a ValueError (which click reports as a bad option value)."""
+
+    def convert(value: Any) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return parse(str(value))
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(str(exc)) from None
+
+    convert.__doc__ = parse.__doc__
+    return convert
 
 
-def _days(value: Any) -> float:
-    """Days as a number (`7`, `0.5`) or a duration (`12h`)."""
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return days(str(value))
-    except argparse.ArgumentTypeError as exc:
-        raise ValueError(str(exc)) from None
+# seconds as `90`, `1.5`, `250ms`, `30s`, `15m`, `12h`, `7d`; days as `7`, `0.5` or `12h`
+_duration = _click_value(duration)
+_days = _click_value(days)
 
 
 def _fail(exc: BaseException) -> click.ClickException:
