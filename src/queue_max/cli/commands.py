@@ -15,6 +15,7 @@ from ._output import plural
 from .maintenance import days, purge_arguments
 from .maintenance import run_purge as purge
 from .stats import run as stats
+from .worker import timing_arguments
 
 __all__ = [
     "CliError",
@@ -33,6 +34,7 @@ __all__ = [
     "run_command",
     "shard_count",
     "stats",
+    "timing_arguments",
 ]
 
 Command = Callable[[Context], int]

@@ -24,11 +24,20 @@ from ..logs import LEVELS, log_to_stderr
 from ._output import emit_json
 from ._status import StatusFile, status_interval
 
-__all__ = ["register"]
+__all__ = ["register", "timing_arguments"]
 
 log = logging.getLogger("queue_max.cli")
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """A worker's `--shutdown-timeout`, `--job-timeout` and `--poll-interval`, for any argparse parser."""
+    parser.add_argument("--shutdown-timeout", type=duration, default=10.0, metavar="SECONDS",
+                        help="how long running jobs may finish after a stop signal (default 10)")
+    parser.add_argument("--job-timeout", type=duration, metavar="SECONDS", help="time limit per job")
+    parser.add_argument("--poll-interval", type=duration, default=1.0, metavar="SECONDS",
+                        help="longest wait between polls when idle (default 1)")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -51,11 +60,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         "beyond N are given back")
     p.add_argument("--max-jobs-per-child", type=count, metavar="N",
                    help="with --processes: replace a worker process after N jobs")
-    p.add_argument("--shutdown-timeout", type=duration, default=10.0, metavar="SECONDS",
-                   help="how long running jobs may finish after a stop signal (default 10)")
-    p.add_argument("--job-timeout", type=duration, metavar="SECONDS", help="time limit per job")
-    p.add_argument("--poll-interval", type=duration, default=1.0, metavar="SECONDS",
-                   help="longest wait between polls when idle (default 1)")
+    timing_arguments(p)
     p.add_argument("--rate-limit", type=non_negative, metavar="N",
                    help="jobs claimed per minute by each process; 0 = no limit (default RATE_LIMIT_MAX)")
     p.add_argument("--name", metavar="NAME", help="worker name prefix (default: the host name)")

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser  # type: ignore[import-untyped,unused-ignore]
 from django.utils.module_loading import autodiscover_modules  # type: ignore[import-untyped,unused-ignore]
 
-from queue_max.cli.commands import CliError, count, duration, non_negative
+from queue_max.cli.commands import CliError, count, non_negative, timing_arguments
 from queue_max.loading import import_tasks, load_function
 from queue_max.logs import log_to_stderr
 from queue_max.errors import QueueMaxError
@@ -44,11 +44,7 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
         parser.add_argument("--threads", type=count, metavar="N", help="threads in this process (default 1)")
         parser.add_argument("--burst", action="store_true", help="exit once the queue has no ready job")
         parser.add_argument("--max-jobs", type=count, metavar="N", help="exit after N jobs")
-        parser.add_argument("--shutdown-timeout", type=duration, default=10.0, metavar="SECONDS",
-                            help="how long running jobs may finish after a stop signal (default 10)")
-        parser.add_argument("--job-timeout", type=duration, metavar="SECONDS", help="time limit per job")
-        parser.add_argument("--poll-interval", type=duration, default=1.0, metavar="SECONDS",
-                            help="longest wait between polls when idle (default 1)")
+        timing_arguments(parser)  # as `queue-max worker` has them
         parser.add_argument("--rate-limit", type=non_negative, metavar="N",
                             help="jobs claimed per minute by this process; 0 = no limit "
                                  "(default QUEUE_MAX['RATE_LIMIT'])")
