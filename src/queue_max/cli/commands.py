@@ -15,7 +15,7 @@ from ._output import plural
 from .maintenance import days, purge_arguments
 from .maintenance import run_purge as purge
 from .stats import run as stats
-from .worker import timing_arguments
+from .worker import timing_arguments, worker_options
 
 __all__ = [
     "CliError",
@@ -35,6 +35,7 @@ __all__ = [
     "shard_count",
     "stats",
     "timing_arguments",
+    "worker_options",
 ]
 
 Command = Callable[[Context], int]

@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
@@ -24,7 +24,7 @@ from ..logs import LEVELS, log_to_stderr
 from ._output import emit_json
 from ._status import StatusFile, status_interval
 
-__all__ = ["register", "timing_arguments"]
+__all__ = ["register", "timing_arguments", "worker_options"]
 
 log = logging.getLogger("queue_max.cli")
 
@@ -38,6 +38,14 @@ def timing_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job-timeout", type=duration, metavar="SECONDS", help="time limit per job")
     parser.add_argument("--poll-interval", type=duration, default=1.0, metavar="SECONDS",
                         help="longest wait between polls when idle (default 1)")
+
+
+def worker_options(flags: Mapping[str, Any], threads: int) -> WorkerOptions:
+    """The `WorkerOptions` of a worker command's flags (`queue-max worker`, `flask queue worker`,
+    `manage.py queue_worker`): one reading of them for every program that runs workers."""
+    return WorkerOptions(concurrency=threads, poll_interval=flags["poll_interval"], job_timeout=flags["job_timeout"],
+                         shutdown_timeout=flags["shutdown_timeout"], max_jobs=flags.get("max_jobs"),
+                         burst=bool(flags.get("burst")))
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -162,8 +170,7 @@ def _worker_status(worker: Worker, queue: Any) -> dict[str, Any]:
 def _run_here(ctx: Context, queue: Any, function: Any, threads: int, what: str) -> int:
     a = ctx.args
     worker_id = f"{_name(ctx)}-{os.getpid()}"
-    options = WorkerOptions(poll_interval=a.poll_interval, job_timeout=a.job_timeout, concurrency=threads,
-                            shutdown_timeout=a.shutdown_timeout, max_jobs=a.max_jobs, burst=a.burst)
+    options = worker_options(vars(a), threads)
     # task jobs run their task, every other job `function`: the same rule as in worker processes
     worker = Worker(worker_id, None, queue, options=options, fallback=function)
     print(f"queue-max worker {worker_id}: {threads} thread{'s' if threads != 1 else ''}, {what}, "

@@ -26,6 +26,7 @@ from ...cli.commands import (
     purge,
     run_command,
     stats,
+    worker_options,
 )
 from ...loading import import_tasks, load_function
 from ...logs import log_to_stderr
@@ -158,9 +159,7 @@ def worker_command(**args: Any) -> None:
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", args["name"] or socket.gethostname() or "worker")
     worker_id = f"{name}-{os.getpid()}"
     try:
-        worker = FlaskWorker(worker_id, queue, app=app, fallback=function, concurrency=threads,
-                             burst=args["burst"], max_jobs=args["max_jobs"], poll_interval=args["poll_interval"],
-                             job_timeout=args["job_timeout"], shutdown_timeout=args["shutdown_timeout"])
+        worker = FlaskWorker(worker_id, queue, app=app, fallback=function, options=worker_options(args, threads))
         click.echo(f"queue-max worker {worker_id}: {plural(threads, 'thread')}, "
                    f"{plural(len(names), 'task')}, queue {queue.location} "
                    f"({plural(queue.num_shards, 'shard')})"

@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser  # type: ignore[import-untyped,unused-ignore]
 from django.utils.module_loading import autodiscover_modules  # type: ignore[import-untyped,unused-ignore]
 
-from queue_max.cli.commands import CliError, count, non_negative, timing_arguments
+from queue_max.cli.commands import CliError, count, non_negative, timing_arguments, worker_options
 from queue_max.loading import import_tasks, load_function
 from queue_max.logs import log_to_stderr
 from queue_max.errors import QueueMaxError
@@ -91,10 +91,7 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
     def _run(self, queue: Queue, threads: int, function: Any, names: list[str], options: dict[str, Any]) -> None:
         name = re.sub(r"[^A-Za-z0-9_.-]", "-", options["name"] or socket.gethostname() or "worker")
         worker_id = f"{name}-{os.getpid()}"
-        worker = DjangoWorker(
-            worker_id, queue, fallback=function, concurrency=threads, burst=options["burst"],
-            max_jobs=options["max_jobs"], poll_interval=options["poll_interval"],
-            job_timeout=options["job_timeout"], shutdown_timeout=options["shutdown_timeout"])
+        worker = DjangoWorker(worker_id, queue, fallback=function, options=worker_options(options, threads))
         where = queue.location
         self.stderr.write(
             f"queue-max worker {worker_id}: {threads} thread{'s' if threads != 1 else ''}, "
