@@ -310,3 +310,11 @@ def test_there_is_one_current_job_for_tasks_and_workers(tq):
     # Then both runs saw a JobContext for their job; outside a run there is none
     assert seen[0] == (job.id, 1, None, False) and len(seen) == 2
     assert queue_max.tasks.current_job() is None
+
+
+def test_the_default_queue_can_be_read_without_building_one(tq):
+    from queue_max.tasks import current_default_queue, set_default_queue
+
+    assert current_default_queue() is tq
+    set_default_queue(None)
+    assert current_default_queue() is None  # and nothing was built or opened

@@ -11,7 +11,7 @@
 See docs/tasks.md.
 """
 
-from ._defaults import eager, get_default_queue, is_eager, set_default_queue, set_eager
+from ._defaults import current_default_queue, eager, get_default_queue, is_eager, set_default_queue, set_eager
 from ._options import CallOptions, TaskOptions, TaskOptionsDict
 from .cron import CronExpression
 from .dispatch import (
@@ -71,6 +71,7 @@ __all__ = [
     "TaskRetryOptions",
     "TaskStats",
     "UnknownTask",
+    "current_default_queue",
     "current_job",
     "eager",
     "execute_task_payload",

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from ..queue import Queue
 
-__all__ = ["eager", "get_default_queue", "is_eager", "set_default_queue", "set_eager"]
+__all__ = ["current_default_queue", "eager", "get_default_queue", "is_eager", "set_default_queue", "set_eager"]
 
 
 @dataclass
@@ -26,6 +26,11 @@ class _State:
 
 _state = _State()
 _lock = threading.Lock()
+
+
+def current_default_queue() -> Queue | None:
+    """The default queue if one was set or built, without building one."""
+    return _state.queue
 
 
 def get_default_queue() -> Queue:

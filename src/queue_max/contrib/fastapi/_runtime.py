@@ -123,7 +123,6 @@ class QueueRuntime:
 
 
 def _is_default(queue: Queue) -> bool:
-    # queue_max.tasks has no public way to read the default without building one
-    from ...tasks import _defaults
+    from ...tasks import current_default_queue
 
-    return getattr(_defaults._state, "queue", None) is queue
+    return current_default_queue() is queue
