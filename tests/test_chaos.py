@@ -32,7 +32,7 @@ from chaos_driver import ChaosConfig, run_chaos  # noqa: E402
 from queue_max import Queue, Settings  # noqa: E402
 from queue_max.models import DeadLetter, Job, JobStatus  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.one_python]
 
 DEFAULT_SEEDS = [1, 2, 3]
 
