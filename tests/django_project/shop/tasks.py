@@ -76,3 +76,18 @@ def plain_job(payload: dict[str, Any]) -> str:
     """A handler for jobs that are not tasks (`queue_worker --function`)."""
     RAN.append(("plain", payload["n"]))
     return "handled"
+
+
+class PaymentDeclined(Exception):
+    """An error of the project's own, so its class path is not a builtin's."""
+
+
+@django_task
+def refuse(card: str) -> None:
+    raise PaymentDeclined(f"card {card} refused by the issuer")
+
+
+@django_task
+async def total(amounts: list[int]) -> int:
+    RAN.append(("total", sum(amounts)))
+    return sum(amounts)
