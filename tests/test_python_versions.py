@@ -42,14 +42,16 @@ def test_sqlite_never_leaves_a_shard_connection_inside_a_transaction(make_queue)
     first.get_stats()
     claimed = first.claim_jobs("w1", 1)
     # Then none of its connections is left inside a transaction: sqlite3 opens none on its own
-    # (isolation_level=None; on 3.12+ the connection's autocommit keeps that legacy meaning)
+    # (autocommit=True on 3.12+, where the legacy isolation_level=None is due to lose that meaning)
     backend = first.backend
     assert isinstance(backend, ShardManager)
     for shard in backend.shards:
         conn = shard.conn()
         assert not conn.in_transaction
         if sys.version_info >= (3, 12):
-            assert conn.autocommit == sqlite3.LEGACY_TRANSACTION_CONTROL
+            assert conn.autocommit is True
+        else:
+            assert conn.isolation_level is None
     # And so each side sees the other's commits at once
     second.enqueue({"n": 2})
     assert len(claimed) == 1

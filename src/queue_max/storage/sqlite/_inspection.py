@@ -82,7 +82,7 @@ class Inspection(Search):
 
     def oldest_ready(self, now: float) -> float | None:
         """The earliest `run_at` among ready jobs (how long the backlog has waited)."""
-        values = [shard.read_one(Q.oldest_ready, (now,))[0] for shard in self.shards]
+        values = [shard.read_one(Q.oldest_ready, {"now": now})[0] for shard in self.shards]
         present = [value for value in values if value is not None]
         return min(present) if present else None
 

@@ -255,8 +255,8 @@ class Q:
     next_due = "SELECT min(run_at) FROM fila WHERE status = 'scheduled'"
     oldest_ready = (
         "SELECT min(m) FROM (SELECT min(run_at) AS m FROM fila WHERE ready = 1 AND "
-        "status = 'pending' AND run_at <= ?1 UNION ALL SELECT min(run_at) FROM fila "
-        "WHERE status = 'scheduled' AND run_at <= ?1)"
+        "status = 'pending' AND run_at <= :now UNION ALL SELECT min(run_at) FROM fila "
+        "WHERE status = 'scheduled' AND run_at <= :now)"
     )
 
     # job search (newest first, keyset on the primary key); the filters are appended from

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 import weakref
@@ -28,6 +29,12 @@ from ._sql import APPLICATION_ID, SCHEMA, SCHEMA_VERSION, Q
 __all__ = ["MIGRATIONS", "Shard", "ShardOptions", "translate"]
 
 log = logging.getLogger("queue_max.storage")
+
+# Every transaction is ours (BEGIN IMMEDIATE ... COMMIT), so sqlite3 must never open one by
+# itself. 3.12+ says that with autocommit=True; isolation_level=None says it before 3.12, and on
+# 3.12+ only while autocommit keeps its legacy default, which Python plans to change.
+_OUR_TRANSACTIONS: dict[str, Any] = (
+    {"autocommit": True} if sys.version_info >= (3, 12) else {"isolation_level": None})
 
 # from_version -> statements that bring a shard to from_version + 1 (run in one transaction)
 MIGRATIONS: dict[int, list[str]] = {}
@@ -144,13 +151,13 @@ class Shard:
         if self._closed:
             raise QueueClosed(f"{self.name} is closed")
         try:
-            conn = sqlite3.connect(
+            conn: sqlite3.Connection = sqlite3.connect(
                 self._read_only_uri() if self.options.read_only else self.path,
                 timeout=self.options.busy_timeout,
-                isolation_level=None,
                 check_same_thread=False,
                 cached_statements=256,
                 uri=self.options.read_only,
+                **_OUR_TRANSACTIONS,
             )
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.options.durable else 'NORMAL'}")
             conn.execute(f"PRAGMA cache_size = {int(self.options.cache_size)}")
