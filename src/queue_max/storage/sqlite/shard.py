@@ -106,10 +106,11 @@ def _rollback(conn: sqlite3.Connection) -> None:
 class _Holder:
     """Owns one thread's connection and closes it when the thread's local storage goes."""
 
-    __slots__ = ("conn", "__weakref__")
+    __slots__ = ("conn", "thread", "__weakref__")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.thread = threading.current_thread()
 
     def close(self) -> None:
         try:
@@ -145,6 +146,10 @@ class Shard:
             self._local.holder = holder
             with self._lock:
                 self._all.add(holder)
+        elif self._closed:  # closed by another thread: close ours here, where nothing runs on it
+            self._local.holder = None
+            holder.close()
+            raise QueueClosed(f"{self.name} is closed")
         return holder.conn
 
     def _connect(self) -> sqlite3.Connection:
@@ -197,12 +202,16 @@ class Shard:
         return int(self.read_one("PRAGMA data_version")[0])
 
     def close(self) -> None:
+        """Close this thread's connection now; another live thread closes its own at its next use
+        (QueueClosed) or when it ends. Closing a connection while another thread runs a statement
+        on it crashes the interpreter (sqlite3 frees what the statement still uses)."""
+        me = threading.current_thread()
         with self._lock:
             self._closed = True
-            holders, self._all = list(self._all), weakref.WeakSet()
+            holders = list(self._all)
         for holder in holders:
-            holder.close()
-        self._local = threading.local()
+            if holder.thread is me or not holder.thread.is_alive():
+                holder.close()
 
     # ── opening, checks, schema ──
     def _open_and_check(self) -> None:
