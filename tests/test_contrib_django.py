@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,20 +15,8 @@ import django
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django_project.fixtures import django_project_settings  # noqa: F401
 from django.test import Client, TestCase, override_settings
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _django() -> Iterator[None]:
-    before = os.environ.get("DJANGO_SETTINGS_MODULE")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "django_project.settings"
-    django.setup()
-    yield
-    # Django keeps its settings once set up; later tests' subprocesses need not inherit ours
-    if before is None:
-        del os.environ["DJANGO_SETTINGS_MODULE"]
-    else:
-        os.environ["DJANGO_SETTINGS_MODULE"] = before
 
 
 @pytest.fixture

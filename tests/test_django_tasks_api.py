@@ -25,6 +25,7 @@ import pytest
 from django.core import checks
 from django.core.management import call_command
 from django.db import transaction
+from django_project.fixtures import django_project_settings  # noqa: F401
 from django.test import override_settings
 
 DJANGO_6 = django.VERSION >= (6, 0)
@@ -40,18 +41,6 @@ else:
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _django() -> Iterator[None]:
-    before = os.environ.get("DJANGO_SETTINGS_MODULE")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "django_project.settings"
-    django.setup()
-    yield
-    if before is None:
-        del os.environ["DJANGO_SETTINGS_MODULE"]
-    else:
-        os.environ["DJANGO_SETTINGS_MODULE"] = before
 
 
 @pytest.fixture

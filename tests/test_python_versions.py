@@ -17,21 +17,13 @@ import warnings
 from pathlib import Path
 
 import pytest
-from task_modules.fixtures import isolated_tasks  # noqa: F401
+from task_modules.fixtures import isolated_tasks, rq  # noqa: F401
 
 from queue_max import workers
 from queue_max.storage.sqlite import ShardManager
-from queue_max.tasks import set_default_queue, task
+from queue_max.tasks import task
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def rq(make_queue):
-    """A queue on the real clock (workers wait in real time), made the tasks' default."""
-    queue = make_queue(shards=2)
-    set_default_queue(queue)
-    return queue
 
 
 def test_sqlite_never_leaves_a_shard_connection_inside_a_transaction(make_queue):

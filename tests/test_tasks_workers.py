@@ -5,19 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from task_modules.fixtures import isolated_tasks  # noqa: F401
+from task_modules.fixtures import isolated_tasks, rq  # noqa: F401
 
-from queue_max.tasks import TaskFailed, current_job, resolve_handler, run_task, set_default_queue, task
+from queue_max.tasks import TaskFailed, current_job, resolve_handler, run_task, task
 
 workers = pytest.importorskip("queue_max.workers")
-
-
-@pytest.fixture
-def rq(make_queue):
-    """A queue on the real clock (workers wait in real time), made the tasks' default."""
-    queue = make_queue(shards=2)
-    set_default_queue(queue)
-    return queue
 
 
 def test_a_worker_without_a_process_function_runs_tasks_by_name_with_their_options(rq):

@@ -11,7 +11,7 @@ from queue_max._clock import FakeClock
 from queue_max.models import Job
 from queue_max.tasks import process_task_job, registry, set_default_queue, set_eager
 
-__all__ = ["drain", "isolated_tasks", "tq"]
+__all__ = ["drain", "isolated_tasks", "rq", "tq"]
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +29,14 @@ def isolated_tasks() -> Iterator[None]:
 def tq(make_queue: Callable[..., Queue], clock: FakeClock) -> Queue:
     """A 2-shard queue on a fake clock, made the tasks' default queue."""
     queue = make_queue(shards=2, clock=clock)
+    set_default_queue(queue)
+    return queue
+
+
+@pytest.fixture
+def rq(make_queue: Callable[..., Queue]) -> Queue:
+    """A 2-shard queue on the real clock (workers wait in real time), made the tasks' default."""
+    queue = make_queue(shards=2)
     set_default_queue(queue)
     return queue
 
