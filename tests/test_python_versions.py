@@ -9,6 +9,7 @@ subprocess test below also catches those of the standard library called from our
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from task_modules.fixtures import isolated_tasks, rq  # noqa: F401
 
 from queue_max import workers
 from queue_max.storage.sqlite import ShardManager
-from queue_max.tasks import task
+from queue_max.tasks import set_default_queue, task
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +70,27 @@ def test_a_coroutine_task_runs_on_either_worker_with_deprecations_as_errors(rq, 
             assert [h.get(timeout=30) for h in handles] == [5, 9]
         finally:
             worker.stop()
+
+
+@pytest.mark.parametrize("how", [["--threads", "2"], ["--processes", "2"]], ids=["threads", "processes"])
+def test_the_cli_worker_runs_coroutine_and_plain_tasks_with_every_warning_an_error(make_queue, how):
+    from task_modules.versions import doubled, plus_one
+
+    # Given coroutine and plain task jobs
+    queue = make_queue(shards=2)
+    set_default_queue(queue)
+    handles = [doubled.delay(n) for n in range(3)] + [plus_one.delay(n) for n in range(3)]
+    # When `queue-max worker --burst` runs them in threads or in child processes, with every
+    # warning an error in the worker and in each child it starts (fork with threads included)
+    env = {**os.environ, "PYTHONWARNINGS": "error",
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT / "src")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "queue_max", "worker", "--data-dir", str(queue.location),
+         "--tasks", "task_modules.versions", "--burst", *how],
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    # Then it finishes cleanly and every job has its result
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr[-2000:]
+    assert [h.get(timeout=10) for h in handles] == [0, 2, 4, 1, 2, 3]
 
 
 def test_the_demo_runs_with_every_deprecation_warning_an_error():
