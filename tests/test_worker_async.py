@@ -195,3 +195,34 @@ def test_a_thread_worker_runs_a_coroutine_handler_to_completion(make_queue):
     finally:
         worker.stop(5)
     assert queue.get_job(job_id).result == 20
+
+
+def test_an_async_worker_routes_task_jobs_to_tasks_and_others_to_its_fallback(short_leases):
+    from queue_max import WorkerOptions
+    from queue_max.tasks import registry, task
+
+    # Given a coroutine task, a task job, a plain job, and an async worker with a fallback
+    queue = short_leases()
+
+    @task(queue=queue, name="test.async_double")
+    async def double(x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    async def fallback(payload):
+        return {"plain": payload["n"]}
+
+    try:
+        handle = double.delay(21)
+        plain = queue.enqueue({"n": 5})["id"]
+        worker = AsyncWorker("async-router", None, queue, options=WorkerOptions(concurrency=2, burst=True,
+                                                                                poll_interval=0.02),
+                             fallback=fallback)
+        # When it drains the queue
+        worker.start()
+        assert worker.wait(20)
+        # Then the same rule as a thread worker's routed each job
+        assert handle.get(timeout=5) == 42
+        assert queue.get_job(plain).result == {"plain": 5}
+    finally:
+        registry.unregister("test.async_double")
