@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from datetime import datetime, timezone
 
 from collections.abc import Iterator
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from .errors import LeaseLost
 from .models import Job
 
-__all__ = ["JobContext", "current_job", "running"]
+__all__ = ["JobContext", "current_job", "enter", "running"]
 
 
 class JobContext:
@@ -143,19 +143,24 @@ def current_job() -> JobContext | None:
     return None if slot is None else slot.ctx
 
 
-@contextmanager
-def running(job: Job | None) -> Iterator[None]:
-    """Make `job` the current job inside the block, unless a worker already made it so; with
-    None, no job is current (a handler such as `run_task` that does not see its job)."""
+def enter(job: Job | None) -> Token[_Slot | None] | None:
+    """Make `job` the current job, unless a worker already made it so (then None: nothing to
+    undo); with None, no job is current. Pass the token back to `_CURRENT.reset`."""
     slot = _CURRENT.get()
     if job is not None and slot is not None and slot.ctx is not None and slot.ctx.job is job:
-        yield  # a worker runs this job: its context (time limit, cancellation) is the current one
-        return
+        return None  # a worker runs this job: its context (time limit, cancellation) is current
     fresh = _Slot()
     if job is not None:
         fresh.ctx = JobContext(job, "", None)
-    token = _CURRENT.set(fresh)
+    return _CURRENT.set(fresh)
+
+
+@contextmanager
+def running(job: Job | None) -> Iterator[None]:
+    """`enter(job)` for the duration of the block."""
+    token = enter(job)
     try:
         yield
     finally:
-        _CURRENT.reset(token)
+        if token is not None:
+            _CURRENT.reset(token)

@@ -14,6 +14,9 @@ __all__ = ["Handler", "JobHandler"]
 
 Handler = Callable[[dict[str, Any]], Any]
 
+_new = object.__new__
+_set = object.__setattr__
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class JobHandler:
@@ -36,6 +39,18 @@ class JobHandler:
 
     def __call__(self, payload: dict[str, Any]) -> Any:
         return self.fn(payload)
+
+    @classmethod
+    def checked(cls, fn: Handler, timeout: float | None, policy: RetryPolicy | None,
+                retry_on: tuple[type[BaseException], ...] | None) -> JobHandler:
+        """A handler from values already validated (a task's options): built once per task job,
+        so it skips the checks of `__init__`."""
+        handler = _new(cls)
+        _set(handler, "fn", fn)
+        _set(handler, "timeout", timeout)
+        _set(handler, "policy", policy)
+        _set(handler, "retry_on", retry_on)
+        return handler
 
     @classmethod
     def of(cls, handler: JobHandler | Handler) -> JobHandler:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._context import current_job, running
+from .._context import _CURRENT, current_job, enter, running
 from ..errors import InvalidPayload, LeaseLost
 from ..handler import JobHandler
 from ..models import Job, JobStatus
@@ -109,18 +109,21 @@ def _run(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], job: Job
     its `on_success` / `on_failure`, after waiting for its own `rate_limit`)."""
     if task._limiter is not None:
         task.wait_for_rate_limit()
-    with running(job):
-        try:
-            result = task.fn(*args, **kwargs)
-            if result is not None and inspect.isawaitable(result):
-                import asyncio  # only coroutine tasks pay for importing it
+    token = enter(job)
+    try:
+        result = task.fn(*args, **kwargs)
+        if result is not None and inspect.isawaitable(result):
+            import asyncio  # only coroutine tasks pay for importing it
 
-                result = asyncio.run(_await(result))
-        except BaseException as exc:
-            task.stats.count("failed")
-            if task.reports:
-                task.report(exc)
-            raise
+            result = asyncio.run(_await(result))
+    except BaseException as exc:
+        task.stats.count("failed")
+        if task.reports:
+            task.report(exc)
+        raise
+    finally:
+        if token is not None:
+            _CURRENT.reset(token)
     task.stats.count("succeeded")
     if task.reports:
         task.report(None, result)
@@ -247,8 +250,8 @@ def resolve_handler(job: Job) -> JobHandler:
     unpacked = _unpack(job.payload)
     task = unpacked[0]
     options = task.retry_options
-    return JobHandler(TaskHandler(job, task.name, options, unpacked=unpacked), options.timeout, options.policy,
-                      options.retry_on)
+    return JobHandler.checked(TaskHandler(job, task.name, options, unpacked=unpacked), options.timeout,
+                              options.policy, options.retry_on)
 
 
 def process_task_job(queue: Queue, job: Job) -> JobStatus:

@@ -210,7 +210,7 @@ class Runner:
         except Exception as exc:
             fail(w.queue, job, exc, self.tally, w.hooks)
             return _mono()
-        if not w.may_start():
+        if w.max_jobs is not None and not w.may_start():
             release(w.queue, [job], self.tally, self.name)  # past max_jobs: never started, not counted
             return _mono()
         timeout = w.timeout_of(handler)
