@@ -16,6 +16,8 @@ DSN = sys.argv[2]
 
 
 async def single(queries: Queries, n: int) -> dict[str, float]:
+    for i in range(20):  # warm-up, not timed (every side does the same)
+        await queries.enqueue("noop", json.dumps({"i": i}).encode())
     start = time.perf_counter()
     for i in range(n):
         await queries.enqueue("noop", json.dumps({"i": i}).encode())
@@ -30,7 +32,7 @@ async def batch(queries: Queries, n: int) -> dict[str, float]:
 
 
 def manager(conn: asyncpg.Connection, handler) -> QueueManager:
-    qm = QueueManager(AsyncpgDriver(conn))
+    qm = QueueManager(Queries(AsyncpgDriver(conn)))
     qm.entrypoint("noop")(handler)
     return qm
 
@@ -43,7 +45,8 @@ async def drain(queries: Queries, n: int, conn: asyncpg.Connection) -> dict[str,
 
     qm = manager(conn, noop)
     start = time.perf_counter()
-    await qm.run(mode=QueueExecutionMode.drain, max_concurrent_tasks=4, batch_size=32,
+    # 4 concurrent handlers; pgqueuer wants max_concurrent_tasks >= 2 x batch_size
+    await qm.run(mode=QueueExecutionMode.drain, max_concurrent_tasks=4, batch_size=2,
                  dequeue_timeout=timedelta(seconds=1))
     return {"rate": n / (time.perf_counter() - start)}
 
@@ -54,7 +57,7 @@ async def latency_worker(conn: asyncpg.Connection, out: str) -> None:
     async def stamp(job) -> None:
         sink.write(f"{time.time() - json.loads(job.payload)['t']}\n")
 
-    await manager(conn, stamp).run(max_concurrent_tasks=1)
+    await manager(conn, stamp).run(max_concurrent_tasks=2, batch_size=1)
 
 
 async def latency_produce(queries: Queries, n: int) -> dict[str, float]:

@@ -265,6 +265,21 @@ def test_another_hosts_enqueue_moves_the_change_token_through_notify(schema):
         writer.close()
 
 
+def test_idle_waiters_are_woken_by_another_hosts_enqueue(schema):
+    # Given a listening backend with a wake-up callback, and another host's backend
+    listener, writer = open_backend(schema), open_backend(schema, listen=False)
+    woken = threading.Event()
+    try:
+        assert until(lambda: listener.listener.up)
+        listener.on_change(woken.set)
+        # When the other host enqueues, Then the callback runs (no polling involved)
+        writer.enqueue_many([NewJob("{}")], NOW)
+        assert woken.wait(10)
+    finally:
+        listener.close()
+        writer.close()
+
+
 def test_a_dropped_listen_connection_is_logged_and_re_established(schema, caplog):
     backend = open_backend(schema)
     try:

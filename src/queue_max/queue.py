@@ -21,7 +21,7 @@ from .errors import ConfigError, InvalidJobFile, InvalidPayload, JobNotFound, Le
 from .models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob
 from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import RetryPolicy, decide, error_info
-from .storage.base import Backend
+from .storage.base import Backend, Notifying
 from .storage._open import check_database_url, open_postgres, open_sqlite
 from ._caller_tx import caller_connection, caller_transaction, transactional
 
@@ -95,6 +95,8 @@ class Queue(Management):
         self._closed = False
         # A framework's hook: the caller's open transaction that enqueues should join, or None.
         self.connection_source: Callable[[], Any] | None = None
+        if isinstance(self.backend, Notifying):
+            self.backend.on_change(self._wake_waiters)
 
     # ── properties of the reference API ──
     @property
@@ -258,6 +260,12 @@ class Queue(Management):
                 if ref.created:
                     self.events.emit("job_enqueued", ref.id, ref.shard_id)
         return {"total": len(refs), "ids": [ref[0] for ref in refs]}
+
+    def _wake_waiters(self) -> None:
+        """Another process committed work: wake this process's idle waiters as an enqueue would."""
+        if self._waiters:
+            with self._work:
+                self._work.notify(1)
 
     def _after_enqueue(self, count: int) -> None:
         if self._waiters:

@@ -24,13 +24,13 @@ that tests can drive time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from ..models import DeadLetter, ErrorInfo, Job, JobQuery, JobRef, JobStatus, Lease, NewJob, RecoveryReport
 
-__all__ = ["Backend", "Completion", "Inspector", "Transactional"]
+__all__ = ["Backend", "Completion", "Inspector", "Notifying", "Transactional"]
 
 # (lease, result as JSON text or None)
 Completion = tuple[Lease, "str | None"]
@@ -247,4 +247,14 @@ class Transactional(Protocol):
 
     def serves(self, dbname: str, host: str | None, port: int | None) -> bool:
         """Whether this backend's tables live in that database (so its transactions can join)."""
+        ...
+
+
+@runtime_checkable
+class Notifying(Protocol):
+    """A backend that pushes a wake-up when another process commits work (PostgreSQL's LISTEN),
+    so idle workers need not wait for their next look at `change_token`."""
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from a background thread, quickly) whenever new work may be ready."""
         ...

@@ -6,6 +6,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -36,6 +37,7 @@ class Listener:
         self._kwargs = {**connect_kwargs, "application_name": "queue-max-listen"}
         self.count = 0
         self.up = False
+        self.callbacks: list[Callable[[], None]] = []
         self._last = -BUSY_FOR
         self._down_ticks = itertools.count()
         self._closed = threading.Event()
@@ -75,12 +77,21 @@ class Listener:
                 log.info("the LISTEN connection to PostgreSQL is back")
             self.count += 1  # anything may have been committed while we were away
             self.up = True
+            self._wake()
             self._ready.set()
             while not self._closed.is_set():
                 for _ in conn.notifies(timeout=PROBE_EVERY):
                     self.count += 1
                     self._last = time.monotonic()
+                    self._wake()
                 conn.execute("SELECT 1")  # a dead link raises here, not silently
+
+    def _wake(self) -> None:
+        for callback in self.callbacks:
+            try:
+                callback()
+            except Exception:  # a waiter's failure must not end the listener
+                log.exception("a wake-up callback failed")
 
     def close(self) -> None:
         self._closed.set()

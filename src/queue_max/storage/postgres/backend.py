@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -291,6 +291,11 @@ class PostgresBackend(Inspection):
             mapping = import_snapshot(conn, self.q, jobs, dead, schedules, now, result_ttl)
             conn.execute(self.q.notify, (self.channel,))
         return mapping
+
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """Call `callback` from the LISTEN thread on every notification (nothing without LISTEN)."""
+        if isinstance(self.listener, Listener):
+            self.listener.callbacks.append(callback)
 
     def change_token(self) -> object:
         return (self._commits, self.listener.token())
