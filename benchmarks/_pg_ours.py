@@ -1,7 +1,7 @@
 """PostgreSQL workloads for queue-max: `python _pg_ours.py WORKLOAD DSN N [OUT]`, prints one JSON line.
 
 Workloads: single (N enqueue calls), batch (one enqueue_batch of N), drain (N pre-loaded no-op
-jobs, 4 worker threads), claim_ack (N jobs, one thread claiming 32 and acking them together),
+jobs, 4 worker threads), claim_ack (N jobs, one thread claiming 32 and acking them together, results kept as workers do),
 latency-worker (an idle worker that appends `start - enqueue` per job to OUT), latency-produce.
 """
 
@@ -55,7 +55,7 @@ def claim_ack(queue: Queue, n: int) -> dict[str, float]:
     backend, done = queue.backend, 0
     start = time.perf_counter()
     while batch_ := backend.claim("bench", 32, 30.0, time.time()):
-        backend.complete_many([(job.lease, None) for job in batch_], time.time(), 0)
+        backend.complete_many([(job.lease, None) for job in batch_], time.time(), queue.options.result_ttl)
         done += len(batch_)
     return {"rate": done / (time.perf_counter() - start)}
 

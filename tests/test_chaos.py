@@ -73,6 +73,25 @@ def test_killed_stopped_and_poisoned_processes_lose_no_job_and_accept_no_stale_c
     assert s["by_kind"].get("poison") == 3 and s["dead_letters"] == 3, run.report()
 
 
+def test_the_same_chaos_on_postgresql_loses_no_job_and_accepts_no_stale_completion(tmp_path):
+    from _pg import PG_URL, drop_schema, fresh_schema, require_pg
+
+    require_pg()
+    schema = fresh_schema()
+    try:
+        # Given the same processes and faults, on one PostgreSQL schema instead of SQLite shards
+        run = run_chaos(ChaosConfig(seed=1, database_url=PG_URL, database_schema=schema), tmp_path / "pg-seed-1")
+        print(run.report())
+    finally:
+        drop_schema(schema)
+    # Then every invariant held, and the faults were exercised
+    assert run.ok, run.report()
+    s = run.verdict.summary
+    assert s["driver_kills"] >= 1 and s["poison_kills"] >= 1, run.report()
+    assert s["stops"] == 1 and s["stale_acks_refused_after_stop"] >= 1, run.report()
+    assert s["by_kind"].get("poison") == 3 and s["dead_letters"] == 3, run.report()
+
+
 def test_the_checker_catches_a_queue_whose_completions_ignore_the_fencing_token(tmp_path):
     # Given workers whose completions no longer check the lease token (queue-max 0.1.1's bug)
     run = run_chaos(ChaosConfig(seed=5, sabotage="no-fencing"), tmp_path / "sabotaged")

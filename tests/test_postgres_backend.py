@@ -346,3 +346,19 @@ def _boom():
     from queue_max.models import ErrorInfo
 
     return ErrorInfo("LeaseExpired", json.dumps("lease expired"))
+
+
+def test_a_job_deleted_at_completion_takes_its_error_history_and_is_counted(schema):
+    # Given a job that failed once, then succeeded with results not kept
+    backend = open_backend(schema, listen=False)
+    try:
+        backend.enqueue_many([NewJob("{}", max_attempts=3)], NOW)
+        (job,) = backend.claim("w", 1, 30, NOW)
+        backend.retry(job.lease, NOW, _boom(), NOW)
+        (again,) = backend.claim("w", 1, 30, NOW)
+        assert backend.complete_many([(again.lease, None)], NOW, 0) == []
+        # Then nothing of it is left, and it counts as processed
+        assert admin(f'SELECT count(*) FROM "{schema}".job_errors') == [(0,)]
+        assert backend.shard_stats(0, NOW)["total_jobs_processed"] == 1
+    finally:
+        backend.close()

@@ -60,6 +60,14 @@ class ChaosConfig:
     drain_timeout: float = 45.0
     poison: int = 3  # poison jobs, spread over the regular producers
     sabotage: str | None = None  # "no-fencing": break the queue on purpose (the checker's own test)
+    database_url: str | None = None  # run on PostgreSQL (in `database_schema`) instead of SQLite shards
+    database_schema: str | None = None
+
+    def storage(self) -> dict[str, Any]:
+        """The Settings fields every process of the run uses to reach the same storage."""
+        if self.database_url is None:
+            return {}
+        return {"database_url": self.database_url, "database_schema": self.database_schema or "queue_max"}
 
 
 def wal_bound() -> int:
@@ -158,6 +166,7 @@ class _Driver:
                          "recovery_interval": config.recovery, "circuit_breaker_threshold": 1_000_000,
                          "retry_backoff": 0.05, "retry_backoff_max": 0.2, "max_retries": JOB_RETRIES}
         self.queue_options = queue_options
+        self.settings = Settings().with_(**config.storage())
 
     # ── events ──
     def event(self, ev: str, **fields: Any) -> None:
@@ -180,13 +189,14 @@ class _Driver:
 
     def spawn_worker(self, slot: int) -> None:
         config = {"data_dir": str(self.data_dir), "log_dir": str(self.log_dir), "slot": slot,
-                  "queue": self.queue_options, "concurrency": 2, "prefetch": 4, "poll_interval": 0.05,
+                  "storage": self.c.storage(), "queue": self.queue_options, "concurrency": 2, "prefetch": 4, "poll_interval": 0.05,
                   "shutdown_timeout": 5.0, "sabotage": self.c.sabotage}
         self.workers[slot] = self._spawn("worker", slot, "chaos_worker.py", config)
         self.restart_at.pop(slot, None)
 
     def spawn_producer(self, slot: int, role: str, poison: dict[int, str]) -> None:
         config = {"data_dir": str(self.data_dir), "log_dir": str(self.log_dir), "name": f"{role[0]}{slot}",
+                  "storage": self.c.storage(),
                   "seed": self.rng.randrange(2**32), "role": role, "rounds": self.c.rounds,
                   "poison": {str(k): how for k, how in poison.items()},
                   "queue": {"rate_limit": 0, "max_retries": JOB_RETRIES}}
@@ -283,10 +293,11 @@ class _Driver:
     # ── the run ──
     def run(self) -> tuple[bool, int]:
         c = self.c
-        Queue(data_dir=self.data_dir, shards=c.shards, settings=Settings(), rate_limit=0).close()
+        shards = None if c.database_url else c.shards
+        Queue(data_dir=self.data_dir, shards=shards, settings=self.settings, rate_limit=0).close()
         sampler = _WalSampler(self.data_dir)
         sampler.start()
-        monitor = Queue(data_dir=self.data_dir, settings=Settings(), rate_limit=0)
+        monitor = Queue(data_dir=self.data_dir, settings=self.settings, rate_limit=0)
         try:
             self._inject_faults()
             drained = self._drain(monitor)
@@ -403,13 +414,14 @@ class _Driver:
     def evidence(self, drained: bool, wal_max: int) -> Evidence:
         workers, bad_w = read_records(self.log_dir, "worker-")
         producers, bad_p = read_records(self.log_dir, "producer-")
-        with Queue(data_dir=self.data_dir, settings=Settings(), rate_limit=0) as queue:
+        with Queue(data_dir=self.data_dir, settings=self.settings, rate_limit=0) as queue:
             jobs = queue.list_jobs(None, limit=10_000_000)
             dead = queue.dlq_list(limit=10_000_000)
             shards = queue.num_shards
         return Evidence(
             worker_records=workers, producer_records=producers, timeline=self.timeline, jobs=jobs,
-            dead_letters=dead, expiries=_expiries(self.data_dir, shards), poison_attempts=POISON_RETRIES + 1,
+            dead_letters=dead, poison_attempts=POISON_RETRIES + 1,
+            expiries=_pg_expiries(self.c) if self.c.database_url else _expiries(self.data_dir, shards),
             wal_max=wal_max, wal_bound=wal_bound(), drained=drained, unreadable_lines=bad_w + bad_p,
         )
 
@@ -428,6 +440,20 @@ def _expiries(data_dir: Path, shards: int) -> dict[int, list[tuple[int, str | No
             conn.close()
         for rowid, attempt, worker_id in rows:
             found.setdefault(rowid * MAX_SHARDS + shard_id, []).append((attempt, worker_id))
+    return found
+
+
+def _pg_expiries(config: ChaosConfig) -> dict[int, list[tuple[int, str | None]]]:
+    """`_expiries` of a PostgreSQL run: its one shard's LeaseExpired errors."""
+    import psycopg
+
+    assert config.database_url is not None
+    found: dict[int, list[tuple[int, str | None]]] = {}
+    with psycopg.connect(config.database_url) as conn:
+        rows = conn.execute(f'SELECT job_rowid, attempt, worker_id FROM "{config.database_schema}".job_errors '
+                            "WHERE error_type = 'LeaseExpired' ORDER BY job_rowid, attempt").fetchall()
+    for rowid, attempt, worker_id in rows:
+        found.setdefault(rowid * MAX_SHARDS, []).append((attempt, worker_id))
     return found
 
 

@@ -114,7 +114,8 @@ def victim(queue: Queue, record: RecordLog, rng: random.Random, config: dict[str
 
 def main(config: dict[str, Any]) -> int:
     record = RecordLog(Path(config["log_dir"]) / f"producer-{config['name']}.jsonl")
-    queue = Queue(data_dir=config["data_dir"], settings=Settings(), **config["queue"])
+    queue = Queue(data_dir=config["data_dir"], settings=Settings().with_(**config.get("storage", {})),
+                  **config["queue"])
     rng = random.Random(config["seed"])
     record.write("boot", name=config["name"], role=config["role"])
     if config["role"] == "victim":

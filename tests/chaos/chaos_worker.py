@@ -112,7 +112,8 @@ def main(config: dict[str, Any]) -> int:
     if config.get("sabotage") == "no-fencing":
         disable_fencing()
     record = RecordLog(Path(config["log_dir"]) / f"worker-{os.getpid()}.jsonl")
-    queue = RecordingQueue(data_dir=config["data_dir"], settings=Settings(), **config["queue"])
+    queue = RecordingQueue(data_dir=config["data_dir"], settings=Settings().with_(**config.get("storage", {})),
+                           **config["queue"])
     queue.record = record
     worker_id = f"chaos-w{config['slot']}-{os.getpid()}"
     worker = Worker(

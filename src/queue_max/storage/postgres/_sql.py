@@ -167,7 +167,15 @@ class Q:
         "FROM unnest(%(ids)s::bigint[], %(tokens)s::bigint[], %(results)s::text[]) AS l(id, token, result) "
         "WHERE " + _LEASED + " RETURNING j.id"
     )
-    complete_delete = "DELETE FROM {s}.jobs j USING " + _LEASES + " WHERE " + _LEASED + " RETURNING j.id"
+    # one statement: the rows go with their error history, and the lifetime counter moves
+    complete_delete = (
+        "WITH gone AS (DELETE FROM {s}.jobs j USING " + _LEASES + " WHERE " + _LEASED +
+        " RETURNING j.id), history AS (DELETE FROM {s}.job_errors WHERE job_rowid IN (SELECT id FROM gone)), "
+        "counted AS (INSERT INTO {s}.counters (key, slot, n) "
+        "SELECT 'total_jobs_processed', pg_backend_pid() %% 16, count(*) FROM gone HAVING count(*) > 0 "
+        "ON CONFLICT (key, slot) DO UPDATE SET n = {s}.counters.n + excluded.n) "
+        "SELECT id FROM gone"
+    )
     delete_errors_of = "DELETE FROM {s}.job_errors WHERE job_rowid = ANY(%s::bigint[])"
     retry = (
         "UPDATE {s}.jobs SET status = CASE WHEN %(run_at)s > %(now)s THEN 'scheduled' ELSE 'pending' END, "

@@ -204,11 +204,8 @@ class PostgresBackend(Inspection):
             with self.conn() as conn:
                 done = {row[0] for row in conn.execute(self.q.complete, params).fetchall()}
         else:
-            with self.tx() as conn:
+            with self.conn() as conn:
                 done = {row[0] for row in conn.execute(self.q.complete_delete, params).fetchall()}
-                if done:
-                    conn.execute(self.q.delete_errors_of, (list(done),))
-                    conn.execute(self.q.add_counter, ("total_jobs_processed", len(done)))
         return [lease for lease in leases if rowid_of(lease.job_id) not in done]
 
     def retry(self, lease: Lease, run_at: float, error: ErrorInfo, now: float) -> None:
