@@ -182,7 +182,7 @@ def test_metrics_are_prometheus_text_with_help_and_type_lines(cli, data_dir, mak
         if line.startswith("# HELP "):
             families.add(line.split()[2])
         elif line.startswith("# TYPE "):
-            assert line.split()[3] in ("gauge", "counter") and line.split()[2] in families
+            assert line.split()[3] in ("gauge", "counter", "histogram") and line.split()[2] in families
         else:
             assert _SAMPLE.match(line), line
     assert 'queue_max_jobs{shard="0",status="pending"}' in text

@@ -163,3 +163,20 @@ def test_a_read_only_grant_from_the_hook_renders_pages_without_forms(queue):
     dashboard = Dashboard(queue, authorize=lambda request: Access.READ_ONLY)
     html = Browser(dashboard).get("/dead-letters").body.decode()
     assert "read-only access" in html and 'method="post"' not in html
+
+
+def test_the_throughput_chart_comes_from_persisted_metrics_and_survives_a_restart(make_queue):
+    # Given a queue that completed three jobs and dead-lettered one, then was closed
+    first = make_queue(shards=3)
+    for i in range(4):
+        first.enqueue({"i": i})
+    jobs = first.claim_jobs("w", 4)
+    first.complete_jobs([(job, None) for job in jobs[:3]])
+    first.fail_job(jobs[3], error=ValueError("x"), permanent=True)
+    first.close()
+    # When a new dashboard process opens it
+    html = Browser(Dashboard(make_queue(shards=3), allow_anonymous=True)).get("/").body.decode()
+    # Then the last hour's chart shows them
+    hour = html.split("Last hour")[1].split("</figcaption>")[0]
+    assert "3 completed" in hour and "1 failed" in hour
+    assert html.count('class="done"') >= 1

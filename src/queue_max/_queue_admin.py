@@ -13,7 +13,7 @@ from ._events import Emitter
 from ._options import QueueOptions, check_seconds
 from ._query import build_query, check_page_size
 from .errors import ConfigError
-from .models import DeadLetter, ErrorInfo, Job, JobStatus
+from .models import DeadLetter, ErrorInfo, Job, JobStatus, MetricRow
 
 if TYPE_CHECKING:
     from ._clock import Clock
@@ -127,6 +127,13 @@ class Management:
     def oldest_ready(self) -> float | None:
         """The earliest `run_at` (epoch seconds) among jobs claimable now; None if none is."""
         return self.backend.oldest_ready(self.clock.time())
+
+    def event_metrics(self, since: float | None = None) -> list[MetricRow]:
+        """Persisted per-minute event metrics from `since` (epoch seconds) on, all if None
+        (see `MetricRow`; `queue_max.metrics` renders them for Prometheus)."""
+        if since is not None:
+            since = check_seconds("since", since)
+        return self.backend.event_metrics(since)
 
     def list_schedules(self) -> list[dict[str, Any]]:
         """Every periodic schedule: name, next_run_at, last_run_at (epoch seconds), last_job_id."""

@@ -11,12 +11,15 @@ from typing import Any, NamedTuple
 __all__ = [
     "DeadLetter",
     "ErrorInfo",
+    "HISTOGRAM_BUCKETS",
     "Job",
     "JobPriority",
     "JobQuery",
     "JobRef",
     "JobStatus",
     "Lease",
+    "METRIC_OUTCOMES",
+    "MetricRow",
     "NewJob",
     "RecoveryReport",
     "iso_utc",
@@ -106,6 +109,27 @@ class NewJob(NamedTuple):
     run_at: float | None = None
     shard_key: int | None = None
     dedupe_key: str | None = None
+
+
+# Upper bounds (seconds) of the job duration and wait histograms; "+Inf" is implied.
+HISTOGRAM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+# How an attempt ended, as the `outcome` label of queue_max_job_attempts_total.
+METRIC_OUTCOMES = ("completed", "retry", "dead_letter", "timeout", "lease_lost")
+
+
+class MetricRow(NamedTuple):
+    """One persisted per-minute event figure.
+
+    `minute` is the epoch second the minute starts at (0 holds older minutes folded together);
+    `name` is "enqueued", "attempt" (label: outcome), "failure" (label: error type), or
+    "duration"/"wait" (label: a histogram bucket's upper bound, "+Inf", or "sum")."""
+
+    minute: int
+    queue: str
+    task: str
+    name: str
+    label: str
+    value: float
 
 
 @dataclass(frozen=True, slots=True)

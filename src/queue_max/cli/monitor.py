@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..errors import StorageError
+from ..metrics import Exposition, add_event_metrics
+from ..models import MetricRow
 from ._context import Context, duration, non_negative
 from ._errors import ExitCode
 from ._observe import Snapshot, take_snapshot
@@ -111,29 +114,10 @@ def run_health(ctx: Context) -> int:
 
 
 # ── metrics ──
-def _label(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-class _Exposition:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def family(self, name: str, kind: str, help_text: str, samples: list[tuple[dict[str, Any], float]]) -> None:
-        self.lines.append(f"# HELP queue_max_{name} {help_text}")
-        self.lines.append(f"# TYPE queue_max_{name} {kind}")
-        for labels, value in samples:
-            text = ",".join(f'{key}="{_label(val)}"' for key, val in labels.items())
-            number = repr(float(value)) if isinstance(value, float) and not float(value).is_integer() else str(int(value))
-            self.lines.append(f"queue_max_{name}{{{text}}} {number}" if text else f"queue_max_{name} {number}")
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
-def render_metrics(snap: Snapshot, workers: list[dict[str, Any]]) -> str:
-    """The Prometheus text exposition (format 0.0.4) of a snapshot and the worker status files."""
-    out = _Exposition()
+def render_metrics(snap: Snapshot, workers: list[dict[str, Any]], events: Iterable[MetricRow] = ()) -> str:
+    """The Prometheus text exposition (format 0.0.4) of a snapshot, the worker status files and
+    the persisted event metrics."""
+    out = Exposition()
     per_shard = [(s["shard_id"], s) for s in snap.shards]
     out.family("jobs", "gauge", "Jobs stored, by shard and status (pending includes scheduled).",
                [({"shard": sid, "status": status}, s.get(status) or 0) for sid, s in per_shard
@@ -156,10 +140,11 @@ def render_metrics(snap: Snapshot, workers: list[dict[str, Any]]) -> str:
                [({}, len(snap.expired_leases))])
     out.family("shards", "gauge", "Shard files of the queue.", [({}, len(snap.shards))])
     _worker_metrics(out, workers)
+    add_event_metrics(out, events)
     return out.text()
 
 
-def _worker_metrics(out: _Exposition, workers: list[dict[str, Any]]) -> None:
+def _worker_metrics(out: Exposition, workers: list[dict[str, Any]]) -> None:
     """Per worker process, from the status files of `queue-max worker` (single-process workers
     report circuit and limiter state; a supervisor reports its live children)."""
     out.family("worker_up", "gauge", "1 for each 'queue-max worker' reporting in, 0 if its status is stale.",
@@ -187,6 +172,7 @@ def _worker_metrics(out: _Exposition, workers: list[dict[str, Any]]) -> None:
 def run_metrics(ctx: Context) -> int:
     with ctx.open_queue() as queue:
         snap = take_snapshot(queue)
+        events = queue.event_metrics()
     workers = read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now)
-    print(render_metrics(snap, workers), end="")
+    print(render_metrics(snap, workers, events), end="")
     return 0

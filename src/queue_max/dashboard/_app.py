@@ -157,8 +157,15 @@ class Dashboard:
         return Access.READ_ONLY if self.read_only else access
 
     def throughput(self, since: float, until: float) -> list[tuple[float, int, int]]:
-        """(minute, completed, failed) rows of the persisted metrics between two instants."""
-        return []
+        """(minute, completed, failed) rows of the persisted metrics between two instants
+        (every attempt that did not complete counts as failed)."""
+        per_minute: dict[int, list[int]] = {}
+        for row in self.queue.event_metrics(since):
+            if row.name != "attempt" or not since <= row.minute < until:
+                continue
+            slot = per_minute.setdefault(row.minute, [0, 0])
+            slot[0 if row.label == "completed" else 1] += int(row.value)
+        return [(float(minute), done, failed) for minute, (done, failed) in sorted(per_minute.items())]
 
     def mark_changed(self) -> None:
         """Called after every mutation: our own commits do not move the shards' data_version."""

@@ -26,5 +26,6 @@ ROUTES = [
     _r("POST", r"/dead-letters/apply", _actions.dlq_apply, mutates=True),
     _r("GET", r"/workers", _views.workers),
     _r("GET", r"/schedules", _views.schedules),
+    _r("GET", r"/metrics", _views.metrics),
     _r("GET", r"/static/(?P<name>[a-z]+\.(?:js|css|svg))", _views.static),
 ]

@@ -13,7 +13,7 @@ from ._present import age, bars, bucket
 if TYPE_CHECKING:
     from ._app import Dashboard
 
-__all__ = ["dead_letters", "job_detail", "jobs", "overview", "queues", "schedules", "static", "workers"]
+__all__ = ["dead_letters", "job_detail", "jobs", "metrics", "overview", "queues", "schedules", "static", "workers"]
 
 RANGES = {"15m": 900.0, "1h": 3600.0, "24h": 86400.0, "7d": 604800.0}
 STATUSES = [status.value for status in JobStatus]
@@ -171,6 +171,14 @@ def workers(d: Dashboard, request: Request, _params: dict[str, str]) -> Response
 def schedules(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
     rows = d.queue.list_schedules()
     return d.render(request, "schedules.html", page="schedules", rows=rows, now=d.queue.clock.time())
+
+
+def metrics(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
+    """The queue's gauges and event metrics in the Prometheus text format."""
+    from ..metrics import render_queue_metrics
+
+    return Response(body=render_queue_metrics(d.queue).encode("utf-8"),
+                    content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 _TYPES = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8",

@@ -28,7 +28,18 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
-from ..models import DeadLetter, ErrorInfo, Job, JobQuery, JobRef, JobStatus, Lease, NewJob, RecoveryReport
+from ..models import (
+    DeadLetter,
+    ErrorInfo,
+    Job,
+    JobQuery,
+    JobRef,
+    JobStatus,
+    Lease,
+    MetricRow,
+    NewJob,
+    RecoveryReport,
+)
 
 __all__ = ["Backend", "Completion", "Inspector", "Notifying", "Transactional"]
 
@@ -113,6 +124,14 @@ class Inspector(Protocol):
 
     def list_schedules(self) -> list[dict[str, Any]]:
         """Every schedule: name, next_run_at, last_run_at, last_job_id."""
+        ...
+
+    def event_metrics(self, since: float | None = None) -> list[MetricRow]:
+        """The persisted per-minute event metrics from `since` on (all if None), summed over
+        shards, plus the all-time rows of folded older minutes (minute 0). Backends write
+        them in the transactions that enqueue, acknowledge, retry, bury and recover jobs:
+        one `attempt` per finished attempt (label: its outcome), a `failure` per failed one
+        (label: error type), `duration`/`wait` histogram buckets and sums, `enqueued` per job."""
         ...
 
     def change_token(self) -> Any:

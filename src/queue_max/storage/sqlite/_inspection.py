@@ -11,6 +11,7 @@ from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
 from ._ids import rowid_of
 from ._insert import insert_group
 from ._rows import dead_letter, job_from_row, jobs_from_rows
+from ._rollup import MetricsReader, fold_old_metrics
 from ._search import Search, dlq_filter
 from ._sql import Q
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Inspection"]
 
 
-class Inspection(Search):
+class Inspection(Search, MetricsReader):
     """Everything but writing and leasing jobs; mixed into `ShardManager`."""
 
     shards: list[Shard]
@@ -160,6 +161,8 @@ class Inspection(Search):
                 completed = conn.execute(Q.cleanup_completed, params).rowcount
                 if completed:
                     conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
+                self.rollup.write(conn, shard.shard_id, force=True)
+                fold_old_metrics(conn, now)
                 count = completed + conn.execute(Q.cleanup_cancelled, params).rowcount
                 if count:
                     conn.execute(Q.orphan_errors)

@@ -5,11 +5,26 @@ from __future__ import annotations
 from ._ids import SQL_JOB_ID
 from ._rows import JOB_COLUMNS
 
-__all__ = ["APPLICATION_ID", "FIND_FILTERS", "SCHEMA", "SCHEMA_VERSION", "Q"]
+__all__ = ["APPLICATION_ID", "FIND_FILTERS", "METRICS_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "Q"]
 
 # "QMAX" as a big-endian int: marks a file as a queue-max shard.
 APPLICATION_ID = 0x514D4158
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# the per-minute event metrics (schema v2): written in the same transactions as the acks
+METRICS_SCHEMA = [
+    """
+    CREATE TABLE metrics (
+        minute INTEGER NOT NULL,
+        queue  TEXT    NOT NULL,
+        task   TEXT    NOT NULL,
+        name   TEXT    NOT NULL,
+        label  TEXT    NOT NULL,
+        value  REAL    NOT NULL,
+        PRIMARY KEY (minute, queue, task, name, label)
+    ) WITHOUT ROWID
+    """,
+]
 
 SCHEMA = [
     """
@@ -81,6 +96,7 @@ SCHEMA = [
         last_job_id INTEGER
     ) WITHOUT ROWID
     """,
+    *METRICS_SCHEMA,
 ]
 
 # JobQuery field -> the clause it adds to `Q.find_jobs` (parameters are named after the field)
@@ -93,6 +109,14 @@ FIND_FILTERS = {
     "created_until": " AND created_at < :created_until",
     "payload_contains": " AND instr(payload, :payload_contains) > 0",
 }
+
+_TASK = "coalesce(json_extract(f.payload, '$.__task__'), '')"
+# what an attempt's metrics need from its row: task name, claim time, due time
+_FACTS = "json_extract(payload, '$.__task__'), started_at, run_at"
+_QUEUE = "'default'"
+_METRICS_UPSERT = (
+    "ON CONFLICT(minute, queue, task, name, label) DO UPDATE SET value = value + excluded.value"
+)
 
 _WAITING = "('pending', 'scheduled')"
 _EXPIRED = "ready = 1 AND status = 'processing' AND lease_expires_at < :now"
@@ -164,6 +188,8 @@ class Q:
         "UPDATE fila SET status = 'completed', ready = NULL, completed_at = :now, expires_at = :expires, "
         "result = :result, lease_expires_at = NULL, heartbeat = NULL WHERE " + _LEASED
     )
+    # the single ack returns what the metrics rollup needs (task, started_at, run_at) itself
+    complete_returning = complete + " RETURNING " + _FACTS
     complete_delete = "DELETE FROM fila WHERE " + _LEASED
     delete_errors_of = "DELETE FROM job_errors WHERE job_rowid = ?"
     retry = (
@@ -303,3 +329,32 @@ class Q:
         "WHERE name = :name AND next_run_at = :due"
     )
     schedule_list = "SELECT name, next_run_at, last_run_at, last_job_id FROM schedules ORDER BY name"
+
+    # ── per-minute event metrics (see models.MetricRow) ──
+    attempt_facts = "SELECT " + _FACTS + " FROM fila WHERE " + _LEASED
+    # the same for a group of leased rows about to be acked (`?` is a JSON array of row ids)
+    ack_facts = (
+        "SELECT f.id, json_extract(f.payload, '$.__task__'), f.started_at, f.run_at "
+        "FROM json_each(?) AS l CROSS JOIN fila AS f ON f.id = l.value WHERE f.status = 'processing'"
+    )
+    metrics_add = (
+        "INSERT INTO metrics(minute, queue, task, name, label, value) VALUES (?, ?, ?, ?, ?, ?) " + _METRICS_UPSERT
+    )
+    rollup_expired = (
+        "WITH done AS (SELECT " + _TASK + " AS task FROM fila AS f WHERE f." + _EXPIRED.replace(" AND ", " AND f.") + "), "
+        "figures(task, name, label, value) AS ("
+        "SELECT task, 'attempt', 'lease_lost', count(*) FROM done GROUP BY 1 "
+        "UNION ALL SELECT task, 'failure', :label, count(*) FROM done GROUP BY 1) "
+        "INSERT INTO metrics(minute, queue, task, name, label, value) "
+        "SELECT :minute, " + _QUEUE + ", task, name, label, value FROM figures WHERE true " + _METRICS_UPSERT
+    )
+    # minutes older than the horizon are folded into minute 0, so totals never go down
+    fold_metrics = (
+        "INSERT INTO metrics(minute, queue, task, name, label, value) "
+        "SELECT 0, queue, task, name, label, sum(value) FROM metrics WHERE minute > 0 AND minute < :horizon "
+        "GROUP BY queue, task, name, label " + _METRICS_UPSERT
+    )
+    drop_folded_metrics = "DELETE FROM metrics WHERE minute > 0 AND minute < :horizon"
+    read_metrics = (
+        "SELECT minute, queue, task, name, label, value FROM metrics WHERE minute >= :since OR minute = 0"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import itertools
+import logging
 import random
 import sqlite3
 import threading
@@ -22,11 +23,14 @@ from ._ids import MAX_SHARDS, id_range, job_id_of, rowid_of, shard_of_id
 from ._complete import SomeLeaseLost, complete_all, complete_each
 from ._insert import insert_group, insert_payloads
 from ._layout import directory_lock, existing_shards, prepare_dir, read_only_dir
+from ._rollup import Rollup, ack_facts, outcome_of, record_expired, task_of_json
 from ._rows import jobs_from_rows
 from ._sql import Q
 from .shard import Shard, ShardOptions, translate
 
 __all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "ShardManager"]
+
+log = logging.getLogger("queue_max.storage")
 
 # How often (seconds) a process moves due scheduled jobs of a shard into the ready index:
 # the most a delayed job can start late, beyond the workers' own polling.
@@ -73,6 +77,7 @@ class ShardManager(Inspection):
         self._orders = _orders(n)
         self._local = threading.local()
         self._promote_due = [0.0] * n
+        self.rollup = Rollup(n)
 
     # ── layout ──
     @staticmethod
@@ -140,8 +145,14 @@ class ShardManager(Inspection):
             return [self._enqueue_one(jobs[0], now)]
         groups = self._group(jobs)
         refs: list[JobRef | None] = [None] * len(jobs)
-        self._write_across(
-            sorted(groups), lambda conn, shard_id: insert_group(conn, shard_id, jobs, groups[shard_id], refs, now))
+        def write(conn: sqlite3.Connection, shard_id: int) -> list[tuple[int, int]]:
+            self.rollup.write(conn, shard_id)
+            return insert_group(conn, shard_id, jobs, groups[shard_id], refs, now)
+
+        self._write_across(sorted(groups), write)
+        for shard_id, indices in groups.items():
+            self.rollup.enqueued(shard_id, (task_of_json(jobs[i].payload_json) for i in indices
+                                            if refs[i] is not None and refs[i].created), now)  # type: ignore[union-attr]
         return refs  # type: ignore[return-value]
 
     def enqueue_payloads(
@@ -156,9 +167,11 @@ class ShardManager(Inspection):
         def write(conn: sqlite3.Connection, shard_id: int) -> list[tuple[int, int]]:
             first = insert_payloads(conn, dumps(payloads), len(payloads), max_attempts, now, max_payload_bytes, 0)
             firsts.append(first)
+            self.rollup.write(conn, shard_id)
             return [(first, first + len(payloads) - 1)]
 
         self._write_across([shard_id], write)
+        self.rollup.enqueued(shard_id, (_task_name(payload) for payload in payloads), now)
         return list(id_range(firsts[0], len(payloads), shard_id))
 
     def _write_across(
@@ -214,9 +227,19 @@ class ShardManager(Inspection):
                 (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
                  "pending" if due else "scheduled", 1 if due else None),
             )
+            rowid = cursor.lastrowid or 0
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
-        return JobRef(job_id_of(cursor.lastrowid or 0, shard_id), shard_id, True)
+        self.rollup.enqueued(shard_id, (task_of_json(job.payload_json),), now)
+        self._flush_if_due(shard)
+        return JobRef(job_id_of(rowid, shard_id), shard_id, True)
+
+    def _flush_if_due(self, shard: Shard) -> None:
+        """After a lone-statement write: the buffered metrics, in a transaction of their own
+        (at most once a second per shard)."""
+        if self.rollup.due(shard.shard_id):
+            with shard.write() as conn:
+                self.rollup.write(conn, shard.shard_id)
 
     def _commit_all(self, open_txs: list[tuple[Shard, Any]], inserted: dict[int, list[tuple[int, int]]]) -> None:
         committed: list[Shard] = []
@@ -304,19 +327,30 @@ class ShardManager(Inspection):
             params = {"id": rowid_of(lease.job_id), "token": lease.token, "now": now,
                       "expires": now + result_ttl, "result": result}
             try:
-                changed = shard.conn().execute(Q.complete, params).rowcount
+                facts = shard.conn().execute(Q.complete_returning, params).fetchall()
             except sqlite3.Error as exc:
                 raise translate(exc, shard.name) from exc
-            return [] if changed else [lease]
+            if not facts:
+                return [lease]
+            self.rollup.attempts(lease.shard_id, facts, "completed", now)
+            self._flush_if_due(shard)
+            return []
         lost: list[Lease] = []
         for shard_id, group in _by_shard(completions, lambda c: c[0].shard_id).items():
             shard = self.shards[shard_id]
             try:
                 with shard.write() as conn:
+                    facts = ack_facts(conn, group)
                     complete_all(conn, group, now, result_ttl)
+                    self.rollup.attempts(shard_id, [fact[1:] for fact in facts], "completed", now)
+                    self.rollup.write(conn, shard_id)
             except SomeLeaseLost:  # rolled back: find which, one lease at a time
                 with shard.write() as conn:
-                    lost += complete_each(conn, group, now, result_ttl)
+                    facts = ack_facts(conn, group)
+                    lost_here = complete_each(conn, group, now, result_ttl)
+                    gone = {rowid_of(lease.job_id) for lease in lost_here}
+                    self.rollup.attempts(shard_id, [f[1:] for f in facts if f[0] not in gone], "completed", now)
+                lost += lost_here
         return lost
 
     def retry(self, lease: Lease, run_at: float, error: ErrorInfo, now: float) -> None:
@@ -324,20 +358,31 @@ class ShardManager(Inspection):
         params = _error_params(lease, error, now)
         params["run_at"] = run_at
         with shard.write() as conn:
+            facts = conn.execute(Q.attempt_facts, params).fetchall()
             conn.execute(Q.log_error, params)
             if not conn.execute(Q.retry, params).rowcount:
                 raise LeaseLost(lease.job_id)
+            self._count_failure(conn, lease, facts, error, outcome_of(error, retrying=True), now)
 
     def bury(self, lease: Lease, error: ErrorInfo, now: float) -> None:
         shard = self.shards[lease.shard_id]
         params = _error_params(lease, error, now)
         params["shard"] = lease.shard_id
         with shard.write() as conn:
+            facts = conn.execute(Q.attempt_facts, params).fetchall()
             conn.execute(Q.log_error, params)
             if not conn.execute(Q.bury, params).rowcount:
                 raise LeaseLost(lease.job_id)
+            self._count_failure(conn, lease, facts, error, outcome_of(error, retrying=False), now)
             conn.execute(Q.to_dead_letter, params)
             conn.execute(Q.add_meta, (1, "total_jobs_failed"))
+
+    def _count_failure(self, conn: sqlite3.Connection, lease: Lease, facts: list[Any], error: ErrorInfo,
+                       outcome: str, now: float) -> None:
+        self.rollup.attempts(lease.shard_id, facts, outcome, now)
+        for task, _started, _run_at in facts:
+            self.rollup.failure(lease.shard_id, task if isinstance(task, str) else "", error, now)
+        self.rollup.write(conn, lease.shard_id)
 
     def release(self, leases: Sequence[Lease], now: float) -> list[Lease]:
         return self._per_lease(leases, Q.release, {})
@@ -377,6 +422,7 @@ class ShardManager(Inspection):
                 continue
             params = {"now": now, "error": error.message, "error_type": error.type, "shard": shard.shard_id}
             with shard.write() as conn:
+                record_expired(conn, error, now)
                 conn.execute(Q.log_expired, params)
                 conn.execute(Q.bury_expired_dlq, params)
                 dead = conn.execute(Q.bury_expired, params).rowcount
@@ -392,8 +438,17 @@ class ShardManager(Inspection):
             return bool(conn.execute(Q.cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
 
     def close(self) -> None:
+        try:
+            self.flush_metrics()
+        except Exception:  # closing must not fail: metrics are best effort, jobs are not affected
+            log.warning("could not write the last second of event metrics", exc_info=True)
         for shard in self.shards:
             shard.close()
+
+
+def _task_name(payload: dict[str, Any]) -> str:
+    task = payload.get("__task__")
+    return task if isinstance(task, str) else ""
 
 
 def _claim_order(job: Job) -> tuple[int, float, int]:

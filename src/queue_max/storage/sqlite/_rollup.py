@@ -1,0 +1,188 @@
+"""The per-minute event metrics of the SQLite backend (the rollup).
+
+Acks return what the metrics need from their own UPDATE (`RETURNING` task, claim and due
+times), so counting costs no extra statement: the figures are summed in memory per shard and
+written inside that shard's next write transaction once a second has passed (normally a
+grouped ack), and at `close()`. A process killed with SIGKILL loses at most its last second of
+figures; the jobs themselves are never affected."""
+
+from __future__ import annotations
+
+import bisect
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..._json import dumps
+from ...models import HISTOGRAM_BUCKETS, ErrorInfo, Lease, MetricRow
+from ._ids import rowid_of
+from ._sql import Q
+
+if TYPE_CHECKING:
+    from .shard import Shard
+
+__all__ = ["FLUSH_EVERY", "METRICS_RETENTION", "MetricsReader", "Rollup", "ack_facts", "fold_old_metrics", "minute_of",
+           "outcome_of", "record_expired", "task_of_json"]
+
+# Per-minute rows are kept this long, then folded into the all-time row (minute 0).
+METRICS_RETENTION = 8 * 86400.0
+# Buffered figures are written at most this often (seconds) per shard and process.
+FLUSH_EVERY = 1.0
+DEFAULT_QUEUE = "default"
+_LABEL_CHARS = 100
+_BOUNDS = [repr(bound) for bound in HISTOGRAM_BUCKETS] + ["+Inf"]
+# how the payload encoder writes a task envelope's start (compact JSON, `__task__` first)
+_TASK_PREFIX = '{"__task__":"'
+
+Key = tuple[int, str, str, str, str]
+
+
+def minute_of(now: float) -> int:
+    return int(now // 60) * 60
+
+
+def outcome_of(error: ErrorInfo, retrying: bool) -> str:
+    if error.type == "JobTimeout":
+        return "timeout"
+    return "retry" if retrying else "dead_letter"
+
+
+def task_of_json(payload_json: str) -> str:
+    """The task name of a task envelope's JSON text, cheaply ('' for other payloads)."""
+    if not payload_json.startswith(_TASK_PREFIX):
+        if '"__task__"' not in payload_json:
+            return ""
+        import json
+
+        value = json.loads(payload_json).get("__task__")
+        return value if isinstance(value, str) else ""
+    end = payload_json.find('"', len(_TASK_PREFIX))
+    name = payload_json[len(_TASK_PREFIX):end]
+    if "\\" in name or end < 0:
+        import json
+
+        value = json.loads(payload_json).get("__task__")
+        return value if isinstance(value, str) else ""
+    return name
+
+
+class Rollup:
+    """Figures not yet written, per shard; safe across threads."""
+
+    def __init__(self, shards: int) -> None:
+        self._pending: list[dict[Key, float]] = [{} for _ in range(shards)]
+        self._next_flush = [0.0] * shards
+        self._lock = threading.Lock()
+
+    def attempts(self, shard_id: int, facts: Iterable[Sequence[Any]], outcome: str, now: float) -> None:
+        """Count finished attempts from (task, started_at, run_at) rows (grouped by task first:
+        this runs for every ack batch, so it stays a tight loop)."""
+        per_task: dict[Any, list[Any]] = {}
+        bounds, buckets = HISTOGRAM_BUCKETS, len(_BOUNDS)
+        for task, started, run_at in facts:
+            if started is None:
+                started = now
+            duration, wait = now - started, started - run_at
+            duration, wait = (duration if duration > 0 else 0.0), (wait if wait > 0 else 0.0)
+            tally = per_task.get(task)
+            if tally is None:
+                tally = per_task[task] = [0, 0.0, 0.0, [0] * buckets, [0] * buckets]
+            tally[0] += 1
+            tally[1] += duration
+            tally[2] += wait
+            tally[3][bisect.bisect_left(bounds, duration)] += 1
+            tally[4][bisect.bisect_left(bounds, wait)] += 1
+        minute = minute_of(now)
+        with self._lock:
+            pending = self._pending[shard_id]
+            for task, (count, durations, waits, duration_counts, wait_counts) in per_task.items():
+                name = task if isinstance(task, str) else ""
+                figures = [("attempt", outcome, count), ("duration", "sum", durations), ("wait", "sum", waits)]
+                figures += [("duration", _BOUNDS[i], n) for i, n in enumerate(duration_counts) if n]
+                figures += [("wait", _BOUNDS[i], n) for i, n in enumerate(wait_counts) if n]
+                for metric, label, value in figures:
+                    key = (minute, DEFAULT_QUEUE, name, metric, label)
+                    pending[key] = pending.get(key, 0.0) + value
+
+    def failure(self, shard_id: int, task: str, error: ErrorInfo, now: float) -> None:
+        key = (minute_of(now), DEFAULT_QUEUE, task, "failure", (error.type or "Error")[:_LABEL_CHARS])
+        with self._lock:
+            pending = self._pending[shard_id]
+            pending[key] = pending.get(key, 0.0) + 1.0
+
+    def enqueued(self, shard_id: int, tasks: Iterable[str], now: float) -> None:
+        minute = minute_of(now)
+        with self._lock:
+            pending = self._pending[shard_id]
+            for task in tasks:
+                key = (minute, DEFAULT_QUEUE, task, "enqueued", "")
+                pending[key] = pending.get(key, 0.0) + 1.0
+
+    def has_pending(self, shard_id: int) -> bool:
+        return bool(self._pending[shard_id])
+
+    def due(self, shard_id: int) -> bool:
+        return bool(self._pending[shard_id]) and time.monotonic() >= self._next_flush[shard_id]
+
+    def write(self, conn: sqlite3.Connection, shard_id: int, force: bool = False) -> None:
+        """Inside an open write transaction: write the shard's figures if a second has passed."""
+        if not (force or self.due(shard_id)):
+            return
+        with self._lock:
+            pending, self._pending[shard_id] = self._pending[shard_id], {}
+            self._next_flush[shard_id] = time.monotonic() + FLUSH_EVERY
+        if pending:
+            try:
+                conn.executemany(Q.metrics_add, [(*key, value) for key, value in pending.items()])
+            except BaseException:
+                self._restore(shard_id, pending)
+                raise
+
+    def _restore(self, shard_id: int, figures: dict[Key, float]) -> None:
+        with self._lock:
+            pending = self._pending[shard_id]
+            for key, value in figures.items():
+                pending[key] = pending.get(key, 0.0) + value
+
+
+def ack_facts(conn: sqlite3.Connection, group: Sequence[tuple[Lease, Any]]) -> list[tuple[Any, ...]]:
+    """(rowid, task, started_at, run_at) of the processing rows of a group about to be acked."""
+    rowids = [rowid_of(lease.job_id) for lease, _result in group]
+    return [tuple(row) for row in conn.execute(Q.ack_facts, (dumps(rowids),)).fetchall()]
+
+
+def record_expired(conn: sqlite3.Connection, error: ErrorInfo, now: float) -> None:
+    """Count the attempts whose lease expired (outcome lease_lost), before they are recovered."""
+    conn.execute(Q.rollup_expired, {"now": now, "label": error.type[:_LABEL_CHARS], "minute": minute_of(now)})
+
+
+def fold_old_metrics(conn: sqlite3.Connection, now: float) -> None:
+    horizon = minute_of(now - METRICS_RETENTION)
+    conn.execute(Q.fold_metrics, {"horizon": horizon})
+    conn.execute(Q.drop_folded_metrics, {"horizon": horizon})
+
+
+class MetricsReader:
+    """`event_metrics`, mixed into the ShardManager's inspection verbs."""
+
+    shards: list[Shard]
+    rollup: Rollup
+
+    def flush_metrics(self) -> None:
+        """Write this process's buffered figures now (readers in this process see them)."""
+        for shard in self.shards:
+            if self.rollup.has_pending(shard.shard_id):
+                with shard.write() as conn:
+                    self.rollup.write(conn, shard.shard_id, force=True)
+
+    def event_metrics(self, since: float | None = None) -> list[MetricRow]:
+        self.flush_metrics()
+        totals: dict[Key, float] = {}
+        params = {"since": 1 if since is None else minute_of(since)}
+        for shard in self.shards:
+            for minute, queue, task, name, label, value in shard.read(Q.read_metrics, params):
+                key = (minute, queue, task, name, label)
+                totals[key] = totals.get(key, 0.0) + value
+        return [MetricRow(*key, value) for key, value in sorted(totals.items())]

@@ -1,0 +1,97 @@
+"""The storage contract for event metrics: the per-minute rollup written with the acks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from queue_max.models import ErrorInfo, NewJob
+from queue_max.storage.base import Backend
+
+NOW = 1_800_000_000.0  # a minute boundary
+LEASE = 30.0
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_only(request: pytest.FixtureRequest) -> None:
+    if "postgres" in request.node.callspec.params.get("backend", ""):
+        pytest.skip("the PostgreSQL backend does not write the event-metrics rollup yet")
+
+
+def task_jobs(name: str, n: int) -> list[NewJob]:
+    return [NewJob(json.dumps({"__task__": name, "args": [i], "kwargs": {}})) for i in range(n)]
+
+
+def figures(backend: Backend, since: float | None = None) -> dict[tuple[str, str, str], float]:
+    out: dict[tuple[str, str, str], float] = {}
+    for row in backend.event_metrics(since):
+        key = (row.task, row.name, row.label)
+        out[key] = out.get(key, 0.0) + row.value
+    return out
+
+
+def test_enqueues_are_counted_per_task_on_every_path(backend):
+    backend.enqueue_many(task_jobs("mail", 3) + task_jobs("pdf", 2), NOW)
+    backend.enqueue_many(task_jobs("mail", 1), NOW)  # the single-job path
+    backend.enqueue_payloads([{"plain": i} for i in range(4)], 3, NOW, 10_000)
+    got = figures(backend)
+    assert got[("mail", "enqueued", "")] == 4 and got[("pdf", "enqueued", "")] == 2
+    assert got[("", "enqueued", "")] == 4
+
+
+def test_acks_count_completed_attempts_with_duration_and_wait_histograms(backend):
+    backend.enqueue_many(task_jobs("mail", 5), NOW)
+    jobs = backend.claim("w", 5, LEASE, NOW + 2)  # each waited 2 s
+    # When four are acked as a group, 0.3 s after the claim, and one alone
+    backend.complete_many([(job.lease, None) for job in jobs[:4]], NOW + 2.3, 3600)
+    backend.complete_many([(jobs[4].lease, None)], NOW + 2.3, 3600)
+    got = figures(backend)
+    assert got[("mail", "attempt", "completed")] == 5
+    assert got[("mail", "duration", "0.5")] == 5 and got[("mail", "duration", "sum")] == pytest.approx(1.5)
+    assert got[("mail", "wait", "2.5")] == 5 and got[("mail", "wait", "sum")] == pytest.approx(10.0)
+
+
+def test_a_stale_ack_counts_nothing(backend):
+    backend.enqueue_many(task_jobs("mail", 1), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    backend.complete_many([(job.lease, None)], NOW + 1, 3600)
+    assert backend.complete_many([(job.lease, None)], NOW + 2, 3600) == [job.lease]
+    assert figures(backend)[("mail", "attempt", "completed")] == 1
+
+
+def test_failures_count_their_outcome_and_error_type(backend):
+    backend.enqueue_many(task_jobs("mail", 3), NOW)
+    first, second, third = backend.claim("w", 3, LEASE, NOW)
+    backend.retry(first.lease, NOW + 10, ErrorInfo("ConnectionError", "down"), NOW + 1)
+    backend.bury(second.lease, ErrorInfo("ValueError", "bad"), NOW + 1)
+    backend.bury(third.lease, ErrorInfo("JobTimeout", "too slow"), NOW + 1)
+    got = figures(backend)
+    assert got[("mail", "attempt", "retry")] == 1 and got[("mail", "attempt", "dead_letter")] == 1
+    assert got[("mail", "attempt", "timeout")] == 1
+    assert got[("mail", "failure", "ConnectionError")] == got[("mail", "failure", "ValueError")] == 1
+
+
+def test_recovered_leases_count_as_lease_lost(backend):
+    backend.enqueue_many(task_jobs("mail", 2), NOW)
+    backend.claim("dead-worker", 2, LEASE, NOW)
+    backend.requeue_expired(NOW + LEASE + 1, ErrorInfo("LeaseExpired", "worker died"))
+    got = figures(backend)
+    assert got[("mail", "attempt", "lease_lost")] == 2 and got[("mail", "failure", "LeaseExpired")] == 2
+
+
+def test_minutes_are_kept_apart_and_since_selects_recent_ones(backend):
+    backend.enqueue_many(task_jobs("mail", 1), NOW)
+    backend.enqueue_many(task_jobs("mail", 2), NOW + 120)
+    minutes = {row.minute: row.value for row in backend.event_metrics() if row.name == "enqueued"}
+    assert minutes == {int(NOW): 1, int(NOW) + 120: 2}
+    assert figures(backend, since=NOW + 60)[("mail", "enqueued", "")] == 2
+
+
+def test_old_minutes_fold_into_all_time_totals_that_never_go_down(backend):
+    backend.enqueue_many(task_jobs("mail", 3), NOW)
+    # When housekeeping runs nine days later
+    backend.cleanup(NOW + 9 * 86400, NOW)
+    # Then the old minute is gone but its count survives in the all-time row
+    rows = [row for row in backend.event_metrics() if row.name == "enqueued"]
+    assert [(row.minute, row.value) for row in rows] == [(0, 3.0)]

@@ -1,0 +1,111 @@
+"""Event metrics as Prometheus sees them: `queue-max metrics`, the dashboard's /metrics and the
+prometheus_client collector all parse with prometheus_client's own parser, add up across
+processes and survive restarts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_fixtures.helpers import cli, data_dir, make_cli_queue  # noqa: F401 - fixtures
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from queue_max import Queue
+from queue_max.dashboard import Dashboard, Request
+from queue_max.metrics import MAX_ERROR_TYPES, QueueMaxCollector, render_event_metrics
+from queue_max.models import MetricRow
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def work(queue: Queue) -> None:
+    """Three mail jobs done, one retried, one dead; two pdf jobs waiting."""
+    for i in range(5):
+        queue.enqueue({"__task__": "mail.send", "args": [i], "kwargs": {}})
+    queue.enqueue_batch([{"payload": {"__task__": "pdf.render", "args": [], "kwargs": {}}}] * 2)
+    jobs = [job for job in queue.claim_jobs("w", 10) if job.payload["__task__"] == "mail.send"]
+    queue.complete_jobs([(job, None) for job in jobs[:3]])
+    queue.fail_job(jobs[3], error=ConnectionError("down"))
+    queue.fail_job(jobs[4], error=ValueError("bad"), permanent=True)
+
+
+def check_event_samples(got: dict[Any, float]) -> None:
+    mail = (("queue", "default"), ("task", "mail.send"))
+    assert got[("queue_max_jobs_enqueued_total", mail)] == 5
+    assert got[("queue_max_jobs_enqueued_total", (("queue", "default"), ("task", "pdf.render")))] == 2
+    for outcome, count in (("completed", 3), ("retry", 1), ("dead_letter", 1)):
+        assert got[("queue_max_job_attempts_total", (("outcome", outcome), *mail))] == count
+    assert got[("queue_max_job_failures_total", (("error_type", "ConnectionError"), *mail))] == 1
+    assert got[("queue_max_job_duration_seconds_count", mail)] == 5
+    assert got[("queue_max_job_duration_seconds_bucket", (("le", "+Inf"), *mail))] == 5
+    assert ("queue_max_job_wait_seconds_sum", mail) in got
+    # no job id and no shard label on any event metric
+    for name, labels in got:
+        if name.startswith(("queue_max_job_", "queue_max_jobs_enqueued")):
+            assert {key for key, _ in labels} <= {"queue", "task", "outcome", "error_type", "le"}, (name, labels)
+
+
+def test_queue_max_metrics_prints_event_metrics_that_the_prometheus_parser_reads(cli, make_cli_queue):
+    queue = make_cli_queue()
+    work(queue)
+    queue.close()  # a producer writes its last second of figures when it closes
+    check_event_samples(samples(cli("metrics").out))
+
+
+def test_the_dashboard_serves_the_same_metrics(make_queue: Callable[..., Queue]):
+    queue = make_queue(shards=2)
+    work(queue)
+    response = Dashboard(queue, allow_anonymous=True).handle(Request("GET", "/metrics", headers={"host": "x"}))
+    assert response.status == 200 and response.content_type.startswith("text/plain; version=0.0.4")
+    got = samples(response.body.decode())
+    check_event_samples(got)
+    running = sum(v for (name, labels), v in got.items() if name == "queue_max_jobs" and ("status", "processing") in labels)
+    assert running == 2 and ("queue_max_ready_jobs", ()) in got  # the two pdf jobs, claimed and never acked
+
+
+def test_the_collector_exports_through_a_prometheus_client_registry(make_queue: Callable[..., Queue]):
+    queue = make_queue(shards=2)
+    work(queue)
+    registry = CollectorRegistry()
+    registry.register(QueueMaxCollector(queue))
+    check_event_samples(samples(generate_latest(registry).decode()))
+
+
+def test_metrics_add_up_across_processes_and_survive_a_restart(tmp_path: Path):
+    data = tmp_path / "data"
+    code = ("import sys; from queue_max import Queue; q = Queue(data_dir=sys.argv[1], shards=2, rate_limit=0); "
+            "[q.enqueue({'__task__': 'mail.send', 'args': [], 'kwargs': {}}) for _ in range(3)]; "
+            "q.complete_jobs([(j, None) for j in q.claim_jobs('w', 3)]); q.close()")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    # Given two processes that each enqueued and completed three jobs, one after the other
+    for _ in range(2):
+        subprocess.run([sys.executable, "-c", code, str(data)], check=True, env=env, timeout=60)
+    # When the queue is opened afresh
+    with Queue(data_dir=data, rate_limit=0) as queue:
+        got = samples(render_event_metrics(queue.event_metrics()))
+    # Then the counts of both are there
+    mail = (("outcome", "completed"), ("queue", "default"), ("task", "mail.send"))
+    assert got[("queue_max_job_attempts_total", mail)] == 6
+
+
+def test_error_types_are_capped_per_task():
+    rows = [MetricRow(60, "default", "t", "failure", f"Error{i}", float(i + 1)) for i in range(MAX_ERROR_TYPES + 5)]
+    got = samples(render_event_metrics(rows))
+    types = [dict(labels)["error_type"] for name, labels in got if name == "queue_max_job_failures_total"]
+    assert len(types) == MAX_ERROR_TYPES + 1 and "other" in types
+    other = (("error_type", "other"), ("queue", "default"), ("task", "t"))
+    assert got[("queue_max_job_failures_total", other)] == sum(range(1, 6))  # the five rarest
