@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._events import Emitter
@@ -134,6 +134,10 @@ class Management:
         if since is not None:
             since = check_seconds("since", since)
         return self.backend.event_metrics(since)
+
+    def trace_contexts(self, job_ids: Sequence[int]) -> dict[int, str]:
+        """The stored OpenTelemetry trace context of each traced job, by id (see `tracing`)."""
+        return self.backend.trace_contexts(job_ids)
 
     def list_schedules(self) -> list[dict[str, Any]]:
         """Every periodic schedule: name, next_run_at, last_run_at (epoch seconds), last_job_id."""

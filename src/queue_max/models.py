@@ -109,6 +109,7 @@ class NewJob(NamedTuple):
     run_at: float | None = None
     shard_key: int | None = None
     dedupe_key: str | None = None
+    trace: str | None = None  # W3C trace context (JSON) of the enqueueing span; kept beside the job
 
 
 # Upper bounds (seconds) of the job duration and wait histograms; "+Inf" is implied.

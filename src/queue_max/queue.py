@@ -21,6 +21,7 @@ from .errors import ConfigError, InvalidJobFile, InvalidPayload, JobNotFound, Le
 from .models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob
 from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import RetryPolicy, decide, error_info
+from . import tracing
 from .storage.base import Backend, Notifying
 from .storage._open import check_database_url, open_postgres, open_sqlite
 from ._caller_tx import caller_connection, caller_transaction, transactional
@@ -150,10 +151,12 @@ class Queue(Management):
             key = pagina_id if shard_key is None else shard_key
             job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key)
         conn = caller_connection(id(self), connection, self.connection_source)
-        if conn is None:
-            ref = self.backend.enqueue_many((job,), now)[0]
-        else:
+        if conn is not None:
             ref = transactional(self.backend, "enqueue(connection=...)", self.location).enqueue_in(conn, (job,), now)[0]
+        elif tracing.active():
+            ref = self._traced_enqueue([job], now)[0]
+        else:
+            ref = self.backend.enqueue_many((job,), now)[0]
         if ref.created:
             self._after_enqueue(1)
             self.events.emit("job_enqueued", ref.id, ref.shard_id)
@@ -170,8 +173,9 @@ class Queue(Management):
         now = self.clock.time()
         options = self.options
         items = items if isinstance(items, list) else list(items)
-        if caller_connection(id(self), None, self.connection_source) is not None:
-            # in a caller's transaction: the general path writes with its connection
+        if caller_connection(id(self), None, self.connection_source) is not None or tracing.active():
+            # in a caller's transaction, or tracing: the general path (with its connection, or
+            # storing the trace context with each job)
             return self._store_many([build_from_spec(options, now, item, f"enqueue_batch item {index}")
                                      for index, item in enumerate(items)], now)
         payloads: list[dict[str, Any]] = []
@@ -242,6 +246,8 @@ class Queue(Management):
         if conn is not None:
             return self._stored(transactional(self.backend, "enqueue in a transaction", self.location)
                                 .enqueue_in(conn, jobs, now))
+        if tracing.active():
+            return self._stored(self._traced_enqueue(jobs, now))
         return self._stored(self.backend.enqueue_many(jobs, now))
 
     def transaction(self, connection: Any) -> AbstractContextManager[Any]:
@@ -250,6 +256,14 @@ class Queue(Management):
         writes its job: the jobs exist if and only if the block commits."""
         return caller_transaction(id(self), transactional(self.backend, "transaction()", self.location),
                                   connection)
+
+    def _traced_enqueue(self, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
+        """Enqueue under a PRODUCER `send` span, storing its context with every job."""
+        with tracing.producer_span("default", len(jobs)) as (span, context):
+            refs = self.backend.enqueue_many([job._replace(trace=context) for job in jobs], now)
+            if span is not None and len(refs) == 1:
+                span.set_attribute("messaging.message.id", str(refs[0].id))
+        return refs
 
     def _stored(self, refs: list[JobRef]) -> dict[str, Any]:
         if not refs:

@@ -95,3 +95,12 @@ def test_old_minutes_fold_into_all_time_totals_that_never_go_down(backend):
     # Then the old minute is gone but its count survives in the all-time row
     rows = [row for row in backend.event_metrics() if row.name == "enqueued"]
     assert [(row.minute, row.value) for row in rows] == [(0, 3.0)]
+
+
+def test_a_trace_context_is_stored_beside_its_job_and_outlives_retries(backend):
+    (ref,) = backend.enqueue_many([NewJob('{"n": 1}', trace='{"traceparent": "00-ab-cd-01"}')], NOW)
+    (plain,) = backend.enqueue_many([NewJob('{"n": 2}')], NOW)
+    (job,) = [j for j in backend.claim("w", 2, LEASE, NOW) if j.id == ref.id]
+    backend.retry(job.lease, NOW, ErrorInfo("E", "x"), NOW)
+    assert backend.trace_contexts([ref.id, plain.id]) == {ref.id: '{"traceparent": "00-ab-cd-01"}'}
+    assert backend.get(ref.id).payload == {"n": 1}

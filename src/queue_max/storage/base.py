@@ -126,6 +126,11 @@ class Inspector(Protocol):
         """Every schedule: name, next_run_at, last_run_at, last_job_id."""
         ...
 
+    def trace_contexts(self, job_ids: Sequence[int]) -> dict[int, str]:
+        """The stored trace context (`NewJob.trace`) of each job that has one, by job id; kept
+        from the enqueue across every retry, never in the payload."""
+        ...
+
     def event_metrics(self, since: float | None = None) -> list[MetricRow]:
         """The persisted per-minute event metrics from `since` on (all if None), summed over
         shards, plus the all-time rows of folded older minutes (minute 0). Backends write

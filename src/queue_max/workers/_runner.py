@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import tracing
 from ..errors import LeaseLost, QueueClosed
 from ..handler import JobHandler
 from ..models import Job, Lease
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_TARGET", "FIRST_BATCH", "HOARD_LIMIT", "Host", "Runner"]
 
 log = logging.getLogger("queue_max.workers")
+# per-job lines ("job 1234 received", "succeeded in 0.012s"): enable with
+# logging.getLogger("queue_max.jobs").setLevel(logging.INFO) (off at the default WARNING)
+job_log = logging.getLogger("queue_max.jobs")
 
 FIRST_BATCH = 4  # jobs claimed before their duration is known
 BATCH_TARGET = 0.05  # seconds of work claimed at once
@@ -95,6 +99,7 @@ class Runner:
         self.per_job: float | None = None  # smoothed seconds per job
         self.first_ack = 0.0
         self.failures = 0  # consecutive storage errors, for the back-off
+        self.traces: dict[int, str] | None = None  # stored trace contexts of the batch, when tracing
         self.gate = worker.hub.writers if worker.hub is not None else threading.Semaphore(1)
         self.thread = threading.Thread(target=self.main, name=f"queue-max {self.name}", daemon=True)
 
@@ -171,6 +176,7 @@ class Runner:
         self.failures = 0
         if jobs and self.lost:
             self.lost = set()
+        self.traces = w.queue.trace_contexts([job.id for job in jobs]) if jobs and tracing.active() else None
         return jobs, pause
 
     def _run_batch(self, jobs: list[Job], slot: _Slot) -> None:
@@ -226,7 +232,7 @@ class Runner:
             w.hooks.call(w.hooks.start, job.id, job.payload)
         began = _mono()
         try:
-            result, error = _call(handler, job.payload)
+            result, error = self._traced_call(handler, job)
         except BaseException:
             self._interrupted(job, slot)
             raise
@@ -248,6 +254,27 @@ class Runner:
             return now
         self._failed(job, handler, ctx, error, late)
         return now
+
+    def _traced_call(self, handler: JobHandler, job: Job) -> tuple[Any, Exception | None]:
+        """Run the handler, inside a CONSUMER span when tracing is on, and log the job at INFO
+        on `queue_max.jobs` when that logger is enabled for it (off by default)."""
+        logged = job_log.isEnabledFor(logging.INFO)
+        if logged:
+            job_log.info("job %d received (task %s, attempt %d)", job.id, _task_name(job), job.tentativas)
+            started = _mono()
+        if self.traces is None:
+            result, error = _call(handler, job.payload)
+        else:
+            with tracing.consumer_span("default", job.id, job.tentativas, self.traces.pop(job.id, None)) as span:
+                result, error = _call(handler, job.payload)
+                if error is not None:
+                    tracing.record_failure(span, error)
+        if logged:
+            if error is None:
+                job_log.info("job %d succeeded in %.3fs", job.id, _mono() - started)
+            else:
+                job_log.info("job %d failed in %.3fs: %s: %s", job.id, _mono() - started, type(error).__name__, error)
+        return result, error
 
     def _failed(self, job: Job, handler: JobHandler, ctx: JobContext, error: Exception | None, late: bool) -> None:
         w = self.worker
@@ -340,6 +367,12 @@ class Runner:
             ctx.cancel(reason)
         self.waker.set()
         return ctx, stolen, acks
+
+
+def _task_name(job: Job) -> str:
+    payload = job.payload
+    task = payload.get("__task__") if isinstance(payload, dict) else None
+    return task if isinstance(task, str) else "-"
 
 
 def _drain(batch: deque[Job]) -> list[Job]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -51,6 +51,10 @@ class Search:
             raise SearchTimeout("the job search ran past its time budget; narrow the filter "
                                 "(status, task, time range) and try again") from None
         return jobs_from_rows(0, rows)
+
+    def trace_contexts(self, job_ids: Sequence[int]) -> dict[int, str]:
+        """The PostgreSQL backend does not store trace contexts yet: always empty."""
+        return {}
 
     def event_metrics(self, since: float | None = None) -> list[MetricRow]:
         """The PostgreSQL backend does not write the event-metrics rollup yet: always empty."""

@@ -9,7 +9,7 @@ from typing import Any
 from ..._payload import oversize
 from ...errors import InvalidPayload
 from ...models import JobRef, NewJob
-from ._ids import job_id_of
+from ._ids import job_id_of, rowid_of
 from ._sql import Q
 
 __all__ = ["insert_group", "insert_payloads"]
@@ -51,6 +51,9 @@ def insert_group(
         else:
             ranges.append((row[0], row[0]))
         refs[index] = JobRef(job_id_of(row[0], shard_id), shard_id, created)
+    if indices and jobs[indices[0]].trace is not None:  # the Queue traces a batch as a whole
+        conn.executemany(Q.trace_put, [(rowid_of(refs[i].id), jobs[i].trace) for i in indices  # type: ignore[union-attr]
+                                       if jobs[i].trace is not None and refs[i].created])  # type: ignore[union-attr]
     return ranges
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError, JobNotFound
 from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
-from ._ids import rowid_of
+from ._ids import job_id_of, rowid_of, shard_of_id
 from ._insert import insert_group
 from ._rows import dead_letter, job_from_row, jobs_from_rows
 from ._rollup import MetricsReader, fold_old_metrics
@@ -163,6 +164,7 @@ class Inspection(Search, MetricsReader):
                     conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
                 self.rollup.write(conn, shard.shard_id, force=True)
                 fold_old_metrics(conn, now)
+                conn.execute(Q.orphan_traces)
                 count = completed + conn.execute(Q.cleanup_cancelled, params).rowcount
                 if count:
                     conn.execute(Q.orphan_errors)
@@ -198,6 +200,17 @@ class Inspection(Search, MetricsReader):
     def list_schedules(self) -> list[dict[str, Any]]:
         keys = ("name", "next_run_at", "last_run_at", "last_job_id")
         return [dict(zip(keys, row)) for row in self.shards[0].read(Q.schedule_list)]
+
+    def trace_contexts(self, job_ids: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        by_shard: dict[int, list[int]] = {}
+        for job_id in job_ids:
+            by_shard.setdefault(shard_of_id(job_id), []).append(rowid_of(job_id))
+        for shard_id, rowids in by_shard.items():
+            if shard_id < len(self.shards):
+                for rowid, context in self.shards[shard_id].read(Q.trace_get, (json.dumps(rowids),)):
+                    found[job_id_of(rowid, shard_id)] = context
+        return found
 
     def checkpoint(self) -> None:
         for shard in self.shards:

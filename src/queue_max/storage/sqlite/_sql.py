@@ -5,14 +5,14 @@ from __future__ import annotations
 from ._ids import SQL_JOB_ID
 from ._rows import JOB_COLUMNS
 
-__all__ = ["APPLICATION_ID", "FIND_FILTERS", "METRICS_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "Q"]
+__all__ = ["APPLICATION_ID", "FIND_FILTERS", "OBSERVABILITY_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "Q"]
 
 # "QMAX" as a big-endian int: marks a file as a queue-max shard.
 APPLICATION_ID = 0x514D4158
 SCHEMA_VERSION = 2
 
-# the per-minute event metrics (schema v2): written in the same transactions as the acks
-METRICS_SCHEMA = [
+# schema v2: the per-minute event metrics (see _rollup) and the trace context of traced jobs
+OBSERVABILITY_SCHEMA = [
     """
     CREATE TABLE metrics (
         minute INTEGER NOT NULL,
@@ -24,6 +24,8 @@ METRICS_SCHEMA = [
         PRIMARY KEY (minute, queue, task, name, label)
     ) WITHOUT ROWID
     """,
+    # W3C trace context of a job enqueued under an OpenTelemetry span (kept across retries)
+    "CREATE TABLE job_traces (job_rowid INTEGER PRIMARY KEY, context TEXT NOT NULL)",
 ]
 
 SCHEMA = [
@@ -96,7 +98,7 @@ SCHEMA = [
         last_job_id INTEGER
     ) WITHOUT ROWID
     """,
-    *METRICS_SCHEMA,
+    *OBSERVABILITY_SCHEMA,
 ]
 
 # JobQuery field -> the clause it adds to `Q.find_jobs` (parameters are named after the field)
@@ -358,3 +360,7 @@ class Q:
     read_metrics = (
         "SELECT minute, queue, task, name, label, value FROM metrics WHERE minute >= :since OR minute = 0"
     )
+
+    trace_put = "INSERT OR REPLACE INTO job_traces(job_rowid, context) VALUES (?, ?)"
+    trace_get = "SELECT job_rowid, context FROM job_traces WHERE job_rowid IN (SELECT value FROM json_each(?))"
+    orphan_traces = "DELETE FROM job_traces WHERE job_rowid NOT IN (SELECT id FROM fila)"

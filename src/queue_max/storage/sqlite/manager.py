@@ -141,7 +141,7 @@ class ShardManager(Inspection):
 
     # ── enqueue ──
     def enqueue_many(self, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
-        if len(jobs) == 1 and jobs[0].dedupe_key is None:
+        if len(jobs) == 1 and jobs[0].dedupe_key is None and jobs[0].trace is None:
             return [self._enqueue_one(jobs[0], now)]
         groups = self._group(jobs)
         refs: list[JobRef | None] = [None] * len(jobs)
