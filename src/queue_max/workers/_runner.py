@@ -257,8 +257,9 @@ class Runner:
 
     def _traced_call(self, handler: JobHandler, job: Job) -> tuple[Any, Exception | None]:
         """Run the handler, inside a CONSUMER span when tracing is on, and log the job at INFO
-        on `queue_max.jobs` when that logger is enabled for it (off by default)."""
-        logged = job_log.isEnabledFor(logging.INFO)
+        on `queue_max.jobs` when the application set that logger's level to INFO (off by default)."""
+        # on only when the application set this logger's own level (root at INFO is not enough)
+        logged = logging.NOTSET < job_log.level <= logging.INFO
         if logged:
             job_log.info("job %d received (task %s, attempt %d)", job.id, _task_name(job), job.tentativas)
             started = _mono()
