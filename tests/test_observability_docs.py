@@ -1,0 +1,25 @@
+"""Every Python example of docs/dashboard.md and docs/observability.md runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from queue_max import tracing
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+BLOCKS = [(name, code) for name in ("dashboard.md", "observability.md")
+          for code in re.findall(r"```python\n(.*?)```", (DOCS / name).read_text(), re.S)]
+
+
+@pytest.mark.parametrize(("page", "code"), BLOCKS, ids=[f"{page}-{i}" for i, (page, _) in enumerate(BLOCKS)])
+def test_the_example_runs(page, code, capsys):
+    try:
+        exec(compile(code, str(DOCS / page), "exec"), {"__name__": "__doc_example__"})
+    finally:
+        tracing.use_tracer_provider(None)
+    printed = capsys.readouterr().out
+    for expected in re.findall(r"# (True|\d+ \d+|\['send default'\])$", code, re.M):
+        assert expected in printed
