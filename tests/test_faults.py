@@ -338,6 +338,7 @@ REVIEWED = {
     ("sqlite/_search.py", "_bounded_read"): "the `sql` parameter; its caller passes _find_sql: Q.find_jobs plus FIND_FILTERS",
     ("sqlite/_search.py", "dlq_count"): "`sql` from dlq_filter: Q.dlq_count plus '?' placeholders",
     ("sqlite/_search.py", "_dlq_prune_matching"): "`sql` from dlq_filter: Q.dlq_select plus '?' placeholders",
+    ("sqlite/_rollup.py", "event_metrics"): "`sql` is one of three Q.read_metric_* statements",
     ("postgres/_search.py", "find_jobs"): "`sql` from _find_sql: q.find_jobs plus FIND_FILTERS and q.find_order",
     ("postgres/_search.py", "dlq_count"): "`sql` is q.dlq_count plus a constant '%s' clause",
     ("postgres/_search.py", "_dlq_prune_matching"): "`sql` is q.dlq_select plus constant clauses with %s",

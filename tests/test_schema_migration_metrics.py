@@ -17,6 +17,7 @@ def test_a_shard_of_the_previous_schema_is_migrated_in_place_keeping_its_jobs(tm
     # Given a shard as the schema before the rollup left it
     conn = sqlite3.connect(data / "shard_0.db")
     conn.execute("DROP TABLE metrics")
+    conn.execute("DROP TABLE job_traces")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
     conn.commit()
     conn.close()

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Management"]
 
+METRIC_NAMES = ("enqueued", "attempt", "failure", "duration", "wait")
+
 log = logging.getLogger("queue_max.queue")
 
 LEASE_EXPIRED = ErrorInfo(
@@ -128,12 +130,15 @@ class Management:
         """The earliest `run_at` (epoch seconds) among jobs claimable now; None if none is."""
         return self.backend.oldest_ready(self.clock.time())
 
-    def event_metrics(self, since: float | None = None) -> list[MetricRow]:
-        """Persisted per-minute event metrics from `since` (epoch seconds) on, all if None
-        (see `MetricRow`; `queue_max.metrics` renders them for Prometheus)."""
+    def event_metrics(self, since: float | None = None, name: str | None = None) -> list[MetricRow]:
+        """Persisted event metrics: the all-time totals (`since` None), or the per-minute rows
+        from `since` (epoch seconds) on, of metric `name` only if given ("attempt", "failure",
+        "enqueued", "duration", "wait"). See `MetricRow`; `queue_max.metrics` renders them."""
         if since is not None:
             since = check_seconds("since", since)
-        return self.backend.event_metrics(since)
+        if name is not None and name not in METRIC_NAMES:
+            raise ConfigError(f"name must be one of {', '.join(METRIC_NAMES)} or None, got {name!r}")
+        return self.backend.event_metrics(since, name)
 
     def trace_contexts(self, job_ids: Sequence[int]) -> dict[int, str]:
         """The stored OpenTelemetry trace context of each traced job, by id (see `tracing`)."""

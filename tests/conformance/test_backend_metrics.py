@@ -83,18 +83,23 @@ def test_recovered_leases_count_as_lease_lost(backend):
 def test_minutes_are_kept_apart_and_since_selects_recent_ones(backend):
     backend.enqueue_many(task_jobs("mail", 1), NOW)
     backend.enqueue_many(task_jobs("mail", 2), NOW + 120)
-    minutes = {row.minute: row.value for row in backend.event_metrics() if row.name == "enqueued"}
+    minutes = {row.minute: row.value for row in backend.event_metrics(since=0) if row.name == "enqueued"}
     assert minutes == {int(NOW): 1, int(NOW) + 120: 2}
     assert figures(backend, since=NOW + 60)[("mail", "enqueued", "")] == 2
+    assert [row.name for row in backend.event_metrics(since=0, name="enqueued")] == ["enqueued", "enqueued"]
+    assert figures(backend)[("mail", "enqueued", "")] == 3  # the all-time totals
 
 
-def test_old_minutes_fold_into_all_time_totals_that_never_go_down(backend):
+def test_old_minutes_go_but_the_all_time_totals_never_go_down(backend):
     backend.enqueue_many(task_jobs("mail", 3), NOW)
+    backend.claim("dead-worker", 1, LEASE, NOW)
+    backend.requeue_expired(NOW + LEASE + 1, ErrorInfo("LeaseExpired", "worker died"))
     # When housekeeping runs nine days later
     backend.cleanup(NOW + 9 * 86400, NOW)
-    # Then the old minute is gone but its count survives in the all-time row
-    rows = [row for row in backend.event_metrics() if row.name == "enqueued"]
-    assert [(row.minute, row.value) for row in rows] == [(0, 3.0)]
+    # Then the old minutes are gone but their counts survive in the all-time rows
+    assert backend.event_metrics(since=0) == []
+    got = {(row.minute, row.name, row.label): row.value for row in backend.event_metrics()}
+    assert got[(0, "enqueued", "")] == 3 and got[(0, "attempt", "lease_lost")] == 1
 
 
 def test_a_trace_context_is_stored_beside_its_job_and_outlives_retries(backend):

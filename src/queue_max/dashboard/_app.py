@@ -160,8 +160,8 @@ class Dashboard:
         """(minute, completed, failed) rows of the persisted metrics between two instants
         (every attempt that did not complete counts as failed)."""
         per_minute: dict[int, list[int]] = {}
-        for row in self.queue.event_metrics(since):
-            if row.name != "attempt" or not since <= row.minute < until:
+        for row in self.queue.event_metrics(since, "attempt"):
+            if not since <= row.minute < until:
                 continue
             slot = per_minute.setdefault(row.minute, [0, 0])
             slot[0 if row.label == "completed" else 1] += int(row.value)

@@ -131,12 +131,13 @@ class Inspector(Protocol):
         from the enqueue across every retry, never in the payload."""
         ...
 
-    def event_metrics(self, since: float | None = None) -> list[MetricRow]:
-        """The persisted per-minute event metrics from `since` on (all if None), summed over
-        shards, plus the all-time rows of folded older minutes (minute 0). Backends write
-        them in the transactions that enqueue, acknowledge, retry, bury and recover jobs:
-        one `attempt` per finished attempt (label: its outcome), a `failure` per failed one
-        (label: error type), `duration`/`wait` histogram buckets and sums, `enqueued` per job."""
+    def event_metrics(self, since: float | None = None, name: str | None = None) -> list[MetricRow]:
+        """Persisted event metrics summed over shards: with `since` None, the all-time totals
+        (rows with minute 0); else the per-minute rows from `since` on (only metric `name` if
+        given; minutes are kept 8 days). Backends write them in the transactions that enqueue,
+        acknowledge, retry, bury and recover jobs: an `attempt` per finished attempt (label: its
+        outcome), a `failure` per failed one (label: error type), `duration`/`wait` histogram
+        buckets and sums, `enqueued` per job."""
         ...
 
     def change_token(self) -> Any:

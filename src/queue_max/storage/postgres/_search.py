@@ -56,7 +56,7 @@ class Search:
         """The PostgreSQL backend does not store trace contexts yet: always empty."""
         return {}
 
-    def event_metrics(self, since: float | None = None) -> list[MetricRow]:
+    def event_metrics(self, since: float | None = None, name: str | None = None) -> list[MetricRow]:
         """The PostgreSQL backend does not write the event-metrics rollup yet: always empty."""
         return []
 

@@ -12,7 +12,7 @@ from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
 from ._ids import job_id_of, rowid_of, shard_of_id
 from ._insert import insert_group
 from ._rows import dead_letter, job_from_row, jobs_from_rows
-from ._rollup import MetricsReader, fold_old_metrics
+from ._rollup import MetricsReader, drop_old_metrics
 from ._search import Search, dlq_filter
 from ._sql import Q
 
@@ -163,7 +163,7 @@ class Inspection(Search, MetricsReader):
                 if completed:
                     conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
                 self.rollup.write(conn, shard.shard_id, force=True)
-                fold_old_metrics(conn, now)
+                drop_old_metrics(conn, now)
                 conn.execute(Q.orphan_traces)
                 count = completed + conn.execute(Q.cleanup_cancelled, params).rowcount
                 if count:

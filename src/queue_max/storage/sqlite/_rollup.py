@@ -23,10 +23,10 @@ from ._sql import Q
 if TYPE_CHECKING:
     from .shard import Shard
 
-__all__ = ["FLUSH_EVERY", "METRICS_RETENTION", "MetricsReader", "Rollup", "ack_facts", "fold_old_metrics", "minute_of",
+__all__ = ["FLUSH_EVERY", "METRICS_RETENTION", "MetricsReader", "Rollup", "ack_facts", "drop_old_metrics", "minute_of",
            "outcome_of", "record_expired", "task_of_json"]
 
-# Per-minute rows are kept this long, then folded into the all-time row (minute 0).
+# Per-minute rows are kept this long; the all-time rows (minute 0) are kept for ever.
 METRICS_RETENTION = 8 * 86400.0
 # Buffered figures are written at most this often (seconds) per shard and process.
 FLUSH_EVERY = 1.0
@@ -134,8 +134,10 @@ class Rollup:
             pending, self._pending[shard_id] = self._pending[shard_id], {}
             self._next_flush[shard_id] = time.monotonic() + FLUSH_EVERY
         if pending:
+            rows = [(*key, value) for key, value in pending.items()]
+            rows += [(0, *key[1:], value) for key, value in pending.items()]  # the all-time totals
             try:
-                conn.executemany(Q.metrics_add, [(*key, value) for key, value in pending.items()])
+                conn.executemany(Q.metrics_add, rows)
             except BaseException:
                 self._restore(shard_id, pending)
                 raise
@@ -158,10 +160,8 @@ def record_expired(conn: sqlite3.Connection, error: ErrorInfo, now: float) -> No
     conn.execute(Q.rollup_expired, {"now": now, "label": error.type[:_LABEL_CHARS], "minute": minute_of(now)})
 
 
-def fold_old_metrics(conn: sqlite3.Connection, now: float) -> None:
-    horizon = minute_of(now - METRICS_RETENTION)
-    conn.execute(Q.fold_metrics, {"horizon": horizon})
-    conn.execute(Q.drop_folded_metrics, {"horizon": horizon})
+def drop_old_metrics(conn: sqlite3.Connection, now: float) -> None:
+    conn.execute(Q.drop_old_metrics, {"horizon": minute_of(now - METRICS_RETENTION)})
 
 
 class MetricsReader:
@@ -177,12 +177,18 @@ class MetricsReader:
                 with shard.write() as conn:
                     self.rollup.write(conn, shard.shard_id, force=True)
 
-    def event_metrics(self, since: float | None = None) -> list[MetricRow]:
+    def event_metrics(self, since: float | None = None, name: str | None = None) -> list[MetricRow]:
         self.flush_metrics()
+        params: dict[str, Any]
+        if since is None:
+            sql, params = Q.read_metric_totals, {}
+        elif name is None:
+            sql, params = Q.read_metric_minutes, {"since": minute_of(since)}
+        else:
+            sql, params = Q.read_metric_minutes_named, {"since": minute_of(since), "name": name}
         totals: dict[Key, float] = {}
-        params = {"since": 1 if since is None else minute_of(since)}
         for shard in self.shards:
-            for minute, queue, task, name, label, value in shard.read(Q.read_metrics, params):
-                key = (minute, queue, task, name, label)
+            for minute, queue, task, metric, label, value in shard.read(sql, params):
+                key = (minute, queue, task, metric, label)
                 totals[key] = totals.get(key, 0.0) + value
         return [MetricRow(*key, value) for key, value in sorted(totals.items())]

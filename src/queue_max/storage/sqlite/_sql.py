@@ -342,23 +342,25 @@ class Q:
     metrics_add = (
         "INSERT INTO metrics(minute, queue, task, name, label, value) VALUES (?, ?, ?, ?, ?, ?) " + _METRICS_UPSERT
     )
+    # every figure goes to its minute and to the all-time row (minute 0)
     rollup_expired = (
-        "WITH done AS (SELECT " + _TASK + " AS task FROM fila AS f WHERE f." + _EXPIRED.replace(" AND ", " AND f.") + "), "
+        "WITH done AS (SELECT " + _TASK + " AS task FROM fila AS f WHERE " + _EXPIRED + "), "
         "figures(task, name, label, value) AS ("
         "SELECT task, 'attempt', 'lease_lost', count(*) FROM done GROUP BY 1 "
-        "UNION ALL SELECT task, 'failure', :label, count(*) FROM done GROUP BY 1) "
+        "UNION ALL SELECT task, 'failure', :label, count(*) FROM done GROUP BY 1), "
+        "minutes(m) AS (VALUES (:minute), (0)) "
         "INSERT INTO metrics(minute, queue, task, name, label, value) "
-        "SELECT :minute, " + _QUEUE + ", task, name, label, value FROM figures WHERE true " + _METRICS_UPSERT
+        "SELECT m, " + _QUEUE + ", task, name, label, value FROM figures, minutes WHERE true " + _METRICS_UPSERT
     )
-    # minutes older than the horizon are folded into minute 0, so totals never go down
-    fold_metrics = (
-        "INSERT INTO metrics(minute, queue, task, name, label, value) "
-        "SELECT 0, queue, task, name, label, sum(value) FROM metrics WHERE minute > 0 AND minute < :horizon "
-        "GROUP BY queue, task, name, label " + _METRICS_UPSERT
+    # per-minute rows older than the horizon go; the all-time rows (minute 0) already hold them
+    drop_old_metrics = "DELETE FROM metrics WHERE minute > 0 AND minute < :horizon"
+    read_metric_totals = "SELECT minute, queue, task, name, label, value FROM metrics WHERE minute = 0"
+    read_metric_minutes = (
+        "SELECT minute, queue, task, name, label, value FROM metrics WHERE minute >= :since AND minute > 0"
     )
-    drop_folded_metrics = "DELETE FROM metrics WHERE minute > 0 AND minute < :horizon"
-    read_metrics = (
-        "SELECT minute, queue, task, name, label, value FROM metrics WHERE minute >= :since OR minute = 0"
+    read_metric_minutes_named = (
+        "SELECT minute, queue, task, name, label, value FROM metrics "
+        "WHERE minute >= :since AND minute > 0 AND name = :name"
     )
 
     trace_put = "INSERT OR REPLACE INTO job_traces(job_rowid, context) VALUES (?, ?)"
