@@ -146,10 +146,15 @@ def render_event_metrics(rows: Iterable[MetricRow]) -> str:
     return out.text()
 
 
-def render_queue_metrics(queue: Queue) -> str:
-    """The queue's gauges (as `queue-max metrics` names them) and its event metrics."""
+def render_queue_metrics(queue: Queue, counts: list[dict[str, int]] | None = None,
+                         oldest_ready_age: float | None = None) -> str:
+    """The queue's gauges (as `queue-max metrics` names them) and its event metrics; pass
+    `counts` (per shard) and `oldest_ready_age` if you have just read them."""
     out = Exposition()
-    per_shard = [(shard_id, queue.counts(shard_id)) for shard_id in range(queue.num_shards)]
+    if counts is None:
+        counts = [queue.counts(shard_id) for shard_id in range(queue.num_shards)]
+        oldest_ready_age = queue.oldest_ready_age()
+    per_shard = list(enumerate(counts))
     out.family("jobs", "gauge", "Jobs stored, by shard and status (pending includes scheduled).",
                [({"shard": sid, "status": status}, counts.get(status, 0)) for sid, counts in per_shard
                 for status in ("pending", "processing", "completed", "failed", "cancelled")])
@@ -161,7 +166,7 @@ def render_queue_metrics(queue: Queue) -> str:
     out.family("ready_jobs", "gauge", "Jobs that could be claimed now.", [({}, ready)])
     out.family("oldest_ready_job_age_seconds", "gauge",
                "Seconds the oldest claimable job has been due (0 when none is ready).",
-               [({}, queue.oldest_ready_age() or 0.0)])
+               [({}, oldest_ready_age or 0.0)])
     add_event_metrics(out, queue.event_metrics())
     return out.text()
 

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from ..errors import ConfigError, QueueMaxError
 from ._http import HttpError, Request, Response, parse_form
 from ._present import DEFAULT_REDACT, Redactor, age, stamp
+from ._snapshot import Snapshots
 from ._security import (
     CSRF_COOKIE,
     Access,
@@ -45,6 +46,7 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     mutates: bool = False
+    live: bool = True  # a page that live updates re-fetch (ETag / 304)
 
 
 def _check_range(name: str, value: object, low: float, high: float) -> float:
@@ -106,6 +108,7 @@ class Dashboard:
         self._generation_lock = threading.Lock()
         self._seen = threading.local()
         self._env = _environment()
+        self.snapshots = Snapshots(self)
         from . import _routes  # the page and action handlers import this module
 
         self.routes = [r for r in _routes.ROUTES if not (self.read_only and r.mutates)]
@@ -140,6 +143,11 @@ class Dashboard:
                 check_same_origin(request, self.trusted_origins)
                 request.form = parse_form(request)
                 check_csrf(self.secret, request, request.form)
+            elif route.live:
+                self.poll_of(request)  # a bad ?poll= is refused before any work
+                request.etag = self.etag(request, csrf_nonce(request)[0])
+                if request.headers.get("if-none-match") == request.etag:
+                    return Response(status=304, headers=[("ETag", request.etag)])
             return route.handler(self, request, match.groupdict())
         if allowed:
             response = self._error(request, 405, f"{request.method} is not allowed here")
@@ -195,9 +203,7 @@ class Dashboard:
     def render(self, request: Request, template: str, *, status: int = 200, live: bool = True, **context: Any) -> Response:
         nonce, new = csrf_nonce(request)
         poll = self.poll_of(request) if live else self.poll_interval
-        etag = self.etag(request, nonce) if live and status == 200 else ""
-        if etag and request.headers.get("if-none-match") == etag:
-            return Response(status=304, headers=[("ETag", etag)])
+        etag = request.etag if live and status == 200 else ""
         access = self._safe_access(request)
         body = self._env.get_template(template).render(
             dashboard=self, request=request, url=lambda path, **q: self.url(request, path, **q),
@@ -223,7 +229,7 @@ class Dashboard:
     def etag(self, request: Request, nonce: str) -> str:
         """Changes when any shard commits, when we mutate, and every 10 s (ages on the page)."""
         clock = int(self.queue.clock.time() // 10)
-        raw = repr((self.generation(), clock, request.path, sorted(request.query.items()),
+        raw = repr((self.generation(), self.snapshots.version, clock, request.path, sorted(request.query.items()),
                     self._safe_access(request).value, nonce, self.read_only))
         return '"' + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest() + '"'
 

@@ -40,6 +40,8 @@ class Request:
     client: str = ""
     raw: Any = None
     form: dict[str, list[str]] = field(default_factory=dict)  # set for checked mutations
+    etag: str = ""  # set for live pages before their handler runs
+    nonce: tuple[str, bool] | None = None  # (CSRF nonce, whether it is new), once per request
 
     def field(self, name: str) -> str | None:
         """The first value of form field `name`, or None (empty counts as absent)."""

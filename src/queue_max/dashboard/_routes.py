@@ -10,8 +10,8 @@ from ._app import Route
 __all__ = ["ROUTES"]
 
 
-def _r(method: str, pattern: str, handler: object, mutates: bool = False) -> Route:
-    return Route(method, re.compile(pattern), handler, mutates)  # type: ignore[arg-type]
+def _r(method: str, pattern: str, handler: object, mutates: bool = False, live: bool = True) -> Route:
+    return Route(method, re.compile(pattern), handler, mutates, live and not mutates)  # type: ignore[arg-type]
 
 
 ROUTES = [
@@ -26,6 +26,6 @@ ROUTES = [
     _r("POST", r"/dead-letters/apply", _actions.dlq_apply, mutates=True),
     _r("GET", r"/workers", _views.workers),
     _r("GET", r"/schedules", _views.schedules),
-    _r("GET", r"/metrics", _views.metrics),
-    _r("GET", r"/static/(?P<name>[a-z]+\.(?:js|css|svg))", _views.static),
+    _r("GET", r"/metrics", _views.metrics, live=False),
+    _r("GET", r"/static/(?P<name>[a-z]+\.(?:js|css|svg))", _views.static, live=False),
 ]

@@ -53,10 +53,13 @@ def secure_headers(response: Response) -> Response:
 
 def csrf_nonce(request: Request) -> tuple[str, bool]:
     """The browser's CSRF nonce (from its cookie), and whether it is new and must be set."""
-    nonce = request.cookies.get(CSRF_COOKIE, "")
-    if len(nonce) == 43 and nonce.replace("-", "").replace("_", "").isalnum():
-        return nonce, False
-    return secrets.token_urlsafe(32), True
+    if request.nonce is None:
+        nonce = request.cookies.get(CSRF_COOKIE, "")
+        if len(nonce) == 43 and nonce.replace("-", "").replace("_", "").isalnum():
+            request.nonce = (nonce, False)
+        else:
+            request.nonce = (secrets.token_urlsafe(32), True)
+    return request.nonce
 
 
 def csrf_token(secret: bytes, nonce: str) -> str:

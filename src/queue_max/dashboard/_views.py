@@ -17,7 +17,6 @@ __all__ = ["dead_letters", "job_detail", "jobs", "metrics", "overview", "queues"
 
 RANGES = {"15m": 900.0, "1h": 3600.0, "24h": 86400.0, "7d": 604800.0}
 STATUSES = [status.value for status in JobStatus]
-_MOST_PROCESSING = 10_000
 
 
 def _int_arg(request: Request, name: str, low: int, high: int | None = None) -> int | None:
@@ -60,8 +59,7 @@ def _health(d: Dashboard, counts: dict[str, int], ready: int, oldest: float | No
     return lights
 
 
-def _history(d: Dashboard, now: float) -> dict[str, Any]:
-    series = d.throughput(now - 86400.0, now)
+def _history(series: list[tuple[float, int, int]], now: float) -> dict[str, Any]:
     hour = bucket(series, now - 3600.0, 3600.0, 60)
     day = bucket(series, now - 86400.0, 86400.0, 96)
     return {"hour": bars(hour), "day": bars(day), "known": bool(series),
@@ -70,22 +68,18 @@ def _history(d: Dashboard, now: float) -> dict[str, Any]:
 
 
 def overview(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
-    queue = d.queue
-    now = queue.clock.time()
-    counts = queue.counts()
-    ready = counts["pending"] - counts["scheduled"]
-    oldest = queue.oldest_ready_age()
-    running = queue.list_jobs(JobStatus.PROCESSING, _MOST_PROCESSING)
-    expired = sum(1 for job in running if (job.lease_expires_ts or now) < now)
-    return d.render(request, "overview.html", page="overview", counts=counts, ready=ready,
-                    oldest=oldest, queues=_queue_rows(d, counts, ready),
-                    health=_health(d, counts, ready, oldest, expired), history=_history(d, now))
+    snap = d.snapshots.get()
+    expired = sum(1 for job in snap.running if (job.lease_expires_ts or snap.taken) < snap.taken)
+    return d.render(request, "overview.html", page="overview", counts=snap.counts, ready=snap.ready,
+                    oldest=snap.oldest_ready_age, queues=_queue_rows(d, snap.counts, snap.ready),
+                    health=_health(d, snap.counts, snap.ready, snap.oldest_ready_age, expired),
+                    history=_history(snap.history, snap.taken), taken=snap.taken)
 
 
 def queues(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
-    counts = d.queue.counts()
-    ready = counts["pending"] - counts["scheduled"]
-    return d.render(request, "queues.html", page="queues", queues=_queue_rows(d, counts, ready))
+    snap = d.snapshots.get()
+    return d.render(request, "queues.html", page="queues", queues=_queue_rows(d, snap.counts, snap.ready),
+                    taken=snap.taken)
 
 
 def _job_filters(d: Dashboard, request: Request) -> dict[str, Any]:
@@ -155,17 +149,18 @@ def dead_letters(d: Dashboard, request: Request, _params: dict[str, str]) -> Res
 
 
 def workers(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
-    now = d.queue.clock.time()
+    snap = d.snapshots.get()
+    now = snap.taken
     lease = d.queue.options.lease_timeout
     by_worker: dict[str, list[Any]] = defaultdict(list)
-    for job in d.queue.list_jobs(JobStatus.PROCESSING, _MOST_PROCESSING):
+    for job in snap.running:
         by_worker[job.worker_id or "?"].append(job)
     rows = []
     for name, held in sorted(by_worker.items()):
         latest = max(job.lease_expires_ts or now for job in held)
         rows.append({"name": name, "running": len(held), "heartbeat_age": max(0.0, now - (latest - lease)),
                      "stale": latest < now, "jobs": sorted(job.id for job in held)[:20]})
-    return d.render(request, "workers.html", page="workers", rows=rows)
+    return d.render(request, "workers.html", page="workers", rows=rows, taken=snap.taken)
 
 
 def schedules(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
@@ -177,7 +172,9 @@ def metrics(d: Dashboard, request: Request, _params: dict[str, str]) -> Response
     """The queue's gauges and event metrics in the Prometheus text format."""
     from ..metrics import render_queue_metrics
 
-    return Response(body=render_queue_metrics(d.queue).encode("utf-8"),
+    snap = d.snapshots.get()
+    text = render_queue_metrics(d.queue, snap.per_shard, snap.oldest_ready_age)
+    return Response(body=text.encode("utf-8"),
                     content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
