@@ -106,6 +106,8 @@ def disable_fencing() -> None:
     from queue_max.storage.sqlite._sql import Q
 
     Q.complete = Q.complete.split(" WHERE ")[0] + " WHERE id = :id AND :token IS NOT NULL"
+    returning = Q.complete_returning.split(" RETURNING ")[1]
+    Q.complete_returning = Q.complete + " RETURNING " + returning  # the lone ack's form
 
 
 def main(config: dict[str, Any]) -> int:
