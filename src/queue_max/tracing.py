@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,16 +21,20 @@ except ImportError:  # pragma: no cover - depends on the installed extras
     _trace = None  # type: ignore[assignment]
     _propagate = None  # type: ignore[assignment]
 
-__all__ = ["SYSTEM", "active", "consumer_span", "producer_span", "record_failure", "set_consumer_as_child",
+__all__ = ["RECHECK_EVERY", "SYSTEM", "active", "consumer_span", "producer_span", "record_failure", "set_consumer_as_child",
            "use_tracer_provider"]
 
 SYSTEM = "queue-max"
-_state: dict[str, Any] = {"as_child": False, "provider": None}
+_state: dict[str, Any] = {"as_child": False, "provider": None, "global": False, "checked": -1.0}
+# How often (seconds) `active()` looks at the global tracer provider again: looking costs more
+# than an enqueue should pay, and a provider is installed once, at start-up.
+RECHECK_EVERY = 1.0
 
 
 def use_tracer_provider(provider: Any) -> None:
     """Trace with `provider` instead of the global one (None: back to the global provider)."""
     _state["provider"] = provider
+    _state["checked"] = -1.0
 
 
 def _provider() -> Any:
@@ -37,11 +42,18 @@ def _provider() -> Any:
 
 
 def active() -> bool:
-    """Whether spans would be recorded: the API is installed and a real provider is set."""
+    """Whether spans would be recorded: the API is installed and a real provider is set (one
+    installed globally is noticed within `RECHECK_EVERY` seconds)."""
     if _trace is None:
         return False
-    provider = _provider()
-    return not isinstance(provider, (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider))
+    if _state["provider"] is not None:
+        return True
+    now = time.monotonic()
+    if now - _state["checked"] >= RECHECK_EVERY:
+        provider = _trace.get_tracer_provider()
+        _state["global"] = not isinstance(provider, (_trace.ProxyTracerProvider, _trace.NoOpTracerProvider))
+        _state["checked"] = now
+    return bool(_state["global"])
 
 
 def set_consumer_as_child(as_child: bool) -> None:

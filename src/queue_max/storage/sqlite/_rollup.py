@@ -79,6 +79,9 @@ class Rollup:
     def attempts(self, shard_id: int, facts: Iterable[Sequence[Any]], outcome: str, now: float) -> None:
         """Count finished attempts from (task, started_at, run_at) rows (grouped by task first:
         this runs for every ack batch, so it stays a tight loop)."""
+        if len(facts) == 1:  # type: ignore[arg-type]
+            self._one_attempt(shard_id, facts[0], outcome, now)  # type: ignore[index]
+            return
         per_task: dict[Any, list[Any]] = {}
         bounds, buckets = HISTOGRAM_BUCKETS, len(_BOUNDS)
         for task, started, run_at in facts:
@@ -105,6 +108,22 @@ class Rollup:
                 for metric, label, value in figures:
                     key = (minute, DEFAULT_QUEUE, name, metric, label)
                     pending[key] = pending.get(key, 0.0) + value
+
+    def _one_attempt(self, shard_id: int, fact: Sequence[Any], outcome: str, now: float) -> None:
+        """The lone ack's case of `attempts`, without the grouping."""
+        task, started, run_at = fact
+        task = task if isinstance(task, str) else ""
+        started = now if started is None else started
+        duration, wait = max(now - started, 0.0), max(started - run_at, 0.0)
+        minute = minute_of(now)
+        with self._lock:
+            pending = self._pending[shard_id]
+            for key, value in (((minute, DEFAULT_QUEUE, task, "attempt", outcome), 1.0),
+                               ((minute, DEFAULT_QUEUE, task, "duration", _BOUNDS[bisect.bisect_left(HISTOGRAM_BUCKETS, duration)]), 1.0),
+                               ((minute, DEFAULT_QUEUE, task, "duration", "sum"), duration),
+                               ((minute, DEFAULT_QUEUE, task, "wait", _BOUNDS[bisect.bisect_left(HISTOGRAM_BUCKETS, wait)]), 1.0),
+                               ((minute, DEFAULT_QUEUE, task, "wait", "sum"), wait)):
+                pending[key] = pending.get(key, 0.0) + value
 
     def failure(self, shard_id: int, task: str, error: ErrorInfo, now: float) -> None:
         key = (minute_of(now), DEFAULT_QUEUE, task, "failure", (error.type or "Error")[:_LABEL_CHARS])
