@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..._json import dumps
 from ...models import HISTOGRAM_BUCKETS, ErrorInfo, Lease, MetricRow
-from ._ids import rowid_of
+from ._ids import job_id_of, rowid_of
 from ._sql import Q
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ DEFAULT_QUEUE = "default"
 _LABEL_CHARS = 100
 _BOUNDS = [repr(bound) for bound in HISTOGRAM_BUCKETS] + ["+Inf"]
 # how the payload encoder writes a task envelope's start (compact JSON, `__task__` first)
+_MOST_INFLIGHT = 200_000
 _TASK_PREFIX = '{"__task__":"'
 
 Key = tuple[int, str, str, str, str]
@@ -69,12 +70,41 @@ def task_of_json(payload_json: str) -> str:
 
 
 class Rollup:
-    """Figures not yet written, per shard; safe across threads."""
+    """Figures not yet written, per shard, and what this process claimed; safe across threads.
+
+    A claim remembers each job's task, claim and due times (a dict insert a job), so the ack
+    that follows in the same process needs no statement to count it; acks of jobs claimed
+    elsewhere read those facts from their rows instead."""
 
     def __init__(self, shards: int) -> None:
         self._pending: list[dict[Key, float]] = [{} for _ in range(shards)]
         self._next_flush = [0.0] * shards
         self._lock = threading.Lock()
+        self._inflight: dict[int, tuple[int, Any, float, float]] = {}  # job id -> token, task, times
+
+    def claimed(self, jobs: Iterable[Any]) -> None:
+        inflight = self._inflight
+        for job in jobs:
+            payload = job[2]
+            inflight[job[0]] = (job[9], payload.get("__task__") if type(payload) is dict else None,
+                                job[11], job[8])  # lease_token, task, started_ts, run_ts
+
+    def take(self, leases: Iterable[Lease]) -> tuple[list[tuple[Any, ...]], list[Lease]]:
+        """([(job id, task, started_at, run_at)] of leases this process claimed, the other leases)."""
+        pop = self._inflight.pop
+        facts: list[tuple[Any, ...]] = []
+        missing: list[Lease] = []
+        for lease in leases:
+            fact = pop(lease.job_id, None)
+            if fact is None or fact[0] != lease.token:
+                missing.append(lease)
+            else:
+                facts.append((lease.job_id, *fact[1:]))
+        return facts, missing
+
+    def forget(self, leases: Iterable[Lease]) -> None:
+        for lease in leases:
+            self._inflight.pop(lease.job_id, None)
 
     def attempts(self, shard_id: int, facts: Iterable[Sequence[Any]], outcome: str, now: float) -> None:
         """Count finished attempts from (task, started_at, run_at) rows (grouped by task first:
@@ -149,6 +179,8 @@ class Rollup:
         """Inside an open write transaction: write the shard's figures if a second has passed."""
         if not (force or self.due(shard_id)):
             return
+        if len(self._inflight) > _MOST_INFLIGHT:  # claims never acked here: their acks read rows
+            self._inflight.clear()
         with self._lock:
             pending, self._pending[shard_id] = self._pending[shard_id], {}
             self._next_flush[shard_id] = time.monotonic() + FLUSH_EVERY
@@ -168,10 +200,10 @@ class Rollup:
                 pending[key] = pending.get(key, 0.0) + value
 
 
-def ack_facts(conn: sqlite3.Connection, group: Sequence[tuple[Lease, Any]]) -> list[tuple[Any, ...]]:
-    """(rowid, task, started_at, run_at) of the processing rows of a group about to be acked."""
-    rowids = [rowid_of(lease.job_id) for lease, _result in group]
-    return [tuple(row) for row in conn.execute(Q.ack_facts, (dumps(rowids),)).fetchall()]
+def ack_facts(conn: sqlite3.Connection, shard_id: int, leases: Sequence[Lease]) -> list[tuple[Any, ...]]:
+    """(job id, task, started_at, run_at) of the processing rows of leases about to be acked."""
+    rowids = [rowid_of(lease.job_id) for lease in leases]
+    return [(job_id_of(row[0], shard_id), *row[1:]) for row in conn.execute(Q.ack_facts, (dumps(rowids),))]
 
 
 def record_expired(conn: sqlite3.Connection, error: ErrorInfo, now: float) -> None:

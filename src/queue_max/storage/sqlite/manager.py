@@ -285,6 +285,7 @@ class ShardManager(Inspection):
                 break
         if len(out) > 1:
             out.sort(key=_claim_order)
+        self.rollup.claimed(out)
         return out
 
     def _visit_order(self, empty: list[float | None], now: float) -> list[int]:
@@ -326,29 +327,34 @@ class ShardManager(Inspection):
             shard = self.shards[lease.shard_id]
             params = {"id": rowid_of(lease.job_id), "token": lease.token, "now": now,
                       "expires": now + result_ttl, "result": result}
+            facts, missing = self.rollup.take([lease])
             try:
-                facts = shard.conn().execute(Q.complete_returning, params).fetchall()
+                if missing:  # claimed by another process: the row tells what the metrics need
+                    facts = shard.conn().execute(Q.complete_returning, params).fetchall()
+                elif not shard.conn().execute(Q.complete, params).rowcount:
+                    facts = []
             except sqlite3.Error as exc:
                 raise translate(exc, shard.name) from exc
             if not facts:
                 return [lease]
-            self.rollup.attempts(lease.shard_id, facts, "completed", now)
+            self.rollup.attempts(lease.shard_id, [fact[-3:] for fact in facts], "completed", now)
             self._flush_if_due(shard)
             return []
         lost: list[Lease] = []
         for shard_id, group in _by_shard(completions, lambda c: c[0].shard_id).items():
             shard = self.shards[shard_id]
+            facts, missing = self.rollup.take([lease for lease, _result in group])
             try:
                 with shard.write() as conn:
-                    facts = ack_facts(conn, group)
+                    if missing:
+                        facts += ack_facts(conn, shard_id, missing)
                     complete_all(conn, group, now, result_ttl)
                     self.rollup.attempts(shard_id, [fact[1:] for fact in facts], "completed", now)
                     self.rollup.write(conn, shard_id)
             except SomeLeaseLost:  # rolled back: find which, one lease at a time
                 with shard.write() as conn:
-                    facts = ack_facts(conn, group)
                     lost_here = complete_each(conn, group, now, result_ttl)
-                    gone = {rowid_of(lease.job_id) for lease in lost_here}
+                    gone = {lease.job_id for lease in lost_here}
                     self.rollup.attempts(shard_id, [f[1:] for f in facts if f[0] not in gone], "completed", now)
                 lost += lost_here
         return lost
@@ -358,7 +364,7 @@ class ShardManager(Inspection):
         params = _error_params(lease, error, now)
         params["run_at"] = run_at
         with shard.write() as conn:
-            facts = conn.execute(Q.attempt_facts, params).fetchall()
+            facts = self._attempt_facts(conn, lease, params)
             conn.execute(Q.log_error, params)
             if not conn.execute(Q.retry, params).rowcount:
                 raise LeaseLost(lease.job_id)
@@ -369,13 +375,19 @@ class ShardManager(Inspection):
         params = _error_params(lease, error, now)
         params["shard"] = lease.shard_id
         with shard.write() as conn:
-            facts = conn.execute(Q.attempt_facts, params).fetchall()
+            facts = self._attempt_facts(conn, lease, params)
             conn.execute(Q.log_error, params)
             if not conn.execute(Q.bury, params).rowcount:
                 raise LeaseLost(lease.job_id)
             self._count_failure(conn, lease, facts, error, outcome_of(error, retrying=False), now)
             conn.execute(Q.to_dead_letter, params)
             conn.execute(Q.add_meta, (1, "total_jobs_failed"))
+
+    def _attempt_facts(self, conn: sqlite3.Connection, lease: Lease, params: dict[str, Any]) -> list[Any]:
+        facts, missing = self.rollup.take([lease])
+        if missing:
+            return conn.execute(Q.attempt_facts, params).fetchall()
+        return [fact[1:] for fact in facts]
 
     def _count_failure(self, conn: sqlite3.Connection, lease: Lease, facts: list[Any], error: ErrorInfo,
                        outcome: str, now: float) -> None:
@@ -385,6 +397,7 @@ class ShardManager(Inspection):
         self.rollup.write(conn, lease.shard_id)
 
     def release(self, leases: Sequence[Lease], now: float) -> list[Lease]:
+        self.rollup.forget(leases)
         return self._per_lease(leases, Q.release, {})
 
     def extend(self, leases: Sequence[Lease], until: float) -> list[Lease]:
