@@ -193,3 +193,17 @@ def test_the_worker_command_drains_the_queue_and_never_prints_the_password(open_
     assert SECRET not in proc.stdout + proc.stderr
     assert "queue " in proc.stderr
     assert queue.get_stats()["pending"] == 0
+
+
+@pytest.mark.parametrize("path", ["/", "/queues", "/jobs", "/workers", "/schedules"])
+def test_the_dashboard_pages_render_and_never_show_the_password(open_queue, path):
+    from queue_max.dashboard import Dashboard, Request
+
+    # Given a queue with a job, behind the dashboard
+    queue = open_queue()
+    queue.enqueue({"n": 1})
+    dashboard = Dashboard(queue, allow_anonymous=True)
+    # When a page is rendered, Then it works on both backends and holds no password
+    response = dashboard.handle(Request("GET", path, query={}, headers={"host": "dash"}))
+    assert response.status == 200
+    assert SECRET not in response.body.decode("utf-8")
