@@ -36,7 +36,8 @@ def test_a_quiet_queue_is_healthy(cli, make_cli_queue):
     assert result.code == 0, result.out
     report = result.json()
     assert report["healthy"] is True and report["problems"] == []
-    assert set(report["checks"]) == {"storage", "expired_leases", "backlog", "queue_age", "circuit", "workers"}
+    assert set(report["checks"]) == {"storage", "expired_leases", "backlog", "queue_age", "circuit", "paused_queues",
+                                     "workers"}
     assert cli("health").out.startswith("healthy: queue at ")
 
 

@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "queue_max"
 
 def test_defaults_match_the_reference_table():
     s = load_settings({})
-    assert (s.num_shards, s.rate_limit, s.max_retries) == (6, 160, 3)
+    assert (s.num_shards, s.rate_limit, s.max_retries) == (6, 0, 3)
     assert (s.circuit_failure_threshold, s.circuit_timeout, s.busy_timeout) == (5, 60.0, 30.0)
     assert (s.heartbeat_interval, s.lease_timeout, s.recovery_interval) == (5.0, 30.0, 10.0)
     assert (s.cleanup_days, s.alert_threshold, s.log_level) == (7.0, 1000, "WARNING")

@@ -31,6 +31,11 @@ def refuse(name: str) -> None:
     raise PermissionError(f"{name} may not be greeted")
 
 
+@queue.task(queue_name="emails")
+def mail(to: str) -> str:
+    return f"mailed {to}"
+
+
 def plain(payload: dict[str, Any]) -> str:
     return f"{current_app.name} handled {payload['n']}"
 
@@ -146,6 +151,17 @@ def test_a_view_enqueues_and_the_worker_runs_the_task_inside_the_app_context(app
     with app.app_context():
         handle = TaskHandle(queue.get_queue(), response.json["id"])
         assert handle.get(timeout=1) == "Hello, ana (from shop)"
+
+
+def test_a_flask_tasks_queue_name_routes_its_jobs_and_workers_choose_queues(app):
+    with app.app_context():
+        handle = mail.delay("ana@example.com")
+        other = mail.with_options(queue_name="bulk").delay("bo@example.com")
+        assert queue.get_queue().get_job(handle.id).queue_name == "emails"
+    assert drain(app, queues=["emails"])["processed"] == 1
+    with app.app_context():
+        assert handle.get(timeout=1) == "mailed ana@example.com"
+        assert queue.get_queue().get_job(other.id).is_pending
 
 
 def test_a_failing_task_is_dead_lettered_and_its_handle_raises(app):

@@ -349,19 +349,22 @@ REVIEWED = {
     ("postgres/_inspection.py", "dlq_requeue"): "`sql` from _dlq_filter: q.dlq_select plus %s placeholders",
     ("postgres/backend.py", "_per_lease"): "the `sql` parameter; its callers pass q statements",
     ("postgres/_listen.py", "_listen"): "the channel name is queue_max_ plus the validated schema name",
+    ("sqlite/manager.py", "claim"): "`sql` is Q.claim, Q.claim_queue or claim_excluding(n): ':x<i>' placeholders",
 }
 
 
 def _constant_sql(node: ast.expr) -> bool:
-    """A string literal, a named statement (`Q.name`, `_L.name`), or a PRAGMA f-string whose
+    """A string literal, a named statement (`Q.name`, `_L.name`, `F.name`), or a PRAGMA f-string whose
     values are int() conversions, module constants or a choice between two literals."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return True
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("Q", "_L"):
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("Q", "_L", "F"):
         return True
     # PostgreSQL's `q` / `self.q`: the Q templates formatted once with the validated schema name
     if isinstance(node, ast.Attribute) and ast.unparse(node.value) in ("q", "self.q"):
         return True
+    if isinstance(node, ast.IfExp):  # a choice between two named statements
+        return _constant_sql(node.body) and _constant_sql(node.orelse)
     if isinstance(node, ast.JoinedStr):
         return all(isinstance(part, ast.Constant) or _constant_value(part.value) for part in node.values
                    if not isinstance(part, ast.Constant))
@@ -403,7 +406,7 @@ def test_sql_text_is_built_only_from_named_statements_and_constants_never_from_a
 
 
 def test_the_named_statements_interpolate_only_module_constants():
-    for path in (STORAGE / "sqlite" / "_sql.py", STORAGE / "sqlite" / "_legacy.py"):
+    for path in (STORAGE / "sqlite" / "_sql.py", STORAGE / "sqlite" / "_legacy.py", STORAGE / "sqlite" / "_flow_sql.py"):
         tree = ast.parse(path.read_text())
         constants = {target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
                      for target in (node.targets if isinstance(node, ast.Assign) else [node.target])

@@ -80,7 +80,7 @@ def test_bad_0_1_1_options_are_refused_with_a_value_error(tq, options, message):
         task(**options)
 
 
-def test_a_task_rate_limit_spends_one_token_of_this_process_per_run(tq):
+def test_a_task_rate_limit_spends_one_token_of_the_hosts_bucket_per_run(tq):
     # Given a task limited to 2 runs a minute
     @task(rate_limit=2)
     def ping() -> str:
@@ -90,6 +90,8 @@ def test_a_task_rate_limit_spends_one_token_of_this_process_per_run(tq):
     ping.delay()
     ping.delay()
     drain(tq)
-    # Then both ran and the task's own bucket (per process, as in 0.1.1) is empty
+    # Then both ran and the task's bucket, kept in storage for every process of the host
+    # (0.1.1 kept one per process), is empty
     assert ping.get_stats()["succeeded"] == 2
-    assert ping._limiter is not None and ping._limiter.get_stats()["acquired"] == 2
+    tokens, _as_of = tq.backend.flow_state(tq.clock.time()).tokens[f"task:{ping.name}"]
+    assert tokens == 0

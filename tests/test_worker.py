@@ -317,8 +317,7 @@ def test_the_worker_stops_claiming_when_its_queue_is_closed(tmp_path, settings):
 
 def test_workers_respect_the_rate_limiter_without_busy_polling(make_queue, running):
     # Given a limit of 120 jobs a minute and a burst of 5 tokens
-    queue = make_queue(shards=1, rate_limit=120)
-    queue.rate_limiter._tokens = 5.0
+    queue = make_queue(shards=1, rate_limit=120, rate_limit_burst=5)
     queue.enqueue_batch([{"payload": {"n": n}} for n in range(8)])
     running(Worker("w", lambda payload: None, queue, poll_interval=0.02))
     # Then the first 5 run at once and the rest follow at 2 a second

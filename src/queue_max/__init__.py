@@ -26,6 +26,7 @@ from .errors import (
 from .handler import JobHandler
 from .models import DeadLetter, Job, JobPriority, JobStatus, Lease
 from .queue import Queue
+from .flow import QueueLimits
 from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import Permanent, Retry, RetryPolicy, is_retryable_error
 from .storage.sqlite import ShardManager
@@ -59,6 +60,7 @@ __all__ = [
     "Permanent",
     "Queue",
     "QueueClosed",
+    "QueueLimits",
     "QueueMaxError",
     "RateLimitError",
     "RateLimitUnit",

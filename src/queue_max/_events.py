@@ -28,6 +28,8 @@ EVENTS: dict[str, tuple[str, ...]] = {
     "jobs_recovered": ("requeued", "buried"),
     "alert": ("type", "pending", "threshold"),
     "dashboard_action": ("action", "actor", "detail"),
+    "circuit_changed": ("queue_name", "old_state", "new_state"),
+    "queue_paused": ("queue_name", "paused"),
 }
 
 

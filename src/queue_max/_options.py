@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from ._payload import (
+    DEFAULT_QUEUE,
+    check_concurrency_key,
     check_dedupe_key,
     check_max_retries,
     check_priority,
+    check_queue_name,
     check_shard_key,
     encode_payload,
     resolve_run_at,
@@ -24,7 +27,7 @@ from .models import NewJob
 __all__ = ["BATCH_KEYS", "QueueOptions", "build_from_spec", "build_job", "check_seconds", "resolve_options"]
 
 BATCH_KEYS = frozenset({"payload", "pagina_id", "shard_key", "priority", "max_retries", "delay",
-                        "run_at", "dedupe_key"})
+                        "run_at", "dedupe_key", "queue_name", "concurrency_key"})
 
 
 def check_seconds(name: str, value: object, *, allow_zero: bool = True, unit: str = "seconds") -> float:
@@ -120,6 +123,8 @@ def build_job(
     delay: object = None,
     run_at: object = None,
     dedupe_key: object = None,
+    queue_name: object = DEFAULT_QUEUE,
+    concurrency_key: object = None,
 ) -> NewJob:
     """Validate one job completely (before anything is written) and return it ready to store."""
     retries = options.max_retries if max_retries is None else check_max_retries(max_retries)
@@ -130,6 +135,8 @@ def build_job(
         resolve_run_at(now, delay, run_at),
         check_shard_key(pagina_id),
         check_dedupe_key(dedupe_key),
+        queue_name=check_queue_name(queue_name),
+        concurrency_key=check_concurrency_key(concurrency_key),
     )
 
 
@@ -139,7 +146,7 @@ def build_from_spec(options: QueueOptions, now: float, spec: object, where: str)
         # the common case: a payload with every option at its default
         try:
             return NewJob(encode_payload(spec["payload"], options.max_payload_bytes), 0,
-                          options.max_retries + 1, None, None, None)
+                          options.max_retries + 1)
         except InvalidPayload as exc:
             raise type(exc)(f"{where}: {exc}") from None
     if not isinstance(spec, dict) or "payload" not in spec:
@@ -156,6 +163,7 @@ def build_from_spec(options: QueueOptions, now: float, spec: object, where: str)
     try:
         return build_job(options, now, spec["payload"], key, spec.get("priority", 0),
                          spec.get("max_retries"), spec.get("delay"), spec.get("run_at"),
-                         spec.get("dedupe_key"))
+                         spec.get("dedupe_key"), spec.get("queue_name", DEFAULT_QUEUE),
+                         spec.get("concurrency_key"))
     except InvalidPayload as exc:
         raise type(exc)(f"{where}: {exc}") from None

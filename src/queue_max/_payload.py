@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Any
 
 from ._json import dumps, loads
-from .errors import InvalidPayload
+from .errors import InvalidPayload, QueueMaxError
 
 __all__ = [
+    "DEFAULT_QUEUE",
     "MAX_DEPTH",
+    "MAX_QUEUE_NAME",
     "MAX_PRIORITY",
     "MIN_PRIORITY",
+    "check_concurrency_key",
     "check_dedupe_key",
     "check_payload",
     "check_max_retries",
     "check_priority",
+    "check_queue_name",
     "check_shard_key",
     "decode_json",
     "encode_payload",
@@ -29,6 +34,9 @@ MAX_DEPTH = 64
 MIN_PRIORITY = -100
 MAX_PRIORITY = 100
 MAX_DEDUPE_KEY = 512
+DEFAULT_QUEUE = "default"
+MAX_QUEUE_NAME = 64
+QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,%d}" % (MAX_QUEUE_NAME - 1), re.ASCII)
 
 _encode = dumps
 decode_json = loads
@@ -160,6 +168,28 @@ def check_shard_key(pagina_id: object) -> int | None:
             f"pagina_id (shard key) must be a non-negative int or None, got {pagina_id!r}"
         )
     return pagina_id
+
+
+def check_queue_name(name: object, error: type[QueueMaxError] = InvalidPayload) -> str:
+    """A queue name: 1 to 64 ASCII letters, digits, `_`, `-`, `.` or `:`, starting with a letter
+    or a digit (safe in file names, URLs, log lines and command lines)."""
+    if type(name) is str and QUEUE_NAME.fullmatch(name):
+        return name
+    raise error(
+        f"queue_name must be 1 to {MAX_QUEUE_NAME} characters of ASCII letters, digits, '_', '-', "
+        f"'.' or ':', starting with a letter or digit; got {name!r:.80}"
+    )
+
+
+def check_concurrency_key(key: object) -> str | None:
+    if key is None:
+        return None
+    if type(key) is not str or not key or len(key) > MAX_DEDUPE_KEY or not key.isprintable():
+        raise InvalidPayload(
+            f"concurrency_key must be a non-empty printable str of at most {MAX_DEDUPE_KEY} "
+            f"characters or None, got {key!r:.80}"
+        )
+    return key
 
 
 def check_dedupe_key(key: object) -> str | None:

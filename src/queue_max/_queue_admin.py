@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from ._events import Emitter
 from ._options import QueueOptions, check_seconds
+from ._payload import check_queue_name
 from ._query import build_query, check_page_size
 from .errors import ConfigError
 from .models import DeadLetter, ErrorInfo, Job, JobStatus, MetricRow
 
 if TYPE_CHECKING:
     from ._clock import Clock
-    from .circuit import CircuitBreaker
-    from .ratelimit import RateLimiter
+    from ._flow_views import SharedCircuitBreaker, SharedRateLimiter
+    from .flow import FlowGate
     from .storage.base import Backend
 
 __all__ = ["Management"]
@@ -66,8 +67,9 @@ class Management:
     options: QueueOptions
     clock: Clock
     events: Emitter
-    circuit_breaker: CircuitBreaker
-    rate_limiter: RateLimiter | None
+    circuit_breaker: SharedCircuitBreaker
+    rate_limiter: SharedRateLimiter | None
+    flow: FlowGate
     _started: float
     _work: threading.Condition
     _waiters: int
@@ -82,10 +84,11 @@ class Management:
         return self.backend.get(job_id)
 
     def list_jobs(self, status: str | JobStatus | None = None, limit: int = 100,
-                  shard_id: int | None = None) -> list[Job]:
-        """Jobs in `status` (all if None), oldest first."""
+                  shard_id: int | None = None, queue_name: str | None = None) -> list[Job]:
+        """Jobs in `status` (all if None), of one named queue (all if None), oldest first."""
         wanted = _status(status, [s.value for s in JobStatus])
-        return self.backend.list_jobs(wanted, _limit(limit), shard_id)
+        name = None if queue_name is None else check_queue_name(queue_name, ConfigError)
+        return self.backend.list_jobs(wanted, _limit(limit), shard_id, name)
 
     def find_jobs(
         self, *, status: str | JobStatus | None = None, task: str | None = None,
@@ -187,7 +190,26 @@ class Management:
             "tokens_available": None if limiter is None else limiter.get_remaining_tokens(),
             "uptime_seconds": self.clock.monotonic() - self._started,
             "is_healthy": state.value != "open",
+            "queues": self.queue_stats(),
         }
+
+    def queue_stats(self) -> dict[str, dict[str, Any]]:
+        """Per named queue: jobs per status, paused, circuit state and failures, limits in force."""
+        now = self.clock.time()
+        flow = self.backend.flow_state(now)
+        counts = self.backend.queue_counts(now)
+        names = sorted(set(counts) | set(flow.paused) | set(self.flow.limits)
+                       | {scope.removeprefix("queue:") for scope in flow.breakers})
+        out: dict[str, dict[str, Any]] = {}
+        for name in names:
+            breaker = flow.breakers.get(f"queue:{name}")
+            policy = self.flow.policy(name)
+            out[name] = {**counts.get(name, {}), "paused": name in flow.paused,
+                         "circuit_state": "closed" if breaker is None else breaker.state,
+                         "circuit_failures": 0 if breaker is None else breaker.failures,
+                         "rate_limit": policy.per_minute, "concurrency_limit": policy.concurrency,
+                         "running_slots": flow.slots.get(f"queue:{name}", 0)}
+        return out
 
     # ── cancelling and dead letters ──
     def cancel(self, job_id: int) -> bool:

@@ -18,7 +18,7 @@ class Settings:
     """Every tunable default, in the units the library uses (seconds, bytes, counts)."""
 
     num_shards: int = 6
-    rate_limit: int = 160
+    rate_limit: int = 0
     max_retries: int = 3
     circuit_failure_threshold: int = 5
     circuit_timeout: float = 60.0
@@ -111,7 +111,7 @@ def _level(name: str, raw: str) -> str:
 # variable -> (settings field, parser, default as written in .env.example, meaning)
 ENV_VARS: dict[str, tuple[str, Any, str, str]] = {
     "NUM_SHARDS": ("num_shards", lambda n, r: _int(n, r, 1, 1024), "6", "Number of shard databases (1-1024)"),
-    "RATE_LIMIT_MAX": ("rate_limit", lambda n, r: _int(n, r, 0, 10**9), "160", "Max jobs claimed per minute across the queue; 0 disables the limiter"),
+    "RATE_LIMIT_MAX": ("rate_limit", lambda n, r: _int(n, r, 0, 10**9), "0", "Max jobs started per minute in each named queue, host-wide; 0 (the default) = no limit"),
     "QUEUE_MAX_RETRIES": ("max_retries", lambda n, r: _int(n, r, 0, 1000), "3", "Max retry attempts after the first failure (0 = never retry)"),
     "CIRCUIT_FAILURE_THRESHOLD": ("circuit_failure_threshold", lambda n, r: _int(n, r, 1, 10**6), "5", "Consecutive failures before the circuit opens"),
     "CIRCUIT_TIMEOUT": ("circuit_timeout", lambda n, r: _float(n, r, 0, 86400 * 7), "60", "Seconds before an open circuit lets one trial job through"),

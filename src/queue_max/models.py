@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum, IntEnum
 from typing import Any, NamedTuple
 
 __all__ = [
+    "BreakerView",
     "DeadLetter",
+    "FlowState",
     "ErrorInfo",
     "HISTOGRAM_BUCKETS",
     "Job",
@@ -110,6 +112,27 @@ class NewJob(NamedTuple):
     shard_key: int | None = None
     dedupe_key: str | None = None
     trace: str | None = None  # W3C trace context (JSON) of the enqueueing span; kept beside the job
+    queue_name: str = "default"
+    concurrency_key: str | None = None
+
+
+class BreakerView(NamedTuple):
+    """One host-wide circuit breaker as storage holds it."""
+
+    state: str  # "closed", "open" or "half_open"
+    failures: int  # consecutive failures, from every process
+    opened_at: float | None
+    trial_until: float | None  # while half-open: when the one trial's claim lapses
+
+
+@dataclass(frozen=True, slots=True)
+class FlowState:
+    """The host-wide flow-control state: paused queues, breakers, buckets and held slots."""
+
+    paused: frozenset[str] = frozenset()
+    breakers: dict[str, BreakerView] = field(default_factory=dict)
+    tokens: dict[str, tuple[float, float]] = field(default_factory=dict)  # (tokens, as of when)
+    slots: dict[str, int] = field(default_factory=dict)  # live slots per scope
 
 
 # Upper bounds (seconds) of the job duration and wait histograms; "+Inf" is implied.
@@ -218,6 +241,8 @@ class _JobFields(NamedTuple):
     dedupe_key: str | None = None
     result: Any = None
     errors: tuple[ErrorInfo, ...] = ()
+    queue_name: str = "default"
+    concurrency_key: str | None = None
 
 
 class Job(_JobFields):
@@ -376,6 +401,8 @@ class Job(_JobFields):
             "error_type": self.error_type,
             "pagina_id": self.pagina_id,
             "dedupe_key": self.dedupe_key,
+            "queue_name": self.queue_name,
+            "concurrency_key": self.concurrency_key,
             "result": self.result,
         }
         if history:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -13,13 +13,13 @@ from ._clock import SYSTEM_CLOCK, Clock
 from ._events import Emitter
 from ._files import read_job_file
 from ._options import QueueOptions, build_from_spec, build_job, check_seconds, resolve_options
-from ._payload import check_payload, encode_payload, encode_value
+from ._payload import DEFAULT_QUEUE, check_payload, check_queue_name, encode_payload, encode_value
 from ._queue_admin import Management
-from .circuit import CircuitBreaker, CircuitState
+from ._flow_views import SharedCircuitBreaker, SharedRateLimiter
 from .config import Settings, load_settings
 from .errors import ConfigError, InvalidJobFile, InvalidPayload, JobNotFound, LeaseLost, RateLimitError
 from .models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob
-from .ratelimit import RateLimiter, RateLimitUnit
+from .flow import FlowGate, QueueLimits, check_limits, check_queue_list
 from .retry import RetryPolicy, decide, error_info
 from . import tracing
 from .storage.base import Backend, Notifying
@@ -59,13 +59,15 @@ class Queue(Management):
         heartbeat_interval: float | None = None,
         rate_limit_burst: int | None = None,
         database_url: str | None = None,
+        queue_limits: Mapping[str, QueueLimits | Mapping[str, int]] | None = None,
     ) -> None:
         s = settings if settings is not None else load_settings()
         url = s.database_url if database_url is None else check_database_url(database_url)
         if url and backend is None and shards is not None:
             raise ConfigError(f"shards={shards!r} applies to SQLite only; a PostgreSQL queue has no shards")
         args = {k: v for k, v in locals().items()
-                if k not in ("self", "s", "settings", "backend", "clock", "rate_limit_burst", "database_url", "url")}
+                if k not in ("self", "s", "settings", "backend", "clock", "rate_limit_burst", "database_url", "url",
+                             "queue_limits")}
         self.options: QueueOptions = resolve_options(s, args)
         o = self.options
         self.clock = clock
@@ -78,14 +80,17 @@ class Queue(Management):
         else:
             self.backend = open_sqlite(o.data_dir, o.shards, busy_timeout=s.busy_timeout, cache_size=s.cache_size,
                                        mmap_size=s.mmap_size, durable=o.durable, default_shards=s.num_shards)
-        self.rate_limiter: RateLimiter | None = (
-            RateLimiter(o.rate_limit, RateLimitUnit.PER_MINUTE, burst=rate_limit_burst, clock=clock)
-            if o.rate_limit else None
-        )
-        self.circuit_breaker = CircuitBreaker(
-            failure_threshold=o.circuit_threshold, recovery_timeout=o.circuit_timeout, clock=clock)
-        self.retry_policy = RetryPolicy(backoff_base=o.retry_backoff, backoff_max=o.retry_backoff_max)
+        if rate_limit_burst is not None and (type(rate_limit_burst) is not int or rate_limit_burst < 1):
+            raise ConfigError(f"rate_limit_burst must be an int >= 1 or None, got {rate_limit_burst!r}")
         self.events = Emitter()
+        # host-wide limits: their state is in the backend, shared by every process
+        self.flow = FlowGate(self.backend, clock, rate_limit=o.rate_limit, burst=rate_limit_burst,
+                             limits=check_limits(queue_limits), threshold=o.circuit_threshold,
+                             recovery_s=o.circuit_timeout, lease_s=o.lease_timeout, events=self.events)
+        self.rate_limiter: SharedRateLimiter | None = (
+            SharedRateLimiter(self.flow) if self.flow.policy(DEFAULT_QUEUE).per_minute else None)
+        self.circuit_breaker = SharedCircuitBreaker(self.flow)
+        self.retry_policy = RetryPolicy(backoff_base=o.retry_backoff, backoff_max=o.retry_backoff_max)
         self._held = threading.local()
         self._leases: dict[int, Job] = {}
         self._work = threading.Condition(threading.Lock())
@@ -134,22 +139,27 @@ class Queue(Management):
         dedupe_key: str | None = None,
         shard_key: int | None = None,
         connection: Any = None,
+        queue_name: str = DEFAULT_QUEUE,
+        concurrency_key: str | None = None,
     ) -> dict[str, int]:
-        """Store one job; returns `{"id": job_id, "shard_id": shard_id}`.
+        """Store one job in the named queue; returns `{"id": job_id, "shard_id": shard_id}`.
 
         With `dedupe_key`, a second enqueue while a job with that key is pending or running
         returns the existing job's id instead of adding a job. With `connection` (a psycopg
         connection to the queue's PostgreSQL database), the job is written in that
-        connection's transaction: it exists if and only if the caller commits.
+        connection's transaction: it exists if and only if the caller commits. With
+        `concurrency_key`, the job counts against its task's per-key concurrency limit.
         """
         now = self.clock.time()
         if (priority == 0 and type(priority) is int and pagina_id is None and shard_key is None
-                and max_retries is None and delay is None and run_at is None and dedupe_key is None):
+                and max_retries is None and delay is None and run_at is None and dedupe_key is None
+                and queue_name is DEFAULT_QUEUE and concurrency_key is None):
             # every option at its default: only the payload needs checking
             job = NewJob(encode_payload(payload, self.options.max_payload_bytes), 0, self.options.max_retries + 1)
         else:
             key = pagina_id if shard_key is None else shard_key
-            job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key)
+            job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key,
+                            queue_name, concurrency_key)
         conn = caller_connection(id(self), connection, self.connection_source)
         if conn is not None:
             ref = transactional(self.backend, "enqueue(connection=...)", self.location).enqueue_in(conn, (job,), now)[0]
@@ -226,12 +236,12 @@ class Queue(Management):
 
     def fire_schedule(
         self, name: str, due: float, next_due: float, payload: dict[str, Any], *,
-        priority: int = 0, max_retries: int | None = None,
+        priority: int = 0, max_retries: int | None = None, queue_name: str = DEFAULT_QUEUE,
     ) -> dict[str, int] | None:
         """Enqueue the tick of schedule `name` due at `due` and move it to `next_due`, atomically;
         None when another process fired this tick first (each tick runs once)."""
         now = self.clock.time()
-        job = build_job(self.options, now, payload, None, priority, max_retries)
+        job = build_job(self.options, now, payload, None, priority, max_retries, queue_name=queue_name)
         ref = self.backend.fire_schedule(name, due, next_due, job, now)
         if ref is None:
             return None
@@ -298,42 +308,38 @@ class Queue(Management):
             self.events.emit("alert", "QUEUE_SIZE", pending, self.options.alert_threshold)
 
     # ── claiming ──
-    def pop_job(self, worker_id: str | None = None) -> Job | None:
-        """Lease the next ready job to `worker_id`, or return None (empty, circuit open, or no
-        rate-limit token within `rate_limiter_timeout`)."""
+    def pop_job(self, worker_id: str | None = None, queues: Sequence[str] | None = None) -> Job | None:
+        """Lease the next ready job to `worker_id`, or return None (empty, paused, circuit
+        open, or no rate-limit token within `rate_limiter_timeout`)."""
         if worker_id is None:
             worker_id = _default_worker()
-        jobs = self.claim_jobs(worker_id, 1, wait_for_tokens=True)
+        jobs = self.claim_jobs(worker_id, 1, queues=queues)
+        deadline = self.clock.monotonic() + self.options.rate_limiter_timeout
+        while not jobs and self.clock.monotonic() < deadline:
+            pause = self.flow.held_back()
+            if not self.flow.short_of_tokens():
+                break
+            threading.Event().wait(min(pause, max(0.0, deadline - self.clock.monotonic())))
+            jobs = self.claim_jobs(worker_id, 1, queues=queues)
         return jobs[0] if jobs else None
 
-    def claim_jobs(self, worker_id: str, limit: int, *, wait_for_tokens: bool = False) -> list[Job]:
-        """Lease up to `limit` jobs at once (what workers use to prefetch).
+    def claim_jobs(self, worker_id: str, limit: int, *, queues: Sequence[str] | None = None,
+                   wait_for_tokens: bool = False) -> list[Job]:
+        """Lease up to `limit` jobs at once (what workers use to prefetch), from `queues` in
+        that order (None: every queue; see docs/queues.md for the order and its fairness).
 
-        Rate-limiter tokens are spent only for jobs actually claimed; jobs for which no token
-        is available are released untouched. The circuit breaker gates the claim (one trial
-        job when half-open).
+        Paused queues are skipped, an open circuit skips its queue (one trial job host-wide
+        when half-open), and rate-limit tokens and concurrency slots are taken in storage for
+        the jobs actually claimed; jobs that found none are given back untouched.
         """
         if type(worker_id) is not str or not worker_id or not _utf8(worker_id):
             raise ConfigError(f"worker_id must be a non-empty str of valid Unicode, got {worker_id!r}")
         if type(limit) is not int or not 1 <= limit <= 10_000:
             raise ConfigError(f"limit must be an int from 1 to 10000, got {limit!r}")
-        now = self.clock.time()
+        names = check_queue_list(queues)
         if self.clock.monotonic() >= self._next_maintenance:
             self.maintain()
-        breaker = self.circuit_breaker
-        slot = breaker.take_slot()
-        if slot is None:
-            return []
-        trial = slot is CircuitState.HALF_OPEN
-        jobs = self.backend.claim(worker_id, 1 if trial else limit, self.options.lease_timeout, now)
-        if not jobs:
-            if trial:
-                breaker.release_trial()
-            return []
-        if self.rate_limiter is not None:
-            jobs = self._spend_tokens(jobs, wait_for_tokens)
-            if not jobs and trial:
-                breaker.release_trial()
+        jobs = self.flow.claim(worker_id, limit, names)
         held = self._thread_leases()
         for job in jobs:
             held[job.id] = job
@@ -343,19 +349,28 @@ class Queue(Management):
                 self.events.emit("job_started", job.id, job.shard_id, worker_id)
         return jobs
 
-    def _spend_tokens(self, jobs: list[Job], wait: bool) -> list[Job]:
-        limiter = self.rate_limiter
-        assert limiter is not None
-        granted = limiter.try_acquire_many(len(jobs))
-        if granted == 0 and wait:
-            try:
-                limiter.acquire(timeout=self.options.rate_limiter_timeout)
-                granted = 1
-            except RateLimitError:
-                granted = 0
-        if granted < len(jobs):
-            self.backend.release([job.lease for job in jobs[granted:]], self.clock.time())
-        return jobs[:granted]
+    # ── pausing ──
+    def pause(self, queue_name: str) -> bool:
+        """Stop every worker of the host from claiming `queue_name` (running jobs finish, enqueues
+        are still accepted) until `resume`; durable. False if it was already paused."""
+        changed = self.backend.set_paused(check_queue_name(queue_name, ConfigError), True, self.clock.time())
+        if changed:
+            log.info("queue %r paused", queue_name)
+            self.events.emit("queue_paused", queue_name, True)
+        return changed
+
+    def resume(self, queue_name: str) -> bool:
+        """Let workers claim `queue_name` again; False if it was not paused."""
+        changed = self.backend.set_paused(check_queue_name(queue_name, ConfigError), False, self.clock.time())
+        if changed:
+            log.info("queue %r resumed", queue_name)
+            self.events.emit("queue_paused", queue_name, False)
+            self._after_enqueue(1)
+        return changed
+
+    def paused_queues(self) -> list[str]:
+        """The names of the paused queues, sorted."""
+        return sorted(self.backend.claim_blocks()[0])
 
     def _thread_leases(self) -> dict[int, Job]:
         held: dict[int, Job] | None = getattr(self._held, "jobs", None)
@@ -412,8 +427,10 @@ class Queue(Management):
         lost = self.backend.complete_many(((lease, encoded),), self.clock.time(), self.options.result_ttl)
         self._forget(lease)
         if lost:
+            self.flow.free([_job] if _job is not None else [])
             raise LeaseLost(job_id)
-        self.circuit_breaker.record_success()
+        if _job is not None:
+            self.flow.finished([_job], succeeded=True)
         self.events.emit("job_completed", job_id, lease.shard_id)
         return True
 
@@ -431,12 +448,13 @@ class Queue(Management):
         lost = {lease.job_id for lease in
                 self.backend.complete_many(encoded, self.clock.time(), self.options.result_ttl)}
         emit = self.events.has("job_completed")
-        breaker = self.circuit_breaker
+        done = [job for job, _result in results if job.id not in lost]
+        self.flow.free([job for job, _result in results])
+        self.flow.finished(done, succeeded=True)
         for job, _result in results:
             self._forget(job.lease)
             if job.id in lost:
                 continue
-            breaker.record_success()
             if emit:
                 self.events.emit("job_completed", job.id, job.shard_id)
         return sorted(lost)
@@ -477,10 +495,11 @@ class Queue(Management):
                 self.backend.bury(lease, info, now)
         except LeaseLost:
             self._forget(lease)
+            self.flow.free([job])
             raise
         # a storage error above keeps the claim remembered, so the caller can retry the call
         self._forget(lease)
-        self.circuit_breaker.record_failure()
+        self.flow.finished([job], succeeded=False)
         event = "job_retried" if decision is not None else "job_failed"
         self.events.emit(event, job_id, lease.shard_id, info.message)
         return JobStatus.PENDING if decision is not None else JobStatus.FAILED
@@ -508,6 +527,8 @@ class Queue(Management):
             raise self._no_lease(job_id)
         lost = self.backend.release([lease], self.clock.time())
         self._forget(lease)
+        if _job is not None:
+            self.flow.free([_job])
         if not lost:
             self.events.emit("job_released", job_id, lease.shard_id)
         return not lost

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..config import load_settings
-from . import dashboard, dlq, jobs, maintenance, migrate, monitor, stats, worker
+from . import dashboard, dlq, jobs, maintenance, migrate, monitor, queues, stats, worker
 from ._context import Context, shard_count
 from ._errors import ExitCode, UsageError, describe
 
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     _global_options(common, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    for module in (stats, jobs, dlq, maintenance, worker, monitor, dashboard, migrate):
+    for module in (stats, jobs, dlq, maintenance, worker, monitor, dashboard, migrate, queues):
         module.register(sub, common)
     return parser
 

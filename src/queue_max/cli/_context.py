@@ -10,12 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from .._payload import check_queue_name
 from ..config import Settings
+from ..errors import ConfigError
+from ..flow import check_queue_list
 from ..queue import Queue
 from ..storage._open import check_database_url, redact_url
 from ._errors import CliError
 
-__all__ = ["Context", "count", "duration", "job_id", "non_negative", "queue_exists", "shard_count"]
+__all__ = ["Context", "count", "duration", "job_id", "non_negative", "queue_exists", "queue_list", "queue_name",
+           "shard_count"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -51,6 +55,24 @@ def count(text: str) -> int:
 def non_negative(text: str) -> int:
     """An argparse type: an int >= 0."""
     return _int(text, 0, None, "an integer >= 0")
+
+
+def queue_name(text: str) -> str:
+    """An argparse type: a queue name (see docs/queues.md for the allowed characters)."""
+    try:
+        return check_queue_name(text, ConfigError)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def queue_list(text: str) -> tuple[str, ...]:
+    """An argparse type: comma-separated queue names, each once."""
+    try:
+        names = check_queue_list(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    assert names is not None
+    return names
 
 
 def shard_count(text: str) -> int:
@@ -110,7 +132,8 @@ class Context:
     def json(self) -> bool:
         return bool(getattr(self.args, "json", False))
 
-    def open_queue(self, *, create: bool = False, rate_limit: int | None = 0) -> Queue:
+    def open_queue(self, *, create: bool = False, rate_limit: int | None = 0,
+                   rate_limit_burst: int | None = None) -> Queue:
         """The queue in the data directory; unless `create`, refuse to make one where none is.
 
         `rate_limit=0`: commands that only inspect and manage jobs need no rate limiter."""
@@ -126,4 +149,4 @@ class Context:
                 f"no queue at {path} (the directory {what}); set {self.data_dir_setting}, "
                 "or create the queue by enqueueing a job or starting a worker there")
         return Queue(data_dir=path, shards=getattr(self.args, "shards", None), rate_limit=rate_limit,
-                     settings=self.settings)
+                     rate_limit_burst=rate_limit_burst, settings=self.settings)

@@ -26,6 +26,8 @@ class Snapshot:
     shards: list[dict[str, Any]]
     oldest_ready_run_at: float | None
     expired_leases: list[Job] = field(default_factory=list)
+    # per named queue: counts, paused, circuit state and limits (Queue.queue_stats)
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def total(self, key: str) -> int:
         return sum(int(shard.get(key) or 0) for shard in self.shards)
@@ -52,6 +54,7 @@ class Snapshot:
         data["oldest_ready_age_seconds"] = self.oldest_ready_age
         data["expired_leases"] = len(self.expired_leases)
         data["shards"] = self.shards
+        data["queues"] = self.queues
         return data
 
 
@@ -80,4 +83,5 @@ def take_snapshot(queue: Queue, shard_id: int | None = None) -> Snapshot:
         shards=shards,
         oldest_ready_run_at=queue.oldest_ready() if shard_id is None else None,
         expired_leases=expired,
+        queues=queue.queue_stats(),
     )

@@ -9,13 +9,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from ..config import Settings
-from ._context import Context, count, duration, non_negative, shard_count
+from ._context import Context, count, duration, non_negative, queue_list, shard_count
 from ._errors import CliError, ExitCode, UsageError, describe
 from ._output import plural
 from .maintenance import days, purge_arguments
 from .maintenance import run_purge as purge
 from .stats import run as stats
-from .worker import timing_arguments, worker_options
+from .worker import flow_line, timing_arguments, worker_options
 
 __all__ = [
     "CliError",
@@ -27,10 +27,12 @@ __all__ = [
     "days",
     "describe",
     "duration",
+    "flow_line",
     "non_negative",
     "plural",
     "purge",
     "purge_arguments",
+    "queue_list",
     "run_command",
     "shard_count",
     "stats",

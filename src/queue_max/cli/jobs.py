@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import InvalidPayload
 from ..models import Job, JobStatus
-from ._context import Context, count, duration, job_id, non_negative
+from ._context import Context, count, duration, job_id, non_negative, queue_name
 from ._enqueue_file import enqueue_file
 from ._errors import CliError, UsageError
 from ._output import ago, compact, emit_json, fields, stamp, table
@@ -35,6 +35,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-key", "--pagina-id", dest="shard_key", type=non_negative, metavar="N",
                    help="route to shard N %% shards (jobs with one key share a shard)")
     p.add_argument("--dedupe-key", metavar="KEY", help="at most one pending or running job per key")
+    p.add_argument("--queue-name", type=queue_name, metavar="NAME",
+                   help="the named queue to put the job in (default: default)")
+    p.add_argument("--concurrency-key", metavar="KEY",
+                   help="jobs sharing this key run one at a time, host-wide")
     p.set_defaults(run=run_enqueue)
 
     p = sub.add_parser("list", parents=[common], help="list jobs, oldest first",
@@ -42,6 +46,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--status", choices=_STATUSES, help="only jobs in this status")
     p.add_argument("--limit", type=count, default=50, metavar="N", help="at most N jobs (default 50)")
     p.add_argument("--shard", type=non_negative, metavar="N", help="only this shard")
+    p.add_argument("--queue-name", type=queue_name, metavar="NAME", help="only jobs of this named queue")
     p.set_defaults(run=run_list)
 
     p = sub.add_parser("inspect", parents=[common], help="everything about one job",
@@ -75,7 +80,8 @@ def parse_payload(text: str) -> dict[str, Any]:
 def run_enqueue(ctx: Context) -> int:
     a = ctx.args
     options = {"priority": a.priority, "max_retries": a.max_retries, "delay": a.delay,
-               "shard_key": a.shard_key, "dedupe_key": a.dedupe_key}
+               "shard_key": a.shard_key, "dedupe_key": a.dedupe_key, "queue_name": a.queue_name,
+               "concurrency_key": a.concurrency_key}
     if a.file is not None:
         given = [f"--{name.replace('_', '-')}" for name, value in options.items() if value is not None]
         if given:
@@ -102,7 +108,7 @@ def run_enqueue(ctx: Context) -> int:
 def run_list(ctx: Context) -> int:
     a = ctx.args
     with ctx.open_queue() as queue:
-        jobs = queue.list_jobs(a.status, a.limit, shard_id=a.shard)
+        jobs = queue.list_jobs(a.status, a.limit, shard_id=a.shard, queue_name=a.queue_name)
     if ctx.json:
         emit_json([job.to_dict(history=False) for job in jobs])
         return 0

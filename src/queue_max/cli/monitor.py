@@ -57,6 +57,9 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict
     live = [w for w in workers if not w["stale"]]
     stale = [w["name"] for w in workers if w["stale"]]
     circuit_open = [w["name"] for w in live if w.get("circuit_state") == "open"]
+    # the host-wide breakers of the named queues, from storage
+    circuit_open += [f"queue {name}" for name, q in snap.queues.items() if q.get("circuit_state") == "open"]
+    paused = [name for name, q in snap.queues.items() if q.get("paused")]
     processes = sum(int(w.get("live_processes") or 0) for w in live)
     workers_check = _check(not stale and processes >= a.min_workers,
                            f"{processes} worker processes reporting" + (f", stale: {', '.join(stale)}" if stale else "")
@@ -77,7 +80,9 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict
                             + (f" (max {ago(a.max_age)})" if a.max_age is not None else ""),
                             oldest_ready_age_seconds=age, max=a.max_age),
         "circuit": _check(not circuit_open, f"open in {', '.join(circuit_open)}" if circuit_open
-                          else f"closed in every reporting worker ({len(live)})", open=circuit_open),
+                          else f"closed in every queue and reporting worker ({len(live)})", open=circuit_open),
+        "paused_queues": _check(True, f"paused: {', '.join(paused)}" if paused else "no queue is paused",
+                                paused=paused),
         "workers": workers_check,
     }
 
@@ -139,9 +144,22 @@ def render_metrics(snap: Snapshot, workers: list[dict[str, Any]], events: Iterab
                "Processing jobs whose lease expired (their worker died or hung; recovered by the next sweep).",
                [({}, len(snap.expired_leases))])
     out.family("shards", "gauge", "Shard files of the queue.", [({}, len(snap.shards))])
+    _queue_metrics(out, snap.queues)
     _worker_metrics(out, workers)
     add_event_metrics(out, events)
     return out.text()
+
+
+def _queue_metrics(out: Exposition, queues: dict[str, dict[str, Any]]) -> None:
+    """Per named queue: jobs by status, paused, and its host-wide circuit breaker."""
+    out.family("queue_jobs", "gauge", "Jobs stored, by named queue and status (pending includes scheduled).",
+               [({"queue": name, "status": status}, q.get(status) or 0) for name, q in queues.items()
+                for status in ("pending", "processing", "completed", "failed", "cancelled")])
+    out.family("queue_paused", "gauge", "1 when the named queue is paused (host-wide).",
+               [({"queue": name}, 1 if q.get("paused") else 0) for name, q in queues.items()])
+    out.family("queue_circuit_state", "gauge", "Host-wide circuit breaker state of each named queue (1 = current).",
+               [({"queue": name, "state": state}, 1 if q.get("circuit_state") == state else 0)
+                for name, q in queues.items() for state in ("closed", "open", "half_open")])
 
 
 def _worker_metrics(out: Exposition, workers: list[dict[str, Any]]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._context import Context, non_negative
+from ._context import Context, non_negative, queue_name
 from ._observe import COUNT_KEYS, Snapshot, take_snapshot
-from ._output import ago, emit_json, plural, table
+from ._output import ago, emit_json, fields, plural, table
 
 __all__ = ["collect", "register", "run"]
 
@@ -21,6 +21,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                        description="Job counts per status and shard, lifetime totals and the "
                                    "age of the oldest ready job, read from the shard files.")
     p.add_argument("--shard", type=non_negative, metavar="N", help="only this shard")
+    p.add_argument("--queue-name", type=queue_name, metavar="NAME",
+                   help="only this named queue's counts, paused flag, circuit breaker and limits")
     p.set_defaults(run=run)
 
 
@@ -30,8 +32,22 @@ def collect(ctx: Context) -> tuple[Snapshot, int]:
         return take_snapshot(queue, ctx.args.shard), queue.num_shards
 
 
+def _one_queue(ctx: Context) -> int:
+    name = ctx.args.queue_name
+    with ctx.open_queue() as queue:
+        figures = queue.queue_stats().get(name) or {"paused": False, "circuit_state": "closed"}
+    if ctx.json:
+        emit_json({"queue_name": name, **figures}, ctx.stdout)
+    else:
+        print(f"queue {name!r} at {ctx.data_dir}", file=ctx.stdout)
+        fields(sorted(figures.items()), ctx.stdout)
+    return 0
+
+
 def run(ctx: Context) -> int:
     shard = ctx.args.shard
+    if getattr(ctx.args, "queue_name", None) is not None:  # the framework commands have no such option
+        return _one_queue(ctx)
     snap, n = collect(ctx)
     out = ctx.stdout
     if ctx.json:
@@ -48,6 +64,12 @@ def run(ctx: Context) -> int:
         print(file=out)
         age = snap.oldest_ready_age
         print(f"ready now: {snap.ready}; oldest ready job waiting: {'-' if age is None else ago(age)}", file=out)
+        named = {name: q for name, q in snap.queues.items() if name != "default" or len(snap.queues) > 1}
+        if named:
+            print(file=out)
+            table(("queue", "pending", "processing", "failed", "paused", "circuit"),
+                  [[name, q.get("pending", 0), q.get("processing", 0), q.get("failed", 0),
+                    "yes" if q.get("paused") else "no", q.get("circuit_state")] for name, q in named.items()], out)
         if snap.expired_leases:
             print(f"expired leases: {len(snap.expired_leases)} processing job(s) whose worker stopped "
                   "heartbeating (run 'queue-max recover', or start a worker)", file=out)

@@ -11,17 +11,18 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
 from ..config import child_environment
+from ..flow import check_queue_list
 from ..workers import Supervisor, Worker, WorkerOptions
-from ._context import Context, count, duration, non_negative
+from ._context import Context, count, duration, non_negative, queue_list
 from ._errors import ExitCode, UsageError
 from ..loading import import_tasks, load_function
 from ..logs import LEVELS, log_to_stderr
-from ._output import emit_json
+from ._output import emit_json, plural
 from ._status import StatusFile, status_interval
 
 __all__ = ["register", "timing_arguments", "worker_options"]
@@ -45,7 +46,8 @@ def worker_options(flags: Mapping[str, Any], threads: int) -> WorkerOptions:
     `manage.py queue_worker`): one reading of them for every program that runs workers."""
     return WorkerOptions(concurrency=threads, poll_interval=flags["poll_interval"], job_timeout=flags["job_timeout"],
                          shutdown_timeout=flags["shutdown_timeout"], max_jobs=flags.get("max_jobs"),
-                         burst=bool(flags.get("burst")))
+                         burst=bool(flags.get("burst")), queues=check_queue_list(flags.get("queues")),
+                         scheduler=not flags.get("no_scheduler", False))
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -70,7 +72,17 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="with --processes: replace a worker process after N jobs")
     timing_arguments(p)
     p.add_argument("--rate-limit", type=non_negative, metavar="N",
-                   help="jobs claimed per minute by each process; 0 = no limit (default RATE_LIMIT_MAX)")
+                   help="jobs started per minute in each queue consumed, for the whole host (every "
+                        "process shares one bucket per queue); 0 = no limit (default: RATE_LIMIT_MAX, "
+                        "unset = no limit)")
+    p.add_argument("--rate-limit-burst", type=count, metavar="N",
+                   help="most jobs a queue may start at once under --rate-limit (default: a minute's worth)")
+    p.add_argument("--queues", type=queue_list, metavar="Q1,Q2",
+                   help="consume only these named queues, earlier ones first (a later queue still gets "
+                        "one claim batch in 8); default: every queue")
+    p.add_argument("--no-scheduler", action="store_true",
+                   help="do not fire @periodic_task schedules from this worker (default: every worker "
+                        "process runs them; each tick is enqueued once)")
     p.add_argument("--name", metavar="NAME", help="worker name prefix (default: the host name)")
     p.add_argument("--log-level", type=str.upper, choices=LEVELS, metavar="LEVEL",
                    help="DEBUG, INFO, WARNING, ERROR or CRITICAL (default QUEUE_MAX_LOG_LEVEL)")
@@ -143,14 +155,27 @@ def run(ctx: Context) -> int:
         raise UsageError(f"--tasks {','.join(tasks)}: no task is registered after importing it "
                          "(decorate functions with @task)")
     rate = a.rate_limit
-    with ctx.open_queue(create=True, rate_limit=rate) as queue:  # errors in the directory surface here
+    with ctx.open_queue(create=True, rate_limit=rate, rate_limit_burst=a.rate_limit_burst) as queue:  # errors in the directory surface here
         log_to_stderr(level)
         what = " and ".join(filter(None, [f"function {a.function}" if a.function else "",
                                          f"tasks {', '.join(registered) or '(none)'}" if tasks else ""]))
+        flow = flow_line(queue, a.queues, not a.no_scheduler)
         if a.processes > 1:
             queue.close()
-            return _run_supervised(ctx, threads, tasks, what, level)
-        return _run_here(ctx, queue, function, threads, what)
+            return _run_supervised(ctx, threads, tasks, what, level, flow)
+        return _run_here(ctx, queue, function, threads, what, flow)
+
+
+def flow_line(queue: Any, queues: Sequence[str] | None, scheduler: bool) -> str:
+    """The second start line of every worker command: the queues it consumes, every limit in
+    force, and whether it fires schedules."""
+    from ..tasks import PeriodicTask, registry
+
+    periodic = [name for name in registry.names() if isinstance(registry.find(name), PeriodicTask)]
+    schedules = (f"{plural(len(periodic), 'periodic task')}{' (' + ', '.join(periodic) + ')' if periodic else ''}"
+                 if scheduler else "off (--no-scheduler)")
+    return (f"  queues {','.join(queues) if queues else '(every queue)'}; "
+            f"limits: {queue.flow.describe(queues)}; scheduler: {schedules}")
 
 
 def _worker_status(worker: Worker, queue: Any) -> dict[str, Any]:
@@ -167,7 +192,7 @@ def _worker_status(worker: Worker, queue: Any) -> dict[str, Any]:
     }
 
 
-def _run_here(ctx: Context, queue: Any, function: Any, threads: int, what: str) -> int:
+def _run_here(ctx: Context, queue: Any, function: Any, threads: int, what: str, flow: str) -> int:
     a = ctx.args
     worker_id = f"{_name(ctx)}-{os.getpid()}"
     options = worker_options(vars(a), threads)
@@ -177,6 +202,7 @@ def _run_here(ctx: Context, queue: Any, function: Any, threads: int, what: str) 
           f"queue {ctx.where} ({queue.num_shards} shard{'s' if queue.num_shards != 1 else ''})"
           f"{', burst' if a.burst else ''}",
           file=sys.stderr, flush=True)
+    print(flow, file=sys.stderr, flush=True)
     signals = _Signals()
     signals.save()
     status = StatusFile(ctx.data_dir, worker_id)
@@ -212,18 +238,22 @@ def _run_here(ctx: Context, queue: Any, function: Any, threads: int, what: str) 
     return code
 
 
-def _run_supervised(ctx: Context, threads: int, tasks: list[str], what: str, level: str) -> int:
+def _run_supervised(ctx: Context, threads: int, tasks: list[str], what: str, level: str, flow: str) -> int:
     a = ctx.args
     name = _name(ctx)
     options = {} if a.rate_limit is None else {"rate_limit": a.rate_limit}
+    if a.rate_limit_burst is not None:
+        options["rate_limit_burst"] = a.rate_limit_burst
     sup = Supervisor(a.function, tasks=tasks, processes=a.processes, threads=threads,
                      data_dir=str(ctx.data_dir), shards=a.shards, queue_options=options,
                      poll_interval=a.poll_interval, job_timeout=a.job_timeout,
                      max_jobs_per_child=a.max_jobs_per_child, shutdown_timeout=a.shutdown_timeout,
                      burst=a.burst, name=name, log_level=level, database_url=ctx.database_url,
-                     env=None if ctx.database_url is None else child_environment())
+                     env=None if ctx.database_url is None else child_environment(), queues=a.queues,
+                     scheduler=not a.no_scheduler)
     print(f"queue-max worker {name}: {a.processes} processes x {threads} thread{'s' if threads != 1 else ''}, "
           f"{what}, queue {ctx.where}{', burst' if a.burst else ''}", file=sys.stderr, flush=True)
+    print(flow, file=sys.stderr, flush=True)
     signals = _Signals()
     signals.save()
     status_name = f"{name}-{os.getpid()}"

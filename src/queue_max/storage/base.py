@@ -18,19 +18,40 @@ Contract (what every backend guarantees; the conformance suite in
 7. One backend object is safe to use from many threads; several processes may open the
    same storage at once.
 
+8. Every job belongs to one named queue (`NewJob.queue_name`, default "default").
+   `claim(..., queue=name)` reads only that queue's jobs, on an index that leads with the name;
+   `claim(..., exclude=names)` claims from every other queue.
+9. Flow-control state is host-wide (on PostgreSQL, cluster-wide): every process that opens the
+   same storage shares it, and it survives restarts.
+   - Token buckets (`take_tokens` / `return_tokens`): a bucket starts full at `burst`, refills
+     at `rate` tokens per second up to `burst`, and never grants more than it holds, so over
+     any window at most `burst + rate * window` tokens are taken.
+   - Circuit breakers (`breaker_record` / `breaker_gate`): consecutive failures recorded by any
+     process open a breaker at `threshold`; a success closes it. Once `recovery_s` has passed,
+     `breaker_gate` answers "trial" to exactly one caller (half-open), and "open" to the others
+     until that trial records an outcome or its `trial_s` lapses (its worker died).
+   - Concurrency slots (`take_slots` / `free_slots`): at most `limit` live slots per scope; a slot
+     lives until it is freed or until `until` (its lease) passes; `heartbeat(holder)` extends
+     the slots of that holder along with its leases.
+   - Paused queues (`set_paused`): durable; `claim_blocks` names them with the breakers that are
+     not closed, in one cheap read, so a claim can skip them.
+   None of these verbs is called for a queue that has no limit configured.
+
 All instants below the seam are epoch floats (UTC seconds); `now` is always passed in so
 that tests can drive time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 from ..models import (
+    BreakerView,
     DeadLetter,
     ErrorInfo,
+    FlowState,
     Job,
     JobQuery,
     JobRef,
@@ -72,9 +93,10 @@ class Inspector(Protocol):
         ...
 
     def list_jobs(
-        self, status: JobStatus | None, limit: int, shard_id: int | None = None
+        self, status: JobStatus | None, limit: int, shard_id: int | None = None,
+        queue_name: str | None = None,
     ) -> list[Job]:
-        """Jobs in a status (all statuses if None), oldest first."""
+        """Jobs in a status (all statuses if None), of one named queue (all if None), oldest first."""
         ...
 
     def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
@@ -85,6 +107,18 @@ class Inspector(Protocol):
         """`counts` of one shard plus `shard_id`, and what else the backend records about it
         (`path`, `version`, `created_at`, `last_vacuum`, `total_jobs_processed`,
         `total_jobs_failed`; None where it has no such thing)."""
+        ...
+
+    def queue_counts(self, now: float) -> dict[str, dict[str, int]]:
+        """Jobs per status (and `scheduled`) for each queue name that has jobs, sorted by name."""
+        ...
+
+    def claim_blocks(self) -> tuple[frozenset[str], dict[str, BreakerView]]:
+        """(paused queue names, breakers that are not closed by scope), in one cheap read."""
+        ...
+
+    def flow_state(self, now: float) -> FlowState:
+        """Every paused queue, breaker, bucket and live slot count (for stats and health)."""
         ...
 
     def count_live(self) -> int:
@@ -163,8 +197,12 @@ class Backend(Inspector, Protocol):
         `max_payload_bytes`."""
         ...
 
-    def claim(self, worker_id: str, limit: int, lease_s: float, now: float) -> list[Job]:
-        """Lease up to `limit` ready jobs to `worker_id` until `now + lease_s`."""
+    def claim(
+        self, worker_id: str, limit: int, lease_s: float, now: float,
+        queue: str | None = None, exclude: Collection[str] = (),
+    ) -> list[Job]:
+        """Lease up to `limit` ready jobs to `worker_id` until `now + lease_s`: from the named
+        `queue` only, or (None) from every queue but those in `exclude`."""
         ...
 
     def complete_many(
@@ -182,8 +220,10 @@ class Backend(Inspector, Protocol):
         """Move a leased job to the dead-letter queue (status failed), recording the error."""
         ...
 
-    def release(self, leases: Sequence[Lease], now: float) -> list[Lease]:
-        """Give leased jobs back untouched (the attempt is not counted); returns stale leases."""
+    def release(self, leases: Sequence[Lease], now: float, run_at: float | None = None) -> list[Lease]:
+        """Give leased jobs back untouched (the attempt is not counted); returns stale leases.
+        With `run_at` later than `now`, they are not claimable before `run_at` (they wait for
+        a per-key or per-task limit)."""
         ...
 
     def extend(self, leases: Sequence[Lease], until: float) -> list[Lease]:
@@ -245,6 +285,44 @@ class Backend(Inspector, Protocol):
     ) -> JobRef | None:
         """If the schedule is still due at `due`, move it to `next_due` and enqueue `job`, in one
         transaction; None when another process fired this tick first."""
+        ...
+
+    # ── host-wide flow control (contract point 9) ──
+    def take_tokens(self, bucket: str, want: int, rate: float, burst: float, now: float) -> int:
+        """Take up to `want` tokens from `bucket` (refilled at `rate`/s up to `burst`, created
+        full); returns how many were taken, 0..want, in one write."""
+        ...
+
+    def return_tokens(self, bucket: str, count: int, burst: float, now: float) -> None:
+        """Give back tokens taken but not used (never above `burst`)."""
+        ...
+
+    def breaker_gate(self, scope: str, recovery_s: float, trial_s: float, now: float) -> str:
+        """"closed" (claim freely), "open" (claim nothing), or "trial": this caller holds the one
+        half-open trial until it records an outcome or `now + trial_s` passes."""
+        ...
+
+    def breaker_record(
+        self, scope: str, outcome: str, threshold: int, now: float
+    ) -> tuple[str, str] | None:
+        """Record "success", "failure" or "abandoned" (a trial that claimed nothing); returns
+        (old state, new state) when the state changed. A success on a closed breaker with no
+        failures writes nothing."""
+        ...
+
+    def take_slots(
+        self, scope: str, count: int, limit: int, holder: str, until: float, now: float
+    ) -> list[int]:
+        """Take up to `count` of the `limit` concurrency slots of `scope` for `holder`, alive
+        until `until`; returns the ids of the slots taken."""
+        ...
+
+    def free_slots(self, slot_ids: Sequence[int]) -> None:
+        """Free slots (unknown or already expired ids are ignored)."""
+        ...
+
+    def set_paused(self, queue_name: str, paused: bool, now: float) -> bool:
+        """Pause or resume a queue; False when it already was in that state."""
         ...
 
     def checkpoint(self) -> None:

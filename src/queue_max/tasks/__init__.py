@@ -40,7 +40,7 @@ from .errors import (
     UnknownTask,
 )
 from .handle import EagerHandle, TaskHandle
-from .periodic import CronSchedule, Every, PeriodicTask, Scheduler, periodic_task
+from .periodic import CronSchedule, Every, PeriodicTask, Scheduler, periodic_task, start_registered_scheduler
 from .registry import Registry, registry
 from .retryable import RetryableTask, retryable_task
 from .task import Task, TaskCall, TaskStats, make_task, task
@@ -89,6 +89,7 @@ __all__ = [
     "run_task",
     "set_default_queue",
     "set_eager",
+    "start_registered_scheduler",
     "task",
     "task_fail_kwargs",
     "task_retry_options",

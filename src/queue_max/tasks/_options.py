@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from .._payload import MAX_PRIORITY, MIN_PRIORITY
+from .._payload import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY, check_queue_name
 from .._validate import check_seconds
 from ..errors import ConfigError, InvalidPayload
 from ..retry import RetryPolicy
@@ -42,6 +42,10 @@ class TaskOptionsDict(TypedDict, total=False):
     on_success: Callable[[Any], Any] | None
     on_failure: Callable[[BaseException], Any] | None
     version: int
+    queue_name: str
+    rate_limit_burst: int | None
+    concurrency_key: Callable[..., Any] | None
+    concurrency_limit: int | None
 
 
 class CallOptions(TypedDict, total=False):
@@ -54,6 +58,8 @@ class CallOptions(TypedDict, total=False):
     dedupe_key: str
     shard_key: int
     queue: Queue
+    queue_name: str
+    concurrency_key: str
 
 
 TASK_OPTIONS = frozenset(TaskOptionsDict.__annotations__)
@@ -71,10 +77,14 @@ class TaskOptions:
     retry_on: tuple[type[BaseException], ...] | None = None
     retry_backoff: float | None = None
     retry_backoff_max: float | None = None
-    rate_limit: int | None = None
+    rate_limit: int | None = None  # jobs of this task started per minute, host-wide
     on_success: Callable[[Any], Any] | None = None
     on_failure: Callable[[BaseException], Any] | None = None
     version: int = 1
+    queue_name: str = DEFAULT_QUEUE
+    rate_limit_burst: int | None = None
+    concurrency_key: Callable[..., Any] | None = None  # the task's arguments -> a key
+    concurrency_limit: int | None = None  # jobs of one key running at once, host-wide
 
     def retry_policy(self) -> RetryPolicy | None:
         """The task's own backoff, or None when it uses the queue's."""
@@ -139,6 +149,13 @@ def _queue(where: str, value: object) -> Queue | None:
     return value
 
 
+def _key_function(where: str, value: object) -> Callable[..., Any] | None:
+    if value is not None and not callable(value):
+        raise ConfigError(f"{where}: concurrency_key must be a function of the task's arguments that "
+                          f"returns the key (lambda customer_id, **_: customer_id), got {value!r:.80}")
+    return value
+
+
 def check_task_options(where: str, given: Mapping[str, Any]) -> TaskOptions:
     """Validate the options of a task decorator (everything but `name`)."""
     _unknown(where, given, TASK_OPTIONS)
@@ -164,6 +181,10 @@ def check_task_options(where: str, given: Mapping[str, Any]) -> TaskOptions:
         on_success=_callback(where, "on_success", given.get("on_success")),
         on_failure=_callback(where, "on_failure", given.get("on_failure")),
         version=_count(where, "version", given.get("version", 1), "") or 1,
+        queue_name=check_queue_name(given.get("queue_name", DEFAULT_QUEUE), ConfigError),
+        rate_limit_burst=_count(where, "rate_limit_burst", given.get("rate_limit_burst"), "jobs, or None"),
+        concurrency_key=_key_function(where, given.get("concurrency_key")),
+        concurrency_limit=_count(where, "concurrency_limit", given.get("concurrency_limit"), "jobs, or None"),
     )
 
 
@@ -186,6 +207,8 @@ def check_call_options(where: str, given: Mapping[str, Any]) -> dict[str, Any]:
     _unknown(where, given, CALL_OPTIONS)
     if "queue" in given:
         _queue(where, given["queue"])
+    if "queue_name" in given:
+        check_queue_name(given["queue_name"], InvalidPayload)
     if "delay" in given and "run_at" in given:
         raise InvalidPayload(f"{where}: give either delay= or run_at=, not both")
     return dict(given)

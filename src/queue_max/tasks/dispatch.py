@@ -106,9 +106,8 @@ def execute_task_payload(payload: object, job: Job | None = None) -> Any:
 
 def _run(task: Task[Any, Any], args: list[Any], kwargs: dict[str, Any], job: Job | None) -> Any:
     """Call an unpacked task with `job` as the current job, counting how it ended (and telling
-    its `on_success` / `on_failure`, after waiting for its own `rate_limit`)."""
-    if task._limiter is not None:
-        task.wait_for_rate_limit()
+    its `on_success` / `on_failure`). Its own `rate_limit` was applied, host-wide, when its job
+    was claimed (see queue_max.flow)."""
     token = enter(job)
     try:
         result = task.fn(*args, **kwargs)
@@ -136,10 +135,6 @@ async def execute_task_payload_async(payload: object, job: Job | None = None) ->
     A plain function runs inline, in the loop's thread; use `asyncio.to_thread` if it blocks.
     """
     task, args, kwargs = _unpack(payload)
-    if task.options.rate_limit is not None:
-        import asyncio
-
-        await asyncio.to_thread(task.wait_for_rate_limit)
     with running(job):
         try:
             result = task.fn(*args, **kwargs)

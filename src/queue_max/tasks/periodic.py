@@ -30,7 +30,7 @@ from .task import Task, make_task
 if TYPE_CHECKING:
     from ..queue import Queue
 
-__all__ = ["CronSchedule", "Every", "PeriodicTask", "Scheduler", "periodic_task"]
+__all__ = ["CronSchedule", "Every", "PeriodicTask", "Scheduler", "periodic_task", "start_registered_scheduler"]
 
 log = logging.getLogger("queue_max.tasks.scheduler")
 
@@ -216,6 +216,18 @@ class Scheduler:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._thread = None
+
+
+def start_registered_scheduler(queue: Queue | None = None) -> Scheduler | None:
+    """Start, in a daemon thread, a scheduler for every periodic task registered in this
+    process (what `queue-max worker` and the framework worker commands run); None if there is
+    no periodic task. Every process may run one: each tick is enqueued once."""
+    scheduler = Scheduler.for_registered(queue)
+    if not scheduler.tasks:
+        return None
+    scheduler.start()
+    log.info("scheduler started for %s", ", ".join(t.name for t in scheduler.tasks))
+    return scheduler
 
 
 def _schedule(interval: object, cron: object, tz: object) -> Every | CronSchedule:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..flow import TaskLimits, set_task_limits
 from .errors import DuplicateTask, UnknownTask
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Registry:
         """Remove a task (tests use this); unknown names are ignored."""
         with self._lock:
             self._tasks.pop(name, None)
+        set_task_limits(name, TaskLimits())
 
     def get(self, name: str) -> Task[Any, Any]:
         """The task registered as `name`; raises `UnknownTask` (a `Permanent` error)."""

@@ -15,7 +15,7 @@ from typing_extensions import Unpack
 from .._payload import encode_payload, encode_value
 from ..config import Settings
 from ..errors import ConfigError, InvalidPayload
-from ..ratelimit import RateLimiter
+from ..flow import TaskLimits, set_task_limits
 from ..retry import error_info
 from ._binding import ArgumentCheck
 from ._defaults import get_default_queue, is_eager
@@ -87,6 +87,8 @@ def _plain_options(options: TaskOptions) -> dict[str, Any]:
         keywords["priority"] = options.priority
     if options.max_retries is not None:
         keywords["max_retries"] = options.max_retries
+    if options.queue_name != "default":
+        keywords["queue_name"] = options.queue_name
     return keywords
 
 
@@ -98,7 +100,7 @@ class TaskMethods(Generic[P, R]):
 
     def with_options(self, **options: Unpack[CallOptions]) -> TaskCall[P, R]:
         """The same task with per-call overrides: priority, max_retries, delay, run_at,
-        dedupe_key, shard_key, queue."""
+        dedupe_key, shard_key, queue, queue_name, concurrency_key."""
         where = f"{self._task.name}.with_options()"
         merged = {**self._call, **check_call_options(where, options)}
         check_call_options(where, merged)
@@ -156,14 +158,7 @@ class Task(TaskMethods[P, R]):
         self._plain_options = _plain_options(options)
         self.retry_options = TaskRetryOptions(options.retry_on, options.retry_policy(),
                                               options.max_retries, options.timeout)
-        # the task's own rate_limit=, per process (as in queue-max 0.1.1)
-        self._limiter = None if options.rate_limit is None else RateLimiter(options.rate_limit)
         self.reports = options.on_success is not None or options.on_failure is not None
-
-    def wait_for_rate_limit(self) -> None:
-        """Block until the task's own `rate_limit` (jobs per minute, in this process) lets one run."""
-        if self._limiter is not None:
-            self._limiter.acquire(timeout=None)
 
     def report(self, error: BaseException | None, result: Any = None) -> None:
         """Call `on_success(result)` or `on_failure(error)` after a run; a callback that raises
@@ -230,9 +225,31 @@ class Task(TaskMethods[P, R]):
         return {
             "priority": call.get("priority", self.options.priority),
             "max_retries": call.get("max_retries", self.options.max_retries),
-            **{k: call[k] for k in ("delay", "run_at", "dedupe_key") if k in call},
+            "queue_name": call.get("queue_name", self.options.queue_name),
+            **{k: call[k] for k in ("delay", "run_at", "dedupe_key", "concurrency_key") if k in call},
             **({"pagina_id": call["shard_key"]} if "shard_key" in call else {}),
         }
+
+    def concurrency_key_of(self, where: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """The job's concurrency key from the task's key function (None without one)."""
+        function = self.options.concurrency_key
+        if function is None:
+            return None
+        try:
+            key = function(*args, **kwargs)
+        except Exception as exc:
+            raise InvalidPayload(f"{where}: the concurrency_key function raised {type(exc).__name__}: {exc}; "
+                                 "nothing was enqueued") from exc
+        if isinstance(key, bool) or not isinstance(key, (str, int)):
+            raise InvalidPayload(f"{where}: the concurrency_key function must return a str or an int, "
+                                 f"got {key!r:.80}; nothing was enqueued")
+        return str(key)
+
+    def _keyed(self, where: str, call: dict[str, Any], args: tuple[Any, ...],
+               kwargs: dict[str, Any]) -> dict[str, Any]:
+        if "concurrency_key" in call or self.options.concurrency_key is None:
+            return call
+        return {**call, "concurrency_key": self.concurrency_key_of(where, args, kwargs)}
 
     def _submit(self, call: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                 method: str) -> TaskHandle[R]:
@@ -242,6 +259,7 @@ class Task(TaskMethods[P, R]):
         envelope = make_envelope(self.name, args, kwargs)
         if is_eager()[0]:
             return self._run_eagerly(f"{self.name}.{method}()", call, envelope)
+        call = self._keyed(f"{self.name}.{method}()", call, args, kwargs)
         queue = self._queue_for(call)
         try:
             ref = queue.enqueue(envelope, **self._job_options(call))
@@ -259,18 +277,24 @@ class Task(TaskMethods[P, R]):
         if "dedupe_key" in call:
             raise InvalidPayload(f"{where}: dedupe_key names one job; {method}() enqueues many, give none")
         envelopes = []
+        call_args: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
         for index, item in enumerate(items):
             item_args, item_kwargs = (item, *args), kwargs
             if method == "bulk_delay":
                 item_args, item_kwargs = _call_pair(where, index, item)
             self._check_args(f"{where} item {index}", item_args, item_kwargs)
             envelopes.append(make_envelope(self.name, item_args, item_kwargs))
+            call_args.append((item_args, item_kwargs))
         if is_eager()[0]:
             return [self._run_eagerly(f"{where} item {i}", call, env) for i, env in enumerate(envelopes)]
         queue = self._queue_for(call)
         options = self._job_options(call)
+        specs = [{"payload": env, **options} for env in envelopes]
+        if "concurrency_key" not in call and self.options.concurrency_key is not None:
+            for index, ((item_args, item_kwargs), spec) in enumerate(zip(call_args, specs)):
+                spec["concurrency_key"] = self.concurrency_key_of(f"{where} item {index}", item_args, item_kwargs)
         try:
-            batch = queue.enqueue_batch([{"payload": env, **options} for env in envelopes])
+            batch = queue.enqueue_batch(specs)
         except InvalidPayload as exc:
             raise _rewrite(exc, where) from None
         self.stats.count("enqueued", batch["total"])
@@ -334,6 +358,8 @@ def make_task(fn: object, options: dict[str, Any], where: str, cls: type[Task[An
     for key, value in attributes.items():
         setattr(built, key, value)
     registry.register(built)
+    o = built.options
+    set_task_limits(built.name, TaskLimits(o.rate_limit or 0, o.rate_limit_burst, o.concurrency_limit or 0))
     return built
 
 
@@ -350,7 +376,10 @@ def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
 
     Options: name (default `module:qualname`), priority, max_retries (None: the queue's),
     timeout (seconds, enforced by the worker), queue (default: the default queue), retry_on
-    (exception types worth retrying), retry_backoff / retry_backoff_max (the task's backoff).
+    (exception types worth retrying), retry_backoff / retry_backoff_max (the task's backoff),
+    queue_name (the named queue its jobs go to), rate_limit / rate_limit_burst (jobs of this task
+    started per minute, host-wide), concurrency_key (a function of the task's arguments) with
+    concurrency_limit (jobs of one key running at once, host-wide; default 1).
     """
     if fn is not None:
         return make_task(fn, options, "@task")

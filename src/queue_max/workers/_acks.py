@@ -54,23 +54,19 @@ class Callbacks:
 
 
 def claim(
-    queue: Queue, worker_id: str, limit: int, failures: int, gate: AbstractContextManager[Any] = _OPEN
+    queue: Queue, worker_id: str, limit: int, failures: int, gate: AbstractContextManager[Any] = _OPEN,
+    queues: Sequence[str] | None = None,
 ) -> tuple[list[Job] | None, float]:
-    """Lease up to `limit` jobs: (jobs, seconds to pause before the next try).
+    """Lease up to `limit` jobs from `queues` (None: every queue): (jobs, seconds to pause
+    before the next try).
 
     Jobs is None when storage failed (pause is the back-off after `failures` failures in a row),
-    empty with a pause while the rate limiter or the circuit breaker holds claims back, and
-    empty without one when nothing is ready. `QueueClosed` propagates.
+    empty with a pause while a host-wide rate limit holds claims back, and empty without one
+    when nothing is ready. `QueueClosed` propagates.
     """
-    limiter = queue.rate_limiter
-    if limiter is not None:
-        tokens = int(limiter.get_remaining_tokens() + 1e-9)
-        if tokens < 1:
-            return [], max(limiter.get_retry_after(), 0.001)
-        limit = min(limit, tokens)
     try:
         with gate:
-            jobs = queue.claim_jobs(worker_id, limit)
+            jobs = queue.claim_jobs(worker_id, limit, queues=queues)
     except QueueClosed:
         raise
     except Exception:
@@ -78,7 +74,7 @@ def claim(
         return None, min(5.0, 0.05 * 2 ** min(failures + 1, 7))
     if jobs:
         return jobs, 0.0
-    return jobs, queue.circuit_breaker.get_retry_after()
+    return jobs, queue.flow.held_back()
 
 
 def complete(

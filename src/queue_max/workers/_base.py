@@ -7,7 +7,7 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ConfigError, QueueMaxError
@@ -15,7 +15,7 @@ from ..models import Job, Lease
 from ..queue import Queue
 from ._acks import Callbacks, Tally
 from ..handler import Handler, JobHandler
-from ..tasks import is_task_payload
+from ..tasks import Scheduler, is_task_payload, start_registered_scheduler
 from ..tasks import resolve_handler as resolve_task
 from ._hub import Hub, attach, detach
 from ._signals import ShutdownSignals
@@ -69,6 +69,8 @@ class BaseWorker:
         burst: bool = UNSET,
         ack_interval: float = UNSET,
         timeout_grace: float = UNSET,
+        queues: Sequence[str] | str | None = UNSET,
+        scheduler: bool = UNSET,
     ) -> None:
         if options is not None and not isinstance(options, WorkerOptions):
             raise ConfigError(f"options must be a WorkerOptions or None, got {options!r:.60}")
@@ -93,6 +95,7 @@ class BaseWorker:
         self.burst: bool = o.burst
         self.ack_interval = o.ack_interval
         self.timeout_grace = o.timeout_grace
+        self.queues: tuple[str, ...] | None = o.queues
         self._hooks = Callbacks(
             self.worker_id,
             check_callable("on_job_start", on_job_start),
@@ -116,6 +119,7 @@ class BaseWorker:
         self._started_at: float | None = None
         self._started_wall: float | None = None
         self._stopped_at: float | None = None
+        self._scheduler: Scheduler | None = None
         self.last_heartbeat_at: float | None = None  # epoch seconds the hub last extended our leases
         self._jobs_done = 0
         self._jobs_started = 0  # handlers started: what `max_jobs` counts (prefetched jobs do not)
@@ -230,6 +234,8 @@ class BaseWorker:
             self._hub = attach(self.queue, self)
             self._state = WorkerState.RUNNING
             self._launch()
+            if self.options.scheduler:
+                self._scheduler = start_registered_scheduler(self.queue)
         if signals:
             self._signals = ShutdownSignals(f"worker {self.worker_id}", self._graceful_signal, self._cold.set)
             self._signals.install()
@@ -272,6 +278,9 @@ class BaseWorker:
         return clean
 
     def _finish(self, clean: bool) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.stop()
         hub, self._hub = self._hub, None
         if hub is not None:
             detach(hub, self)

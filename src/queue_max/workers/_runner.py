@@ -53,6 +53,7 @@ class Host(Protocol):
     poll_interval: float
     burst: bool
     ack_interval: float
+    queues: tuple[str, ...] | None
 
     @property
     def hooks(self) -> Callbacks: ...
@@ -165,7 +166,7 @@ class Runner:
         """(jobs, seconds to pause before trying again)."""
         w = self.worker
         try:
-            jobs, pause = claim(w.queue, w.worker_id, limit, self.failures, self.gate)
+            jobs, pause = claim(w.queue, w.worker_id, limit, self.failures, self.gate, w.queues)
         except QueueClosed:
             log.warning("worker %s: the queue was closed; stopping", w.worker_id)
             w.request_stop()

@@ -162,7 +162,8 @@ class AsyncWorker(BaseWorker):
             limit = max(1, min(limit, self.max_jobs - self._jobs_started))
         seen = hub.gen
         try:
-            jobs, pause = await self._storage(claim, self.queue, self.worker_id, limit, self._failures, hub.writers)
+            jobs, pause = await self._storage(claim, self.queue, self.worker_id, limit, self._failures, hub.writers,
+                                              self.queues)
         except QueueClosed:
             log.warning("worker %s: the queue was closed; stopping", self.worker_id)
             self.request_stop()

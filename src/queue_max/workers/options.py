@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from ..errors import ConfigError
+from ..flow import check_queue_list
 from ._validate import check_bool, check_count, check_seconds
 
 __all__ = ["DEFAULT_PREFETCH", "WorkerOptions"]
@@ -20,6 +21,9 @@ class WorkerOptions:
 
     `concurrency` None means the worker kind's default (1 thread; 10 tasks for `AsyncWorker`).
     `max_jobs` counts jobs whose handler ran; prefetched jobs that never started do not count.
+    `queues` names the queues to consume, in claim order (None: every queue; see docs/queues.md).
+    `scheduler` fires the schedules of the periodic tasks registered in the process while the
+    worker runs (what `queue-max worker` does unless `--no-scheduler`).
     """
 
     concurrency: int | None = None
@@ -32,6 +36,8 @@ class WorkerOptions:
     burst: bool = False
     ack_interval: float = 0.005
     timeout_grace: float = 1.0
+    queues: tuple[str, ...] | None = None
+    scheduler: bool = False
 
     def __post_init__(self) -> None:
         checked = {
@@ -45,6 +51,8 @@ class WorkerOptions:
             "burst": check_bool("burst", self.burst),
             "ack_interval": check_seconds("ack_interval", self.ack_interval),
             "timeout_grace": check_seconds("timeout_grace", self.timeout_grace),
+            "queues": check_queue_list(self.queues),
+            "scheduler": check_bool("scheduler", self.scheduler),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -59,4 +67,7 @@ class WorkerOptions:
 
     def as_dict(self) -> dict[str, Any]:
         """The options as JSON values (how they reach a worker process)."""
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        if values["queues"] is not None:
+            values["queues"] = list(values["queues"])
+        return values

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ...errors import JobNotFound
+from ..._payload import check_queue_name
+from ...errors import InvalidPayload, JobNotFound
 from ._compat import (
     BaseTaskBackend,
+    InvalidTask,
     TaskResult,
     TaskResultDoesNotExist,
     TaskResultStatus,
@@ -75,6 +77,15 @@ def parse_options(alias: str, raw: object) -> tuple[BackendOptions, list[tuple[s
     return BackendOptions(on_commit, retries), problems
 
 
+def _queue_name_problem(name: object) -> str | None:
+    """Why queue-max cannot store a job in queue `name`, or None."""
+    try:
+        check_queue_name(name)
+    except InvalidPayload as exc:
+        return str(exc)
+    return None
+
+
 def _run_at(run_after: Any) -> datetime | None:
     """`Task.run_after` as an aware datetime: a timedelta counts from now, a naive datetime
     (USE_TZ = False) is in Django's current time zone."""
@@ -114,7 +125,10 @@ class QueueMaxBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
         """Store a call of `task`; its result is READY (and, with ENQUEUE_ON_COMMIT inside a
         transaction, gets its id when the transaction commits)."""
         self._require_valid()
-        self.validate_task(task)
+        self.validate_task(task)  # Django refuses a queue_name outside this backend's QUEUES
+        problem = _queue_name_problem(task.queue_name)
+        if problem is not None:
+            raise InvalidTask(problem)
         where = f"the arguments of Django task {task.module_path!r}"
         result = TaskResult(
             task=task,
@@ -141,7 +155,7 @@ class QueueMaxBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
     def _store(self, result: Any) -> None:
         task = result.task
         run_at = _run_at(task.run_after)
-        options: dict[str, Any] = {"queue": get_queue(), "priority": task.priority}
+        options: dict[str, Any] = {"queue": get_queue(), "priority": task.priority, "queue_name": task.queue_name}
         if run_at is not None:
             options["run_at"] = run_at
         if self.config.max_retries is not None:
@@ -181,6 +195,9 @@ class QueueMaxBackend(BaseTaskBackend):  # type: ignore[misc,unused-ignore]
         messages: list[Any] = list(super().check(**kwargs))
         messages += [checks.Error(message, hint=hint, obj=f"TASKS[{self.alias!r}]", id=check_id)
                      for check_id, message, hint in self.problems]
+        messages += [checks.Error(f"TASKS[{self.alias!r}]['QUEUES']: {problem}", obj=f"TASKS[{self.alias!r}]",
+                                  id="queue_max.E012")
+                     for problem in map(_queue_name_problem, sorted(self.queues)) if problem is not None]
         if not apps.is_installed("queue_max.contrib.django"):
             messages.append(checks.Warning(
                 f"TASKS[{self.alias!r}] uses QueueMaxBackend, but 'queue_max.contrib.django' is not in "

@@ -13,6 +13,7 @@ from .bus import EventTimeout, QueueEventBus
 from .models import (
     EVENT_TYPES,
     Alert,
+    CircuitChanged,
     DashboardAction,
     JobCancelled,
     JobCompleted,
@@ -24,10 +25,12 @@ from .models import (
     JobsRecovered,
     JobStarted,
     QueueEvent,
+    QueuePaused,
 )
 
 __all__ = [
     "Alert",
+    "CircuitChanged",
     "DashboardAction",
     "EVENT_TYPES",
     "EventTimeout",
@@ -42,4 +45,5 @@ __all__ = [
     "JobsRecovered",
     "QueueEvent",
     "QueueEventBus",
+    "QueuePaused",
 ]

@@ -9,6 +9,7 @@ from bubus import BaseEvent
 
 __all__ = [
     "Alert",
+    "CircuitChanged",
     "DashboardAction",
     "EVENT_TYPES",
     "JobCancelled",
@@ -21,6 +22,7 @@ __all__ = [
     "JobStarted",
     "JobsRecovered",
     "QueueEvent",
+    "QueuePaused",
     "snake_name",
 ]
 
@@ -141,9 +143,31 @@ class DashboardAction(QueueEvent):
     arg_fields: ClassVar[tuple[str, ...]] = ("action", "actor", "detail")
 
 
+class CircuitChanged(QueueEvent):
+    """A named queue's host-wide circuit breaker changed state ("closed", "open", "half_open");
+    emitted by the process whose job outcome or claim made the change."""
+
+    queue_name: str
+    old_state: str
+    new_state: str
+
+    queue_event: ClassVar[str] = "circuit_changed"
+    arg_fields: ClassVar[tuple[str, ...]] = ("queue_name", "old_state", "new_state")
+
+
+class QueuePaused(QueueEvent):
+    """A named queue was paused (`paused` True) or resumed (False) through this process."""
+
+    queue_name: str
+    paused: bool
+
+    queue_event: ClassVar[str] = "queue_paused"
+    arg_fields: ClassVar[tuple[str, ...]] = ("queue_name", "paused")
+
+
 # the built-in emitter's event name -> its typed event
 EVENT_TYPES: dict[str, type[QueueEvent]] = {
     cls.queue_event: cls
     for cls in (JobEnqueued, JobStarted, JobCompleted, JobFailed, JobRetried, JobCancelled,
-                JobReleased, JobsRecovered, Alert, DashboardAction)
+                JobReleased, JobsRecovered, Alert, DashboardAction, CircuitChanged, QueuePaused)
 }

@@ -22,6 +22,7 @@ from ...cli.commands import (
     days,
     describe,
     duration,
+    flow_line,
     plural,
     purge,
     run_command,
@@ -131,7 +132,12 @@ def purge_command(**args: Any) -> None:
 @click.option("--job-timeout", type=_duration, help="time limit per job")
 @click.option("--poll-interval", type=_duration, default=1.0, help="longest wait between polls when idle (default 1)")
 @click.option("--rate-limit", type=click.IntRange(min=0),
-              help="jobs claimed per minute by this process; 0 = no limit (default QUEUE_MAX_RATE_LIMIT)")
+              help="jobs started per minute in each queue consumed, host-wide; 0 = no limit "
+                   "(default QUEUE_MAX_RATE_LIMIT, unset = no limit)")
+@click.option("--queues", metavar="Q1,Q2",
+              help="consume only these named queues, earlier ones first (default: every queue)")
+@click.option("--no-scheduler", is_flag=True,
+              help="do not fire @periodic_task schedules from this worker (each tick is enqueued once)")
 @click.option("--name", help="worker name prefix (default: the host name)")
 @click.option("--log-level", type=click.Choice(_LEVELS, case_sensitive=False),
               help="log queue-max at LEVEL to stderr (default: the app's logging setup)")
@@ -164,8 +170,11 @@ def worker_command(**args: Any) -> None:
                    f"{plural(len(names), 'task')}, queue {queue.location} "
                    f"({plural(queue.num_shards, 'shard')})"
                    f"{', burst' if args['burst'] else ''}", err=True)
+        click.echo(flow_line(queue, worker.queues, not args["no_scheduler"]), err=True)
         started = time.monotonic()
         clean = worker.run(handle_signals=True)
+    except QueueMaxError as exc:
+        raise _fail(exc) from exc
     finally:
         if overrides:
             queue.close()

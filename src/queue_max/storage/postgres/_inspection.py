@@ -61,17 +61,29 @@ class Inspection(Search):
             errors = conn.execute(self.q.get_errors, (rowid_of(job_id),)).fetchall()
         return job_from_row(0, row, errors)
 
-    def list_jobs(self, status: JobStatus | None, limit: int, shard_id: int | None = None) -> list[Job]:
+    def list_jobs(
+        self, status: JobStatus | None, limit: int, shard_id: int | None = None, queue_name: str | None = None
+    ) -> list[Job]:
         self._check_shard(shard_id)
+        named = () if queue_name is None else (queue_name,)
         if status is None:
-            rows = self._rows(self.q.list_all, (limit,))
+            rows = self._rows(self.q.list_all_in if named else self.q.list_all, (*named, limit))
         else:
             wanted = JobStatus(status)
             statuses = _WAITING if wanted is JobStatus.PENDING else [wanted.value]
-            rows = self._rows(self.q.list_status, (statuses, limit))
+            rows = self._rows(self.q.list_status_in if named else self.q.list_status, (*named, statuses, limit))
         jobs = jobs_from_rows(0, rows)
         jobs.sort(key=lambda job: (job.created_ts, job.id))
         return jobs
+
+    def queue_counts(self, now: float) -> dict[str, dict[str, int]]:
+        totals: dict[str, dict[str, int]] = {}
+        for name, status, count in self._rows(self.q.count_by_queue, (now,)):
+            per = totals.setdefault(name, {s.value: 0 for s in JobStatus} | {"scheduled": 0})
+            per[status] += count
+            if status == "scheduled":
+                per["pending"] += count  # as in counts(): scheduled jobs are pending too
+        return dict(sorted(totals.items()))
 
     def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
         self._check_shard(shard_id)

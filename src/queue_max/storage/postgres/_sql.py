@@ -7,7 +7,8 @@ psycopg can prepare each one after a few executions.
 from __future__ import annotations
 
 from ..sqlite._ids import MAX_SHARDS
-from ..sqlite._rows import JOB_COLUMNS
+from ..sqlite._rows import NAMED_JOB_COLUMNS
+from ._flow_sql import FLOW_SCHEMA, FlowQ
 
 __all__ = ["FIND_FILTERS", "MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
 
@@ -87,12 +88,25 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE TABLE {s}.counters (key text, slot integer, n bigint NOT NULL, PRIMARY KEY (key, slot))",
         "INSERT INTO {s}.meta (key, value) VALUES ('created_at', extract(epoch FROM now())::text)",
     ],
+    # named queues (a worker on every queue claims on jobs_ready_all), per-key concurrency and
+    # the host-wide flow-control state; see storage.base point 9
+    2: [
+        "ALTER TABLE {s}.jobs ADD COLUMN concurrency_key text",
+        "CREATE INDEX jobs_ready_all ON {s}.jobs (priority DESC, run_at, id) WHERE status = 'pending'",
+        *FLOW_SCHEMA,
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
-_JOB_COLUMNS = JOB_COLUMNS  # one decoder (sqlite._rows.job_from_row) reads rows of both backends
+_JOB_COLUMNS = NAMED_JOB_COLUMNS  # one decoder (sqlite._rows.job_from_row) reads rows of both backends
 _JOB_ID = f"id * {MAX_SHARDS}"  # the one shard's ids, as in sqlite._ids
-_RETURNING_JOB = ", ".join("j." + column for column in JOB_COLUMNS.split(", "))
+_RETURNING_JOB = ", ".join("j." + column for column in NAMED_JOB_COLUMNS.split(", "))
+_CLAIM_PICKED = (
+    "UPDATE {s}.jobs j SET status = 'processing', worker_id = %(worker)s, started_at = %(now)s, "
+    "heartbeat = %(now)s, lease_expires_at = %(until)s, lease_deadline = %(deadline)s, "
+    "tentativas = j.tentativas + 1, lease_token = j.lease_token + 1 "
+    "FROM picked WHERE j.id = picked.id RETURNING " + _RETURNING_JOB
+)
 _LEASES = "unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS l(id, token)"
 _LEASED = "j.id = l.id AND j.lease_token = l.token AND j.status = 'processing'"
 _ONE_LEASED = "id = %(id)s AND lease_token = %(token)s AND status = 'processing'"
@@ -125,17 +139,18 @@ class Q:
     reserve_ids = "SELECT nextval('{s}.job_ids') FROM generate_series(1, %s)"
     insert_one = (
         "INSERT INTO {s}.jobs (id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
-        "status) VALUES (nextval('{s}.job_ids'), %s, %s, %s, %s, %s, %s, %s) RETURNING id"
+        "status, queue_name, concurrency_key) VALUES (nextval('{s}.job_ids'), %s, %s, %s, %s, %s, %s, "
+        "%s, %s, %s) RETURNING id"
     )
     insert_one_notify = (
         "WITH ins AS (INSERT INTO {s}.jobs (id, pagina_id, payload, priority, max_tentativas, "
-        "created_at, run_at, status) VALUES (nextval('{s}.job_ids'), %s, %s, %s, %s, %s, %s, %s) "
-        "RETURNING id) SELECT id, pg_notify(%s, '') FROM ins"
+        "created_at, run_at, status, queue_name, concurrency_key) VALUES (nextval('{s}.job_ids'), "
+        "%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id) SELECT id, pg_notify(%s, '') FROM ins"
     )
     insert_arrays = (
         "INSERT INTO {s}.jobs (created_at, id, pagina_id, payload, priority, max_tentativas, run_at, "
-        "status) SELECT %s, t.* FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::int[], "
-        "%s::int[], %s::float8[], %s::text[]) AS t"
+        "status, queue_name, concurrency_key) SELECT %s, t.* FROM unnest(%s::bigint[], %s::bigint[], "
+        "%s::text[], %s::int[], %s::int[], %s::float8[], %s::text[], %s::text[], %s::text[]) AS t"
     )
     insert_payloads = (
         "INSERT INTO {s}.jobs (max_tentativas, created_at, run_at, status, id, payload) "
@@ -143,7 +158,8 @@ class Q:
     )
     insert_dedupe = (
         "INSERT INTO {s}.jobs (id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
-        "status, dedupe_key) VALUES (nextval('{s}.job_ids'), %s, %s, %s, %s, %s, %s, %s, %s) "
+        "status, dedupe_key, queue_name, concurrency_key) "
+        "VALUES (nextval('{s}.job_ids'), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL AND completed_at IS NULL "
         "DO NOTHING RETURNING id"
     )
@@ -154,11 +170,13 @@ class Q:
     claim = (
         "WITH picked AS MATERIALIZED (SELECT id FROM {s}.jobs WHERE queue_name = %(queue)s "
         "AND status = 'pending' ORDER BY priority DESC, run_at, id LIMIT %(limit)s "
-        "FOR UPDATE SKIP LOCKED) "
-        "UPDATE {s}.jobs j SET status = 'processing', worker_id = %(worker)s, started_at = %(now)s, "
-        "heartbeat = %(now)s, lease_expires_at = %(until)s, lease_deadline = %(deadline)s, "
-        "tentativas = j.tentativas + 1, lease_token = j.lease_token + 1 "
-        "FROM picked WHERE j.id = picked.id RETURNING " + _RETURNING_JOB
+        "FOR UPDATE SKIP LOCKED) " + _CLAIM_PICKED
+    )
+    # every queue but those excluded (paused, breaker open), on jobs_ready_all
+    claim_any = (
+        "WITH picked AS MATERIALIZED (SELECT id FROM {s}.jobs WHERE status = 'pending' "
+        "AND queue_name <> ALL(%(exclude)s::text[]) ORDER BY priority DESC, run_at, id "
+        "LIMIT %(limit)s FOR UPDATE SKIP LOCKED) " + _CLAIM_PICKED
     )
 
     complete = (
@@ -202,6 +220,11 @@ class Q:
         "UPDATE {s}.jobs j SET status = 'pending', tentativas = j.tentativas - 1, worker_id = NULL, "
         "heartbeat = NULL, lease_expires_at = NULL, lease_deadline = NULL, started_at = NULL "
         "FROM " + _LEASES + " WHERE " + _LEASED + " RETURNING j.id"
+    )
+    release_until = (
+        "UPDATE {s}.jobs j SET status = 'scheduled', run_at = %(run_at)s, tentativas = j.tentativas - 1, "
+        "worker_id = NULL, heartbeat = NULL, lease_expires_at = NULL, lease_deadline = NULL, "
+        "started_at = NULL FROM " + _LEASES + " WHERE " + _LEASED + " RETURNING j.id"
     )
     extend = (
         "UPDATE {s}.jobs j SET lease_expires_at = %(until)s, lease_deadline = %(deadline)s, "
@@ -256,6 +279,16 @@ class Q:
     )
     list_status = "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs WHERE status = ANY(%s) ORDER BY id LIMIT %s"
     list_all = "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs ORDER BY id LIMIT %s"
+    list_status_in = (
+        "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs WHERE queue_name = %s AND status = ANY(%s) "
+        "ORDER BY id LIMIT %s"
+    )
+    list_all_in = "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs WHERE queue_name = %s ORDER BY id LIMIT %s"
+    count_by_queue = (
+        "SELECT queue_name, CASE WHEN status = 'scheduled' AND run_at > %s THEN 'scheduled' "
+        "WHEN status = 'scheduled' THEN 'pending' ELSE status END AS s, count(*) "
+        "FROM {s}.jobs GROUP BY queue_name, s"
+    )
     counts = (
         "SELECT status, count(*), count(*) FILTER (WHERE status = 'scheduled' AND run_at > %s) "
         "FROM {s}.jobs GROUP BY status"
@@ -347,11 +380,12 @@ FIND_FILTERS = {
 }
 
 
-class Statements(Q):
+class Statements(Q, FlowQ):
     """`Q` with every template formatted for one (already quoted) schema."""
 
     def __init__(self, schema_ident: str) -> None:
         self.schema_ident = schema_ident
-        for name, value in vars(Q).items():
-            if not name.startswith("_") and isinstance(value, str):
-                setattr(self, name, value.format(s=schema_ident))
+        for templates in (Q, FlowQ):
+            for name, value in vars(templates).items():
+                if not name.startswith("_") and isinstance(value, str):
+                    setattr(self, name, value.format(s=schema_ident))

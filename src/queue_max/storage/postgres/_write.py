@@ -28,12 +28,13 @@ def insert_jobs(
     plain = [i for i, job in enumerate(jobs) if job.dedupe_key is None]
     if plain:
         ids = _reserve(conn, q, len(plain))
-        columns: list[list[Any]] = [ids, [], [], [], [], [], []]
+        columns: list[list[Any]] = [ids, [], [], [], [], [], [], [], []]
         for i in plain:
             job = jobs[i]
             run_at = now if job.run_at is None else job.run_at
             for column, value in zip(columns[1:], (job.shard_key, job.payload_json, job.priority,
-                                                   job.max_attempts, run_at, _status(run_at, now))):
+                                                   job.max_attempts, run_at, _status(run_at, now),
+                                                   job.queue_name, job.concurrency_key)):
                 column.append(value)
         conn.execute(q.insert_arrays, (now, *columns))
         for i, rowid in zip(plain, ids):
@@ -49,7 +50,7 @@ def insert_jobs(
 def _insert_keyed(conn: psycopg.Connection[Any], q: Statements, job: NewJob, now: float) -> JobRef:
     run_at = now if job.run_at is None else job.run_at
     params = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
-              _status(run_at, now), job.dedupe_key)
+              _status(run_at, now), job.dedupe_key, job.queue_name, job.concurrency_key)
     while True:
         row = conn.execute(q.insert_dedupe, params).fetchone()
         if row is not None:

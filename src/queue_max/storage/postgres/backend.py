@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -19,6 +19,7 @@ from ..base import Completion
 from ._conn import (
     PostgresOptions, connect_kwargs, migrate, redact_url, session_settings, translate, translating,
 )
+from ._flow import FlowControl
 from ._import import import_snapshot
 from ._inspection import Inspection
 from ._listen import Listener, Notifier, Poller
@@ -36,7 +37,7 @@ RECOVERY_BATCH = 1000
 _new = tuple.__new__
 
 
-class PostgresBackend(Inspection):
+class PostgresBackend(Inspection, FlowControl):
     """One PostgreSQL schema used as one queue (implements `Backend`); safe across threads,
     processes and hosts."""
 
@@ -128,7 +129,7 @@ class PostgresBackend(Inspection):
             job = jobs[0]
             run_at = now if job.run_at is None else job.run_at
             params = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
-                      "pending" if run_at <= now else "scheduled")
+                      "pending" if run_at <= now else "scheduled", job.queue_name, job.concurrency_key)
             with self.conn() as conn:
                 if notify:
                     row = conn.execute(self.q.insert_one_notify, (*params, self.channel)).fetchone()
@@ -176,17 +177,20 @@ class PostgresBackend(Inspection):
         return ids
 
     # ── claim ──
-    def claim(self, worker_id: str, limit: int, lease_s: float, now: float) -> list[Job]:
+    def claim(
+        self, worker_id: str, limit: int, lease_s: float, now: float,
+        queue: str | None = None, exclude: Collection[str] = (),
+    ) -> list[Job]:
         until = now + lease_s
-        params = {"queue": "default", "limit": limit, "worker": worker_id, "now": now, "until": until,
-                  "deadline": self._deadline(until)}
+        params = {"queue": queue, "exclude": sorted(exclude), "limit": limit, "worker": worker_id,
+                  "now": now, "until": until, "deadline": self._deadline(until)}
         due = self._promote_due
         with self.conn() as conn:
             if now >= due or now < due - 2 * PROMOTE_EVERY:  # also after the clock jumped back
                 # scheduled jobs become due in their own statement, outside the claim's snapshot
                 self._promote_due = now + PROMOTE_EVERY
                 conn.execute(self.q.promote, (now,))
-            rows = conn.execute(self.q.claim, params).fetchall()
+            rows = conn.execute(self.q.claim if queue is not None else self.q.claim_any, params).fetchall()
         out = jobs_from_rows(0, rows)
         if len(out) > 1:  # RETURNING order is not guaranteed
             out.sort(key=_claim_order)
@@ -225,7 +229,9 @@ class PostgresBackend(Inspection):
             conn.execute(self.q.to_dead_letter, params)
             conn.execute(self.q.add_counter, ("total_jobs_failed", 1))
 
-    def release(self, leases: Sequence[Lease], now: float) -> list[Lease]:
+    def release(self, leases: Sequence[Lease], now: float, run_at: float | None = None) -> list[Lease]:
+        if run_at is not None and run_at > now:
+            return self._per_lease(leases, self.q.release_until, {"run_at": run_at})
         return self._per_lease(leases, self.q.release, {})
 
     def extend(self, leases: Sequence[Lease], until: float) -> list[Lease]:
@@ -245,7 +251,9 @@ class PostgresBackend(Inspection):
             self._check_shard(shard_id)
         params = {"until": until, "deadline": self._deadline(until), "worker": worker_id}
         with self.conn() as conn:
-            return conn.execute(self.q.heartbeat, params).rowcount
+            extended: int = conn.execute(self.q.heartbeat, params).rowcount
+        self._extend_slots(worker_id, until)  # a running job keeps its concurrency slot
+        return extended
 
     def expire_leases(self, worker_id: str, now: float) -> int:
         params = {"now": now, "deadline": self._deadline(now), "worker": worker_id}

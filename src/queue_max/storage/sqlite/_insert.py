@@ -23,16 +23,19 @@ def insert_group(
     ranges: list[tuple[int, int]] = []
     plain = [i for i in indices if jobs[i].dedupe_key is None]
     for options, run in _runs(jobs, plain, now):
-        key, priority, max_attempts, run_at, status = options
+        key, priority, max_attempts, run_at, status, queue_name, concurrency_key = options
         if len(run) > 1:
             first = conn.execute(Q.next_id).fetchone()[0]
             array = "[" + ",".join([jobs[i].payload_json for i in run]) + "]"
             conn.execute(Q.insert_json_array, (first, key, priority, max_attempts, now, run_at, status,
-                                               _ready(status), array))
+                                               _ready(status), queue_name, concurrency_key, array))
             last = first + len(run) - 1
         else:
-            cursor = conn.execute(Q.insert, (key, jobs[run[0]].payload_json, priority, max_attempts, now,
-                                             run_at, status, _ready(status)))
+            row = (key, jobs[run[0]].payload_json, priority, max_attempts, now, run_at, status, _ready(status))
+            if queue_name == "default" and concurrency_key is None:
+                cursor = conn.execute(Q.insert, row)
+            else:
+                cursor = conn.execute(Q.insert_named, (*row, queue_name, concurrency_key))
             first = last = int(cursor.lastrowid or 0)
         ranges.append((first, last))
         for index, rowid in zip(run, range(first, last + 1)):
@@ -44,7 +47,8 @@ def insert_group(
         run_at = now if job.run_at is None else job.run_at
         status = "scheduled" if run_at > now else "pending"
         row = conn.execute(Q.insert_dedupe, (job.shard_key, job.payload_json, job.priority, job.max_attempts,
-                                             now, run_at, status, _ready(status), job.dedupe_key)).fetchone()
+                                             now, run_at, status, _ready(status), job.dedupe_key,
+                                             job.queue_name, job.concurrency_key)).fetchone()
         created = row is not None
         if row is None:
             row = conn.execute(Q.find_live_key, (job.dedupe_key,)).fetchone()
@@ -67,7 +71,8 @@ def _runs(jobs: Sequence[NewJob], indices: list[int], now: float) -> Iterator[tu
     current: tuple[Any, ...] | None = None
     start = 0
     for position, index in enumerate(indices):
-        options = jobs[index][1:5]  # priority, max_attempts, run_at, shard_key
+        job = jobs[index]  # every column but the payload, the dedupe key and the trace
+        options = (job.priority, job.max_attempts, job.run_at, job.shard_key, job.queue_name, job.concurrency_key)
         if options != current:
             if position:
                 yield _columns(current, now), indices[start:position]  # type: ignore[arg-type]
@@ -77,9 +82,10 @@ def _runs(jobs: Sequence[NewJob], indices: list[int], now: float) -> Iterator[tu
 
 
 def _columns(options: tuple[Any, ...], now: float) -> tuple[Any, ...]:
-    priority, max_attempts, run_at, shard_key = options
+    priority, max_attempts, run_at, shard_key, queue_name, concurrency_key = options
     due = now if run_at is None else run_at
-    return (shard_key, priority, max_attempts, due, "scheduled" if due > now else "pending")
+    return (shard_key, priority, max_attempts, due, "scheduled" if due > now else "pending", queue_name,
+            concurrency_key)
 
 
 def insert_payloads(

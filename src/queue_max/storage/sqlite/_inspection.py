@@ -47,15 +47,19 @@ class Inspection(Search, MetricsReader):
         errors = shard.read(Q.get_errors, (rowid_of(job_id),))
         return job_from_row(shard_id, row, errors)
 
-    def list_jobs(self, status: JobStatus | None, limit: int, shard_id: int | None = None) -> list[Job]:
+    def list_jobs(
+        self, status: JobStatus | None, limit: int, shard_id: int | None = None, queue_name: str | None = None
+    ) -> list[Job]:
         jobs: list[Job] = []
+        named = () if queue_name is None else (queue_name,)
         for shard in self._targets(shard_id):
             if status is None:
-                rows = shard.read(Q.list_all, (limit,))
+                rows = shard.read(Q.list_all_in if named else Q.list_all, (*named, limit))
             elif JobStatus(status) is JobStatus.PENDING:
-                rows = shard.read(Q.list_waiting, (limit,))
+                rows = shard.read(Q.list_waiting_in if named else Q.list_waiting, (*named, limit))
             else:
-                rows = shard.read(Q.list_status, (JobStatus(status).value, limit))
+                rows = shard.read(Q.list_status_in if named else Q.list_status,
+                                  (*named, JobStatus(status).value, limit))
             jobs += jobs_from_rows(shard.shard_id, rows)
         jobs.sort(key=lambda job: (job.created_ts, job.id))
         return jobs[:limit]
@@ -70,6 +74,16 @@ class Inspection(Search, MetricsReader):
             totals["scheduled"] += shard.read_one(Q.count_scheduled, (now,))[0]
             totals["dead_letter"] += shard.read_one(Q.count_dead)[0]
         return totals
+
+    def queue_counts(self, now: float) -> dict[str, dict[str, int]]:
+        totals: dict[str, dict[str, int]] = {}
+        for shard in self.shards:
+            for name, status, count in shard.read(Q.count_by_queue, (now,)):
+                per = totals.setdefault(name, {s.value: 0 for s in JobStatus} | {"scheduled": 0})
+                per[status] += count
+                if status == "scheduled":
+                    per["pending"] += count  # as in counts(): scheduled jobs are pending too
+        return dict(sorted(totals.items()))
 
     def count_live(self) -> int:
         return sum(shard.read_one(Q.count_live)[0] for shard in self.shards)

@@ -10,7 +10,7 @@ import random
 import sqlite3
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,11 @@ from ._inspection import Inspection
 from ._ids import MAX_SHARDS, id_range, job_id_of, rowid_of, shard_of_id
 from ._complete import SomeLeaseLost, complete_all, complete_each
 from ._insert import insert_group, insert_payloads
+from ._flow import FlowControl
 from ._layout import directory_lock, existing_shards, prepare_dir, read_only_dir
 from ._rollup import Rollup, ack_facts, outcome_of, record_expired, task_of_json
 from ._rows import jobs_from_rows
-from ._sql import Q
+from ._sql import Q, claim_excluding
 from .shard import Shard, ShardOptions, translate
 
 __all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "ShardManager"]
@@ -41,7 +42,7 @@ PROMOTE_EVERY = 0.005
 EMPTY_HINT_TTL = 0.005
 
 
-class ShardManager(Inspection):
+class ShardManager(Inspection, FlowControl):
     """N WAL-mode SQLite shards in one directory, used as one queue (implements `Backend`)."""
 
     def __init__(
@@ -222,11 +223,12 @@ class ShardManager(Inspection):
         run_at = now if job.run_at is None else job.run_at
         try:
             due = run_at <= now
-            cursor = shard.conn().execute(
-                Q.insert,
-                (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
-                 "pending" if due else "scheduled", 1 if due else None),
-            )
+            row = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
+                   "pending" if due else "scheduled", 1 if due else None)
+            if job.queue_name == "default" and job.concurrency_key is None:
+                cursor = shard.conn().execute(Q.insert, row)
+            else:
+                cursor = shard.conn().execute(Q.insert_named, (*row, job.queue_name, job.concurrency_key))
             rowid = cursor.lastrowid or 0
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
@@ -260,23 +262,35 @@ class ShardManager(Inspection):
             conn.executemany(Q.delete_rowid_range, ranges)
 
     # ── claim ──
-    def claim(self, worker_id: str, limit: int, lease_s: float, now: float) -> list[Job]:
-        empty = self._empty_hints()
+    def claim(
+        self, worker_id: str, limit: int, lease_s: float, now: float,
+        queue: str | None = None, exclude: Collection[str] = (),
+    ) -> list[Job]:
+        empty = self._empty_hints(queue)
         out: list[Job] = []
         until = now + lease_s
+        params: dict[str, Any] = {"worker": worker_id, "now": now, "until": until}
+        peek_args: tuple[Any, ...]
+        if queue is not None:
+            sql, peek, peek_args = Q.claim_queue, Q.peek_queue, (queue, now)
+            params["queue"] = queue
+        elif exclude:
+            sql, peek, peek_args = claim_excluding(len(exclude)), Q.peek_ready, (now,)
+            params.update({f"x{i}": name for i, name in enumerate(sorted(exclude))})
+        else:
+            sql, peek, peek_args = Q.claim, Q.peek_ready, (now,)
         for shard_id in self._visit_order(empty, now):
             shard = self.shards[shard_id]
-            if empty[shard_id] is not None and not shard.read_one(Q.peek_ready, (now,))[0]:
+            if empty[shard_id] is not None and not shard.read_one(peek, peek_args)[0]:
                 empty[shard_id] = now
                 continue
-            want = limit - len(out)
+            want = params["limit"] = limit - len(out)
             self._promote(shard, now)
             # A lone UPDATE ... RETURNING is its own write transaction, and SQLite takes the
             # write lock before the statement reads: the same guarantee as BEGIN IMMEDIATE,
             # without two extra round trips.
             try:
-                rows = shard.conn().execute(
-                    Q.claim, {"worker": worker_id, "now": now, "until": until, "limit": want}).fetchall()
+                rows = shard.conn().execute(sql, params).fetchall()
             except sqlite3.Error as exc:
                 raise translate(exc, shard.name) from exc
             empty[shard_id] = now if len(rows) < want else None
@@ -312,11 +326,16 @@ class ShardManager(Inspection):
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
 
-    def _empty_hints(self) -> list[float | None]:
-        """Per shard, when this thread last found it empty (None: it had jobs)."""
-        hints: list[float | None] | None = getattr(self._local, "empty", None)
+    def _empty_hints(self, queue: str | None) -> list[float | None]:
+        """Per shard, when this thread last found it empty, in `queue` or in any (None: it had jobs)."""
+        per_queue: dict[str | None, list[float | None]] | None = getattr(self._local, "empty", None)
+        if per_queue is None:
+            per_queue = self._local.empty = {}
+        hints = per_queue.get(queue)
         if hints is None:
-            hints = self._local.empty = [None] * self._n
+            if len(per_queue) > 64:  # a worker names few queues; a caller cycling names must not grow this
+                per_queue.clear()
+            hints = per_queue[queue] = [None] * self._n
         return hints
 
     # ── acknowledging ──
@@ -396,8 +415,10 @@ class ShardManager(Inspection):
             self.rollup.failure(lease.shard_id, task if isinstance(task, str) else "", error, now)
         self.rollup.write(conn, lease.shard_id)
 
-    def release(self, leases: Sequence[Lease], now: float) -> list[Lease]:
+    def release(self, leases: Sequence[Lease], now: float, run_at: float | None = None) -> list[Lease]:
         self.rollup.forget(leases)
+        if run_at is not None and run_at > now:
+            return self._per_lease(leases, Q.release_until, {"run_at": run_at})
         return self._per_lease(leases, Q.release, {})
 
     def extend(self, leases: Sequence[Lease], until: float) -> list[Lease]:
@@ -419,6 +440,8 @@ class ShardManager(Inspection):
         for shard in targets:
             with shard.write() as conn:
                 total += conn.execute(Q.heartbeat, {"until": until, "now": until, "worker": worker_id}).rowcount
+        if shard_id in (None, 0):
+            self._extend_slots(worker_id, until)  # a running job keeps its concurrency slot
         return total
 
     def expire_leases(self, worker_id: str, now: float) -> int:

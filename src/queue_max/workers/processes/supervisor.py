@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, QueueMaxError
+from ...flow import check_queue_list
 from ...logs import LEVELS
 from ...queue import Queue
 from ...storage._open import check_database_url
@@ -69,6 +70,8 @@ class Supervisor:
         shutdown_timeout: float = 30.0,
         burst: bool = False,
         prefetch: int = DEFAULT_PREFETCH,
+        queues: Sequence[str] | str | None = None,
+        scheduler: bool = False,
         name: str = "queue-max",
         log_level: str | None = None,
         python: str = sys.executable,
@@ -93,7 +96,8 @@ class Supervisor:
             concurrency=self.threads, prefetch=prefetch, poll_interval=poll_interval,
             job_timeout=job_timeout, shutdown_timeout=shutdown_timeout, burst=burst,
             max_jobs=check_count("max_jobs_per_child", max_jobs_per_child, 1, 10**12, optional=True),
-            timeout_grace=3600.0 if self.kill_on_timeout else 1.0)
+            timeout_grace=3600.0 if self.kill_on_timeout else 1.0, queues=check_queue_list(queues),
+            scheduler=scheduler)
         self.data_dir = None if data_dir is None else str(data_dir)
         self.shards = check_count("shards", shards, 1, 1024, optional=True)
         self.queue_options = options

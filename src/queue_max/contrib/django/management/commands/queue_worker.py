@@ -13,7 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser  # type: ignore[import-untyped,unused-ignore]
 from django.utils.module_loading import autodiscover_modules  # type: ignore[import-untyped,unused-ignore]
 
-from queue_max.cli.commands import CliError, count, non_negative, timing_arguments, worker_options
+from queue_max.cli.commands import CliError, count, flow_line, non_negative, queue_list, timing_arguments, worker_options
 from queue_max.loading import import_tasks, load_function
 from queue_max.logs import log_to_stderr
 from queue_max.errors import QueueMaxError
@@ -46,8 +46,13 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
         parser.add_argument("--max-jobs", type=count, metavar="N", help="exit after N jobs")
         timing_arguments(parser)  # as `queue-max worker` has them
         parser.add_argument("--rate-limit", type=non_negative, metavar="N",
-                            help="jobs claimed per minute by this process; 0 = no limit "
-                                 "(default QUEUE_MAX['RATE_LIMIT'])")
+                            help="jobs started per minute in each queue consumed, host-wide; 0 = no limit "
+                                 "(default QUEUE_MAX['RATE_LIMIT'], unset = no limit)")
+        parser.add_argument("--queues", type=queue_list, metavar="Q1,Q2",
+                            help="consume only these named queues, earlier ones first (default: every queue)")
+        parser.add_argument("--no-scheduler", action="store_true",
+                            help="do not fire @periodic_task schedules from this worker (each tick is "
+                                 "enqueued once however many workers fire it)")
         parser.add_argument("--name", metavar="NAME", help="worker name prefix (default: the host name)")
         parser.add_argument("--log-level", type=str.upper, choices=_LEVELS, metavar="LEVEL",
                             help="log queue-max at LEVEL to stderr (default: your LOGGING setting)")
@@ -98,6 +103,7 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
             f"{len(names)} tasks{' and ' + options['function'] if function else ''}, queue {where} "
             f"({queue.num_shards} shard{'s' if queue.num_shards != 1 else ''})"
             f"{', burst' if options['burst'] else ''}")
+        self.stderr.write(flow_line(queue, options["queues"], not options["no_scheduler"]))
         started = time.monotonic()
         clean = worker.run(handle_signals=True)
         stats = worker.get_stats()

@@ -1,0 +1,359 @@
+"""Host-wide flow control of named queues: limits, pause, breakers, and the claim plan."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from ._clock import Clock
+from ._events import Emitter
+from ._payload import check_queue_name
+from .errors import ConfigError
+from .models import Job
+from .storage.base import Backend
+
+__all__ = [
+    "KEY_RETRY",
+    "ROTATE_EVERY",
+    "FlowGate",
+    "Policy",
+    "QueueLimits",
+    "TaskLimits",
+    "breaker_scope",
+    "check_limits",
+    "check_queue_list",
+    "set_task_limits",
+]
+
+log = logging.getLogger("queue_max.flow")
+
+# A worker that lists several queues starts every ROTATE_EVERY-th claim batch from a later
+# queue, so a busy first queue delays the others but never starves them.
+ROTATE_EVERY = 8
+# A job whose concurrency key is busy waits this long out of the run order before it is tried again.
+KEY_RETRY = 0.5
+_TASK_KEY = "__task__"
+
+
+class TaskLimits(NamedTuple):
+    """A task's own host-wide limits (0 = none): jobs started per minute, and jobs of one
+    concurrency key running at once (a keyed job of a task without one runs alone)."""
+
+    per_minute: int = 0
+    burst: int | None = None
+    per_key: int = 0
+
+
+# task name -> its limits; filled by @task, read by every Queue's claims (like the task registry)
+_TASK_LIMITS: dict[str, TaskLimits] = {}
+
+
+def set_task_limits(name: str, limits: TaskLimits) -> None:
+    """Record (or, with no limit, forget) the limits of the task registered as `name`."""
+    if limits.per_minute or limits.per_key:
+        _TASK_LIMITS[name] = limits
+    else:
+        _TASK_LIMITS.pop(name, None)
+
+
+def breaker_scope(queue_name: str) -> str:
+    return f"queue:{queue_name}"
+
+
+def _limit(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
+        raise ConfigError(f"{name} must be an int from 0 (no limit) to 10**9, or None, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLimits:
+    """Host-wide limits of one named queue; None means "the Queue's setting", 0 means none.
+
+    `rate_limit` is in jobs started per minute, `rate_limit_burst` the most that may start at
+    once (default: a minute's worth), `concurrency_limit` the most jobs of the queue running at
+    once on the host."""
+
+    rate_limit: int | None = None
+    rate_limit_burst: int | None = None
+    concurrency_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        _limit("rate_limit", self.rate_limit)
+        _limit("rate_limit_burst", self.rate_limit_burst)
+        _limit("concurrency_limit", self.concurrency_limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The limits in force for one queue: per-second rate, burst and concurrency (0 = none)."""
+
+    per_minute: int
+    burst: int
+    concurrency: int
+
+    @property
+    def limited(self) -> bool:
+        return bool(self.per_minute or self.concurrency)
+
+    def describe(self) -> str:
+        parts = []
+        if self.per_minute:
+            parts.append(f"rate {self.per_minute}/min (burst {self.burst})")
+        if self.concurrency:
+            parts.append(f"at most {self.concurrency} running")
+        return ", ".join(parts) or "no limit"
+
+
+def check_queue_list(queues: object, what: str = "queues") -> tuple[str, ...] | None:
+    """A worker's queue list: None (every queue) or a non-empty list of distinct valid names."""
+    if queues is None:
+        return None
+    if isinstance(queues, str):
+        queues = [part.strip() for part in queues.split(",")]
+    if not isinstance(queues, (list, tuple)) or not queues:
+        raise ConfigError(f"{what} must be a non-empty list of queue names or None (every queue), got {queues!r:.80}")
+    names = tuple(check_queue_name(name, ConfigError) for name in queues)
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{what} lists a queue twice: {list(names)!r}")
+    return names
+
+
+def check_limits(limits: object) -> dict[str, QueueLimits]:
+    if limits is None:
+        return {}
+    if not isinstance(limits, Mapping):
+        raise ConfigError(f"queue_limits must map queue names to QueueLimits, got {limits!r:.80}")
+    checked: dict[str, QueueLimits] = {}
+    for name, value in limits.items():
+        check_queue_name(name, ConfigError)
+        if isinstance(value, Mapping):
+            try:
+                value = QueueLimits(**value)
+            except TypeError as exc:
+                raise ConfigError(f"queue_limits[{name!r}]: {exc}; allowed: rate_limit, "
+                                  "rate_limit_burst, concurrency_limit") from None
+        if not isinstance(value, QueueLimits):
+            raise ConfigError(f"queue_limits[{name!r}] must be a QueueLimits or a dict, got {value!r:.80}")
+        checked[name] = value
+    return checked
+
+
+class FlowGate:
+    """What one Queue does around a claim: skip paused and broken queues, take tokens and
+    slots host-wide, hand back what it could not use, and record breaker outcomes."""
+
+    def __init__(self, backend: Backend, clock: Clock, *, rate_limit: int, burst: int | None,
+                 limits: Mapping[str, QueueLimits], threshold: int, recovery_s: float, lease_s: float,
+                 events: Emitter | None = None) -> None:
+        self.backend = backend
+        self.events = events if events is not None else Emitter()
+        self.clock = clock
+        self.rate_limit = rate_limit
+        self.burst = burst
+        self.limits = dict(limits)
+        self.threshold = threshold
+        self.recovery_s = recovery_s
+        self.lease_s = lease_s
+        self._slots: dict[int, list[int]] = {}
+        self._trials: set[int] = set()
+        self._lock = threading.Lock()
+        self._batches = itertools.count()
+        self._local = threading.local()  # .wait: why this thread's last claim came back short
+
+    # ── configuration ──
+    def policy(self, queue_name: str) -> Policy:
+        own = self.limits.get(queue_name, QueueLimits())
+        per_minute = self.rate_limit if own.rate_limit is None else own.rate_limit
+        burst = own.rate_limit_burst if own.rate_limit_burst is not None else self.burst
+        return Policy(per_minute, max(1, burst or per_minute) if per_minute else 0, own.concurrency_limit or 0)
+
+    def describe(self, queues: Sequence[str] | None) -> str:
+        """The limits in force for a worker on `queues`, for its start line."""
+        names = sorted({"default", *self.limits}) if queues is None else list(queues)
+        parts = [f"{name}: {self.policy(name).describe()}" for name in names]
+        return "; ".join(parts)
+
+    def order(self, queues: Sequence[str]) -> Sequence[str]:
+        """The queues in claim order for the next batch (see ROTATE_EVERY)."""
+        n = next(self._batches)
+        if len(queues) < 2 or n % ROTATE_EVERY != ROTATE_EVERY - 1:
+            return queues
+        shift = 1 + (n // ROTATE_EVERY) % (len(queues) - 1)
+        return [*queues[shift:], *queues[:shift]]
+
+    # ── claiming ──
+    def claim(self, worker_id: str, limit: int, queues: Sequence[str] | None) -> list[Job]:
+        now = self.clock.time()
+        self._local.wait = 0.0
+        self._local.for_tokens = False
+        paused, breakers = self.backend.claim_blocks()
+        out: list[Job] = []
+        if queues is None:
+            blocked = set(paused)
+            for scope in breakers:
+                name = scope.removeprefix("queue:")
+                if name not in paused:
+                    out += self._claim_gated(worker_id, limit - len(out), name, now)
+                    blocked.add(name)
+            if len(out) < limit:
+                jobs = self.backend.claim(worker_id, limit - len(out), self.lease_s, now, exclude=blocked)
+                out += self.admit(worker_id, jobs, now)
+            return out
+        for name in self.order(queues):
+            if name in paused:
+                continue
+            if breaker_scope(name) in breakers:
+                out += self._claim_gated(worker_id, limit - len(out), name, now)
+            else:
+                jobs = self.backend.claim(worker_id, limit - len(out), self.lease_s, now, queue=name)
+                out += self.admit(worker_id, jobs, now)
+            if len(out) >= limit:
+                break
+        return out
+
+    def _claim_gated(self, worker_id: str, want: int, name: str, now: float) -> list[Job]:
+        if want <= 0:
+            return []
+        scope = breaker_scope(name)
+        answer = self.backend.breaker_gate(scope, self.recovery_s, self.lease_s, now)
+        if answer == "open":
+            self._hold(min(self.recovery_s, 1.0))
+            return []
+        jobs = self.backend.claim(worker_id, 1 if answer == "trial" else want, self.lease_s, now, queue=name)
+        jobs = self.admit(worker_id, jobs, now)
+        if answer == "trial":
+            if jobs:
+                log.warning("queue %r: circuit open -> half_open, job %d is the one trial", name, jobs[0].id)
+                self.events.emit("circuit_changed", name, "open", "half_open")
+            else:
+                self.backend.breaker_record(scope, "abandoned", self.threshold, now)
+        return jobs
+
+    def admit(self, worker_id: str, jobs: list[Job], now: float) -> list[Job]:
+        """Keep the jobs that get a token and a slot; give the others back untouched."""
+        if not jobs:
+            return jobs
+        names = {job.queue_name for job in jobs}
+        policies = {name: self.policy(name) for name in names}
+        kept = jobs
+        if any(policy.limited for policy in policies.values()):  # a queue with no limit pays nothing
+            kept, refused = [], []
+            for name, policy in policies.items():
+                group = [job for job in jobs if job.queue_name == name]
+                allowed = self._take(worker_id, name, policy, group, now)
+                kept += group[:allowed]
+                refused += group[allowed:]
+            if refused:
+                self.backend.release([job.lease for job in refused], now)
+        if _TASK_LIMITS or any(job.concurrency_key is not None for job in kept):
+            kept = self._admit_each(worker_id, kept, now)
+        return kept
+
+    def _admit_each(self, worker_id: str, jobs: list[Job], now: float) -> list[Job]:
+        """Per-task rate limits and per-key concurrency: one write per bucket or key per batch;
+        a refused job waits out of the run order, so it does not block the jobs behind it."""
+        groups: dict[tuple[str, str], list[Job]] = {}
+        for job in jobs:
+            task = job.payload.get(_TASK_KEY) if type(job.payload) is dict else None
+            limits = _TASK_LIMITS.get(task) if isinstance(task, str) else None
+            if limits is not None and limits.per_minute:
+                groups.setdefault(("task", task), []).append(job)  # type: ignore[arg-type]
+            if job.concurrency_key is not None:
+                groups.setdefault(("key", job.concurrency_key), []).append(job)
+        refused: dict[int, float] = {}
+        for (kind, name), group in groups.items():
+            group = [job for job in group if job.id not in refused]
+            if kind == "task":
+                limits = _TASK_LIMITS[name]
+                burst = max(1, limits.burst or limits.per_minute)
+                granted = self.backend.take_tokens(f"task:{name}", len(group), limits.per_minute / 60.0, burst, now)
+                wait = 60.0 / limits.per_minute
+            else:
+                granted = self._take_key(worker_id, name, group, now)
+                wait = KEY_RETRY
+            for job in group[granted:]:
+                refused[job.id] = wait
+        if not refused:
+            return jobs
+        self.free([job for job in jobs if job.id in refused])
+        for wait in set(refused.values()):
+            leases = [job.lease for job in jobs if refused.get(job.id) == wait]
+            self.backend.release(leases, now, now + wait)
+        self._hold(min(refused.values()))
+        return [job for job in jobs if job.id not in refused]
+
+    def _take_key(self, worker_id: str, key: str, group: list[Job], now: float) -> int:
+        tasks = {job.payload.get(_TASK_KEY) if type(job.payload) is dict else None for job in group}
+        limit = min((_TASK_LIMITS.get(t, TaskLimits()).per_key or 1) if isinstance(t, str) else 1
+                    for t in tasks)
+        slots = self.backend.take_slots(f"key:{key}", len(group), limit, worker_id, now + self.lease_s, now)
+        with self._lock:
+            for job, slot in zip(group, slots):
+                self._slots.setdefault(job.id, []).append(slot)
+        return len(slots)
+
+    def _take(self, worker_id: str, name: str, policy: Policy, group: list[Job], now: float) -> int:
+        allowed = len(group)
+        bucket = f"queue:{name}"
+        if policy.per_minute:
+            allowed = self.backend.take_tokens(bucket, allowed, policy.per_minute / 60.0, policy.burst, now)
+            if allowed < len(group):
+                self._hold(60.0 / policy.per_minute)
+                self._local.for_tokens = True
+        if policy.concurrency and allowed:
+            slots = self.backend.take_slots(bucket, allowed, policy.concurrency, worker_id, now + self.lease_s, now)
+            if policy.per_minute and len(slots) < allowed:
+                self.backend.return_tokens(bucket, allowed - len(slots), policy.burst, now)
+            if len(slots) < allowed:
+                self._hold(0.05)  # a slot frees when a job finishes: poll briskly
+            allowed = len(slots)
+            with self._lock:
+                for job, slot in zip(group, slots):
+                    self._slots[job.id] = [slot]
+        return allowed
+
+    def _hold(self, seconds: float) -> None:
+        current = getattr(self._local, "wait", 0.0)
+        self._local.wait = seconds if not current else min(current, seconds)
+
+    def short_of_tokens(self) -> bool:
+        """Whether this thread's last claim gave jobs back for want of rate-limit tokens."""
+        return bool(getattr(self._local, "for_tokens", False))
+
+    def held_back(self) -> float:
+        """Seconds to wait before claiming again when this thread's last claim was cut short
+        by a rate limit, a concurrency limit or an open breaker; 0 when nothing held it back."""
+        return float(getattr(self._local, "wait", 0.0))
+
+    # ── outcomes ──
+    def finished(self, jobs: Sequence[Job], succeeded: bool) -> None:
+        """Free the jobs' slots and record their outcome on their queue's breaker."""
+        self.free(jobs)
+        now = self.clock.time()
+        for name in {job.queue_name for job in jobs}:
+            scope = breaker_scope(name)
+            change = self.backend.breaker_record(scope, "success" if succeeded else "failure", self.threshold, now)
+            if change is not None:
+                log.warning("queue %r: circuit %s -> %s", name, *change)
+                self.events.emit("circuit_changed", name, *change)
+
+    def free(self, jobs: Sequence[Job]) -> None:
+        if not self._slots:
+            return
+        with self._lock:
+            slots = [slot for job in jobs for slot in self._slots.pop(job.id, ())]
+        if slots:
+            self.backend.free_slots(slots)
+
+    def stats(self) -> dict[str, Any]:
+        state = self.backend.flow_state(self.clock.time())
+        return {"paused": sorted(state.paused),
+                "breakers": {scope: view._asdict() for scope, view in state.breakers.items()},
+                "tokens": state.tokens, "running_slots": state.slots}

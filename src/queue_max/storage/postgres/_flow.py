@@ -1,0 +1,129 @@
+"""The PostgreSQL backend's flow-control verbs (a mixin): buckets, breakers, slots and paused
+queues in the schema's flow_* tables, so every process on every host shares them."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from ...models import BreakerView, FlowState
+from ..flowmath import breaker_after, refill
+from ._sql import Statements
+
+__all__ = ["FlowControl"]
+
+
+class FlowControl:
+    """See contract point 9 in `storage.base`; the arithmetic is `storage.flowmath`'s."""
+
+    q: Statements
+    schema: str
+
+    def conn(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        raise NotImplementedError
+
+    def tx(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        raise NotImplementedError
+
+    # ── rate limits ──
+    def take_tokens(self, bucket: str, want: int, rate: float, burst: float, now: float) -> int:
+        with self.tx() as conn:
+            conn.execute(self.q.bucket_init, (bucket, burst, now))
+            tokens, stamp = conn.execute(self.q.bucket_lock, (bucket,)).fetchone()  # type: ignore[misc]
+            current = refill(tokens, stamp, rate, burst, now)
+            # epoch floats resolve ~2e-7 s: a token due "now" may read as 0.99999
+            granted = max(0, min(want, math.floor(current + 1e-4)))
+            conn.execute(self.q.bucket_set, (current - granted, max(stamp, now), bucket))
+        return granted
+
+    def return_tokens(self, bucket: str, count: int, burst: float, now: float) -> None:
+        if count <= 0:
+            return
+        with self.tx() as conn:
+            row = conn.execute(self.q.bucket_lock, (bucket,)).fetchone()
+            if row is not None:
+                conn.execute(self.q.bucket_set, (min(burst, row[0] + count), row[1], bucket))
+
+    # ── circuit breakers ──
+    def breaker_gate(self, scope: str, recovery_s: float, trial_s: float, now: float) -> str:
+        with self.conn() as conn:
+            row = conn.execute(self.q.breaker_get, (scope,)).fetchone()
+        if row is None or row[0] == "closed":
+            return "closed"
+        with self.tx() as conn:
+            view = BreakerView(*conn.execute(self.q.breaker_lock, (scope,)).fetchone())  # type: ignore[misc]
+            if view.state == "closed":
+                return "closed"
+            if view.state == "open" and now < (view.opened_at or 0.0) + recovery_s:
+                return "open"
+            if view.state == "half_open" and now < (view.trial_until or 0.0):
+                return "open"  # another claimer holds the one trial
+            conn.execute(self.q.breaker_set, ("half_open", view.failures, view.opened_at, now + trial_s, scope))
+            return "trial"
+
+    def breaker_record(self, scope: str, outcome: str, threshold: int, now: float) -> tuple[str, str] | None:
+        if outcome == "success":
+            with self.conn() as conn:
+                row = conn.execute(self.q.breaker_get, (scope,)).fetchone()
+            if row is None or (row[0] == "closed" and row[1] == 0):
+                return None  # the common case is a read, never a write
+        with self.tx() as conn:
+            conn.execute(self.q.breaker_init, (scope,))
+            view = BreakerView(*conn.execute(self.q.breaker_lock, (scope,)).fetchone())  # type: ignore[misc]
+            after = breaker_after(view, outcome, threshold, now)
+            if after != view:
+                conn.execute(self.q.breaker_set, (*after, scope))
+        return (view.state, after.state) if after.state != view.state else None
+
+    # ── concurrency slots ──
+    def take_slots(self, scope: str, count: int, limit: int, holder: str, until: float, now: float) -> list[int]:
+        with self.tx() as conn:
+            conn.execute(self.q.slots_lock, (f"queue_max:slots:{self.schema}:{scope}",))
+            conn.execute(self.q.slots_expire, (scope, now))
+            live = conn.execute(self.q.slots_live, (scope, now)).fetchone()[0]  # type: ignore[index]
+            granted = max(0, min(count, limit - live))
+            if not granted:
+                return []
+            return [row[0] for row in conn.execute(self.q.slots_take, (scope, holder, until, granted)).fetchall()]
+
+    def free_slots(self, slot_ids: Sequence[int]) -> None:
+        if slot_ids:
+            with self.conn() as conn:
+                conn.execute(self.q.slots_free, (list(slot_ids),))
+
+    def _extend_slots(self, holder: str, until: float) -> None:
+        with self.conn() as conn:
+            conn.execute(self.q.slots_extend, (until, holder))
+
+    # ── pausing ──
+    def set_paused(self, queue_name: str, paused: bool, now: float) -> bool:
+        with self.conn() as conn:
+            if paused:
+                return bool(conn.execute(self.q.pause, (queue_name, now)).rowcount)
+            return bool(conn.execute(self.q.resume, (queue_name,)).rowcount)
+
+    # ── reading ──
+    def claim_blocks(self) -> tuple[frozenset[str], dict[str, BreakerView]]:
+        paused: set[str] = set()
+        breakers: dict[str, BreakerView] = {}
+        with self.conn() as conn:
+            rows = conn.execute(self.q.blocks).fetchall()
+        for kind, name, state, opened_at, trial_until in rows:
+            if kind == "paused":
+                paused.add(name)
+            else:
+                breakers[name] = BreakerView(state, 0, opened_at, trial_until)
+        return frozenset(paused), breakers
+
+    def flow_state(self, now: float) -> FlowState:
+        with self.conn() as conn:
+            paused = frozenset(row[0] for row in conn.execute(self.q.paused).fetchall())
+            breakers = {row[0]: BreakerView(*row[1:]) for row in conn.execute(self.q.breakers).fetchall()}
+            tokens = {row[0]: (row[1], row[2]) for row in conn.execute(self.q.buckets).fetchall()}
+            slots = {row[0]: int(row[1]) for row in conn.execute(self.q.slots_count, (now,)).fetchall()}
+        return FlowState(paused=paused, breakers=breakers, tokens=tokens, slots=slots)
+

@@ -1,0 +1,121 @@
+"""The ShardManager's host-wide flow-control verbs (a mixin): state lives in shard 0's file."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ...models import BreakerView, FlowState
+from ..flowmath import CLOSED, breaker_after, refill
+from ._flow_sql import F
+
+if TYPE_CHECKING:
+    from .shard import Shard
+
+__all__ = ["FlowControl"]
+
+_CLOSED = CLOSED
+
+
+class FlowControl:
+    """Token buckets, circuit breakers, concurrency slots and paused queues; see storage.base."""
+
+    shards: list[Shard]
+
+    # ── rate limits ──
+    def take_tokens(self, bucket: str, want: int, rate: float, burst: float, now: float) -> int:
+        with self.shards[0].write() as conn:
+            row = conn.execute(F.bucket_get, (bucket,)).fetchone()
+            tokens = burst if row is None else refill(row[0], row[1], rate, burst, now)
+            # epoch floats near 1.8e9 resolve ~2e-7 s: a token due "now" may read as 0.99999
+            granted = max(0, min(want, math.floor(tokens + 1e-4)))
+            stamp = now if row is None else max(row[1], now)
+            conn.execute(F.bucket_put, (bucket, tokens - granted, stamp))
+        return granted
+
+    def return_tokens(self, bucket: str, count: int, burst: float, now: float) -> None:
+        if count <= 0:
+            return
+        with self.shards[0].write() as conn:
+            row = conn.execute(F.bucket_get, (bucket,)).fetchone()
+            if row is not None:
+                conn.execute(F.bucket_put, (bucket, min(burst, row[0] + count), row[1]))
+
+    # ── circuit breakers ──
+    def breaker_gate(self, scope: str, recovery_s: float, trial_s: float, now: float) -> str:
+        shard = self.shards[0]
+        row = shard.read_one(F.breaker_get, (scope,))
+        if row is None or row[0] == "closed":
+            return "closed"
+        with shard.write() as conn:
+            row = conn.execute(F.breaker_get, (scope,)).fetchone()
+            view = _CLOSED if row is None else BreakerView(*row)
+            if view.state == "closed":
+                return "closed"
+            if view.state == "open" and now < (view.opened_at or 0.0) + recovery_s:
+                return "open"
+            if view.state == "half_open" and now < (view.trial_until or 0.0):
+                return "open"  # another claimer holds the one trial
+            conn.execute(F.breaker_put, (scope, "half_open", view.failures, view.opened_at, now + trial_s))
+            return "trial"
+
+    def breaker_record(self, scope: str, outcome: str, threshold: int, now: float) -> tuple[str, str] | None:
+        shard = self.shards[0]
+        if outcome == "success":
+            row = shard.read_one(F.breaker_get, (scope,))
+            if row is None or (row[0] == "closed" and row[1] == 0):
+                return None  # the common case is a read, never a write
+        with shard.write() as conn:
+            row = conn.execute(F.breaker_get, (scope,)).fetchone()
+            view = _CLOSED if row is None else BreakerView(*row)
+            after = breaker_after(view, outcome, threshold, now)
+            if after != view:
+                conn.execute(F.breaker_put, (scope, *after))
+        return (view.state, after.state) if after.state != view.state else None
+
+    # ── concurrency slots ──
+    def take_slots(self, scope: str, count: int, limit: int, holder: str, until: float, now: float) -> list[int]:
+        with self.shards[0].write() as conn:
+            conn.execute(F.slots_expire, (scope, now))
+            live = conn.execute(F.slots_live, (scope, now)).fetchone()[0]
+            granted = max(0, min(count, limit - live))
+            return [int(conn.execute(F.slot_take, (scope, holder, until)).lastrowid or 0) for _ in range(granted)]
+
+    def free_slots(self, slot_ids: Sequence[int]) -> None:
+        if slot_ids:
+            with self.shards[0].write() as conn:
+                conn.executemany(F.slot_free, [(slot_id,) for slot_id in slot_ids])
+
+    def _extend_slots(self, holder: str, until: float) -> None:
+        shard = self.shards[0]
+        if shard.read_one(F.slots_any, (holder,))[0]:
+            with shard.write() as conn:
+                conn.execute(F.slots_extend, (until, holder))
+
+    # ── pausing ──
+    def set_paused(self, queue_name: str, paused: bool, now: float) -> bool:
+        with self.shards[0].write() as conn:
+            if paused:
+                return bool(conn.execute(F.pause, (queue_name, now)).rowcount)
+            return bool(conn.execute(F.resume, (queue_name,)).rowcount)
+
+    # ── reading ──
+    def claim_blocks(self) -> tuple[frozenset[str], dict[str, BreakerView]]:
+        paused: set[str] = set()
+        breakers: dict[str, BreakerView] = {}
+        for kind, name, state, opened_at, trial_until in self.shards[0].read(F.blocks):
+            if kind == "paused":
+                paused.add(name)
+            else:
+                breakers[name] = BreakerView(state, 0, opened_at, trial_until)
+        return frozenset(paused), breakers
+
+    def flow_state(self, now: float) -> FlowState:
+        shard = self.shards[0]
+        return FlowState(
+            paused=frozenset(row[0] for row in shard.read(F.paused)),
+            breakers={row[0]: BreakerView(*row[1:]) for row in shard.read(F.breakers)},
+            tokens={row[0]: (row[1], row[2]) for row in shard.read(F.buckets)},
+            slots=dict(shard.read(F.slots_count, (now,))),
+        )

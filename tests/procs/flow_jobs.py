@@ -1,0 +1,43 @@
+"""Handlers and tasks of the host-wide flow-control process tests: each run appends one JSON line
+(pid, start, end, payload) to a file of its own process under $FLOW_LOG."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from queue_max.tasks import periodic_task, task
+
+
+def _log(record: dict[str, Any]) -> None:
+    path = Path(os.environ["FLOW_LOG"]) / f"{os.getpid()}.jsonl"
+    with path.open("a") as out:
+        out.write(json.dumps(record) + "\n")
+
+
+def record(payload: dict[str, Any]) -> None:
+    """Run for `payload["sleep"]` seconds (default 0) and log when."""
+    start = time.time()
+    time.sleep(float(payload.get("sleep", 0)))
+    _log({"pid": os.getpid(), "start": start, "end": time.time(), "payload": payload})
+    if payload.get("fail"):
+        raise RuntimeError("the downstream service is down")
+
+
+@task(name="flow.bill", concurrency_key=lambda customer, **_: customer)
+def bill(customer: str, n: int) -> None:
+    start = time.time()
+    time.sleep(0.02)
+    _log({"pid": os.getpid(), "start": start, "end": time.time(), "payload": {"customer": customer, "n": n}})
+
+
+@periodic_task(interval=0.5, name="flow.tick")
+def tick() -> None:
+    _log({"pid": os.getpid(), "start": time.time(), "end": time.time(), "payload": {"tick": True}})
+
+
+def read_log(directory: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for path in sorted(directory.glob("*.jsonl")) for line in path.read_text().splitlines()]

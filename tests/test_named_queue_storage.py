@@ -1,0 +1,115 @@
+"""Named queues in SQLite: schema 2 -> 3 migration in place, and a claim index that leads with
+the queue name."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from queue_max.errors import StorageError
+from queue_max.models import NewJob
+from queue_max.storage.sqlite import ShardManager
+from queue_max.storage.sqlite._flow_sql import FLOW_SCHEMA
+from queue_max.storage.sqlite._sql import SCHEMA_VERSION, Q
+
+NOW = 1_800_000_000.0
+
+
+def downgrade_to_v2(path: Path) -> None:
+    """Turn a fresh shard file into the schema-2 layout that queue-max wrote before named queues."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in FLOW_SCHEMA:
+        words = statement.split()
+        if words[1] == "TABLE":  # its indexes go with it
+            conn.execute(f"DROP TABLE {words[2]}")
+    conn.execute("DROP INDEX fila_ready")
+    conn.execute("CREATE INDEX fila_ready ON fila(priority DESC, run_at, id) WHERE ready = 1")
+    conn.execute("ALTER TABLE fila DROP COLUMN queue_name")
+    conn.execute("ALTER TABLE fila DROP COLUMN concurrency_key")
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute("UPDATE shard_metadata SET value = 2 WHERE key = 'version'")
+    conn.close()
+
+
+def v2_directory(tmp_path: Path, shards: int, jobs: int) -> Path:
+    data = tmp_path / "data"
+    manager = ShardManager(data, shards)
+    manager.enqueue_many([NewJob(json.dumps({"i": i}), shard_key=i) for i in range(jobs)], NOW)
+    manager.close()
+    for n in range(shards):
+        downgrade_to_v2(data / f"shard_{n}.db")
+    return data
+
+
+def test_a_schema_2_directory_is_migrated_in_place_and_keeps_every_job(tmp_path):
+    # Given a two-shard directory written before named queues, with six pending jobs
+    data = v2_directory(tmp_path, 2, 6)
+    # When it is opened
+    manager = ShardManager(data)
+    # Then every file is at the current schema, every job is in the default queue and claimable
+    for n in range(2):
+        conn = sqlite3.connect(data / f"shard_{n}.db")
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        conn.close()
+    claimed = manager.claim("w", 10, 30.0, NOW, queue="default")
+    assert sorted(job.payload["i"] for job in claimed) == list(range(6))
+    assert manager.take_tokens("queue:default", 1, 1.0, 1.0, NOW) == 1
+    manager.close()
+
+
+def test_a_migration_that_fails_leaves_the_file_at_schema_2(tmp_path):
+    # Given a schema-2 file where a stray table blocks the migration's CREATE TABLE
+    data = v2_directory(tmp_path, 1, 2)
+    conn = sqlite3.connect(data / "shard_0.db", isolation_level=None)
+    conn.execute("CREATE TABLE flow_paused (x)")
+    conn.close()
+    # When it is opened, the migration fails as a whole
+    with pytest.raises(StorageError):
+        ShardManager(data)
+    # Then nothing of it was applied
+    conn = sqlite3.connect(data / "shard_0.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(fila)")]
+    assert "queue_name" not in columns and conn.execute("SELECT count(*) FROM fila").fetchone()[0] == 2
+    conn.close()
+
+
+def plan(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> str:
+    return " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+
+
+def test_a_claim_on_one_queue_searches_only_that_queues_index_entries(tmp_path):
+    # Given a shard with jobs in several queues
+    manager = ShardManager(tmp_path / "data", 1)
+    manager.enqueue_many([NewJob("{}", queue_name=f"q{i % 10}") for i in range(200)], NOW)
+    manager.close()
+    conn = sqlite3.connect(tmp_path / "data" / "shard_0.db")
+    conn.execute("ANALYZE")
+    params = {"worker": "w", "now": NOW, "until": NOW + 30, "limit": 8, "queue": "q3"}
+    # When SQLite plans the one-queue claim
+    text = plan(conn, Q.claim_queue, params)
+    # Then it searches the run-order index by queue name, with no sort and no table scan
+    assert "SEARCH fila USING INDEX fila_ready (queue_name=?)" in text
+    assert "TEMP B-TREE" not in text and "SCAN fila" not in text
+    # And the all-queues claim seeks each queue name, then each queue's head: no table scan
+    every = plan(conn, Q.claim, params)
+    assert "SEARCH fila USING INDEX fila_ready (queue_name>?)" in every
+    assert "SEARCH fila USING INDEX fila_ready (queue_name=?)" in every and "SCAN fila" not in every
+    conn.close()
+
+
+def test_a_worker_on_every_queue_takes_the_best_jobs_across_queues(tmp_path):
+    # Given one shard with jobs of three queues at different priorities and run times
+    manager = ShardManager(tmp_path / "data", 1)
+    manager.enqueue_many([NewJob('{"n": "a-low"}', priority=0, queue_name="a"),
+                          NewJob('{"n": "b-high"}', priority=2, queue_name="b"),
+                          NewJob('{"n": "c-mid-early"}', priority=1, run_at=NOW - 5, queue_name="c"),
+                          NewJob('{"n": "a-mid-late"}', priority=1, queue_name="a")], NOW)
+    # When a worker on every queue claims them one at a time
+    order = [manager.claim("w", 1, 30.0, NOW)[0].payload["n"] for _ in range(4)]
+    # Then priority, then run_at, then enqueue order decide across queues too
+    assert order == ["b-high", "c-mid-early", "a-mid-late", "a-low"]
+    manager.close()
