@@ -26,7 +26,7 @@ def test_a_tasks_jobs_go_to_its_queue_unless_a_call_says_otherwise(tq):
 def test_bad_task_queue_options_are_refused(tq):
     with pytest.raises(ConfigError, match="queue_name must"):
         task(queue_name="no spaces")(lambda: None)
-    with pytest.raises(ConfigError, match="rate_limit must be an int from 0"):
+    with pytest.raises(ConfigError, match="rate_limit must be an int >= 1"):
         task(rate_limit=-1)
     with pytest.raises(ConfigError, match="concurrency_key must be a function"):
         task(concurrency_key="customer")
