@@ -61,7 +61,7 @@ def test_three_processes_of_two_threads_share_one_rate_limit(tmp_path):
         queue.enqueue_batch([{"payload": {"n": n}} for n in range(200)])
     since = time.time()
     proc = start_worker(data, log, "--function", HANDLER, "--processes", "3", "--threads", "2",
-                        "--rate-limit", "60", "--rate-limit-burst", "5")
+                        "--rate-limit", "60", "--rate-limit-burst", "5", "--no-scheduler")
     # When they run for a while (at least the burst plus two more tokens)
     wait_for(lambda: len(read_log(log)) >= 7 if log.exists() else False)
     time.sleep(1.0)
@@ -80,7 +80,7 @@ def test_a_restarted_child_gets_no_new_tokens(tmp_path):
         queue.enqueue_batch([{"payload": {"n": n}} for n in range(100)])
     since = time.time()
     proc = start_worker(data, log, "--function", HANDLER, "--processes", "2", "--max-jobs-per-child", "2",
-                        "--rate-limit", "6", "--rate-limit-burst", "4")
+                        "--rate-limit", "6", "--rate-limit-burst", "4", "--no-scheduler")
     # When the first children have used the burst and been replaced
     wait_for(lambda: len(read_log(log)) >= 4 if log.exists() else False)
     time.sleep(2.0)
@@ -100,7 +100,7 @@ def test_a_breaker_opened_by_one_process_stops_claims_in_all(tmp_path):
         queue.enqueue_batch([{"payload": {"ok": n}, "queue_name": "local"} for n in range(20)])
     env = {"CIRCUIT_FAILURE_THRESHOLD": "3", "CIRCUIT_TIMEOUT": "3600"}
     # When 3 processes work on both queues until the healthy jobs are done
-    proc = start_worker(data, log, "--function", HANDLER, "--processes", "3", "--queues", "api,local", env=env)
+    proc = start_worker(data, log, "--function", HANDLER, "--processes", "3", "--queues", "api,local", "--no-scheduler", env=env)
     with queue_at(data) as queue:
         wait_for(lambda: queue.queue_stats().get("local", {}).get("completed", 0) == 20
                  and queue.queue_stats()["api"]["circuit_state"] == "open")
@@ -126,8 +126,9 @@ def test_exactly_one_half_open_trial_runs_at_a_time_host_wide(tmp_path):
         assert queue.get_stats()["circuit_state"] == "open"
     env = {"CIRCUIT_FAILURE_THRESHOLD": "2", "CIRCUIT_TIMEOUT": "1"}
     # When 3 processes of 2 threads poll it through several recovery periods
+    # (no scheduler: this module's periodic task would run successful jobs in the same queue)
     proc = start_worker(data, log, "--function", HANDLER, "--processes", "3", "--threads", "2",
-                        "--poll-interval", "0.05", env=env)
+                        "--poll-interval", "0.05", "--no-scheduler", env=env)
     wait_for(lambda: log.exists() and len(read_log(log)) >= 3)
     stop(proc)
     # Then every run was a lone trial: each one failed and reopened the breaker, so no two
@@ -166,7 +167,7 @@ def test_a_paused_queue_is_claimed_by_no_process(tmp_path):
         queue.enqueue_batch([{"payload": {"n": n}, "queue_name": "emails"} for n in range(20)])
         queue.enqueue_batch([{"payload": {"n": n}} for n in range(20)])
         queue.pause("emails")
-    proc = start_worker(data, log, "--function", HANDLER, "--processes", "2", "--burst")
+    proc = start_worker(data, log, "--function", HANDLER, "--processes", "2", "--burst", "--no-scheduler")
     assert proc.wait(timeout=120) == 0, stop(proc)
     with queue_at(data) as queue:
         per = queue.queue_stats()

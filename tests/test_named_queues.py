@@ -161,3 +161,17 @@ def test_breaker_transitions_and_pauses_are_events(make_queue, clock):
     queue.resume("api")
     assert seen == [("api", "closed", "open"), ("api", "open", "half_open"), ("api", "half_open", "closed"),
                     ("api", True), ("api", False)]
+
+
+def test_a_running_job_whose_lease_is_extended_keeps_its_slot(make_queue, clock):
+    limits = {"reports": QueueLimits(concurrency_limit=1)}
+    one = make_queue(shards=1, clock=clock, lease_timeout=30, queue_limits=limits)
+    two = make_queue(shards=1, clock=clock, lease_timeout=30, queue_limits=limits)
+    one.enqueue_batch([{"payload": {"n": n}, "queue_name": "reports"} for n in range(2)])
+    (running,) = one.claim_jobs("long", 1)
+    # When the worker keeps the lease alive past its first expiry, as its heartbeat does
+    clock.advance(20)
+    assert one.extend_leases([running.lease]) == []
+    clock.advance(20)
+    # Then the slot is still held: the second job does not start
+    assert two.claim_jobs("b", 1) == []

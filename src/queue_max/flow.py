@@ -344,6 +344,15 @@ class FlowGate:
                 log.warning("queue %r: circuit %s -> %s", name, *change)
                 self.events.emit("circuit_changed", name, *change)
 
+    def extend(self, job_ids: Sequence[int], until: float) -> None:
+        """Keep the slots of these running jobs alive with their leases."""
+        if not self._slots:
+            return
+        with self._lock:
+            slots = [slot for job_id in job_ids for slot in self._slots.get(job_id, ())]
+        if slots:
+            self.backend.extend_slots(slots, until)
+
     def free(self, jobs: Sequence[Job]) -> None:
         if not self._slots:
             return

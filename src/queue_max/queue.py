@@ -537,13 +537,17 @@ class Queue(Management):
         """Keep a long job's lease alive for `seconds` more (default: the lease timeout)."""
         lease = job.lease if isinstance(job, Job) else job
         span = self.options.lease_timeout if seconds is None else check_seconds("seconds", seconds, allow_zero=False)
-        return not self.backend.extend([lease], self.clock.time() + span)
+        until = self.clock.time() + span
+        self.flow.extend([lease.job_id], until)
+        return not self.backend.extend([lease], until)
 
     def extend_leases(self, leases: Sequence[Lease], seconds: float | None = None) -> list[Lease]:
         """Keep many leases alive for `seconds` more (default: the lease timeout), in one call;
         returns the leases that were lost (another worker may own those jobs now)."""
         span = self.options.lease_timeout if seconds is None else check_seconds("seconds", seconds, allow_zero=False)
-        return self.backend.extend(leases, self.clock.time() + span)
+        until = self.clock.time() + span
+        self.flow.extend([lease.job_id for lease in leases], until)  # running jobs keep their slots
+        return self.backend.extend(leases, until)
 
     def expire_leases(self, worker_id: str) -> int:
         """End every lease `worker_id` holds now (its process is known to be dead), so that the

@@ -197,3 +197,17 @@ def test_a_job_released_until_later_is_not_claimable_before_then_and_keeps_its_a
     assert backend.claim("w", 1, LEASE, NOW + 4.9) == []
     (again,) = backend.claim("w", 1, LEASE, NOW + 5, queue="k")
     assert again.id == job.id and again.tentativas == 1
+
+
+def test_extended_slots_outlive_their_first_expiry(backend: Backend):
+    (slot,) = backend.take_slots("queue:r", 1, 1, "w", NOW + LEASE, NOW)
+    backend.extend_slots([slot], NOW + 2 * LEASE)
+    assert backend.take_slots("queue:r", 1, 1, "other", NOW + 3 * LEASE, NOW + LEASE + 1) == []
+    assert len(backend.take_slots("queue:r", 1, 1, "other", NOW + 3 * LEASE, NOW + 2 * LEASE + 1)) == 1
+
+
+def test_consecutive_failures_add_up_to_the_threshold(backend: Backend):
+    for _ in range(4):
+        backend.breaker_record("q", "failure", 5, NOW)
+    assert backend.flow_state(NOW).breakers["q"].failures == 4
+    assert backend.breaker_record("q", "failure", 5, NOW) == ("closed", "open")

@@ -321,6 +321,10 @@ class Backend(Inspector, Protocol):
         """Free slots (unknown or already expired ids are ignored)."""
         ...
 
+    def extend_slots(self, slot_ids: Sequence[int], until: float) -> None:
+        """Keep slots alive until `until` (with the leases of the jobs that hold them)."""
+        ...
+
     def set_paused(self, queue_name: str, paused: bool, now: float) -> bool:
         """Pause or resume a queue; False when it already was in that state."""
         ...

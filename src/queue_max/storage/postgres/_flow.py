@@ -95,6 +95,11 @@ class FlowControl:
             with self.conn() as conn:
                 conn.execute(self.q.slots_free, (list(slot_ids),))
 
+    def extend_slots(self, slot_ids: Sequence[int], until: float) -> None:
+        if slot_ids:
+            with self.conn() as conn:
+                conn.execute(self.q.slots_extend_ids, (until, list(slot_ids)))
+
     def _extend_slots(self, holder: str, until: float) -> None:
         with self.conn() as conn:
             conn.execute(self.q.slots_extend, (until, holder))

@@ -53,6 +53,7 @@ class FlowQ:
     )
     slots_free = "DELETE FROM {s}.flow_slots WHERE id = ANY(%s::bigint[])"
     slots_extend = "UPDATE {s}.flow_slots SET expires_at = greatest(expires_at, %s) WHERE holder = %s"
+    slots_extend_ids = "UPDATE {s}.flow_slots SET expires_at = greatest(expires_at, %s) WHERE id = ANY(%s::bigint[])"
     slots_count = (
         "SELECT name, count(*) FROM {s}.flow_slots WHERE expires_at >= %s GROUP BY name ORDER BY name"
     )

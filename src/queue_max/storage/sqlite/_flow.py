@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ...models import BreakerView, FlowState
 from ..flowmath import CLOSED, breaker_after, refill
+from ._errors import translate
 from ._flow_sql import F
 
 if TYPE_CHECKING:
@@ -62,11 +64,26 @@ class FlowControl:
 
     def breaker_record(self, scope: str, outcome: str, threshold: int, now: float) -> tuple[str, str] | None:
         shard = self.shards[0]
-        if outcome == "success":
-            row = shard.read_one(F.breaker_get, (scope,))
-            if row is None or (row[0] == "closed" and row[1] == 0):
-                return None  # the common case is a read, never a write
-        with shard.write() as conn:
+        row = shard.read_one(F.breaker_get, (scope,))
+        view = _CLOSED if row is None else BreakerView(*row)
+        after = breaker_after(view, outcome, threshold, now)
+        if after == view:
+            return None  # the common case (a success on a closed breaker) is a read, never a write
+        # One short statement that applies only if the row is still what was read: a process
+        # frozen here never holds the write lock for long. A race falls back to a transaction.
+        try:
+            if row is None:
+                changed = shard.conn().execute(F.breaker_insert, (scope, *after)).rowcount
+            else:
+                changed = shard.conn().execute(F.breaker_cas, (*after, scope, *view)).rowcount
+        except sqlite3.Error as exc:
+            raise translate(exc, shard.name) from exc
+        if not changed:
+            return self._breaker_record_locked(scope, outcome, threshold, now)
+        return (view.state, after.state) if after.state != view.state else None
+
+    def _breaker_record_locked(self, scope: str, outcome: str, threshold: int, now: float) -> tuple[str, str] | None:
+        with self.shards[0].write() as conn:
             row = conn.execute(F.breaker_get, (scope,)).fetchone()
             view = _CLOSED if row is None else BreakerView(*row)
             after = breaker_after(view, outcome, threshold, now)
@@ -86,6 +103,11 @@ class FlowControl:
         if slot_ids:
             with self.shards[0].write() as conn:
                 conn.executemany(F.slot_free, [(slot_id,) for slot_id in slot_ids])
+
+    def extend_slots(self, slot_ids: Sequence[int], until: float) -> None:
+        if slot_ids:
+            with self.shards[0].write() as conn:
+                conn.executemany(F.slot_extend, [(until, slot_id) for slot_id in slot_ids])
 
     def _extend_slots(self, holder: str, until: float) -> None:
         shard = self.shards[0]

@@ -53,6 +53,15 @@ class F:
         "failures = excluded.failures, opened_at = excluded.opened_at, "
         "trial_until = excluded.trial_until"
     )
+    # a change as one short statement, applied only if nobody changed the row since it was read
+    breaker_insert = (
+        "INSERT INTO flow_breakers(name, state, failures, opened_at, trial_until) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT(name) DO NOTHING"
+    )
+    breaker_cas = (
+        "UPDATE flow_breakers SET state = ?, failures = ?, opened_at = ?, trial_until = ? "
+        "WHERE name = ? AND state = ? AND failures = ? AND opened_at IS ? AND trial_until IS ?"
+    )
     breakers = "SELECT name, state, failures, opened_at, trial_until FROM flow_breakers ORDER BY name"
     # what a claim must know before it starts: queues paused, breakers not closed
     blocks = (
@@ -67,6 +76,7 @@ class F:
     slot_free = "DELETE FROM flow_slots WHERE id = ?"
     slots_any = "SELECT EXISTS (SELECT 1 FROM flow_slots WHERE holder = ?)"
     slots_extend = "UPDATE flow_slots SET expires_at = max(expires_at, ?) WHERE holder = ?"
+    slot_extend = "UPDATE flow_slots SET expires_at = max(expires_at, ?) WHERE id = ?"
     slots_count = (
         "SELECT name, count(*) FROM flow_slots WHERE expires_at >= ? GROUP BY name ORDER BY name"
     )
