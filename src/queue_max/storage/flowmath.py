@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from ..models import BreakerView
 
-__all__ = ["CLOSED", "breaker_after", "refill"]
+__all__ = ["CLOSED", "blocks_from_rows", "breaker_after", "refill"]
 
 CLOSED = BreakerView("closed", 0, None, None)
 
@@ -26,3 +29,16 @@ def breaker_after(view: BreakerView, outcome: str, threshold: int, now: float) -
     if view.state == "half_open" or failures >= threshold:
         return BreakerView("open", failures, now, None)
     return view._replace(failures=failures)
+
+
+def blocks_from_rows(rows: Iterable[Any]) -> tuple[frozenset[str], dict[str, BreakerView]]:
+    """`claim_blocks` from the rows of its one query: ("paused", name, ...) or ("breaker", name,
+    state, opened_at, trial_until)."""
+    paused: set[str] = set()
+    breakers: dict[str, BreakerView] = {}
+    for kind, name, state, opened_at, trial_until in rows:
+        if kind == "paused":
+            paused.add(name)
+        else:
+            breakers[name] = BreakerView(state, 0, opened_at, trial_until)
+    return frozenset(paused), breakers

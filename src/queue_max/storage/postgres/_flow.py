@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from ...models import BreakerView, FlowState
-from ..flowmath import breaker_after, refill
+from ..flowmath import blocks_from_rows, breaker_after, refill
 from ._sql import Statements
 
 __all__ = ["FlowControl"]
@@ -113,16 +113,8 @@ class FlowControl:
 
     # ── reading ──
     def claim_blocks(self) -> tuple[frozenset[str], dict[str, BreakerView]]:
-        paused: set[str] = set()
-        breakers: dict[str, BreakerView] = {}
         with self.conn() as conn:
-            rows = conn.execute(self.q.blocks).fetchall()
-        for kind, name, state, opened_at, trial_until in rows:
-            if kind == "paused":
-                paused.add(name)
-            else:
-                breakers[name] = BreakerView(state, 0, opened_at, trial_until)
-        return frozenset(paused), breakers
+            return blocks_from_rows(conn.execute(self.q.blocks).fetchall())
 
     def flow_state(self, now: float) -> FlowState:
         with self.conn() as conn:

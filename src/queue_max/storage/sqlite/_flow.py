@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ...models import BreakerView, FlowState
-from ..flowmath import CLOSED, breaker_after, refill
+from ..flowmath import CLOSED, blocks_from_rows, breaker_after, refill
 from ._errors import translate
 from ._flow_sql import F
 
@@ -124,14 +124,7 @@ class FlowControl:
 
     # ── reading ──
     def claim_blocks(self) -> tuple[frozenset[str], dict[str, BreakerView]]:
-        paused: set[str] = set()
-        breakers: dict[str, BreakerView] = {}
-        for kind, name, state, opened_at, trial_until in self.shards[0].read(F.blocks):
-            if kind == "paused":
-                paused.add(name)
-            else:
-                breakers[name] = BreakerView(state, 0, opened_at, trial_until)
-        return frozenset(paused), breakers
+        return blocks_from_rows(self.shards[0].read(F.blocks))
 
     def flow_state(self, now: float) -> FlowState:
         shard = self.shards[0]
