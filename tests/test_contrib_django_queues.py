@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from test_contrib_django import _django, backend, project, queue_dir, ran  # noqa: F401 - fixtures
+from django_project.fixtures import django_project_settings  # noqa: F401
+from test_contrib_django import backend, project, queue_dir, ran  # noqa: F401 - fixtures
 
 
 def test_a_django_tasks_queue_name_becomes_the_jobs_queue(project):
