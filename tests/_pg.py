@@ -8,12 +8,13 @@ Without one the PostgreSQL tests are skipped, except where `QUEUE_MAX_REQUIRE_PO
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from functools import cache
 
 import pytest
 
-__all__ = ["PG_URL", "drop_schema", "fresh_schema", "pg_available", "require_pg"]
+__all__ = ["PG_URL", "AheadClock", "drop_schema", "fresh_schema", "pg_available", "require_pg"]
 
 PG_URL = os.environ.get("QUEUE_MAX_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 HOW = ("PostgreSQL tests need a server: set QUEUE_MAX_TEST_DATABASE_URL=postgresql://user:pass@host/db "
@@ -54,3 +55,16 @@ def drop_schema(schema: str) -> None:
 
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+class AheadClock:
+    """A host's clock that runs `ahead` seconds off the real one (and so off the server's)."""
+
+    def __init__(self, ahead: float) -> None:
+        self.ahead = ahead
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+    def monotonic(self) -> float:
+        return time.monotonic()

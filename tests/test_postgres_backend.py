@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from _pg import PG_URL, drop_schema, fresh_schema, require_pg
+from _pg import PG_URL, AheadClock, drop_schema, fresh_schema, require_pg
 from queue_max.errors import ConfigError, IncompatibleSchema, StorageBusy, StorageUnavailable
 from queue_max.models import NewJob
 
@@ -22,19 +22,6 @@ NOW = 1_800_000_000.0
 @pytest.fixture
 def _need_pg() -> None:
     require_pg()
-
-
-class ShiftedClock:
-    """This host's clock, `ahead` seconds off the server's."""
-
-    def __init__(self, ahead: float) -> None:
-        self.ahead = ahead
-
-    def time(self) -> float:
-        return time.time() + self.ahead
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 @pytest.fixture
@@ -73,12 +60,12 @@ def until(condition, timeout: float = 10.0) -> bool:
 def test_a_host_whose_clock_runs_ahead_cannot_recover_a_live_lease(schema):
     # Given a worker on a host with a true clock holding a 2 s lease
     honest = open_backend(schema)
-    ahead = open_backend(schema, clock=ShiftedClock(3.0))
+    ahead = open_backend(schema, clock=AheadClock(3.0))
     try:
         honest.enqueue_many([NewJob("{}")], time.time())
         (job,) = honest.claim("honest", 1, 2.0, time.time())
         # When a host whose clock is 3 s ahead sweeps for expired leases at once
-        report = ahead.requeue_expired(ShiftedClock(3.0).time(), _boom())
+        report = ahead.requeue_expired(AheadClock(3.0).time(), _boom())
         # Then the live lease is left alone, and the honest worker's ack is accepted
         assert report.total == 0
         assert honest.complete_many([(job.lease, None)], time.time(), 60) == []
@@ -89,7 +76,7 @@ def test_a_host_whose_clock_runs_ahead_cannot_recover_a_live_lease(schema):
 
 def test_recovery_of_an_expired_lease_counts_the_attempt_on_the_servers_clock(schema):
     # Given a job whose lease was ended by its (dead) worker
-    backend = open_backend(schema, clock=ShiftedClock(-5.0))
+    backend = open_backend(schema, clock=AheadClock(-5.0))
     try:
         backend.enqueue_many([NewJob("{}", max_attempts=3)], NOW)
         (job,) = backend.claim("w", 1, 30, NOW)

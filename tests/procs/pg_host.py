@@ -18,26 +18,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent.parent / "src"), str(HERE)]
+sys.path[:0] = [str(HERE.parent.parent / "src"), str(HERE), str(HERE.parent)]
 
 import psycopg  # noqa: E402
 
+from _pg import AheadClock  # noqa: E402
 from queue_max import Queue  # noqa: E402
 from queue_max.config import Settings  # noqa: E402
 from queue_max.workers import Worker, current_job  # noqa: E402
-
-
-class AheadClock:
-    """This host's clock: the real one plus `ahead` seconds."""
-
-    def __init__(self, ahead: float) -> None:
-        self.ahead = ahead
-
-    def time(self) -> float:
-        return time.time() + self.ahead
-
-    def monotonic(self) -> float:
-        return time.monotonic()
 
 
 def main(config: dict) -> int:
