@@ -69,15 +69,19 @@ def drain(args: argparse.Namespace) -> Result:
     try:
         prefill(queue, args.n)
         done = _Completions(args.n)
-        workers = _make_workers(args, queue, done.handle)
-        t0 = time.perf_counter()
-        with running(workers):
-            finished = done.reached.wait(args.time_cap)
-            left = max(0.0, args.time_cap - (time.perf_counter() - t0))
-            finished = finished and wait_until(lambda: queue_idle(queue), left, 0.002)
-            seconds, count = time.perf_counter() - t0, done.count
+        return _timed_drain(args, queue, done, done.handle)
     finally:
         queue.close()
+
+
+def _timed_drain(args: argparse.Namespace, queue: Any, done: _Completions, handle: Handler | None) -> Result:
+    workers = _make_workers(args, queue, handle)
+    t0 = time.perf_counter()
+    with running(workers):
+        finished = done.reached.wait(args.time_cap)
+        left = max(0.0, args.time_cap - (time.perf_counter() - t0))
+        finished = finished and wait_until(lambda: queue_idle(queue), left, 0.002)
+        seconds, count = time.perf_counter() - t0, done.count
     result = {"jobs": count, "seconds": seconds, "rate": rate(count, seconds)}
     return {**result, "workers": args.workers, "capped": not finished}
 
@@ -91,17 +95,9 @@ def drain_tasks(args: argparse.Namespace) -> Result:
         counted = task(name="bench_counted", queue=queue)(lambda i: done.handle({}))
         for lo in range(0, args.n, 10_000):  # the envelope .delay() writes, enqueued in batches
             counted.map(range(lo, min(lo + 10_000, args.n)))
-        workers = _make_workers(args, queue, None)
-        t0 = time.perf_counter()
-        with running(workers):
-            finished = done.reached.wait(args.time_cap)
-            left = max(0.0, args.time_cap - (time.perf_counter() - t0))
-            finished = finished and wait_until(lambda: queue_idle(queue), left, 0.002)
-            seconds, count = time.perf_counter() - t0, done.count
+        return _timed_drain(args, queue, done, None)
     finally:
         queue.close()
-    result = {"jobs": count, "seconds": seconds, "rate": rate(count, seconds)}
-    return {**result, "workers": args.workers, "capped": not finished}
 
 
 def _produce(queue: Any, n: int, per_second: float, clock: Callable[[], float]) -> dict[int, float]:
