@@ -234,6 +234,7 @@ class Q:
         "SELECT EXISTS (SELECT 1 FROM fila WHERE ready = 1 AND status = 'pending') OR EXISTS "
         "(SELECT 1 FROM fila WHERE status = 'scheduled' AND run_at <= ?)"
     )
+    peek_due = "SELECT EXISTS (SELECT 1 FROM fila WHERE status = 'scheduled' AND run_at <= ?)"
     promote = (
         "UPDATE fila SET status = 'pending', ready = 1 WHERE status = 'scheduled' AND run_at <= ?"
     )

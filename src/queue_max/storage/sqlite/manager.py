@@ -321,6 +321,10 @@ class ShardManager(Inspection, FlowControl):
         if due - 2 * PROMOTE_EVERY <= now < due:
             return
         self._promote_due[shard.shard_id] = now + PROMOTE_EVERY  # also after the clock jumped back
+        # Look before writing: the read takes no lock, while the UPDATE waits for the shard's
+        # write lock even when nothing is due, which was 14% of a drain over six busy shards.
+        if not shard.read_one(Q.peek_due, (now,))[0]:
+            return
         try:
             shard.conn().execute(Q.promote, (now,))  # a lone statement: its own transaction
         except sqlite3.Error as exc:
