@@ -49,11 +49,12 @@ def filtered_claim(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def single_queue_claim(args: argparse.Namespace) -> dict[str, Any]:
-    """The same claim loop on a directory holding only that queue's N jobs."""
+    """The same claim loop (N jobs) on a directory of as many jobs, all in that one queue."""
     from queue_max import Queue
 
     queue = Queue(data_dir=args.data_dir, shards=6, rate_limit=0)
-    queue.enqueue_batch([{"payload": {"i": i}, "queue_name": "q5"} for i in range(args.n)])
+    for _ in range(10):
+        queue.enqueue_batch([{"payload": {"i": i}, "queue_name": "q5"} for i in range(args.n)])
     return _claim_rate(queue, args.n, ["q5"])
 
 
