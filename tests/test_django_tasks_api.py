@@ -55,9 +55,10 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
     RAN.clear()
 
 
-def burst_worker() -> None:
-    """`manage.py queue_worker --burst`, in this process."""
-    call_command("queue_worker", "--burst", "--poll-interval", "0.05", stdout=io.StringIO(), stderr=io.StringIO())
+def burst_worker(*options: str) -> None:
+    """`manage.py queue_worker --burst [options]`, in this process."""
+    call_command("queue_worker", "--burst", "--poll-interval", "0.05", *options,
+                 stdout=io.StringIO(), stderr=io.StringIO())
 
 
 def ran() -> list[tuple[str, Any]]:
@@ -176,20 +177,25 @@ def test_priorities_run_the_highest_first_and_stay_on_the_result(data_dir):
     assert [task_backends["default"].get_result(r.id).task.priority for r in results] == [-100, -1, 0, 10, 100]
 
 
-def test_a_queue_name_of_the_backends_queues_is_kept_and_another_is_refused(data_dir):
+def test_a_queue_name_routes_the_task_to_the_workers_of_that_queue_and_others_are_refused(data_dir):
     from django_project.shop.tasks import charge
 
-    # Given a backend whose QUEUES are "default" and "emails"
-    on_mail = charge.using(backend="mail")
-    # When a task is enqueued on "emails"
-    result = on_mail.using(queue_name="emails").enqueue(5, 50)
-    burst_worker()
-    # Then it runs, and its result keeps the queue name
-    found = task_backends["mail"].get_result(result.id)
+    # Given a backend whose QUEUES are "default" and "emails", and a task enqueued on each
+    on_named = charge.using(backend="named")
+    email = on_named.using(queue_name="emails").enqueue(5, 50)
+    on_named.enqueue(6, 60)
+    # When a worker consumes only "default"
+    burst_worker("--queues", "default")
+    # Then the "emails" task waits for a worker of its own queue, which then runs it
+    assert ran() == [("charge", 6)]
+    assert task_backends["named"].get_result(email.id).status == TaskResultStatus.READY
+    burst_worker("--queues", "emails")
+    assert ran() == [("charge", 6), ("charge", 5)]
+    found = task_backends["named"].get_result(email.id)
     assert found.status == TaskResultStatus.SUCCESSFUL and found.task.queue_name == "emails"
     # And a queue the backend does not list is refused, by name, before anything is stored
     with pytest.raises(InvalidTask, match="sms"):
-        on_mail.using(queue_name="sms").enqueue(6, 60)
+        on_named.using(queue_name="sms").enqueue(7, 70)
 
 
 # ── transaction.on_commit ──

@@ -35,6 +35,5 @@ TASKS = {
     "default": {"BACKEND": _BACKEND, "OPTIONS": {"MAX_RETRIES": 0}},
     "on_commit": {"BACKEND": _BACKEND, "OPTIONS": {"ENQUEUE_ON_COMMIT": True, "MAX_RETRIES": 0}},
     "retrying": {"BACKEND": _BACKEND, "OPTIONS": {"MAX_RETRIES": 2}},
-    "mail": {"BACKEND": _BACKEND, "QUEUES": ["default", "emails"], "OPTIONS": {"MAX_RETRIES": 0}},
     "named": {"BACKEND": _BACKEND, "QUEUES": ["default", "emails"], "OPTIONS": {"MAX_RETRIES": 0}},
 }
