@@ -586,7 +586,7 @@ def test_every_setting_option_and_check_id_is_documented():
     from queue_max.contrib.django import checks, conf
     from queue_max.contrib.django.backend import OPTIONS
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "django.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "django.md").read_text()
     table = set(re.findall(r"^\| `([A-Z_]+)` \|", doc, re.MULTILINE))
     assert set(conf.KEYS) | set(OPTIONS) == table
     ids = set(re.findall(r"queue_max\.[EW]\d{3}", checks.__doc__ or ""))

@@ -38,7 +38,7 @@ from queue_max.contrib.events import (  # noqa: E402
 )
 from queue_max.workers import Worker  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

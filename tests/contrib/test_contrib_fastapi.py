@@ -31,7 +31,7 @@ from queue_max.contrib.fastapi import (  # noqa: E402
 from queue_max.tasks import get_default_queue, set_default_queue, task  # noqa: E402
 from queue_max.workers import WorkerState  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 FAST = {"poll_interval": 0.05}
 ADMIN = {"x-admin-token": "s3cret"}

@@ -252,5 +252,5 @@ def test_every_config_key_is_documented():
 
     from queue_max.contrib.flask._config import KEYS
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "flask.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "flask.md").read_text()
     assert set(KEYS) == set(re.findall(r"^\| `(QUEUE_MAX_[A-Z_]+)` \|", doc, re.MULTILINE))

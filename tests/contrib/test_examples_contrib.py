@@ -13,7 +13,7 @@ import pytest
 
 from queue_max.config import ENV_VARS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TIMEOUT = 60
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from queue_max.config import ENV_VARS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 TIMEOUT = 120
 

@@ -10,7 +10,7 @@ import pytest
 from queue_max import ConfigError, Queue
 from queue_max.config import ENV_VARS, load_settings
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "queue_max"
+SRC = Path(__file__).resolve().parents[2] / "src" / "queue_max"
 
 
 def test_defaults_match_the_reference_table():

@@ -25,7 +25,7 @@ from queue_max.retry import (
     is_retryable_error,
 )
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def requests_http_error(status: int, message: str = "") -> Exception:

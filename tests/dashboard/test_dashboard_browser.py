@@ -26,7 +26,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run", "--disable-sync"]
 HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
-SRC = Path(__file__).resolve().parent.parent / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 # CI (.ci/run) installs Chromium and sets QUEUE_MAX_REQUIRE_CHROMIUM, so there they never skip
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("QUEUE_MAX_REQUIRE_CHROMIUM"),

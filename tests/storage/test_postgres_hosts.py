@@ -24,7 +24,7 @@ from queue_max.config import Settings
 
 pytestmark = pytest.mark.slow
 
-HOST_SCRIPT = str(Path(__file__).resolve().parent / "procs" / "pg_host.py")
+HOST_SCRIPT = str(Path(__file__).resolve().parent.parent / "procs" / "pg_host.py")
 
 
 class Cluster:

@@ -14,7 +14,7 @@ from _pg import PG_URL, drop_schema, fresh_schema, require_pg
 from queue_max import ConfigError, Queue, task
 from queue_max.config import Settings
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 @pytest.fixture

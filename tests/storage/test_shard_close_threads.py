@@ -16,7 +16,7 @@ import pytest
 
 from queue_max.errors import QueueClosed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SCENARIO = '''
 import sys, threading

@@ -13,7 +13,7 @@ from task_modules.fixtures import drain, isolated_tasks, tq  # noqa: F401
 from queue_max import ConfigError, Queue, Settings
 from queue_max.tasks import PeriodicTask, Scheduler, periodic_task, task
 
-PROCS = Path(__file__).with_name("procs")
+PROCS = (Path(__file__).resolve().parent.parent / "procs")
 
 
 def ticks(queue: Queue, name: str) -> list[float]:

@@ -16,7 +16,7 @@ from task_modules.fixtures import isolated_tasks  # noqa: F401
 from queue_max import Queue, Settings
 from queue_max.tasks import TaskFailed, set_default_queue
 
-PROCS = Path(__file__).with_name("procs")
+PROCS = (Path(__file__).resolve().parent.parent / "procs")
 pytestmark = pytest.mark.slow
 
 

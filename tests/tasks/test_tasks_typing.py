@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-TYPING = Path(__file__).with_name("typing")
+TYPING = (Path(__file__).resolve().parent.parent / "typing")
 ROOT = TYPING.parent.parent
 pytest.importorskip("mypy")
 pytestmark = pytest.mark.slow

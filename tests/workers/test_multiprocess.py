@@ -10,7 +10,7 @@ import pytest
 
 from queue_max import Queue
 
-HELPER = str(Path(__file__).with_name("_claimer.py"))
+HELPER = str((Path(__file__).resolve().parent.parent / "_claimer.py"))
 pytestmark = pytest.mark.slow
 
 

@@ -16,7 +16,7 @@ import pytest
 from queue_max import ConfigError, Queue
 from queue_max.workers import Supervisor
 
-PROCS = Path(__file__).resolve().parent / "procs"
+PROCS = Path(__file__).resolve().parent.parent / "procs"
 sys.path.insert(0, str(PROCS))
 from worker_handlers import read_lines
 

@@ -14,7 +14,7 @@ import pytest
 from queue_max import InvalidPayload, JobStatus, Permanent, Queue
 from queue_max.workers import Worker, WorkerState, current_job
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:

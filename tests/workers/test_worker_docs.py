@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "workers.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "workers.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
 pytestmark = pytest.mark.slow
 

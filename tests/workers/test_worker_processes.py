@@ -17,7 +17,7 @@ import pytest
 from queue_max import JobStatus, Queue
 from queue_max.workers import Worker
 
-PROCS = Path(__file__).resolve().parent / "procs"
+PROCS = Path(__file__).resolve().parent.parent / "procs"
 sys.path.insert(0, str(PROCS))
 from worker_handlers import read_lines
 
