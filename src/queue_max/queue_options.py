@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from ._options import QueueOptions, resolve_options
+from ._payload import check_queue_name
 from .config import Settings, load_settings
 from .errors import ConfigError
 from .queue import Queue
 
-__all__ = ["QUEUE_OPTIONS", "build_queue", "check_option", "check_options", "settings_from_options"]
+__all__ = [
+    "QUEUE_OPTIONS",
+    "build_queue",
+    "check_option",
+    "check_options",
+    "check_queue_name",
+    "settings_from_options",
+]
 
 # Queue arguments that are objects, not settings
 _NOT_OPTIONS = frozenset({"self", "backend", "settings", "clock"})

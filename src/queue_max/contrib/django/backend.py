@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..._payload import check_queue_name
 from ...errors import InvalidPayload, JobNotFound
+from ...queue_options import check_queue_name
 from ._compat import (
     BaseTaskBackend,
     InvalidTask,
