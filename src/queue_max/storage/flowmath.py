@@ -7,7 +7,7 @@ from typing import Any
 
 from ..models import BreakerView
 
-__all__ = ["CLOSED", "blocks_from_rows", "breaker_after", "refill"]
+__all__ = ["CLOSED", "blocks_from_rows", "breaker_after", "gate", "refill"]
 
 CLOSED = BreakerView("closed", 0, None, None)
 
@@ -42,3 +42,15 @@ def blocks_from_rows(rows: Iterable[Any]) -> tuple[frozenset[str], dict[str, Bre
         else:
             breakers[name] = BreakerView(state, 0, opened_at, trial_until)
     return frozenset(paused), breakers
+
+
+def gate(view: BreakerView, recovery_s: float, now: float) -> str:
+    """What a claim may do under this breaker: "closed", "open", or "trial" (the caller then
+    records the half-open trial it takes)."""
+    if view.state == "closed":
+        return "closed"
+    if view.state == "open" and now < (view.opened_at or 0.0) + recovery_s:
+        return "open"
+    if view.state == "half_open" and now < (view.trial_until or 0.0):
+        return "open"  # another claimer holds the one trial
+    return "trial"

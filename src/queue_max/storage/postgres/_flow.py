@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from ...models import BreakerView, FlowState
-from ..flowmath import blocks_from_rows, breaker_after, refill
+from ..flowmath import blocks_from_rows, breaker_after, gate, refill
 from ._sql import Statements
 
 __all__ = ["FlowControl"]
@@ -56,14 +56,10 @@ class FlowControl:
             return "closed"
         with self.tx() as conn:
             view = BreakerView(*conn.execute(self.q.breaker_lock, (scope,)).fetchone())  # type: ignore[misc]
-            if view.state == "closed":
-                return "closed"
-            if view.state == "open" and now < (view.opened_at or 0.0) + recovery_s:
-                return "open"
-            if view.state == "half_open" and now < (view.trial_until or 0.0):
-                return "open"  # another claimer holds the one trial
-            conn.execute(self.q.breaker_set, ("half_open", view.failures, view.opened_at, now + trial_s, scope))
-            return "trial"
+            answer = gate(view, recovery_s, now)
+            if answer == "trial":
+                conn.execute(self.q.breaker_set, ("half_open", view.failures, view.opened_at, now + trial_s, scope))
+            return answer
 
     def breaker_record(self, scope: str, outcome: str, threshold: int, now: float) -> tuple[str, str] | None:
         if outcome == "success":

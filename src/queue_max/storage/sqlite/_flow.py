@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ...models import BreakerView, FlowState
-from ..flowmath import CLOSED, blocks_from_rows, breaker_after, refill
+from ..flowmath import CLOSED, blocks_from_rows, breaker_after, gate, refill
 from ._errors import translate
 from ._flow_sql import F
 
@@ -53,14 +53,10 @@ class FlowControl:
         with shard.write() as conn:
             row = conn.execute(F.breaker_get, (scope,)).fetchone()
             view = _CLOSED if row is None else BreakerView(*row)
-            if view.state == "closed":
-                return "closed"
-            if view.state == "open" and now < (view.opened_at or 0.0) + recovery_s:
-                return "open"
-            if view.state == "half_open" and now < (view.trial_until or 0.0):
-                return "open"  # another claimer holds the one trial
-            conn.execute(F.breaker_put, (scope, "half_open", view.failures, view.opened_at, now + trial_s))
-            return "trial"
+            answer = gate(view, recovery_s, now)
+            if answer == "trial":
+                conn.execute(F.breaker_put, (scope, "half_open", view.failures, view.opened_at, now + trial_s))
+            return answer
 
     def breaker_record(self, scope: str, outcome: str, threshold: int, now: float) -> tuple[str, str] | None:
         shard = self.shards[0]
