@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["FlowControl"]
 
 _CLOSED = CLOSED
+_CAS_TRIES = 5
 
 
 class FlowControl:
@@ -60,23 +61,24 @@ class FlowControl:
 
     def breaker_record(self, scope: str, outcome: str, threshold: int, now: float) -> tuple[str, str] | None:
         shard = self.shards[0]
-        row = shard.read_one(F.breaker_get, (scope,))
-        view = _CLOSED if row is None else BreakerView(*row)
-        after = breaker_after(view, outcome, threshold, now)
-        if after == view:
-            return None  # the common case (a success on a closed breaker) is a read, never a write
         # One short statement that applies only if the row is still what was read: a process
-        # frozen here never holds the write lock for long. A race falls back to a transaction.
-        try:
-            if row is None:
-                changed = shard.conn().execute(F.breaker_insert, (scope, *after)).rowcount
-            else:
-                changed = shard.conn().execute(F.breaker_cas, (*after, scope, *view)).rowcount
-        except sqlite3.Error as exc:
-            raise translate(exc, shard.name) from exc
-        if not changed:
-            return self._breaker_record_locked(scope, outcome, threshold, now)
-        return (view.state, after.state) if after.state != view.state else None
+        # stopped here never holds the write lock for long. Lost races re-read and try again.
+        for _ in range(_CAS_TRIES):
+            row = shard.read_one(F.breaker_get, (scope,))
+            view = _CLOSED if row is None else BreakerView(*row)
+            after = breaker_after(view, outcome, threshold, now)
+            if after == view:
+                return None  # the common case (a success on a closed breaker) is a read, never a write
+            try:
+                if row is None:
+                    changed = shard.conn().execute(F.breaker_insert, (scope, *after)).rowcount
+                else:
+                    changed = shard.conn().execute(F.breaker_cas, (*after, scope, *view)).rowcount
+            except sqlite3.Error as exc:
+                raise translate(exc, shard.name) from exc
+            if changed:
+                return (view.state, after.state) if after.state != view.state else None
+        return self._breaker_record_locked(scope, outcome, threshold, now)
 
     def _breaker_record_locked(self, scope: str, outcome: str, threshold: int, now: float) -> tuple[str, str] | None:
         with self.shards[0].write() as conn:
