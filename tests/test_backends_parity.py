@@ -207,3 +207,58 @@ def test_the_dashboard_pages_render_and_never_show_the_password(open_queue, path
     response = dashboard.handle(Request("GET", path, query={}, headers={"host": "dash"}))
     assert response.status == 200
     assert SECRET not in response.body.decode("utf-8")
+
+
+@pytest.fixture
+def spans() -> Iterator[Any]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from queue_max import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_tracer_provider(provider)
+    yield exporter
+    tracing.use_tracer_provider(None)
+
+
+def test_event_metrics_and_trace_contexts_are_stored_and_shown_by_the_metrics_command(open_queue, store, capsys, spans):
+    from opentelemetry.trace import SpanKind
+
+    # Given a traced job that fails once before it succeeds, and a plain one
+    queue = open_queue(retry_backoff=0.0)
+    traced = queue.enqueue({"n": 1})["id"]
+    queue.enqueue({"n": 2})
+    calls: list[int] = []
+
+    def flaky(payload: dict[str, Any]) -> None:
+        calls.append(payload["n"])
+        if calls.count(1) == 1 and payload["n"] == 1:
+            raise ConnectionError("down")
+
+    # When a worker runs them
+    worker = Worker("w", flaky, queue, poll_interval=0.02, burst=True)
+    worker.start()
+    assert worker.wait(20)
+    # Then the trace context is kept beside the job across its retry, out of its payload
+    (send, _plain) = [span for span in spans.get_finished_spans() if span.kind is SpanKind.PRODUCER]
+    stored = json.loads(queue.trace_contexts([traced])[traced])
+    assert f"{send.context.trace_id:032x}" in stored["traceparent"]
+    assert queue.get_job(traced).payload == {"n": 1}
+    consumers = [span for span in spans.get_finished_spans() if span.kind is SpanKind.CONSUMER
+                 and [link.context.span_id for link in span.links] == [send.context.span_id]]
+    assert len(consumers) == 2  # both attempts link to the producer
+    # And the rollup counts the enqueues, the attempts by outcome and the failure by type
+    totals = {(row.name, row.label): row.value for row in queue.event_metrics() if row.task == ""}
+    assert totals[("enqueued", "")] == 2
+    assert totals[("attempt", "completed")] == 2 and totals[("attempt", "retry")] == 1
+    assert totals[("failure", "ConnectionError")] == 1
+    # And `queue-max metrics` shows them from another connection
+    code, out = run_cli(store, capsys, "metrics")
+    assert code == 0, out
+    assert 'queue_max_jobs_enqueued_total{queue="default",task=""} 2' in out
+    assert 'queue_max_job_attempts_total{queue="default",task="",outcome="retry"} 1' in out
+    assert 'queue_max_job_failures_total{queue="default",task="",error_type="ConnectionError"} 1' in out

@@ -13,12 +13,6 @@ NOW = 1_800_000_000.0  # a minute boundary
 LEASE = 30.0
 
 
-@pytest.fixture(autouse=True)
-def _sqlite_only(request: pytest.FixtureRequest) -> None:
-    if "postgres" in request.node.callspec.params.get("backend", ""):
-        pytest.skip("the PostgreSQL backend does not write the event-metrics rollup yet")
-
-
 def task_jobs(name: str, n: int) -> list[NewJob]:
     return [NewJob(json.dumps({"__task__": name, "args": [i], "kwargs": {}})) for i in range(n)]
 

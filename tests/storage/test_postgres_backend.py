@@ -100,6 +100,30 @@ def test_a_schema_written_by_a_newer_version_is_refused_and_left_untouched(schem
     assert admin(f"SELECT value FROM \"{schema}\".meta WHERE key = 'schema_version'") == [("99",)]
 
 
+def test_a_schema_of_version_2_gains_the_metrics_and_trace_tables_in_place(schema):
+    from queue_max.models import ErrorInfo
+
+    # Given a version-2 schema (before the rollup) that holds a job
+    backend = open_backend(schema)
+    (ref,) = backend.enqueue_many([NewJob('{"__task__": "mail"}')], NOW)
+    backend.close()
+    admin(f'DROP TABLE "{schema}".metrics, "{schema}".job_traces')
+    admin(f"UPDATE \"{schema}\".meta SET value = '2' WHERE key = 'schema_version'")
+    # When this version opens it
+    backend = open_backend(schema)
+    try:
+        # Then it is migrated to version 3, the job is still there, and its attempts are counted
+        assert backend.version == 3
+        (job,) = backend.claim("w", 1, 30.0, NOW)
+        assert job.id == ref.id
+        backend.bury(job.lease, ErrorInfo("ValueError", "bad"), NOW + 1)
+        totals = {(row.task, row.name, row.label): row.value for row in backend.event_metrics()}
+        assert totals == {**totals, ("mail", "attempt", "dead_letter"): 1, ("mail", "failure", "ValueError"): 1}
+    finally:
+        backend.close()
+    assert admin(f"SELECT value FROM \"{schema}\".meta WHERE key = 'schema_version'") == [("3",)]
+
+
 def test_many_first_openers_of_one_schema_migrate_it_once(schema):
     # Given six threads opening the same fresh schema at the same instant
     start, opened, errors = threading.Barrier(6), [], []
@@ -349,3 +373,30 @@ def test_a_job_deleted_at_completion_takes_its_error_history_and_is_counted(sche
         assert backend.shard_stats(0, NOW)["total_jobs_processed"] == 1
     finally:
         backend.close()
+
+
+def test_acks_and_failures_of_jobs_claimed_by_another_process_read_their_figures_from_the_rows(schema):
+    from queue_max.models import ErrorInfo
+
+    # Given jobs claimed through one backend (one process), 2 s after they were due
+    claimer, acker = open_backend(schema), open_backend(schema)
+    try:
+        claimer.enqueue_many([NewJob('{"__task__": "mail", "n": %d}' % n) for n in range(4)], NOW)
+        first, second, third, fourth = claimer.claim("w", 4, 30.0, NOW + 2)
+        # When another backend acks them, keeping a result, deleting one at once, and fails one
+        assert acker.complete_many([(first.lease, None), (second.lease, '"ok"')], NOW + 2.3, 3600) == []
+        assert acker.complete_many([(third.lease, None)], NOW + 2.3, 0) == []
+        acker.retry(fourth.lease, NOW + 10, ErrorInfo("ConnectionError", "down"), NOW + 3)
+        # Then each attempt is counted with its task, duration and wait
+        totals = {(row.task, row.name, row.label): row.value for row in acker.event_metrics()}
+        assert totals[("mail", "attempt", "completed")] == 3 and totals[("mail", "attempt", "retry")] == 1
+        assert totals[("mail", "failure", "ConnectionError")] == 1
+        assert totals[("mail", "duration", "sum")] == pytest.approx(0.9 + 1.0)
+        assert totals[("mail", "wait", "sum")] == pytest.approx(8.0)
+        # And a stale ack from the claimer counts nothing more
+        assert claimer.complete_many([(first.lease, None)], NOW + 4, 3600) == [first.lease]
+        again = {(row.task, row.name, row.label): row.value for row in claimer.event_metrics()}
+        assert again[("mail", "attempt", "completed")] == 3
+    finally:
+        claimer.close()
+        acker.close()

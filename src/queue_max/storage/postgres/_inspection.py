@@ -13,6 +13,7 @@ from ...errors import ConfigError, JobNotFound
 from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
 from ..sqlite._ids import rowid_of
 from ..sqlite._rows import dead_letter, job_from_row, jobs_from_rows
+from ._metrics import Metrics
 from ._search import Search
 from ._sql import Statements
 from ._write import insert_jobs
@@ -24,7 +25,7 @@ CLEANUP_BATCH = 1000
 _WAITING = ["pending", "scheduled"]
 
 
-class Inspection(Search):
+class Inspection(Search, Metrics):
     """Everything but writing and leasing jobs; mixed into `PostgresBackend`."""
 
     q: Statements
@@ -184,6 +185,8 @@ class Inspection(Search):
     def cleanup(self, now: float, finished_before: float) -> int:
         params = {"before": finished_before, "now": now, "batch": CLEANUP_BATCH}
         removed = 0
+        with self.tx() as conn:
+            self._drop_old_metrics(conn, now)
         while True:
             with self.tx() as conn:
                 count, completed, ids = conn.execute(self.q.cleanup_batch, params).fetchone()  # type: ignore[misc]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
 
 from ...errors import SearchTimeout
-from ...models import Job, JobQuery, JobStatus, MetricRow
+from ...models import Job, JobQuery, JobStatus
 from ..sqlite._ids import MAX_SHARDS
 from ..sqlite._rows import jobs_from_rows
 from ._sql import FIND_FILTERS, Statements
@@ -51,14 +51,6 @@ class Search:
             raise SearchTimeout("the job search ran past its time budget; narrow the filter "
                                 "(status, task, time range) and try again") from None
         return jobs_from_rows(0, rows)
-
-    def trace_contexts(self, job_ids: Sequence[int]) -> dict[int, str]:
-        """The PostgreSQL backend does not store trace contexts yet: always empty."""
-        return {}
-
-    def event_metrics(self, since: float | None = None, name: str | None = None) -> list[MetricRow]:
-        """The PostgreSQL backend does not write the event-metrics rollup yet: always empty."""
-        return []
 
     def dlq_count(self, shard_id: int | None = None, error_type: str | None = None) -> int:
         self._check_shard(shard_id)

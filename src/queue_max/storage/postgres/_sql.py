@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..sqlite._ids import MAX_SHARDS
 from ..sqlite._rows import NAMED_JOB_COLUMNS
 from ._flow_sql import FLOW_SCHEMA, FlowQ
+from ._metrics_sql import METRICS_SCHEMA, MetricsQ
 
 __all__ = ["FIND_FILTERS", "MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
 
@@ -95,6 +96,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX jobs_ready_all ON {s}.jobs (priority DESC, run_at, id) WHERE status = 'pending'",
         *FLOW_SCHEMA,
     ],
+    # the per-minute event-metrics rollup and the trace contexts of traced jobs (SQLite's v2)
+    3: METRICS_SCHEMA,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -111,6 +114,8 @@ _LEASES = "unnest(%(ids)s::bigint[], %(tokens)s::bigint[]) AS l(id, token)"
 _LEASED = "j.id = l.id AND j.lease_token = l.token AND j.status = 'processing'"
 _ONE_LEASED = "id = %(id)s AND lease_token = %(token)s AND status = 'processing'"
 _EXPIRED = "status = 'processing' AND lease_deadline < %(now_srv)s"
+# what an attempt's metrics need from its row: task name, claim time, due time
+_FACTS = "(j.payload::json ->> '__task__'), j.started_at, j.run_at"
 
 
 class Q:
@@ -194,6 +199,12 @@ class Q:
         "ON CONFLICT (key, slot) DO UPDATE SET n = {s}.counters.n + excluded.n) "
         "SELECT id FROM gone"
     )
+    # the same acks returning what the metrics need, for jobs another process claimed
+    complete_facts = complete.replace("RETURNING j.id", "RETURNING j.id, " + _FACTS)
+    complete_delete_facts = complete_delete.replace(
+        "RETURNING j.id)", "RETURNING j.id, " + _FACTS.replace("),", ") AS task,") + ")").removesuffix(
+        "SELECT id FROM gone") + "SELECT id, task, started_at, run_at FROM gone"
+    attempt_facts = "SELECT " + _FACTS + " FROM {s}.jobs j WHERE " + _ONE_LEASED
     delete_errors_of = "DELETE FROM {s}.job_errors WHERE job_rowid = ANY(%s::bigint[])"
     retry = (
         "UPDATE {s}.jobs SET status = CASE WHEN %(run_at)s > %(now)s THEN 'scheduled' ELSE 'pending' END, "
@@ -380,12 +391,12 @@ FIND_FILTERS = {
 }
 
 
-class Statements(Q, FlowQ):
+class Statements(Q, FlowQ, MetricsQ):
     """`Q` with every template formatted for one (already quoted) schema."""
 
     def __init__(self, schema_ident: str) -> None:
         self.schema_ident = schema_ident
-        for templates in (Q, FlowQ):
+        for templates in (Q, FlowQ, MetricsQ):
             for name, value in vars(templates).items():
                 if not name.startswith("_") and isinstance(value, str):
                     setattr(self, name, value.format(s=schema_ident))

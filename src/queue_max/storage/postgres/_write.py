@@ -12,6 +12,7 @@ from ..._payload import oversize
 from ...errors import InvalidPayload
 from ...models import JobRef, NewJob
 from ..sqlite._ids import job_id_of
+from ._metrics import put_traces
 from ._sql import Statements
 
 __all__ = ["insert_jobs", "insert_payloads"]
@@ -42,6 +43,8 @@ def insert_jobs(
     for i, job in enumerate(jobs):
         if job.dedupe_key is not None:
             refs[i] = _insert_keyed(conn, q, job, now)
+    if any(job.trace is not None for job in jobs):
+        put_traces(conn, q, jobs, refs)  # type: ignore[arg-type]
     if channel is not None:
         conn.execute(q.notify, (channel,))
     return refs  # type: ignore[return-value]

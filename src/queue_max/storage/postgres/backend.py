@@ -26,6 +26,7 @@ from ._listen import Listener, Notifier, Poller
 from ._sql import Statements
 from ._write import insert_jobs, insert_payloads
 from ..sqlite._ids import MAX_SHARDS, job_id_of, rowid_of
+from ..sqlite._rollup import Rollup, outcome_of, task_of_json, task_of_payload
 from ..sqlite._rows import jobs_from_rows
 
 __all__ = ["PROMOTE_EVERY", "PostgresBackend"]
@@ -68,6 +69,7 @@ class PostgresBackend(Inspection, FlowControl):
         self._promote_due = 0.0
         self._commits = 0  # this process's own enqueue commits: seen before their NOTIFY arrives
         self._closed = False
+        self.rollup = Rollup(1)
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(self.q.configure, self._settings)
@@ -121,26 +123,33 @@ class PostgresBackend(Inspection, FlowControl):
             with translating(self.url):
                 if conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE:
                     with conn.transaction():  # an autocommit connection outside any block
-                        return insert_jobs(conn, self.q, jobs, now, channel)
-                # the caller's transaction (psycopg begins one implicitly when not autocommit)
-                return insert_jobs(conn, self.q, jobs, now, channel)
+                        refs = insert_jobs(conn, self.q, jobs, now, channel)
+                else:  # the caller's transaction (psycopg begins one implicitly when not autocommit)
+                    refs = insert_jobs(conn, self.q, jobs, now, channel)
+            # counted now, in this process's figures: a caller that rolls back leaves them counted
+            self._count_enqueued(jobs, refs, now)
+            return refs
         notify = due and self.notifier.due()
-        if len(jobs) == 1 and jobs[0].dedupe_key is None:
+        if len(jobs) == 1 and jobs[0].dedupe_key is None and jobs[0].trace is None:
             job = jobs[0]
             run_at = now if job.run_at is None else job.run_at
             params = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
                       "pending" if run_at <= now else "scheduled", job.queue_name, job.concurrency_key)
             with self.conn() as conn:
+                self._flush_metrics(conn)
                 if notify:
                     row = conn.execute(self.q.insert_one_notify, (*params, self.channel)).fetchone()
                 else:
                     row = conn.execute(self.q.insert_one, params).fetchone()
             assert row is not None
             self._commits += 1
+            self.rollup.enqueued(0, (task_of_json(job.payload_json),), now)
             return [_new(JobRef, (job_id_of(row[0], 0), 0, True))]
         with self.tx() as conn:
             refs = insert_jobs(conn, self.q, jobs, now, self.channel if notify else None)
+            self._flush_metrics(conn)
         self._commits += 1
+        self._count_enqueued(jobs, refs, now)
         return refs
 
     def transaction(self, connection: psycopg.Connection[Any]) -> contextlib.AbstractContextManager[Any]:
@@ -173,7 +182,9 @@ class PostgresBackend(Inspection, FlowControl):
         channel = self.channel if self.notifier.due() else None
         with self.tx() as conn:
             ids = insert_payloads(conn, self.q, payloads, max_attempts, now, max_payload_bytes, channel)
+            self._flush_metrics(conn)
         self._commits += 1
+        self.rollup.enqueued(0, (task_of_payload(payload) for payload in payloads), now)
         return ids
 
     # ── claim ──
@@ -194,6 +205,7 @@ class PostgresBackend(Inspection, FlowControl):
         out = jobs_from_rows(0, rows)
         if len(out) > 1:  # RETURNING order is not guaranteed
             out.sort(key=_claim_order)
+        self.rollup.claimed(out)
         return out
 
     # ── acknowledging ──
@@ -203,33 +215,47 @@ class PostgresBackend(Inspection, FlowControl):
         leases = [lease for lease, _ in completions]
         params: dict[str, Any] = {"ids": [rowid_of(lease.job_id) for lease in leases],
                                   "tokens": [lease.token for lease in leases]}
+        facts, missing = self.rollup.take(leases)
         if result_ttl > 0:
             params.update(now=now, expires=now + result_ttl, results=[result for _, result in completions])
-            with self.conn() as conn:
-                done = {row[0] for row in conn.execute(self.q.complete, params).fetchall()}
+            sql = self.q.complete_facts if missing else self.q.complete
         else:
-            with self.conn() as conn:
-                done = {row[0] for row in conn.execute(self.q.complete_delete, params).fetchall()}
+            sql = self.q.complete_delete_facts if missing else self.q.complete_delete
+        with self.conn() as conn:
+            self._flush_metrics(conn)  # the figures of earlier acks, at most once a second
+            rows = conn.execute(sql, params).fetchall()
+        done = {row[0] for row in rows}
+        if missing:  # claimed by another process: the rows told what the metrics need
+            self.rollup.attempts(0, [row[1:] for row in rows], "completed", now)
+        else:
+            self.rollup.attempts(0, [fact[1:] for fact in facts if rowid_of(fact[0]) in done], "completed", now)
         return [lease for lease in leases if rowid_of(lease.job_id) not in done]
 
     def retry(self, lease: Lease, run_at: float, error: ErrorInfo, now: float) -> None:
         params = _error_params(lease, error, now)
         params["run_at"] = run_at
         with self.tx() as conn:
+            facts = self._attempt_facts(conn, lease, params)
             conn.execute(self.q.log_error, params)
             if conn.execute(self.q.retry, params).fetchone() is None:
                 raise LeaseLost(lease.job_id)
+            self._count_failure(facts, error, outcome_of(error, retrying=True), now)
+            self._flush_metrics(conn)
 
     def bury(self, lease: Lease, error: ErrorInfo, now: float) -> None:
         params = _error_params(lease, error, now)
         with self.tx() as conn:
+            facts = self._attempt_facts(conn, lease, params)
             conn.execute(self.q.log_error, params)
             if conn.execute(self.q.bury, params).fetchone() is None:
                 raise LeaseLost(lease.job_id)
             conn.execute(self.q.to_dead_letter, params)
             conn.execute(self.q.add_counter, ("total_jobs_failed", 1))
+            self._count_failure(facts, error, outcome_of(error, retrying=False), now)
+            self._flush_metrics(conn)
 
     def release(self, leases: Sequence[Lease], now: float, run_at: float | None = None) -> list[Lease]:
+        self.rollup.forget(leases)
         if run_at is not None and run_at > now:
             return self._per_lease(leases, self.q.release_until, {"run_at": run_at})
         return self._per_lease(leases, self.q.release, {})
@@ -274,6 +300,8 @@ class PostgresBackend(Inspection, FlowControl):
             params["dead"] = [row[0] for row in rows if row[1]]
             params["alive"] = [row[0] for row in rows if not row[1]]
             params["ids"] = params["dead"] + params["alive"]
+            if params["ids"]:
+                self._count_expired(conn, params["ids"], error, now)
             conn.execute(self.q.log_expired, params)
             if params["dead"]:
                 conn.execute(self.q.bury_expired_dlq, params)
@@ -311,6 +339,7 @@ class PostgresBackend(Inspection, FlowControl):
     def close(self) -> None:
         if self._closed:
             return
+        self._close_metrics()
         self._closed = True
         self.listener.close()
         self.pool.close()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .shard import Shard
 
 __all__ = ["FLUSH_EVERY", "METRICS_RETENTION", "MetricsReader", "Rollup", "ack_facts", "drop_old_metrics", "minute_of",
-           "outcome_of", "record_expired", "task_of_json"]
+           "outcome_of", "record_expired", "task_of_json", "task_of_payload"]
 
 # Per-minute rows are kept this long; the all-time rows (minute 0) are kept for ever.
 METRICS_RETENTION = 8 * 86400.0
@@ -48,6 +48,12 @@ def outcome_of(error: ErrorInfo, retrying: bool) -> str:
     if error.type == "JobTimeout":
         return "timeout"
     return "retry" if retrying else "dead_letter"
+
+
+def task_of_payload(payload: dict[str, Any]) -> str:
+    """The task name of a task envelope ('' for other payloads)."""
+    task = payload.get("__task__")
+    return task if isinstance(task, str) else ""
 
 
 def task_of_json(payload_json: str) -> str:
@@ -177,23 +183,29 @@ class Rollup:
 
     def write(self, conn: sqlite3.Connection, shard_id: int, force: bool = False) -> None:
         """Inside an open write transaction: write the shard's figures if a second has passed."""
-        if not (force or self.due(shard_id)):
-            return
-        if len(self._inflight) > _MOST_INFLIGHT:  # claims never acked here: their acks read rows
-            self._inflight.clear()
-        with self._lock:
-            pending, self._pending[shard_id] = self._pending[shard_id], {}
-            self._next_flush[shard_id] = time.monotonic() + FLUSH_EVERY
+        pending = self.drain(shard_id, force)
         if pending:
             rows = [(*key, value) for key, value in pending.items()]
             rows += [(0, *key[1:], value) for key, value in pending.items()]  # the all-time totals
             try:
                 conn.executemany(Q.metrics_add, rows)
             except BaseException:
-                self._restore(shard_id, pending)
+                self.restore(shard_id, pending)
                 raise
 
-    def _restore(self, shard_id: int, figures: dict[Key, float]) -> None:
+    def drain(self, shard_id: int, force: bool = False) -> dict[Key, float]:
+        """The shard's figures to write now (emptied here; `restore` them if the write fails),
+        or {} when none are buffered or a second has not passed (unless `force`)."""
+        if not (force or self.due(shard_id)):
+            return {}
+        if len(self._inflight) > _MOST_INFLIGHT:  # claims never acked here: their acks read rows
+            self._inflight.clear()
+        with self._lock:
+            pending, self._pending[shard_id] = self._pending[shard_id], {}
+            self._next_flush[shard_id] = time.monotonic() + FLUSH_EVERY
+        return pending
+
+    def restore(self, shard_id: int, figures: dict[Key, float]) -> None:
         with self._lock:
             pending = self._pending[shard_id]
             for key, value in figures.items():

@@ -24,7 +24,7 @@ from ._complete import SomeLeaseLost, complete_all, complete_each
 from ._insert import insert_group, insert_payloads
 from ._flow import FlowControl
 from ._layout import directory_lock, existing_shards, prepare_dir, read_only_dir
-from ._rollup import Rollup, ack_facts, outcome_of, record_expired, task_of_json
+from ._rollup import Rollup, ack_facts, outcome_of, record_expired, task_of_json, task_of_payload
 from ._rows import jobs_from_rows
 from ._sql import Q, claim_excluding
 from .shard import Shard, ShardOptions, translate
@@ -172,7 +172,7 @@ class ShardManager(Inspection, FlowControl):
             return [(first, first + len(payloads) - 1)]
 
         self._write_across([shard_id], write)
-        self.rollup.enqueued(shard_id, (_task_name(payload) for payload in payloads), now)
+        self.rollup.enqueued(shard_id, (task_of_payload(payload) for payload in payloads), now)
         return list(id_range(firsts[0], len(payloads), shard_id))
 
     def _write_across(
@@ -484,11 +484,6 @@ class ShardManager(Inspection, FlowControl):
             log.warning("could not write the last second of event metrics", exc_info=True)
         for shard in self.shards:
             shard.close()
-
-
-def _task_name(payload: dict[str, Any]) -> str:
-    task = payload.get("__task__")
-    return task if isinstance(task, str) else ""
 
 
 def _claim_order(job: Job) -> tuple[int, float, int]:
