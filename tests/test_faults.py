@@ -348,6 +348,8 @@ REVIEWED = {
     ("postgres/_inspection.py", "_one"): "the `sql` parameter; every caller passes a q statement",
     ("postgres/_inspection.py", "dlq_requeue"): "`sql` from _dlq_filter: q.dlq_select plus %s placeholders",
     ("postgres/backend.py", "_per_lease"): "the `sql` parameter; its callers pass q statements",
+    ("postgres/backend.py", "complete_many"): "`sql` is q.complete, q.complete_delete or their *_facts forms",
+    ("postgres/_metrics.py", "event_metrics"): "`sql` is one of three q.read_metric_* statements",
     ("postgres/_listen.py", "_listen"): "the channel name is queue_max_ plus the validated schema name",
     ("sqlite/manager.py", "claim"): "`sql` is Q.claim, Q.claim_queue or claim_excluding(n): ':x<i>' placeholders",
 }
