@@ -87,6 +87,8 @@ class Rollup:
         self._next_flush = [0.0] * shards
         self._lock = threading.Lock()
         self._inflight: dict[int, tuple[int, Any, float, float]] = {}  # job id -> token, task, times
+        # lone enqueues append (minute, task) without the lock (list.append is atomic); summed at write
+        self._enqueues: list[list[tuple[int, str]]] = [[] for _ in range(shards)]
 
     def claimed(self, jobs: Iterable[Any]) -> None:
         inflight = self._inflight
@@ -175,11 +177,15 @@ class Rollup:
                 key = (minute, DEFAULT_QUEUE, task, "enqueued", "")
                 pending[key] = pending.get(key, 0.0) + 1.0
 
+    def enqueued_one(self, shard_id: int, task: str, now: float) -> None:
+        """The lone enqueue's case of `enqueued`: one append, summed when the shard is written."""
+        self._enqueues[shard_id].append((int(now // 60) * 60, task))
+
     def has_pending(self, shard_id: int) -> bool:
-        return bool(self._pending[shard_id])
+        return bool(self._pending[shard_id] or self._enqueues[shard_id])
 
     def due(self, shard_id: int) -> bool:
-        return bool(self._pending[shard_id]) and time.monotonic() >= self._next_flush[shard_id]
+        return self.has_pending(shard_id) and time.monotonic() >= self._next_flush[shard_id]
 
     def write(self, conn: sqlite3.Connection, shard_id: int, force: bool = False) -> None:
         """Inside an open write transaction: write the shard's figures if a second has passed."""
@@ -202,7 +208,11 @@ class Rollup:
             self._inflight.clear()
         with self._lock:
             pending, self._pending[shard_id] = self._pending[shard_id], {}
+            enqueues, self._enqueues[shard_id] = self._enqueues[shard_id], []
             self._next_flush[shard_id] = time.monotonic() + FLUSH_EVERY
+        for minute, task in enqueues:
+            key = (minute, DEFAULT_QUEUE, task, "enqueued", "")
+            pending[key] = pending.get(key, 0.0) + 1.0
         return pending
 
     def restore(self, shard_id: int, figures: dict[Key, float]) -> None:

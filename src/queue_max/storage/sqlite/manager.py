@@ -232,7 +232,7 @@ class ShardManager(Inspection, FlowControl):
             rowid = cursor.lastrowid or 0
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
-        self.rollup.enqueued(shard_id, (task_of_json(job.payload_json),), now)
+        self.rollup.enqueued_one(shard_id, task_of_json(job.payload_json), now)
         self._flush_if_due(shard)
         return JobRef(job_id_of(rowid, shard_id), shard_id, True)
 
