@@ -180,3 +180,27 @@ def test_the_throughput_chart_comes_from_persisted_metrics_and_survives_a_restar
     hour = html.split("Last hour")[1].split("</figcaption>")[0]
     assert "3 completed" in hour and "1 failed" in hour
     assert html.count('class="done"') >= 1
+
+
+def test_the_queues_page_pauses_and_resumes_a_named_queue_through_its_confirmed_post(queue):
+    # Given a job in the named queue "mail"
+    queue.enqueue({"n": 1}, queue_name="mail")
+    browser = Browser(Dashboard(queue, allow_anonymous=True))
+    html = browser.get("/queues").body.decode()
+    assert "<td>mail</td>" in html and "/queues/mail/pause" in html
+    # When an admin pauses it
+    done = browser.post("/queues/mail/pause", f"csrf_token={token_of(html)}")
+    # Then workers of the host stop claiming it, and the page says so
+    assert done.status == 303 and queue.paused_queues() == ["mail"]
+    html = browser.get("/queues").body.decode()
+    assert "paused" in html and "/queues/mail/resume" in html
+    assert browser.post("/queues/mail/resume", f"csrf_token={token_of(html)}").status == 303
+    assert queue.paused_queues() == []
+
+
+def test_a_read_only_dashboard_cannot_pause_a_queue(queue):
+    queue.enqueue({"n": 1}, queue_name="mail")
+    browser = Browser(Dashboard(queue, allow_anonymous=True, read_only=True))
+    assert "/queues/mail/pause" not in browser.get("/queues").body.decode()
+    assert browser.post("/queues/mail/pause", "csrf_token=x").status == 404
+    assert queue.paused_queues() == []

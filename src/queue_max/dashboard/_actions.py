@@ -12,7 +12,7 @@ from ._http import HttpError, Request, Response
 if TYPE_CHECKING:
     from ._app import Dashboard
 
-__all__ = ["cancel_job", "dlq_apply", "dlq_confirm", "requeue_job"]
+__all__ = ["cancel_job", "dlq_apply", "dlq_confirm", "pause_or_resume", "requeue_job"]
 
 ACTIONS = ("requeue", "prune")
 SCOPES = ("selected", "matching")
@@ -35,6 +35,14 @@ def requeue_job(d: Dashboard, request: Request, params: dict[str, str]) -> Respo
     moved = d.queue.dlq_requeue(job_ids=[job_id])
     d.audit(request, "requeue_job", job_id=job_id, requeued=moved)
     return _redirect(d, request, f"/jobs/{job_id}")
+
+
+def pause_or_resume(d: Dashboard, request: Request, params: dict[str, str]) -> Response:
+    name, op = params["name"], params["op"]
+    changed = d.queue.pause(name) if op == "pause" else d.queue.resume(name)
+    d.audit(request, f"{op}_queue", queue=name, changed=changed)
+    d.snapshots.refresh_now()
+    return _redirect(d, request, "/queues")
 
 
 def _bulk_form(d: Dashboard, request: Request) -> dict[str, Any]:

@@ -17,6 +17,8 @@ def _r(method: str, pattern: str, handler: object, mutates: bool = False, live: 
 ROUTES = [
     _r("GET", r"/", _views.overview),
     _r("GET", r"/queues", _views.queues),
+    _r("POST", r"/queues/(?P<name>[A-Za-z0-9_.:-]{1,100})/(?P<op>pause|resume)", _actions.pause_or_resume,
+       mutates=True),
     _r("GET", r"/jobs", _views.jobs),
     _r("GET", r"/jobs/(?P<job_id>[0-9]{1,19})", _views.job_detail),
     _r("POST", r"/jobs/(?P<job_id>[0-9]{1,19})/cancel", _actions.cancel_job, mutates=True),

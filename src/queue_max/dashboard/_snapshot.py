@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..models import Job, JobStatus
 
@@ -36,6 +36,7 @@ class Snapshot:
     oldest_ready_age: float | None
     running: list[Job]
     history: list[tuple[float, int, int]]  # (minute, completed, failed) over the last day
+    queues: dict[str, dict[str, Any]]  # Queue.queue_stats(): per named queue
 
     @property
     def ready(self) -> int:
@@ -64,7 +65,7 @@ class Snapshots:
         return Snapshot(taken=now, generation=generation, per_shard=per_shard, counts=counts,
                         oldest_ready_age=queue.oldest_ready_age(),
                         running=queue.list_jobs(JobStatus.PROCESSING, MOST_RUNNING),
-                        history=d.throughput(now - _DAY, now + 60))
+                        history=d.throughput(now - _DAY, now + 60), queues=queue.queue_stats())
 
     def get(self) -> Snapshot:
         current = self._current
@@ -82,6 +83,10 @@ class Snapshots:
     def _stale(self, snap: Snapshot) -> bool:
         age = self.dashboard.queue.clock.time() - snap.taken
         return age >= self.max_age or (age >= self.min_age and self.dashboard.generation() != snap.generation)
+
+    def refresh_now(self) -> None:
+        """Take a new snapshot at once (after the dashboard changed something it shows)."""
+        self._install(self.take())
 
     def _install(self, snap: Snapshot) -> None:
         self._current = snap

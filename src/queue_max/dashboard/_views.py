@@ -9,6 +9,7 @@ from ..errors import SearchTimeout
 from ..models import JobStatus
 from ._http import HttpError, Request, Response
 from ._present import age, bars, bucket
+from ._snapshot import Snapshot
 
 if TYPE_CHECKING:
     from ._app import Dashboard
@@ -37,10 +38,16 @@ def page_size(d: Dashboard, request: Request) -> int:
     return _int_arg(request, "limit", 1, 500) or d.page_size
 
 
-def _queue_rows(d: Dashboard, counts: dict[str, int], ready: int) -> list[dict[str, Any]]:
-    """One row per named queue; until named queues exist every job is in `default`."""
-    return [{"name": "default", "ready": ready, "scheduled": counts["scheduled"],
-             "processing": counts["processing"], "failed": counts["failed"], "paused": None}]
+def _queue_rows(snap: Snapshot) -> list[dict[str, Any]]:
+    """One row per named queue (Queue.queue_stats), `default` first."""
+    rows = []
+    for name, stats in sorted(snap.queues.items(), key=lambda item: (item[0] != "default", item[0])):
+        rows.append({"name": name, "ready": stats.get("pending", 0) - stats.get("scheduled", 0),
+                     "scheduled": stats.get("scheduled", 0), "processing": stats.get("processing", 0),
+                     "failed": stats.get("failed", 0), "paused": bool(stats.get("paused")),
+                     "circuit": stats.get("circuit_state", "closed")})
+    return rows or [{"name": "default", "ready": 0, "scheduled": 0, "processing": 0, "failed": 0,
+                     "paused": False, "circuit": "closed"}]
 
 
 def _health(d: Dashboard, counts: dict[str, int], ready: int, oldest: float | None, expired: int) -> list[dict[str, str]]:
@@ -71,14 +78,14 @@ def overview(d: Dashboard, request: Request, _params: dict[str, str]) -> Respons
     snap = d.snapshots.get()
     expired = sum(1 for job in snap.running if (job.lease_expires_ts or snap.taken) < snap.taken)
     return d.render(request, "overview.html", page="overview", counts=snap.counts, ready=snap.ready,
-                    oldest=snap.oldest_ready_age, queues=_queue_rows(d, snap.counts, snap.ready),
+                    oldest=snap.oldest_ready_age, queues=_queue_rows(snap),
                     health=_health(d, snap.counts, snap.ready, snap.oldest_ready_age, expired),
                     history=_history(snap.history, snap.taken), taken=snap.taken)
 
 
 def queues(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
     snap = d.snapshots.get()
-    return d.render(request, "queues.html", page="queues", queues=_queue_rows(d, snap.counts, snap.ready),
+    return d.render(request, "queues.html", page="queues", queues=_queue_rows(snap),
                     taken=snap.taken)
 
 
