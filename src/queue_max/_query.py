@@ -73,6 +73,7 @@ def build_query(num_shards: int, **filters: Any) -> JobQuery:
         created_since=since,
         created_until=until,
         payload_contains=_text("payload_contains", filters.get("payload_contains")),
+        queue_name=_text("queue_name", filters.get("queue_name")),
         before_id=_optional_int("before_id", filters.get("before_id"), 1),
         time_budget=float(budget),
     )

@@ -94,7 +94,7 @@ class Management:
         self, *, status: str | JobStatus | None = None, task: str | None = None,
         error_type: str | None = None, shard_id: int | None = None, since: Any = None,
         until: Any = None, payload_contains: str | None = None, before_id: int | None = None,
-        limit: int = 50, time_budget: float = 2.0,
+        limit: int = 50, time_budget: float = 2.0, queue_name: str | None = None,
     ) -> list[Job]:
         """Jobs matching every given filter, newest first (without their error history).
 
@@ -104,7 +104,7 @@ class Management:
         `SearchTimeout`."""
         query = build_query(self.backend.num_shards, status=status, task=task, error_type=error_type,
                             shard_id=shard_id, since=since, until=until,
-                            payload_contains=payload_contains, before_id=before_id,
+                            payload_contains=payload_contains, before_id=before_id, queue_name=queue_name,
                             time_budget=time_budget)
         return self.backend.find_jobs(query, check_page_size(limit))
 

@@ -171,6 +171,7 @@ class JobQuery:
     created_since: float | None = None
     created_until: float | None = None
     payload_contains: str | None = None
+    queue_name: str | None = None
     before_id: int | None = None
     time_budget: float = 2.0
 

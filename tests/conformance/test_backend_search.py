@@ -99,3 +99,10 @@ def test_hostile_filter_values_are_data_never_sql(backend):
     assert backend.find_jobs(query, 10) == []
     assert backend.dlq_count(error_type=hostile) == 0
     assert len(backend.find_jobs(JobQuery(), 10)) == 1
+
+
+def test_find_jobs_narrows_by_named_queue(backend):
+    backend.enqueue_many([NewJob('{"n": 1}', queue_name="mail"), NewJob('{"n": 2}')], NOW)
+    (found,) = backend.find_jobs(JobQuery(queue_name="mail"), 10)
+    assert found.payload == {"n": 1}
+    assert len(backend.find_jobs(JobQuery(queue_name="default"), 10)) == 1

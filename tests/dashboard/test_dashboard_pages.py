@@ -204,3 +204,10 @@ def test_a_read_only_dashboard_cannot_pause_a_queue(queue):
     assert "/queues/mail/pause" not in browser.get("/queues").body.decode()
     assert browser.post("/queues/mail/pause", "csrf_token=x").status == 404
     assert queue.paused_queues() == []
+
+
+def test_the_jobs_page_filters_by_named_queue(queue):
+    queue.enqueue({"__task__": "mail.send", "args": [], "kwargs": {}}, queue_name="mail")
+    queue.enqueue({"__task__": "pdf.render", "args": [], "kwargs": {}})
+    html = Browser(Dashboard(queue, allow_anonymous=True)).get("/jobs", queue="mail").body.decode()
+    assert 'class="task">mail.send' in html and "pdf.render" not in html

@@ -99,7 +99,7 @@ def _job_filters(d: Dashboard, request: Request) -> dict[str, Any]:
     text = request.arg("q")
     if text is not None and not d.payload_search:
         raise HttpError(400, "payload search is off for this dashboard (Dashboard(payload_search=True))")
-    return {"status": status, "task": request.arg("task"), "error_type": request.arg("error_type"),
+    return {"status": status, "task": request.arg("task"), "queue": request.arg("queue"), "error_type": request.arg("error_type"),
             "shard": _int_arg(request, "shard", 0, d.queue.num_shards - 1), "range": span, "q": text}
 
 
@@ -113,6 +113,7 @@ def jobs(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
         found = d.queue.find_jobs(
             status=filters["status"], task=filters["task"], error_type=filters["error_type"],
             shard_id=filters["shard"], since=since, payload_contains=filters["q"], before_id=before,
+            queue_name=filters["queue"],
             limit=limit, time_budget=2.0)
     except SearchTimeout as exc:
         found, notice = [], str(exc)

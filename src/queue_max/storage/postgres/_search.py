@@ -86,7 +86,7 @@ def _find_sql(q: Statements, query: JobQuery) -> tuple[str, dict[str, Any]]:
     if query.status is not None:
         sql += FIND_FILTERS["status"]
         params["status"] = ["pending", "scheduled"] if query.status is JobStatus.PENDING else [query.status.value]
-    for field in ("task", "error_type", "created_since", "created_until", "payload_contains"):
+    for field in ("task", "error_type", "created_since", "created_until", "payload_contains", "queue_name"):
         value = getattr(query, field)
         if value is not None:
             sql += FIND_FILTERS[field]

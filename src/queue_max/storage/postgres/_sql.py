@@ -388,6 +388,7 @@ FIND_FILTERS = {
     "created_since": " AND created_at >= %(created_since)s",
     "created_until": " AND created_at < %(created_until)s",
     "payload_contains": " AND strpos(payload, %(payload_contains)s) > 0",
+    "queue_name": " AND queue_name = %(queue_name)s",
 }
 
 

@@ -77,7 +77,7 @@ def _find_sql(query: JobQuery) -> tuple[str, dict[str, Any]]:
     elif query.status is not None:
         sql += FIND_FILTERS["status"]
         params["status"] = query.status.value
-    for field in ("task", "error_type", "created_since", "created_until", "payload_contains"):
+    for field in ("task", "error_type", "created_since", "created_until", "payload_contains", "queue_name"):
         value = getattr(query, field)
         if value is not None:
             sql += FIND_FILTERS[field]

@@ -131,6 +131,7 @@ FIND_FILTERS = {
     "created_since": " AND created_at >= :created_since",
     "created_until": " AND created_at < :created_until",
     "payload_contains": " AND instr(payload, :payload_contains) > 0",
+    "queue_name": " AND queue_name = :queue_name",
 }
 
 _TASK = "coalesce(json_extract(f.payload, '$.__task__'), '')"
