@@ -156,6 +156,23 @@ def test_the_checker_flags_a_rerun_that_no_kill_stop_or_expiry_explains():
                           timeline=killed)).violations == []
 
 
+def test_a_stopped_workers_late_completion_is_flagged_only_when_its_lease_was_taken_over():
+    # Given a worker frozen by SIGSTOP from t=1.05 to t=5.0 while running b-0 with token 1
+    stop = [{"ev": "stop", "pid": 100, "uid": "b-0", "tok": 1, "sent": 1.05, "t": 1.05},
+            {"ev": "cont", "pid": 100, "sent": 5.0, "t": 5.0}]
+    late = [{"ev": "start", "uid": "b-0", "pid": 100, "tok": 1, "att": 1, "t": 1.0},
+            {"ev": "end", "uid": "b-0", "pid": 100, "tok": 1, "t": 5.1},
+            {"ev": "ack", "uid": "b-0", "pid": 100, "tok": 1, "ok": True, "t": 5.2}]
+    # When nobody recovered its lease (it held the shard's write lock), accepting it is right
+    untouched = check(evidence([job("b-0")], worker=late, timeline=stop))
+    assert untouched.violations == []
+    assert untouched.summary["late_acks_of_untaken_leases_after_stop"] == 1
+    # But when the lease had expired and was recovered, the same accepted completion is stale
+    expired = job("b-0")
+    taken = check(evidence([expired], worker=late, timeline=stop, expiries={expired.id: [(1, "w-100")]}))
+    assert any(v.startswith("STALE COMPLETION ACCEPTED: pid 100") for v in taken.violations)
+
+
 def test_the_checker_flags_a_delayed_job_that_ran_before_it_was_due():
     producer = [{"ev": "begin", "batch": "b", "uids": ["b-0"], "delays": {"b-0": 5.0}}, {"ev": "ok", "batch": "b"}]
     verdict = check(evidence([job("b-0")], producer=producer, worker=run_records("b-0", 100, 1, t=1.0)))

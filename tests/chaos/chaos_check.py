@@ -186,18 +186,23 @@ def check(e: Evidence) -> Verdict:
             v.fail(f"EARLY: uid {uid} ran {job.created_ts + delay - min(starts):.3f}s before its {delay}s delay")
 
     # ── the stopped worker's late completions were refused ──
-    fenced = 0
+    fenced = unchallenged = 0
     for pid, t_frozen, t_cont in stop_windows:
         for run in (r for same in runs.values() for r in same):
             if run.pid != pid or run.start > t_frozen or (run.end is not None and run.end < t_cont):
                 continue
-            if run.outcome == "accepted":
+            if run.outcome == "accepted" and _never_taken_over(run, by_uid, runs_by_uid, e.expiries):
+                # A SIGSTOP can land while the process holds a shard's write lock: then no other
+                # process can recover that shard's leases until SIGCONT, the token stays current,
+                # and accepting the completion is right (the checks above prove it was the only one).
+                unchallenged += 1
+            elif run.outcome == "accepted":
                 v.fail(f"STALE COMPLETION ACCEPTED: pid {pid} was stopped for {t_cont - t_frozen:.1f}s during "
                        f"uid {run.uid} token {run.tok}, and its completion was accepted afterwards")
             elif run.outcome in ("rejected", "fail-rejected"):
                 fenced += 1
     caught = [ev for ev in stops if ev.get("uid")]
-    if caught and not fenced and not any(ev["pid"] in dead for ev in caught):
+    if caught and not fenced and not unchallenged and not any(ev["pid"] in dead for ev in caught):
         v.fail(f"the stopped worker (pid {caught[0]['pid']}) was caught running uid {caught[0]['uid']}, but "
                "no late completion of it was recorded as refused")
 
@@ -217,12 +222,24 @@ def check(e: Evidence) -> Verdict:
         "runs": sum(len(s) for s in runs.values()),
         "duplicate_runs": sum(len(s) for s in runs_by_uid.values()) - len(runs_by_uid),
         "accepted_acks": accepted_total, "refused_acks": rejected_total, "stale_acks_refused_after_stop": fenced,
+        "late_acks_of_untaken_leases_after_stop": unchallenged,
         "driver_kills": len(killed), "poison_kills": len(poisoned), "stops": len(stops),
         "interrupted_batches": interrupted, "delayed_jobs": len(delayed), "lease_expiries": len(expiries),
         "unforced_lease_expiries": len(unforced), "wal_max_bytes": e.wal_max, "wal_bound_bytes": e.wal_bound,
         "unreadable_log_lines": e.unreadable_lines,
     }
     return v
+
+
+def _never_taken_over(run: _Run, by_uid: dict[str, Any], runs_by_uid: dict[str, list[_Run]],
+                      expiries: dict[int, list[tuple[int, str | None]]]) -> bool:
+    """Whether `run`'s lease was never recovered nor re-claimed: its token is the job's final
+    one, no other run of the job exists, and no expiry was recorded for the job."""
+    job = by_uid.get(run.uid)
+    if job is None or job.lease_token != run.tok:
+        return False
+    others = [r for r in runs_by_uid.get(run.uid, []) if r is not run]
+    return not others and not expiries.get(job.id)
 
 
 def _freeze(records: list[dict[str, Any]], pid: int, t_stop: float, t_cont: float) -> tuple[int, float, float]:
