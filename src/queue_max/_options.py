@@ -12,6 +12,7 @@ from ._payload import (
     DEFAULT_QUEUE,
     check_concurrency_key,
     check_dedupe_key,
+    check_dedupe_window,
     check_max_retries,
     check_priority,
     check_queue_name,
@@ -27,7 +28,7 @@ from .models import NewJob
 __all__ = ["BATCH_KEYS", "QueueOptions", "build_from_spec", "build_job", "check_seconds", "resolve_options"]
 
 BATCH_KEYS = frozenset({"payload", "pagina_id", "shard_key", "priority", "max_retries", "delay",
-                        "run_at", "dedupe_key", "queue_name", "concurrency_key"})
+                        "run_at", "dedupe_key", "dedupe_window", "queue_name", "concurrency_key"})
 
 
 def check_seconds(name: str, value: object, *, allow_zero: bool = True, unit: str = "seconds") -> float:
@@ -125,18 +126,21 @@ def build_job(
     dedupe_key: object = None,
     queue_name: object = DEFAULT_QUEUE,
     concurrency_key: object = None,
+    dedupe_window: object = None,
 ) -> NewJob:
     """Validate one job completely (before anything is written) and return it ready to store."""
     retries = options.max_retries if max_retries is None else check_max_retries(max_retries)
+    key = check_dedupe_key(dedupe_key)
     return NewJob(
         encode_payload(payload, options.max_payload_bytes),
         check_priority(priority),
         retries + 1,
         resolve_run_at(now, delay, run_at),
         check_shard_key(pagina_id),
-        check_dedupe_key(dedupe_key),
+        key,
         queue_name=check_queue_name(queue_name),
         concurrency_key=check_concurrency_key(concurrency_key),
+        dedupe_window=check_dedupe_window(dedupe_window, key),
     )
 
 
@@ -164,6 +168,6 @@ def build_from_spec(options: QueueOptions, now: float, spec: object, where: str)
         return build_job(options, now, spec["payload"], key, spec.get("priority", 0),
                          spec.get("max_retries"), spec.get("delay"), spec.get("run_at"),
                          spec.get("dedupe_key"), spec.get("queue_name", DEFAULT_QUEUE),
-                         spec.get("concurrency_key"))
+                         spec.get("concurrency_key"), spec.get("dedupe_window"))
     except InvalidPayload as exc:
         raise type(exc)(f"{where}: {exc}") from None

@@ -18,6 +18,7 @@ __all__ = [
     "MIN_PRIORITY",
     "check_concurrency_key",
     "check_dedupe_key",
+    "check_dedupe_window",
     "check_payload",
     "check_max_retries",
     "check_priority",
@@ -205,6 +206,19 @@ def check_dedupe_key(key: object) -> str | None:
     except UnicodeEncodeError:
         raise InvalidPayload(f"dedupe_key must be valid Unicode (no lone surrogates), got {key!r:.80}") from None
     return key
+
+
+def check_dedupe_window(window: object, key: str | None) -> float | None:
+    """Seconds for which a completed job still holds its dedupe key; needs a dedupe key."""
+    if window is None:
+        return None
+    if isinstance(window, bool) or not isinstance(window, (int, float)) or not math.isfinite(window) \
+            or window <= 0:
+        raise InvalidPayload(f"dedupe_window must be a finite number of seconds > 0 or None, got {window!r:.80}")
+    if key is None:
+        raise InvalidPayload(f"dedupe_window={window!r} needs a dedupe_key: the window is how long a "
+                             "completed job of that key still counts")
+    return float(window)
 
 
 def resolve_run_at(now: float, delay: object = None, run_at: object = None) -> float | None:

@@ -114,6 +114,8 @@ class NewJob(NamedTuple):
     trace: str | None = None  # W3C trace context (JSON) of the enqueueing span; kept beside the job
     queue_name: str = "default"
     concurrency_key: str | None = None
+    # with a dedupe key: a job of that key completed this many seconds ago or less also counts
+    dedupe_window: float | None = None
 
 
 class BreakerView(NamedTuple):

@@ -141,11 +141,14 @@ class Queue(Management):
         connection: Any = None,
         queue_name: str = DEFAULT_QUEUE,
         concurrency_key: str | None = None,
+        dedupe_window: float | None = None,
     ) -> dict[str, int]:
         """Store one job in the named queue; returns `{"id": job_id, "shard_id": shard_id}`.
 
         With `dedupe_key`, a second enqueue while a job with that key is pending or running
-        returns the existing job's id instead of adding a job. With `connection` (a psycopg
+        returns the existing job's id instead of adding a job. With `dedupe_window` seconds too,
+        a job of that key that completed within the window also counts, and the result has
+        `"created": False` (True when a job was added). With `connection` (a psycopg
         connection to the queue's PostgreSQL database), the job is written in that
         connection's transaction: it exists if and only if the caller commits. With
         `concurrency_key`, the job counts against its task's per-key concurrency limit.
@@ -153,13 +156,13 @@ class Queue(Management):
         now = self.clock.time()
         if (priority == 0 and type(priority) is int and pagina_id is None and shard_key is None
                 and max_retries is None and delay is None and run_at is None and dedupe_key is None
-                and queue_name is DEFAULT_QUEUE and concurrency_key is None):
+                and queue_name is DEFAULT_QUEUE and concurrency_key is None and dedupe_window is None):
             # every option at its default: only the payload needs checking
             job = NewJob(encode_payload(payload, self.options.max_payload_bytes), 0, self.options.max_retries + 1)
         else:
             key = pagina_id if shard_key is None else shard_key
             job = build_job(self.options, now, payload, key, priority, max_retries, delay, run_at, dedupe_key,
-                            queue_name, concurrency_key)
+                            queue_name, concurrency_key, dedupe_window)
         conn = caller_connection(id(self), connection, self.connection_source)
         if conn is not None:
             ref = transactional(self.backend, "enqueue(connection=...)", self.location).enqueue_in(conn, (job,), now)[0]
@@ -170,6 +173,8 @@ class Queue(Management):
         if ref.created:
             self._after_enqueue(1)
             self.events.emit("job_enqueued", ref.id, ref.shard_id)
+        if dedupe_window is not None:  # the 0.1.1 shape otherwise
+            return {"id": ref.id, "shard_id": ref.shard_id, "created": ref.created}
         return {"id": ref.id, "shard_id": ref.shard_id}
 
     def enqueue_batch(self, items: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -203,6 +203,46 @@ def test_a_dedupe_key_allows_one_live_job(backend):
     assert third.id != first.id and third.created and backend.get(third.id).payload == {"v": 4}
 
 
+def test_with_a_dedupe_window_a_job_completed_inside_it_still_holds_the_key(backend):
+    # Given a keyed job that completed at NOW + 10
+    first = backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k")], NOW)[0]
+    (job,) = backend.claim("w", 5, LEASE, NOW)
+    backend.complete_many([(job.lease, None)], NOW + 10, 3600)
+    # When a producer retries with a 60 s window, 30 s after it completed
+    again = backend.enqueue_many([NewJob('{"v": 2}', dedupe_key="k", dedupe_window=60.0)], NOW + 40)[0]
+    # Then the completed job's reference comes back and nothing is added
+    assert (again.id, again.created) == (first.id, False)
+    assert drain(backend, NOW + 40) == []
+    # And without a window the key is free again, as before
+    plain = backend.enqueue_many([NewJob('{"v": 3}', dedupe_key="k")], NOW + 40)[0]
+    assert plain.created and plain.id != first.id
+
+
+def test_a_dedupe_window_that_has_passed_lets_a_new_job_in(backend):
+    # Given a keyed job that completed at NOW
+    first = backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k")], NOW)[0]
+    (job,) = backend.claim("w", 5, LEASE, NOW)
+    backend.complete_many([(job.lease, None)], NOW, 3600)
+    # When the retry comes 61 s later with a 60 s window
+    late = backend.enqueue_many([NewJob('{"v": 2}', dedupe_key="k", dedupe_window=60.0)], NOW + 61)[0]
+    # Then a new job is created
+    assert late.created and late.id != first.id
+    assert backend.get(late.id).payload == {"v": 2}
+
+
+def test_a_dedupe_window_still_matches_a_live_job_and_ignores_failed_ones(backend):
+    # Given a keyed job that is dead-lettered (failed, not completed)
+    backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k", max_attempts=1)], NOW)
+    (job,) = backend.claim("w", 5, LEASE, NOW)
+    backend.bury(job.lease, BOOM, NOW)
+    # When a windowed enqueue of the key follows, twice
+    fresh = backend.enqueue_many([NewJob('{"v": 2}', dedupe_key="k", dedupe_window=60.0)], NOW + 1)[0]
+    again = backend.enqueue_many([NewJob('{"v": 3}', dedupe_key="k", dedupe_window=60.0)], NOW + 2)[0]
+    # Then the failed job does not count, and the new live one does
+    assert fresh.created and fresh.id != job.id
+    assert (again.id, again.created) == (fresh.id, False)
+
+
 def test_a_batch_with_duplicate_keys_stores_one_job_per_key(backend):
     refs = backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k"), NewJob('{"v": 2}', dedupe_key="k"),
                                  NewJob('{"v": 3}')], NOW)

@@ -79,7 +79,7 @@ def test_decorating_twice_or_decorating_a_class_is_refused(tq, echo):
 
 
 @pytest.mark.parametrize(("options", "error", "message"), [
-    ({"prio": 1}, ConfigError, r"with_options\(\) got unknown option 'prio'; allowed: concurrency_key, dedupe_key, delay"),
+    ({"prio": 1}, ConfigError, r"with_options\(\) got unknown option 'prio'; allowed: concurrency_key, dedupe_key, dedupe_window, delay"),
     ({"priority": 500}, InvalidPayload, r"echo.delay\(\): priority must be an int from -100 to 100"),
     ({"delay": -1}, InvalidPayload, r"delay must be a finite number of seconds >= 0, got -1"),
     ({"dedupe_key": ""}, InvalidPayload, r"dedupe_key must be a non-empty str"),

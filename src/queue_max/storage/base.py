@@ -15,6 +15,8 @@ Contract (what every backend guarantees; the conformance suite in
 5. Job ids are globally unique ints that name their shard (`shard_of(id)`).
 6. A dedupe key yields at most one live (pending or processing) job per key: enqueueing a
    duplicate returns the live job's reference, with `created=False`, instead of writing one.
+   With `NewJob.dedupe_window`, a job of the key completed within that many seconds of `now`
+   counts too (a live one first, else the latest completed).
 7. One backend object is safe to use from many threads; several processes may open the
    same storage at once.
 

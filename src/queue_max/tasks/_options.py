@@ -56,6 +56,7 @@ class CallOptions(TypedDict, total=False):
     delay: float
     run_at: datetime
     dedupe_key: str
+    dedupe_window: float
     shard_key: int
     queue: Queue
     queue_name: str

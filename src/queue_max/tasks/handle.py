@@ -90,11 +90,13 @@ class TaskHandle(_DictView, Generic[R]):
     """
 
     def __init__(self, queue: Queue, job_id: int, shard_id: int | None = None,
-                 task_name: str | None = None) -> None:
+                 task_name: str | None = None, *, created: bool = True) -> None:
         self.queue = queue
         self.id = job_id
         self.shard_id = queue.shard_of(job_id) if shard_id is None else shard_id
         self.task_name = task_name
+        # False when a dedupe key (and window) matched an existing job instead of adding one
+        self.created = created
 
     def job(self) -> Job:
         """A fresh snapshot of the job; raises `JobNotFound` once it was cleaned up."""

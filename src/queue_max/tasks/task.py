@@ -100,7 +100,7 @@ class TaskMethods(Generic[P, R]):
 
     def with_options(self, **options: Unpack[CallOptions]) -> TaskCall[P, R]:
         """The same task with per-call overrides: priority, max_retries, delay, run_at,
-        dedupe_key, shard_key, queue, queue_name, concurrency_key."""
+        dedupe_key, dedupe_window, shard_key, queue, queue_name, concurrency_key."""
         where = f"{self._task.name}.with_options()"
         merged = {**self._call, **check_call_options(where, options)}
         check_call_options(where, merged)
@@ -226,7 +226,8 @@ class Task(TaskMethods[P, R]):
             "priority": call.get("priority", self.options.priority),
             "max_retries": call.get("max_retries", self.options.max_retries),
             "queue_name": call.get("queue_name", self.options.queue_name),
-            **{k: call[k] for k in ("delay", "run_at", "dedupe_key", "concurrency_key") if k in call},
+            **{k: call[k] for k in ("delay", "run_at", "dedupe_key", "dedupe_window", "concurrency_key")
+               if k in call},
             **({"pagina_id": call["shard_key"]} if "shard_key" in call else {}),
         }
 
@@ -266,7 +267,7 @@ class Task(TaskMethods[P, R]):
         except InvalidPayload as exc:
             raise _rewrite(exc, f"{self.name}.{method}()") from None
         self.stats.count("enqueued")
-        return TaskHandle(queue, ref["id"], ref["shard_id"], self.name)
+        return TaskHandle(queue, ref["id"], ref["shard_id"], self.name, created=bool(ref.get("created", True)))
 
     def _submit_many(self, call: dict[str, Any], items: Iterable[Any], args: tuple[Any, ...],
                      kwargs: dict[str, Any], method: str = "map") -> list[TaskHandle[R]]:
@@ -274,7 +275,7 @@ class Task(TaskMethods[P, R]):
         if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
             raise InvalidPayload(f"{where}: items must be an iterable with one item per job (a list), "
                                  f"got {type(items).__name__} {items!r:.60}")
-        if "dedupe_key" in call:
+        if "dedupe_key" in call or "dedupe_window" in call:
             raise InvalidPayload(f"{where}: dedupe_key names one job; {method}() enqueues many, give none")
         envelopes = []
         call_args: list[tuple[tuple[Any, ...], dict[str, Any]]] = []

@@ -169,6 +169,11 @@ class Q:
         "DO NOTHING RETURNING id"
     )
     find_live_key = "SELECT id FROM {s}.jobs WHERE dedupe_key = %s AND completed_at IS NULL"
+    # a live job of the key, else the latest one completed since %s: what a dedupe window matches
+    find_key_since = (
+        "SELECT id FROM {s}.jobs WHERE dedupe_key = %s AND (completed_at IS NULL OR "
+        "(status = 'completed' AND completed_at >= %s)) ORDER BY completed_at DESC NULLS FIRST LIMIT 1"
+    )
     notify = "SELECT pg_notify(%s, '')"
 
     promote = "UPDATE {s}.jobs SET status = 'pending' WHERE status = 'scheduled' AND run_at <= %s"

@@ -54,6 +54,10 @@ def _insert_keyed(conn: psycopg.Connection[Any], q: Statements, job: NewJob, now
     run_at = now if job.run_at is None else job.run_at
     params = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
               _status(run_at, now), job.dedupe_key, job.queue_name, job.concurrency_key)
+    if job.dedupe_window is not None:
+        held = conn.execute(q.find_key_since, (job.dedupe_key, now - job.dedupe_window)).fetchone()
+        if held is not None:
+            return JobRef(job_id_of(held[0], 0), 0, False)
     while True:
         row = conn.execute(q.insert_dedupe, params).fetchone()
         if row is not None:

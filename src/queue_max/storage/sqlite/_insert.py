@@ -44,6 +44,11 @@ def insert_group(
         job = jobs[index]
         if job.dedupe_key is None:
             continue
+        if job.dedupe_window is not None:
+            held = conn.execute(Q.find_key_since, (job.dedupe_key, now - job.dedupe_window)).fetchone()
+            if held is not None:
+                refs[index] = JobRef(job_id_of(held[0], shard_id), shard_id, False)
+                continue
         run_at = now if job.run_at is None else job.run_at
         status = "scheduled" if run_at > now else "pending"
         row = conn.execute(Q.insert_dedupe, (job.shard_key, job.payload_json, job.priority, job.max_attempts,

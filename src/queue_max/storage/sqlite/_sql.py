@@ -229,6 +229,11 @@ class Q:
         f"VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
     )
     find_live_key = "SELECT id FROM fila WHERE dedupe_key = ? AND completed_at IS NULL"
+    # a live job of the key, else the latest one completed since ?: what a dedupe window matches
+    find_key_since = (
+        "SELECT id FROM fila WHERE dedupe_key = ? AND (completed_at IS NULL OR "
+        "(status = 'completed' AND completed_at >= ?)) ORDER BY completed_at IS NULL DESC, completed_at DESC LIMIT 1"
+    )
     delete_rowid_range = "DELETE FROM fila WHERE id BETWEEN ? AND ?"
 
     peek_ready = (
