@@ -18,8 +18,19 @@ from queue_max.storage.sqlite._sql import SCHEMA_VERSION, Q
 NOW = 1_800_000_000.0
 
 
+def downgrade_to_v3(path: Path) -> None:
+    """Turn a fresh shard file into the schema-3 layout: no progress, no cancel requests."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for column in ("progress", "progress_message", "cancel_requested"):
+        conn.execute(f"ALTER TABLE fila DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version = 3")
+    conn.execute("UPDATE shard_metadata SET value = 3 WHERE key = 'version'")
+    conn.close()
+
+
 def downgrade_to_v2(path: Path) -> None:
     """Turn a fresh shard file into the schema-2 layout that queue-max wrote before named queues."""
+    downgrade_to_v3(path)
     conn = sqlite3.connect(path, isolation_level=None)
     for statement in FLOW_SCHEMA:
         words = statement.split()
@@ -52,7 +63,7 @@ def test_a_schema_2_directory_is_migrated_in_place_and_keeps_every_job(tmp_path)
     # Then every file is at the current schema, every job is in the default queue and claimable
     for n in range(2):
         conn = sqlite3.connect(data / f"shard_{n}.db")
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         conn.close()
     claimed = manager.claim("w", 10, 30.0, NOW, queue="default")
     assert sorted(job.payload["i"] for job in claimed) == list(range(6))

@@ -11,6 +11,7 @@ from .errors import (
     IncompatibleSchema,
     InvalidJobFile,
     InvalidPayload,
+    InvalidProgress,
     JobNotFound,
     LeaseLost,
     MigrationFailed,
@@ -24,7 +25,7 @@ from .errors import (
     StorageReadOnly,
 )
 from .handler import JobHandler
-from .models import DeadLetter, Job, JobPriority, JobStatus, Lease
+from .models import DeadLetter, Job, JobPriority, JobProgress, JobStatus, Lease
 from .queue import Queue
 from .flow import QueueLimits
 from .ratelimit import RateLimiter, RateLimitUnit
@@ -49,10 +50,12 @@ __all__ = [
     "IncompatibleSchema",
     "InvalidJobFile",
     "InvalidPayload",
+    "InvalidProgress",
     "Job",
     "JobHandler",
     "JobNotFound",
     "JobPriority",
+    "JobProgress",
     "JobStatus",
     "Lease",
     "LeaseLost",

@@ -1,4 +1,4 @@
-"""JobContext: what a running handler may ask about its job (deadline, cancellation) via current_job().
+"""JobContext: what a running handler may ask about its job (deadline, cancellation) and report (progress) via current_job().
 
 One context variable for every way a job runs (a worker's thread or asyncio task, or
 `execute_task_payload(payload, job)`); public as `queue_max.workers.current_job` and
@@ -10,12 +10,17 @@ import threading
 import time
 from contextvars import ContextVar, Token
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ._payload import check_progress
 from .errors import LeaseLost
-from .models import Job
+from .models import Job, JobProgress
+
+if TYPE_CHECKING:
+    from .queue import Queue
 
 __all__ = ["JobContext", "current_job", "enter", "running"]
 
@@ -30,12 +35,14 @@ class JobContext:
     that loop or sleep should call `check()` or use `wait()` so that they stop when asked.
     """
 
-    __slots__ = ("job", "worker_id", "timeout", "_deadline", "_reason", "_event", "done")
+    __slots__ = ("job", "worker_id", "timeout", "queue", "progress", "_deadline", "_reason", "_event", "done")
 
-    def __init__(self, job: Job, worker_id: str, timeout: float | None) -> None:
+    def __init__(self, job: Job, worker_id: str, timeout: float | None, queue: Queue | None = None) -> None:
         self.job = job
         self.worker_id = worker_id
         self.timeout = timeout
+        self.queue = queue  # where progress is stored; None when the job runs outside a worker
+        self.progress: JobProgress | None = None
         # monotonic seconds; None when the job has no time limit
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._reason: str | None = None
@@ -87,6 +94,17 @@ class JobContext:
             raise LeaseLost(self.job.id)
         if self._reason is not None or self.expired:
             raise JobTimeout(self.job.id, self.timeout or 0.0, "the handler stopped when asked")
+
+    def set_progress(self, fraction: float, message: str | None = None) -> None:
+        """Report how far the job got (`fraction` from 0.0 to 1.0, an optional short message).
+
+        Stored with the job, so `queue-max inspect` and `handle.progress` show it from any
+        process (outside a worker it is only kept on this context). `InvalidProgress` for a bad
+        value, `LeaseLost` when another worker may own the job now."""
+        if self.queue is None:
+            self.progress = check_progress(fraction, message)
+        else:
+            self.progress = self.queue.set_progress(self.job, fraction, message)
 
     def wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`, waking early when the job is asked to stop; True if it was."""

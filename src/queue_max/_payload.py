@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from ._json import dumps, loads
-from .errors import InvalidPayload, QueueMaxError
+from .errors import InvalidPayload, InvalidProgress, QueueMaxError
+from .models import JobProgress
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -19,6 +20,7 @@ __all__ = [
     "check_concurrency_key",
     "check_dedupe_key",
     "check_dedupe_window",
+    "check_progress",
     "check_payload",
     "check_max_retries",
     "check_priority",
@@ -219,6 +221,26 @@ def check_dedupe_window(window: object, key: str | None) -> float | None:
         raise InvalidPayload(f"dedupe_window={window!r} needs a dedupe_key: the window is how long a "
                              "completed job of that key still counts")
     return float(window)
+
+
+MAX_PROGRESS_MESSAGE = 1000
+
+
+def check_progress(fraction: object, message: object = None) -> JobProgress:
+    """A job's progress: a fraction from 0 to 1 and an optional short message."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not math.isfinite(fraction) \
+            or not 0 <= fraction <= 1:
+        raise InvalidProgress(f"progress fraction must be a finite number from 0.0 to 1.0, got {fraction!r:.80}")
+    if message is not None:
+        if not isinstance(message, str) or len(message) > MAX_PROGRESS_MESSAGE:
+            raise InvalidProgress(f"progress message must be a str of at most {MAX_PROGRESS_MESSAGE} characters "
+                                  f"or None, got {type(message).__name__} {message!r:.80}")
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidProgress(f"progress message must be valid Unicode (no lone surrogates), "
+                                  f"got {message!r:.80}") from None
+    return JobProgress(float(fraction), message)
 
 
 def resolve_run_at(now: float, delay: object = None, run_at: object = None) -> float | None:

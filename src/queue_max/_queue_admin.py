@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._events import Emitter
 from ._options import QueueOptions, check_seconds
-from ._payload import check_queue_name
+from ._payload import check_progress, check_queue_name
 from ._query import build_query, check_page_size
 from .errors import ConfigError
-from .models import DeadLetter, ErrorInfo, Job, JobStatus, MetricRow
+from .models import DeadLetter, ErrorInfo, Job, JobProgress, JobStatus, MetricRow
 
 if TYPE_CHECKING:
     from ._clock import Clock
@@ -82,6 +82,17 @@ class Management:
     def get_job(self, job_id: int) -> Job | None:
         """The job with this id (any status, with its recorded errors), or None."""
         return self.backend.get(job_id)
+
+    def job_progress(self, job_id: int) -> JobProgress | None:
+        """What the job's handler last reported with `set_progress`, or None (nothing reported)."""
+        return self.backend.progress(job_id)
+
+    def set_progress(self, job: Job, fraction: object, message: object = None) -> JobProgress:
+        """Store a running job's progress; `InvalidProgress` for a bad value (nothing stored),
+        `LeaseLost` if this worker no longer holds the job."""
+        progress = check_progress(fraction, message)
+        self.backend.set_progress(job.lease, progress.fraction, progress.message)
+        return progress
 
     def list_jobs(self, status: str | JobStatus | None = None, limit: int = 100,
                   shard_id: int | None = None, queue_name: str | None = None) -> list[Job]:

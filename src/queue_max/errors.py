@@ -10,6 +10,7 @@ __all__ = [
     "IncompatibleSchema",
     "InvalidJobFile",
     "InvalidPayload",
+    "InvalidProgress",
     "JobNotFound",
     "LeaseLost",
     "MigrationFailed",
@@ -36,6 +37,10 @@ class ConfigError(QueueMaxError, ValueError):
 
 class InvalidPayload(QueueMaxError, ValueError):
     """A job's payload or options cannot be stored exactly; nothing was written."""
+
+
+class InvalidProgress(InvalidPayload):
+    """`set_progress` got a fraction outside 0..1 or a message that is not a short str; nothing was stored."""
 
 
 class InvalidJobFile(InvalidPayload):

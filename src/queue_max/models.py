@@ -14,6 +14,7 @@ __all__ = [
     "FlowState",
     "ErrorInfo",
     "HISTOGRAM_BUCKETS",
+    "JobProgress",
     "Job",
     "JobPriority",
     "JobQuery",
@@ -116,6 +117,14 @@ class NewJob(NamedTuple):
     concurrency_key: str | None = None
     # with a dedupe key: a job of that key completed this many seconds ago or less also counts
     dedupe_window: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """What a running handler last reported with `current_job().set_progress(fraction, message)`."""
+
+    fraction: float  # from 0.0 to 1.0
+    message: str | None = None
 
 
 class BreakerView(NamedTuple):

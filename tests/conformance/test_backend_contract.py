@@ -243,6 +243,33 @@ def test_a_dedupe_window_still_matches_a_live_job_and_ignores_failed_ones(backen
     assert (again.id, again.created) == (fresh.id, False)
 
 
+def test_progress_is_stored_by_the_lease_holder_and_kept_after_the_job_finishes(backend):
+    # Given a running job that has reported nothing yet
+    (ref,) = backend.enqueue_many(jobs(1), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    assert backend.progress(ref.id) is None
+    # When its handler reports twice, then completes
+    backend.set_progress(job.lease, 0.25, "a quarter")
+    backend.set_progress(job.lease, 0.75, None)
+    backend.complete_many([(job.lease, None)], NOW, 3600)
+    # Then the last report is what is read back
+    progress = backend.progress(ref.id)
+    assert progress is not None and (progress.fraction, progress.message) == (0.75, None)
+
+
+def test_progress_from_a_stale_lease_is_refused_and_changes_nothing(backend):
+    (ref,) = backend.enqueue_many(jobs(1), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    backend.set_progress(job.lease, 0.5, "mine")
+    # Given the lease expired and another worker claimed the job
+    backend.requeue_expired(NOW + LEASE + 1, BOOM)
+    backend.claim("other", 1, LEASE, NOW + LEASE + 1)
+    # When the first worker reports again, Then it is told its lease is lost
+    with pytest.raises(LeaseLost):
+        backend.set_progress(job.lease, 0.9, "stale")
+    assert backend.progress(ref.id).message == "mine"
+
+
 def test_a_batch_with_duplicate_keys_stores_one_job_per_key(backend):
     refs = backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k"), NewJob('{"v": 2}', dedupe_key="k"),
                                  NewJob('{"v": 3}')], NOW)

@@ -108,12 +108,13 @@ def test_a_schema_of_version_2_gains_the_metrics_and_trace_tables_in_place(schem
     (ref,) = backend.enqueue_many([NewJob('{"__task__": "mail"}')], NOW)
     backend.close()
     admin(f'DROP TABLE "{schema}".metrics, "{schema}".job_traces')
+    drop_v4_columns(schema)  # the later schema 4 undone too
     admin(f"UPDATE \"{schema}\".meta SET value = '2' WHERE key = 'schema_version'")
     # When this version opens it
     backend = open_backend(schema)
     try:
-        # Then it is migrated to version 3, the job is still there, and its attempts are counted
-        assert backend.version == 3
+        # Then it is migrated to the current version, the job is still there, and its attempts are counted
+        assert backend.version == 4
         (job,) = backend.claim("w", 1, 30.0, NOW)
         assert job.id == ref.id
         backend.bury(job.lease, ErrorInfo("ValueError", "bad"), NOW + 1)
@@ -121,7 +122,32 @@ def test_a_schema_of_version_2_gains_the_metrics_and_trace_tables_in_place(schem
         assert totals == {**totals, ("mail", "attempt", "dead_letter"): 1, ("mail", "failure", "ValueError"): 1}
     finally:
         backend.close()
-    assert admin(f"SELECT value FROM \"{schema}\".meta WHERE key = 'schema_version'") == [("3",)]
+    assert admin(f"SELECT value FROM \"{schema}\".meta WHERE key = 'schema_version'") == [("4",)]
+
+
+def drop_v4_columns(schema: str) -> None:
+    admin(f'ALTER TABLE "{schema}".jobs DROP COLUMN progress, DROP COLUMN progress_message, '
+          "DROP COLUMN cancel_requested")
+
+
+def test_a_schema_of_version_3_gains_progress_and_cancel_requests_in_place(schema):
+    # Given a version-3 schema (before progress) that holds a job
+    backend = open_backend(schema)
+    (ref,) = backend.enqueue_many([NewJob('{"n": 1}')], NOW)
+    backend.close()
+    drop_v4_columns(schema)
+    admin(f"UPDATE \"{schema}\".meta SET value = '3' WHERE key = 'schema_version'")
+    # When this version opens it
+    backend = open_backend(schema)
+    try:
+        # Then it is at version 4 and its job can report progress
+        assert backend.version == 4
+        (job,) = backend.claim("w", 1, 30.0, NOW)
+        assert job.id == ref.id
+        backend.set_progress(job.lease, 0.5, "half")
+        assert backend.progress(job.id).message == "half"
+    finally:
+        backend.close()
 
 
 def test_many_first_openers_of_one_schema_migrate_it_once(schema):

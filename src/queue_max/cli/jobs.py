@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ..errors import InvalidPayload
-from ..models import Job, JobStatus
+from ..models import Job, JobProgress, JobStatus
 from ._context import Context, count, duration, job_id, non_negative, queue_name
 from ._enqueue_file import enqueue_file
 from ._errors import CliError, UsageError
@@ -145,10 +145,14 @@ def inspect_dict(job: Job) -> dict[str, Any]:
 def run_inspect(ctx: Context) -> int:
     with ctx.open_queue() as queue:
         job = queue.get_job(ctx.args.job_id)
+        progress = None if job is None else queue.job_progress(job.id)
     if job is None:
         raise CliError(f"no job with id {ctx.args.job_id}")
     if ctx.json:
-        emit_json(inspect_dict(job))
+        data = inspect_dict(job)
+        data["progress"] = None if progress is None else {"fraction": progress.fraction,
+                                                          "message": progress.message}
+        emit_json(data)
         return 0
     now = time.time()
     print(f"job {job.id}")
@@ -158,6 +162,7 @@ def run_inspect(ctx: Context) -> int:
         ("priority", job.priority_int),
         ("attempts", f"{job.tentativas} of {job.max_tentativas}"),
         ("lease", _lease(job, now)),
+        ("progress", None if progress is None else _progress(progress)),
         ("created", stamp(job.created_ts)),
         ("run at", stamp(job.run_ts)),
         ("started", stamp(job.started_ts)),
@@ -176,6 +181,11 @@ def run_inspect(ctx: Context) -> int:
         for line in stack.rstrip().splitlines():
             print("  " + line)
     return 0
+
+
+def _progress(progress: JobProgress) -> str:
+    shown = f"{progress.fraction:.0%}"
+    return shown if progress.message is None else f"{shown} {progress.message}"
 
 
 def _lease(job: Job, now: float) -> str | None:

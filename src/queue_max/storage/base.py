@@ -55,6 +55,7 @@ from ..models import (
     ErrorInfo,
     FlowState,
     Job,
+    JobProgress,
     JobQuery,
     JobRef,
     JobStatus,
@@ -92,6 +93,10 @@ class Inspector(Protocol):
 
     def get(self, job_id: int) -> Job | None:
         """One job with its recorded errors, or None."""
+        ...
+
+    def progress(self, job_id: int) -> JobProgress | None:
+        """The progress the job's handler last reported, or None (none reported, or no such job)."""
         ...
 
     def list_jobs(
@@ -247,6 +252,11 @@ class Backend(Inspector, Protocol):
 
     def cancel(self, job_id: int, now: float) -> bool:
         """Cancel a pending job; False if it is not pending (already running or finished)."""
+        ...
+
+    def set_progress(self, lease: Lease, fraction: float, message: str | None) -> None:
+        """Store the running job's progress (kept after it finishes); `LeaseLost` if the lease is
+        not current."""
         ...
 
     # ── dead letters and housekeeping ──

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import ConfigError, JobNotFound
-from ..models import Job, JobStatus
+from ..models import Job, JobProgress, JobStatus
 from .errors import ResultTimeout, TaskCancelled, TaskFailed
 
 if TYPE_CHECKING:
@@ -107,6 +107,11 @@ class TaskHandle(_DictView, Generic[R]):
         return job
 
     @property
+    def progress(self) -> JobProgress | None:
+        """What the task last reported with `current_job().set_progress(...)`, or None."""
+        return self.queue.job_progress(self.id)
+
+    @property
     def status(self) -> JobStatus:
         """pending (also while scheduled or waiting to retry), processing, completed, failed, cancelled."""
         return self.job().status
@@ -182,6 +187,11 @@ class EagerHandle(TaskHandle[R]):
         self.task_name = task_name
         self._result = result
         self._error = error
+        self.created = True
+
+    @property
+    def progress(self) -> JobProgress | None:
+        return None  # nothing was stored
 
     def job(self) -> Job:
         raise JobNotFound(self.id, f"handle {self.id} comes from eager mode: no job was stored")

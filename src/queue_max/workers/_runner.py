@@ -221,7 +221,7 @@ class Runner:
             release(w.queue, [job], self.tally, self.name)  # past max_jobs: never started, not counted
             return _mono()
         timeout = w.timeout_of(handler)
-        ctx = JobContext(job, w.worker_id, timeout)
+        ctx = JobContext(job, w.worker_id, timeout, w.queue)
         with self.lock:
             abandoned = self.abandoned
             if not abandoned:

@@ -227,7 +227,7 @@ class AsyncWorker(BaseWorker):
         if not self.may_start():
             await self._storage(release, self.queue, [job], self._tally, self.worker_id)
             return
-        ctx = slot.ctx = JobContext(job, self.worker_id, self.timeout_of(handler))
+        ctx = slot.ctx = JobContext(job, self.worker_id, self.timeout_of(handler), self.queue)
         lease = job.lease
         self._running[lease] = ctx
         began = time.monotonic()

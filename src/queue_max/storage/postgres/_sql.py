@@ -98,6 +98,12 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # the per-minute event-metrics rollup and the trace contexts of traced jobs (SQLite's v2)
     3: METRICS_SCHEMA,
+    # a running job's reported progress, and a cancel asked of it while it runs (SQLite's v4)
+    4: [
+        "ALTER TABLE {s}.jobs ADD COLUMN progress double precision",
+        "ALTER TABLE {s}.jobs ADD COLUMN progress_message text",
+        "ALTER TABLE {s}.jobs ADD COLUMN cancel_requested double precision",
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -169,6 +175,20 @@ class Q:
         "DO NOTHING RETURNING id"
     )
     find_live_key = "SELECT id FROM {s}.jobs WHERE dedupe_key = %s AND completed_at IS NULL"
+    set_progress = (
+        "UPDATE {s}.jobs SET progress = %(fraction)s, progress_message = %(message)s WHERE " + _ONE_LEASED
+    )
+    get_progress = "SELECT progress, progress_message FROM {s}.jobs WHERE id = %s AND progress IS NOT NULL"
+    request_cancel = (
+        "UPDATE {s}.jobs SET cancel_requested = coalesce(cancel_requested, %(now)s) "
+        "WHERE id = %(id)s AND status = 'processing'"
+    )
+    cancel_requested = "SELECT 1 FROM {s}.jobs WHERE id = %s AND cancel_requested IS NOT NULL"
+    # the running job stopped because a cancel was asked of it: it ends cancelled, not retried
+    cancel_running = (
+        "UPDATE {s}.jobs SET status = 'cancelled', completed_at = %(now)s, lease_expires_at = NULL, "
+        "lease_deadline = NULL WHERE " + _ONE_LEASED
+    )
     # a live job of the key, else the latest one completed since %s: what a dedupe window matches
     find_key_since = (
         "SELECT id FROM {s}.jobs WHERE dedupe_key = %s AND (completed_at IS NULL OR "

@@ -14,7 +14,7 @@ from psycopg.pq import TransactionStatus
 
 from ..._clock import SYSTEM_CLOCK, Clock, FakeClock
 from ...errors import ConfigError, JobNotFound, LeaseLost, QueueClosed
-from ...models import DeadLetter, ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob, RecoveryReport
+from ...models import DeadLetter, ErrorInfo, Job, JobProgress, JobRef, JobStatus, Lease, NewJob, RecoveryReport
 from ..base import Completion
 from ._conn import (
     PostgresOptions, connect_kwargs, migrate, redact_url, session_settings, translate, translating,
@@ -315,6 +315,18 @@ class PostgresBackend(Inspection, FlowControl):
         self.shard_of(job_id)
         with self.conn() as conn:
             return bool(conn.execute(self.q.cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
+
+    def set_progress(self, lease: Lease, fraction: float, message: str | None) -> None:
+        params = {"id": rowid_of(lease.job_id), "token": lease.token, "fraction": fraction, "message": message}
+        with self.conn() as conn:
+            if not conn.execute(self.q.set_progress, params).rowcount:
+                raise LeaseLost(lease.job_id)
+
+    def progress(self, job_id: int) -> JobProgress | None:
+        self.shard_of(job_id)
+        with self.conn() as conn:
+            row = conn.execute(self.q.get_progress, (rowid_of(job_id),)).fetchone()
+        return None if row is None else JobProgress(row[0], row[1])
 
     def import_snapshot(self, jobs: Sequence[Job], dead: Sequence[DeadLetter], schedules: Sequence[dict[str, Any]],
                         now: float, result_ttl: float) -> dict[int, int]:

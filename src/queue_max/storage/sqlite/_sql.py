@@ -6,12 +6,12 @@ from ._flow_sql import FLOW_SCHEMA
 from ._ids import SQL_JOB_ID
 from ._rows import NAMED_JOB_COLUMNS as JOB_COLUMNS
 
-__all__ = ["APPLICATION_ID", "FIND_FILTERS", "MIGRATE_2_TO_3", "OBSERVABILITY_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "Q",
+__all__ = ["APPLICATION_ID", "FIND_FILTERS", "MIGRATE_2_TO_3", "MIGRATE_3_TO_4", "OBSERVABILITY_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "Q",
            "claim_excluding"]
 
 # "QMAX" as a big-endian int: marks a file as a queue-max shard.
 APPLICATION_ID = 0x514D4158
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # schema v2: the per-minute event metrics (see _rollup) and the trace context of traced jobs
 OBSERVABILITY_SCHEMA = [
@@ -66,7 +66,10 @@ SCHEMA = [
         result           TEXT,
         ready            INTEGER,
         queue_name       TEXT    NOT NULL DEFAULT 'default',
-        concurrency_key  TEXT
+        concurrency_key  TEXT,
+        progress         REAL,
+        progress_message TEXT,
+        cancel_requested REAL
     )
     """,
     _READY_INDEX,
@@ -120,6 +123,13 @@ MIGRATE_2_TO_3 = [
     "DROP INDEX fila_ready",
     _READY_INDEX,
     *FLOW_SCHEMA,
+]
+
+# Schema 3 -> 4: a running job's reported progress, and a cancel asked of it while it runs.
+MIGRATE_3_TO_4 = [
+    "ALTER TABLE fila ADD COLUMN progress REAL",
+    "ALTER TABLE fila ADD COLUMN progress_message TEXT",
+    "ALTER TABLE fila ADD COLUMN cancel_requested REAL",
 ]
 
 # JobQuery field -> the clause it adds to `Q.find_jobs` (parameters are named after the field)
@@ -338,6 +348,20 @@ class Q:
         "WHERE id = :id AND status IN " + _WAITING
     )
     get = f"SELECT {JOB_COLUMNS} FROM fila WHERE id = ?"
+    set_progress = (
+        "UPDATE fila SET progress = :fraction, progress_message = :message WHERE " + _LEASED
+    )
+    get_progress = "SELECT progress, progress_message FROM fila WHERE id = ? AND progress IS NOT NULL"
+    request_cancel = (
+        "UPDATE fila SET cancel_requested = coalesce(cancel_requested, :now) "
+        "WHERE id = :id AND status = 'processing'"
+    )
+    cancel_requested = "SELECT 1 FROM fila WHERE id = ? AND cancel_requested IS NOT NULL"
+    # the running job stopped because a cancel was asked of it: it ends cancelled, not retried
+    cancel_running = (
+        "UPDATE fila SET status = 'cancelled', ready = NULL, completed_at = :now, lease_expires_at = NULL "
+        "WHERE " + _LEASED
+    )
     get_errors = (
         "SELECT error_type, error, error_stack, attempt, worker_id, failed_at FROM job_errors "
         "WHERE job_rowid = ? ORDER BY rowid"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, JobNotFound, LeaseLost, ShardCountMismatch, StorageError
-from ...models import ErrorInfo, Job, JobRef, Lease, NewJob, RecoveryReport
+from ...models import ErrorInfo, Job, JobProgress, JobRef, Lease, NewJob, RecoveryReport
 from ..base import Completion
 from ..._json import dumps
 from ._inspection import Inspection
@@ -476,6 +476,16 @@ class ShardManager(Inspection, FlowControl):
         shard = self.shards[self.shard_of(job_id)]
         with shard.write() as conn:
             return bool(conn.execute(Q.cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
+
+    def set_progress(self, lease: Lease, fraction: float, message: str | None) -> None:
+        params = {"id": rowid_of(lease.job_id), "token": lease.token, "fraction": fraction, "message": message}
+        with self.shards[lease.shard_id].write() as conn:
+            if not conn.execute(Q.set_progress, params).rowcount:
+                raise LeaseLost(lease.job_id)
+
+    def progress(self, job_id: int) -> JobProgress | None:
+        row = self.shards[self.shard_of(job_id)].read_one(Q.get_progress, (rowid_of(job_id),))
+        return None if row is None else JobProgress(row[0], row[1])
 
     def close(self) -> None:
         try:
