@@ -6,6 +6,7 @@ One context variable for every way a job runs (a worker's thread or asyncio task
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextvars import ContextVar, Token
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 
 __all__ = ["JobContext", "current_job", "enter", "running"]
 
+log = logging.getLogger("queue_max.workers")
+# how often a running handler's checks look in storage for a cancel asked of its job
+_POLL_EVERY = 0.2
+
 
 class JobContext:
     """The job a handler is running, its time limit, and whether the worker wants it to stop.
@@ -35,7 +40,8 @@ class JobContext:
     that loop or sleep should call `check()` or use `wait()` so that they stop when asked.
     """
 
-    __slots__ = ("job", "worker_id", "timeout", "queue", "progress", "_deadline", "_reason", "_event", "done")
+    __slots__ = ("job", "worker_id", "timeout", "queue", "progress", "_deadline", "_reason", "_event", "done",
+                 "_polled")
 
     def __init__(self, job: Job, worker_id: str, timeout: float | None, queue: Queue | None = None) -> None:
         self.job = job
@@ -43,6 +49,7 @@ class JobContext:
         self.timeout = timeout
         self.queue = queue  # where progress is stored; None when the job runs outside a worker
         self.progress: JobProgress | None = None
+        self._polled = -_POLL_EVERY  # monotonic time of the last look for a stored cancel request
         # monotonic seconds; None when the job has no time limit
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._reason: str | None = None
@@ -78,16 +85,36 @@ class JobContext:
 
     @property
     def cancelled(self) -> bool:
-        """Whether the worker asked this job to stop (time limit passed, or shutdown gave up)."""
-        return self._reason is not None or self.expired
+        """Whether the job was asked to stop (time limit passed, shutdown gave up, or `cancel` was
+        asked of it while it runs)."""
+        return self._reason is not None or self.expired or self._asked()
+
+    def _asked(self) -> bool:
+        """Look (at most every _POLL_EVERY seconds) whether `cancel(job_id)` was asked meanwhile."""
+        queue = self.queue
+        now = time.monotonic()
+        if queue is None or self.done or now - self._polled < _POLL_EVERY:
+            return False
+        self._polled = now
+        try:
+            asked = queue.cancel_requested(self.job.id)
+        except Exception:  # storage busy or closed: look again at a later check
+            log.debug("could not read the cancel mark of job %d", self.job.id, exc_info=True)
+            return False
+        if asked:
+            self.cancel("requested")
+        return asked
 
     def check(self) -> None:
         """Raise if the job was asked to stop: `JobTimeout` past its time limit, `JobCancelled` when
-        a shutdown gave up waiting, `LeaseLost` when another worker may own the job now."""
-        if self._reason is None and not self.expired:
+        a shutdown gave up waiting, `JobCancelRequested` (a `JobCancelled`) when `cancel(job_id)`
+        was asked while it runs, `LeaseLost` when another worker may own the job now."""
+        if self._reason is None and not self.expired and not self._asked():
             return
-        from .workers.errors import JobCancelled, JobTimeout  # only on the raising path
+        from .workers.errors import JobCancelled, JobCancelRequested, JobTimeout  # only on the raising path
 
+        if self._reason == "requested":
+            raise JobCancelRequested(self.job.id)
         if self._reason == "shutdown":
             raise JobCancelled(self.job.id)
         if self._reason == "lost":
@@ -116,11 +143,18 @@ class JobContext:
             event = self._event = threading.Event()
             if self._reason is not None:  # cancelled between the check above and now
                 event.set()
-        event.wait(max(0.0, limit))
+        if self.queue is None:
+            event.wait(max(0.0, limit))
+            return self.cancelled
+        end = time.monotonic() + max(0.0, limit)
+        # in slices, to see a cancel asked through storage while waiting
+        while not event.wait(max(0.0, min(_POLL_EVERY, end - time.monotonic()))):
+            if self._asked() or time.monotonic() >= end:
+                break
         return self.cancelled
 
     def cancel(self, reason: str = "shutdown") -> None:
-        """Ask the handler to stop (`reason`: "timeout", "shutdown" or "lost"); it decides when."""
+        """Ask the handler to stop (`reason`: "timeout", "shutdown", "lost" or "requested"); it decides when."""
         if self._reason is None:
             self._reason = reason
         event = self._event

@@ -224,11 +224,26 @@ class Management:
 
     # ── cancelling and dead letters ──
     def cancel(self, job_id: int) -> bool:
-        """Cancel a pending job; False if it already started or finished."""
-        done = self.backend.cancel(job_id, self.clock.time())
-        if done:
+        """Cancel a pending job (True); a running one is only marked, and its handler stops at its
+        next `current_job().check()` (False, as for a finished job): `cancel_job` says which."""
+        return self.cancel_job(job_id) == "cancelled"
+
+    def cancel_job(self, job_id: int) -> str:
+        """Cancel a job and say what happened: "cancelled" (it was waiting: it never runs),
+        "requested" (it is running: marked, its handler stops at its next check), "finished"
+        (it already ended: nothing changed) or "missing" (no such job, or it was cleaned up).
+        `JobNotFound` for an id this queue could not hold."""
+        now = self.clock.time()
+        if self.backend.cancel(job_id, now):
             self.events.emit("job_cancelled", job_id, self.backend.shard_of(job_id))
-        return done
+            return "cancelled"
+        if self.backend.request_cancel(job_id, now):
+            return "requested"
+        return "finished" if self.backend.get(job_id) is not None else "missing"
+
+    def cancel_requested(self, job_id: int) -> bool:
+        """Whether `cancel` was asked of the job while it ran (what `current_job().check()` reads)."""
+        return self.backend.cancel_requested(job_id)
 
     def dlq_list(self, limit: int = 100, shard_id: int | None = None,
                  error_type: str | None = None) -> list[DeadLetter]:

@@ -491,6 +491,8 @@ class Queue(Management):
             if job is None:
                 raise JobNotFound(job_id)
         delay = None if retry_delay is None else check_seconds("retry_delay", retry_delay)
+        if _asked_to_stop(error):
+            return self._cancel_running(job, lease)
         info, decision = self._classify(job, error, permanent, retry_on, policy or self.retry_policy, delay)
         now = self.clock.time()
         try:
@@ -508,6 +510,16 @@ class Queue(Management):
         event = "job_retried" if decision is not None else "job_failed"
         self.events.emit(event, job_id, lease.shard_id, info.message)
         return JobStatus.PENDING if decision is not None else JobStatus.FAILED
+
+    def _cancel_running(self, job: Job, lease: Lease) -> JobStatus:
+        """The handler stopped because `cancel` was asked while it ran: the job ends cancelled."""
+        try:
+            self.backend.cancel_running(lease, self.clock.time())
+        finally:
+            self._forget(lease)
+            self.flow.free([job])
+        self.events.emit("job_cancelled", job.id, lease.shard_id)
+        return JobStatus.CANCELLED
 
     @staticmethod
     def _classify(job: Job, error: object, permanent: bool, retry_on: Any, policy: RetryPolicy,
@@ -582,3 +594,10 @@ def _default_worker() -> str:
     import os
 
     return f"pid-{os.getpid()}-{threading.get_ident()}"
+
+
+def _asked_to_stop(error: object) -> bool:
+    """Whether a handler's error is `JobCancelRequested`: it stopped because `cancel` was asked."""
+    from .workers.errors import JobCancelRequested  # only when a job failed: no import cycle at load
+
+    return isinstance(error, JobCancelRequested)

@@ -296,16 +296,31 @@ def test_inspect_needs_a_numeric_id(cli, make_cli_queue):
 def test_cancel_cancels_a_pending_job(cli, make_cli_queue):
     ref = make_cli_queue().enqueue({})
     result = cli("cancel", str(ref["id"]), "--json")
-    assert result.code == 0 and result.json() == {"id": ref["id"], "cancelled": True, "status": "cancelled"}
+    assert result.code == 0 and result.json() == {"id": ref["id"], "cancelled": True, "status": "cancelled",
+                                                  "outcome": "cancelled"}
 
 
-def test_cancel_of_a_running_job_changes_nothing_and_exits_1(cli, make_cli_queue):
+def test_cancel_of_a_running_job_marks_it_and_says_so(cli, make_cli_queue):
+    # Given a job a worker holds
     queue = make_cli_queue()
     ref = queue.enqueue({})
     queue.claim_jobs("w", 1)
+    # When it is cancelled from the CLI
+    text = cli("cancel", str(ref["id"]))
+    data = cli("cancel", str(ref["id"]), "--json")
+    # Then the job keeps running, marked, and the output says the cancel was only requested
+    assert text.code == 0 and f"job {ref['id']} is running: cancel requested" in text.out
+    assert data.json() == {"id": ref["id"], "cancelled": False, "status": "processing", "outcome": "requested"}
+    assert queue.get_job(ref["id"]).is_processing and queue.cancel_requested(ref["id"])
+
+
+def test_cancel_of_a_finished_job_changes_nothing_and_exits_1(cli, make_cli_queue):
+    queue = make_cli_queue()
+    ref = queue.enqueue({})
+    queue.complete_job(queue.claim_jobs("w", 1)[0])
     result = cli("cancel", str(ref["id"]))
-    assert result.code == 1 and f"job {ref['id']} is processing; only pending jobs" in result.err
-    assert queue.get_job(ref["id"]).is_processing
+    assert result.code == 1 and f"job {ref['id']} is completed; only pending or running jobs" in result.err
+    assert queue.get_job(ref["id"]).status.value == "completed"
 
 
 # ── the entry point ──

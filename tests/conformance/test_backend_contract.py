@@ -270,6 +270,25 @@ def test_progress_from_a_stale_lease_is_refused_and_changes_nothing(backend):
     assert backend.progress(ref.id).message == "mine"
 
 
+def test_a_cancel_request_marks_only_a_running_job_and_ends_it_cancelled(backend):
+    waiting, running = backend.enqueue_many(jobs(2, shard_key=0), NOW)
+    (job,) = backend.claim("w", 1, LEASE, NOW)
+    assert job.id == running.id or job.id == waiting.id
+    other = waiting.id if job.id == running.id else running.id
+    # Given one running and one waiting job, When a cancel is requested of each
+    assert backend.request_cancel(job.id, NOW) is True
+    assert backend.request_cancel(other, NOW) is False
+    # Then only the running one is marked
+    assert backend.cancel_requested(job.id) is True and backend.cancel_requested(other) is False
+    # And when its handler stops as asked, it ends cancelled and is never claimed again
+    backend.cancel_running(job.lease, NOW + 1)
+    assert backend.get(job.id).status is JobStatus.CANCELLED
+    assert [j.id for j in drain(backend, NOW + 1)] == [other]
+    # And a stale lease cannot end it
+    with pytest.raises(LeaseLost):
+        backend.cancel_running(job.lease, NOW + 2)
+
+
 def test_a_batch_with_duplicate_keys_stores_one_job_per_key(backend):
     refs = backend.enqueue_many([NewJob('{"v": 1}', dedupe_key="k"), NewJob('{"v": 2}', dedupe_key="k"),
                                  NewJob('{"v": 3}')], NOW)

@@ -140,11 +140,12 @@ def test_a_schema_of_version_3_gains_progress_and_cancel_requests_in_place(schem
     # When this version opens it
     backend = open_backend(schema)
     try:
-        # Then it is at version 4 and its job can report progress
+        # Then it is at version 4 and its job can report progress and be asked to stop
         assert backend.version == 4
         (job,) = backend.claim("w", 1, 30.0, NOW)
         assert job.id == ref.id
         backend.set_progress(job.lease, 0.5, "half")
+        assert backend.request_cancel(job.id, NOW) and backend.cancel_requested(job.id)
         assert backend.progress(job.id).message == "half"
     finally:
         backend.close()

@@ -202,14 +202,18 @@ def _lease(job: Job, now: float) -> str | None:
 def run_cancel(ctx: Context) -> int:
     wanted = ctx.args.job_id
     with ctx.open_queue() as queue:
-        cancelled = queue.cancel(wanted)
+        outcome = queue.cancel_job(wanted)
         job = queue.get_job(wanted)
     if job is None:
         raise CliError(f"no job with id {wanted}")
+    cancelled = outcome == "cancelled"
     if ctx.json:
-        emit_json({"id": wanted, "cancelled": cancelled, "status": job.status.value})
+        emit_json({"id": wanted, "cancelled": cancelled, "status": job.status.value, "outcome": outcome})
     elif cancelled:
         print(f"cancelled job {wanted}")
-    if not cancelled:
-        raise CliError(f"job {wanted} is {job.status.value}; only pending jobs can be cancelled")
+    elif outcome == "requested":
+        print(f"job {wanted} is running: cancel requested; its handler stops at its next "
+              "current_job().check() and the job ends cancelled")
+    if outcome == "finished":
+        raise CliError(f"job {wanted} is {job.status.value}; only pending or running jobs can be cancelled")
     return 0

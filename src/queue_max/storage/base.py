@@ -254,6 +254,20 @@ class Backend(Inspector, Protocol):
         """Cancel a pending job; False if it is not pending (already running or finished)."""
         ...
 
+    def request_cancel(self, job_id: int, now: float) -> bool:
+        """Mark a running job so that its handler stops at its next check; False if it is not
+        running."""
+        ...
+
+    def cancel_requested(self, job_id: int) -> bool:
+        """Whether a cancel was asked of the job while it ran."""
+        ...
+
+    def cancel_running(self, lease: Lease, now: float) -> None:
+        """End the leased job as cancelled (its handler stopped as asked); `LeaseLost` if the
+        lease is not current."""
+        ...
+
     def set_progress(self, lease: Lease, fraction: float, message: str | None) -> None:
         """Store the running job's progress (kept after it finishes); `LeaseLost` if the lease is
         not current."""

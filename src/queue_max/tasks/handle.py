@@ -164,7 +164,8 @@ class TaskHandle(_DictView, Generic[R]):
             interval = min(interval * 1.5, max_interval)
 
     def cancel(self) -> bool:
-        """Cancel the job if it has not started; False if it is running or finished."""
+        """Cancel the job if it has not started (True); a running one is marked and stops at its
+        next `current_job().check()` (False: not cancelled yet); False if it finished."""
         return self.queue.cancel(self.id)
 
     def __repr__(self) -> str:

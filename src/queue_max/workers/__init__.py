@@ -3,7 +3,7 @@
 from ._base import WorkerState
 from .async_worker import AsyncWorker
 from .context import JobContext, current_job
-from .errors import JobCancelled, JobTimeout, NoHandler
+from .errors import JobCancelled, JobCancelRequested, JobTimeout, NoHandler
 from .pool import WorkerPool
 from .supervisor import Supervisor
 from .options import WorkerOptions
@@ -11,6 +11,7 @@ from .worker import Worker
 
 __all__ = [
     "AsyncWorker",
+    "JobCancelRequested",
     "JobCancelled",
     "JobContext",
     "JobTimeout",

@@ -156,6 +156,9 @@ def fail(
         log.exception("worker %s: could not record the failure of job %d (%s: %s); it will be "
                       "recovered when its lease expires", hooks.worker_id, job.id, type(error).__name__, error)
         return
+    if status is JobStatus.CANCELLED:
+        log.info("worker %s: job %d stopped as asked: it was cancelled while it ran", hooks.worker_id, job.id)
+        return
     dead = status is JobStatus.FAILED
     if dead:
         tally.failed += 1

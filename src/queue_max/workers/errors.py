@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import QueueMaxError
 from ..retry import Permanent
 
-__all__ = ["JobCancelled", "JobTimeout", "NoHandler"]
+__all__ = ["JobCancelRequested", "JobCancelled", "JobTimeout", "NoHandler"]
 
 
 class JobTimeout(QueueMaxError, TimeoutError):
@@ -24,6 +24,16 @@ class JobCancelled(QueueMaxError):
     def __init__(self, job_id: int) -> None:
         self.job_id = job_id
         super().__init__(f"job {job_id} was cancelled: its worker is shutting down (the job was released)")
+
+
+class JobCancelRequested(JobCancelled):
+    """`cancel(job_id)` was asked while the job ran and its handler saw it at a `check()`: the
+    job ends cancelled, not failed and not retried."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        QueueMaxError.__init__(self, f"job {job_id} was cancelled while it ran: cancel({job_id}) was asked, "
+                                     "and its handler stopped at a check()")
 
 
 class NoHandler(Permanent, QueueMaxError):

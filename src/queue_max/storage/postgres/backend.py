@@ -316,6 +316,22 @@ class PostgresBackend(Inspection, FlowControl):
         with self.conn() as conn:
             return bool(conn.execute(self.q.cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
 
+    def request_cancel(self, job_id: int, now: float) -> bool:
+        self.shard_of(job_id)
+        with self.conn() as conn:
+            return bool(conn.execute(self.q.request_cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
+
+    def cancel_requested(self, job_id: int) -> bool:
+        self.shard_of(job_id)
+        with self.conn() as conn:
+            return conn.execute(self.q.cancel_requested, (rowid_of(job_id),)).fetchone() is not None
+
+    def cancel_running(self, lease: Lease, now: float) -> None:
+        params = {"id": rowid_of(lease.job_id), "token": lease.token, "now": now}
+        with self.conn() as conn:
+            if not conn.execute(self.q.cancel_running, params).rowcount:
+                raise LeaseLost(lease.job_id)
+
     def set_progress(self, lease: Lease, fraction: float, message: str | None) -> None:
         params = {"id": rowid_of(lease.job_id), "token": lease.token, "fraction": fraction, "message": message}
         with self.conn() as conn:

@@ -477,6 +477,19 @@ class ShardManager(Inspection, FlowControl):
         with shard.write() as conn:
             return bool(conn.execute(Q.cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
 
+    def request_cancel(self, job_id: int, now: float) -> bool:
+        with self.shards[self.shard_of(job_id)].write() as conn:
+            return bool(conn.execute(Q.request_cancel, {"id": rowid_of(job_id), "now": now}).rowcount)
+
+    def cancel_requested(self, job_id: int) -> bool:
+        return self.shards[self.shard_of(job_id)].read_one(Q.cancel_requested, (rowid_of(job_id),)) is not None
+
+    def cancel_running(self, lease: Lease, now: float) -> None:
+        with self.shards[lease.shard_id].write() as conn:
+            if not conn.execute(Q.cancel_running, {"id": rowid_of(lease.job_id), "token": lease.token,
+                                                   "now": now}).rowcount:
+                raise LeaseLost(lease.job_id)
+
     def set_progress(self, lease: Lease, fraction: float, message: str | None) -> None:
         params = {"id": rowid_of(lease.job_id), "token": lease.token, "fraction": fraction, "message": message}
         with self.shards[lease.shard_id].write() as conn:
