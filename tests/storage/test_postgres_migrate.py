@@ -68,6 +68,25 @@ def test_migrate_copies_waiting_dead_and_finished_jobs_and_schedules_and_says_wh
         moved.close()
 
 
+def test_migrate_keeps_each_jobs_named_queue_and_concurrency_key(cli, make_cli_queue, schema):
+    # Given jobs in two named queues, one of them with a concurrency key
+    source = make_cli_queue(shards=2)
+    source.enqueue({"mail": 1}, queue_name="emails", concurrency_key="customer-7")
+    source.enqueue({"report": 1}, queue_name="reports")
+    # When the directory is migrated
+    result = cli("migrate", "--to", PG_URL, "--json")
+    assert result.code == 0, result.err
+    # Then each job is still in its own queue, with its key, and a worker of one queue sees only it
+    moved = target(schema)
+    try:
+        (mail,) = moved.claim_jobs("w", 5, queues=["emails"])
+        assert (mail.payload, mail.queue_name, mail.concurrency_key) == ({"mail": 1}, "emails", "customer-7")
+        (report,) = moved.claim_jobs("w", 5, queues=["reports"])
+        assert (report.queue_name, report.concurrency_key) == ("reports", None)
+    finally:
+        moved.close()
+
+
 def test_migrate_is_refused_while_workers_hold_leases_and_writes_nothing(cli, make_cli_queue, schema):
     source = make_cli_queue(shards=2)
     source.enqueue({"n": 1})

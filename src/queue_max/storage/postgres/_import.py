@@ -52,4 +52,5 @@ def _job_row(job: Job, rowid: int, now: float, result_ttl: float) -> tuple[Any, 
     expires = job.completed_ts + result_ttl if job.status is JobStatus.COMPLETED and job.completed_ts else None
     return (rowid, job.pagina_id, dumps(job.payload), status, job.priority_int, job.tentativas,
             job.max_tentativas, job.last_error, job.error_type, job.error_stack, job.created_ts, job.run_ts,
-            job.completed_ts, expires, job.dedupe_key, None if job.result is None else dumps(job.result))
+            job.completed_ts, expires, job.dedupe_key, None if job.result is None else dumps(job.result),
+            job.queue_name, job.concurrency_key)

@@ -384,7 +384,8 @@ class Q:
     count_any = "SELECT 1 FROM {s}.jobs LIMIT 1"
     copy_jobs = (
         "COPY {s}.jobs (id, pagina_id, payload, status, priority, tentativas, max_tentativas, last_error, "
-        "error_type, error_stack, created_at, run_at, completed_at, expires_at, dedupe_key, result) FROM STDIN"
+        "error_type, error_stack, created_at, run_at, completed_at, expires_at, dedupe_key, result, queue_name, "
+        "concurrency_key) FROM STDIN"
     )
     import_dead_letter = (
         "INSERT INTO {s}.dead_letters (original_job_id, job_rowid, payload, error, error_type, error_stack, "
