@@ -295,9 +295,23 @@ def test_the_admin_router_cancels_pending_jobs_only(queue: Queue) -> None:
         first = client.post(f"/admin/queue/jobs/{job_id}/cancel", headers=ADMIN)
         again = client.post(f"/admin/queue/jobs/{job_id}/cancel", headers=ADMIN)
         unknown = client.post("/admin/queue/jobs/999999/cancel", headers=ADMIN)
-    assert first.json() == {"id": job_id, "cancelled": True}
+    assert first.json() == {"id": job_id, "cancelled": True, "outcome": "cancelled"}
     assert again.status_code == 409 and "is cancelled" in again.json()["detail"]
     assert unknown.status_code == 404
+
+
+def test_the_admin_router_asks_a_running_job_to_stop(queue: Queue) -> None:
+    with TestClient(admin_app(queue)) as client:
+        # Given a job a worker has claimed
+        job_id = client.post("/jobs", json={"n": 1}).json()["id"]
+        (running,) = queue.claim_jobs("w", 1)
+        # When the admin cancels it
+        answer = client.post(f"/admin/queue/jobs/{job_id}/cancel", headers=ADMIN)
+    # Then it is marked (202), and its handler's next check() will see the request
+    assert running.id == job_id
+    assert answer.status_code == 202
+    assert answer.json() == {"id": job_id, "cancelled": False, "outcome": "requested"}
+    assert queue.cancel_requested(job_id)
 
 
 def test_the_admin_router_lists_and_requeues_dead_letters(queue: Queue) -> None:

@@ -25,8 +25,8 @@ def _redirect(d: Dashboard, request: Request, path: str, **query: Any) -> Respon
 
 def cancel_job(d: Dashboard, request: Request, params: dict[str, str]) -> Response:
     job_id = int(params["job_id"])
-    done = d.queue.cancel(job_id)
-    d.audit(request, "cancel_job", job_id=job_id, cancelled=done)
+    outcome = d.queue.cancel_job(job_id)
+    d.audit(request, "cancel_job", job_id=job_id, cancelled=outcome == "cancelled", outcome=outcome)
     return _redirect(d, request, f"/jobs/{job_id}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from ...errors import ConfigError
@@ -52,7 +52,7 @@ def admin_router(
     router.add_api_route("/stats", stats, methods=["GET"], summary="Queue and worker statistics")
     router.add_api_route("/jobs", list_jobs, methods=["GET"], summary="List jobs, oldest first")
     router.add_api_route("/jobs/{job_id}", get_job, methods=["GET"], summary="One job, with its result or errors")
-    router.add_api_route("/jobs/{job_id}/cancel", cancel_job, methods=["POST"], summary="Cancel a pending job")
+    router.add_api_route("/jobs/{job_id}/cancel", cancel_job, methods=["POST"], summary="Cancel a waiting job, or ask a running one to stop")
     router.add_api_route("/dlq", dead_letters, methods=["GET"], summary="Dead-lettered jobs, newest first")
     router.add_api_route("/dlq/requeue", requeue, methods=["POST"],
                          summary="Requeue dead-lettered jobs with fresh retries")
@@ -84,14 +84,18 @@ def get_job(queue: QueueDep, job_id: int) -> dict[str, Any]:
     return _job(queue, job_id).to_dict()
 
 
-def cancel_job(queue: QueueDep, job_id: int) -> dict[str, Any]:
-    """Cancel a job that has not started; 409 if it is running or finished."""
+def cancel_job(queue: QueueDep, job_id: int, response: Response) -> dict[str, Any]:
+    """Cancel a waiting job (200), or ask a running one to stop at its next
+    `current_job().check()` (202, `"outcome": "requested"`); 409 if it already ended."""
     _job(queue, job_id)
-    if not queue.cancel(job_id):
+    outcome = queue.cancel_job(job_id)
+    if outcome == "requested":
+        response.status_code = 202
+    elif outcome != "cancelled":
         current = queue.get_job(job_id)
         status = current.status.value if current is not None else "gone"
-        raise HTTPException(409, f"job {job_id} is {status}; only pending jobs can be cancelled")
-    return {"id": job_id, "cancelled": True}
+        raise HTTPException(409, f"job {job_id} is {status}; only waiting or running jobs can be cancelled")
+    return {"id": job_id, "cancelled": outcome == "cancelled", "outcome": outcome}
 
 
 def dead_letters(
