@@ -105,6 +105,19 @@ def test_batch_suppresses_events_only_in_the_calling_thread(queue):
     assert seen == ["other", threading.current_thread().name]
 
 
+def test_a_dedupe_hit_writes_nothing_and_emits_no_enqueued_event(queue):
+    # Given a live job with a dedupe key, and a listener on job_enqueued
+    seen = []
+    queue.on("job_enqueued", lambda job_id, shard_id: seen.append(job_id))
+    first = queue.enqueue({"a": 1}, dedupe_key="k")["id"]
+    # When the same key is enqueued again, alone and in a batch
+    again = queue.enqueue({"a": 1}, dedupe_key="k")["id"]
+    queue.enqueue_batch([{"payload": {"a": 1}, "dedupe_key": "k"}])
+    # Then the live job's id comes back and the event fired once, for the job written
+    assert again == first
+    assert seen == [first]
+
+
 def test_a_failing_listener_never_breaks_the_queue(queue, caplog):
     queue.on("job_enqueued", lambda job_id, shard_id: 1 / 0)
     assert queue.enqueue({"x": 1})["id"]
