@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +78,21 @@ def make_queue(tmp_path: Path, settings: Settings) -> Iterator[Callable[..., Que
 @pytest.fixture
 def queue(make_queue: Callable[..., Queue], clock: FakeClock) -> Queue:
     return make_queue(shards=3, clock=clock)
+
+
+@pytest.fixture
+def spans() -> Iterator[Any]:
+    """An in-memory OpenTelemetry exporter installed as queue-max's tracer provider for one test."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from queue_max import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_tracer_provider(provider)
+    yield exporter
+    tracing.use_tracer_provider(None)
+    tracing.set_consumer_as_child(False)

@@ -1,5 +1,6 @@
 """One small client interface over each framework's own test client, for the dashboard's
-HTTP tests: the dashboard mounted under /queue in Starlette (ASGI), Flask (WSGI) and Django."""
+HTTP tests: the dashboard mounted under /queue in Starlette (ASGI), Flask (WSGI) and Django;
+and `bury`, which the dashboard tests use to make a dead letter."""
 
 from __future__ import annotations
 
@@ -8,9 +9,20 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from queue_max import Queue
 from queue_max.dashboard import Dashboard, asgi_app, django_urls, wsgi_app
 
 PREFIX = "/queue"
+
+
+def bury(queue: Queue, payload: dict[str, Any], error: Exception) -> int:
+    job_id = queue.enqueue(payload)["id"]
+    for job in queue.claim_jobs("w", 100):
+        if job.id == job_id:
+            queue.fail_job(job, error=error, permanent=True)
+        else:
+            queue.release_job(job)
+    return job_id
 
 
 @dataclass

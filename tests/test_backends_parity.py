@@ -209,22 +209,6 @@ def test_the_dashboard_pages_render_and_never_show_the_password(open_queue, path
     assert SECRET not in response.body.decode("utf-8")
 
 
-@pytest.fixture
-def spans() -> Iterator[Any]:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from queue_max import tracing
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_tracer_provider(provider)
-    yield exporter
-    tracing.use_tracer_provider(None)
-
-
 def test_event_metrics_and_trace_contexts_are_stored_and_shown_by_the_metrics_command(open_queue, store, capsys, spans):
     from opentelemetry.trace import SpanKind
 

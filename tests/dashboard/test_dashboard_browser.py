@@ -16,6 +16,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
+from dashboard_clients import bury
 
 from queue_max import Queue
 from queue_max.config import Settings
@@ -108,16 +109,6 @@ def watched(browser: Any) -> Iterator[Watched]:
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     yield Watched(context.new_page())
     context.close()
-
-
-def bury(queue: Queue, payload: dict[str, Any], error: Exception) -> int:
-    job_id = queue.enqueue(payload)["id"]
-    for job in queue.claim_jobs("w", 100):
-        if job.id == job_id:
-            queue.fail_job(job, error=error, permanent=True)
-        else:
-            queue.release_job(job)
-    return job_id
 
 
 def enqueue_in_another_process(data_dir: Path, payload: str) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from dashboard_clients import bury
 
 from queue_max import Queue
 from queue_max.dashboard import Access, Dashboard, Request
@@ -45,16 +46,6 @@ def token_of(html: str) -> str:
 @pytest.fixture
 def queue(make_queue: Callable[..., Queue]) -> Queue:
     return make_queue(shards=3)
-
-
-def bury(queue: Queue, payload: dict[str, Any], error: Exception) -> int:
-    job_id = queue.enqueue(payload)["id"]
-    for job in queue.claim_jobs("w", 100):
-        if job.id == job_id:
-            queue.fail_job(job, error=error, permanent=True)
-        else:
-            queue.release_job(job)
-    return job_id
 
 
 def test_hostile_task_names_payloads_and_errors_render_as_inert_text(queue):
