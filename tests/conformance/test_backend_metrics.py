@@ -8,6 +8,7 @@ import pytest
 
 from queue_max.models import ErrorInfo, NewJob
 from queue_max.storage.base import Backend
+from queue_max.storage.sqlite import ShardManager
 
 NOW = 1_800_000_000.0  # a minute boundary
 LEASE = 30.0
@@ -103,3 +104,54 @@ def test_a_trace_context_is_stored_beside_its_job_and_outlives_retries(backend):
     backend.retry(job.lease, NOW, ErrorInfo("E", "x"), NOW)
     assert backend.trace_contexts([ref.id, plain.id]) == {ref.id: '{"traceparent": "00-ab-cd-01"}'}
     assert backend.get(ref.id).payload == {"n": 1}
+
+
+def another_process(backend: Backend) -> Backend:
+    """A second handle on the same storage, as another process opens it (its own rollup)."""
+    if isinstance(backend, ShardManager):
+        return ShardManager(backend.data_dir, len(backend.shards))
+    from queue_max.storage.postgres import PostgresBackend
+
+    return PostgresBackend(backend.url, options=backend.options)  # type: ignore[attr-defined]
+
+
+def per_queue(backend: Backend) -> dict[tuple[str, str, str, str], float]:
+    out: dict[tuple[str, str, str, str], float] = {}
+    for row in backend.event_metrics():
+        key = (row.queue, row.task, row.name, row.label)
+        out[key] = out.get(key, 0.0) + row.value
+    return out
+
+
+def on_queue(queue: str, jobs: list[NewJob]) -> list[NewJob]:
+    return [job._replace(queue_name=queue) for job in jobs]
+
+
+def test_every_figure_carries_its_jobs_queue_on_every_path(backend):
+    # Given mail jobs on the "emails" queue and pdf jobs on "reports", enqueued as a batch and alone
+    backend.enqueue_many(on_queue("emails", task_jobs("mail", 4)) + on_queue("reports", task_jobs("pdf", 3)), NOW)
+    backend.enqueue_many(on_queue("emails", task_jobs("mail", 1)), NOW)
+    # When this process acks some in a group and one alone, another process acks others it did
+    # not claim, some fail and some leases expire
+    emails = backend.claim("w", 5, LEASE, NOW, queue="emails")
+    reports = backend.claim("w", 3, LEASE, NOW, queue="reports")
+    backend.complete_many([(job.lease, None) for job in emails[:2]], NOW + 1, 3600)
+    backend.complete_many([(emails[2].lease, None)], NOW + 1, 3600)
+    other = another_process(backend)
+    try:
+        other.complete_many([(job.lease, None) for job in reports[:2]], NOW + 1, 3600)
+        other.complete_many([(emails[3].lease, None)], NOW + 1, 3600)
+        other.flush_metrics()
+    finally:
+        other.close()
+    backend.bury(emails[4].lease, ErrorInfo("ValueError", "bad"), NOW + 1)
+    backend.requeue_expired(NOW + LEASE + 1, ErrorInfo("LeaseExpired", "worker died"))  # reports[2]
+    # Then each series is labelled with the job's own queue, never "default"
+    got = per_queue(backend)
+    assert got[("emails", "mail", "enqueued", "")] == 5 and got[("reports", "pdf", "enqueued", "")] == 3
+    assert got[("emails", "mail", "attempt", "completed")] == 4
+    assert got[("reports", "pdf", "attempt", "completed")] == 2
+    assert got[("emails", "mail", "duration", "sum")] == pytest.approx(5.0)  # five attempts of 1 s
+    assert got[("emails", "mail", "attempt", "dead_letter")] == got[("emails", "mail", "failure", "ValueError")] == 1
+    assert got[("reports", "pdf", "attempt", "lease_lost")] == got[("reports", "pdf", "failure", "LeaseExpired")] == 1
+    assert not [key for key in got if key[0] == "default"]

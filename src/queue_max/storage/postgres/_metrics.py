@@ -38,16 +38,17 @@ class Metrics:
 
     # ── feeding ──
     def _count_enqueued(self, jobs: Sequence[NewJob], refs: Sequence[JobRef], now: float) -> None:
-        self.rollup.enqueued(0, (task_of_json(job.payload_json) for job, ref in zip(jobs, refs) if ref.created), now)
+        self.rollup.enqueued(0, ((job.queue_name, task_of_json(job.payload_json))
+                                 for job, ref in zip(jobs, refs) if ref.created), now)
 
     def _count_failure(self, facts: Iterable[Sequence[Any]], error: ErrorInfo, outcome: str, now: float) -> None:
         facts = list(facts)
         self.rollup.attempts(0, facts, outcome, now)
-        for task, _started, _run_at in facts:
-            self.rollup.failure(0, task if isinstance(task, str) else "", error, now)
+        self.rollup.failures(0, facts, error, now)
 
     def _attempt_facts(self, conn: psycopg.Connection[Any], lease: Lease, params: dict[str, Any]) -> list[Any]:
-        """(task, started_at, run_at) of a leased job: remembered from its claim, else its row."""
+        """The facts (task, started_at, run_at, queue) of a leased job: remembered from its claim,
+        else read from its row."""
         facts, missing = self.rollup.take([lease])
         if missing:
             return conn.execute(self.q.attempt_facts, params).fetchall()

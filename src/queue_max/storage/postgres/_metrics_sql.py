@@ -38,13 +38,13 @@ class MetricsQ:
     )
     # attempts whose lease expired (outcome lease_lost), counted in the recovery's transaction
     rollup_expired = (
-        "WITH done AS (SELECT coalesce(payload::json ->> '__task__', '') AS task FROM {s}.jobs "
-        "WHERE id = ANY(%(ids)s::bigint[])), figures(task, name, label, value) AS ("
-        "SELECT task, 'attempt', 'lease_lost', count(*)::float8 FROM done GROUP BY 1 "
-        "UNION ALL SELECT task, 'failure', %(label)s, count(*)::float8 FROM done GROUP BY 1) "
+        "WITH done AS (SELECT queue_name AS queue, coalesce(payload::json ->> '__task__', '') AS task "
+        "FROM {s}.jobs WHERE id = ANY(%(ids)s::bigint[])), figures(queue, task, name, label, value) AS ("
+        "SELECT queue, task, 'attempt', 'lease_lost', count(*)::float8 FROM done GROUP BY 1, 2 "
+        "UNION ALL SELECT queue, task, 'failure', %(label)s, count(*)::float8 FROM done GROUP BY 1, 2) "
         "INSERT INTO {s}.metrics (minute, queue, task, name, label, value) "
-        "SELECT m, 'default', task, name, label, value FROM figures, (VALUES (%(minute)s::bigint), "
-        "(0::bigint)) AS ms(m) ORDER BY 1, 3, 4, 5 " + _UPSERT
+        "SELECT m, queue, task, name, label, value FROM figures, (VALUES (%(minute)s::bigint), "
+        "(0::bigint)) AS ms(m) ORDER BY 1, 2, 3, 4, 5 " + _UPSERT
     )
     # per-minute rows older than the horizon go; the all-time rows (minute 0) already hold them
     drop_old_metrics = "DELETE FROM {s}.metrics WHERE minute > 0 AND minute < %s"

@@ -121,7 +121,7 @@ _LEASED = "j.id = l.id AND j.lease_token = l.token AND j.status = 'processing'"
 _ONE_LEASED = "id = %(id)s AND lease_token = %(token)s AND status = 'processing'"
 _EXPIRED = "status = 'processing' AND lease_deadline < %(now_srv)s"
 # what an attempt's metrics need from its row: task name, claim time, due time
-_FACTS = "(j.payload::json ->> '__task__'), j.started_at, j.run_at"
+_FACTS = "(j.payload::json ->> '__task__'), j.started_at, j.run_at, j.queue_name"
 
 
 class Q:
@@ -228,7 +228,7 @@ class Q:
     complete_facts = complete.replace("RETURNING j.id", "RETURNING j.id, " + _FACTS)
     complete_delete_facts = complete_delete.replace(
         "RETURNING j.id)", "RETURNING j.id, " + _FACTS.replace("),", ") AS task,") + ")").removesuffix(
-        "SELECT id FROM gone") + "SELECT id, task, started_at, run_at FROM gone"
+        "SELECT id FROM gone") + "SELECT id, task, started_at, run_at, queue_name FROM gone"
     attempt_facts = "SELECT " + _FACTS + " FROM {s}.jobs j WHERE " + _ONE_LEASED
     delete_errors_of = "DELETE FROM {s}.job_errors WHERE job_rowid = ANY(%s::bigint[])"
     retry = (

@@ -143,7 +143,7 @@ class PostgresBackend(Inspection, FlowControl):
                     row = conn.execute(self.q.insert_one, params).fetchone()
             assert row is not None
             self._commits += 1
-            self.rollup.enqueued(0, (task_of_json(job.payload_json),), now)
+            self.rollup.enqueued(0, ((job.queue_name, task_of_json(job.payload_json)),), now)
             return [_new(JobRef, (job_id_of(row[0], 0), 0, True))]
         with self.tx() as conn:
             refs = insert_jobs(conn, self.q, jobs, now, self.channel if notify else None)
@@ -184,7 +184,7 @@ class PostgresBackend(Inspection, FlowControl):
             ids = insert_payloads(conn, self.q, payloads, max_attempts, now, max_payload_bytes, channel)
             self._flush_metrics(conn)
         self._commits += 1
-        self.rollup.enqueued(0, (task_of_payload(payload) for payload in payloads), now)
+        self.rollup.enqueued(0, (("default", task_of_payload(payload)) for payload in payloads), now)
         return ids
 
     # ── claim ──

@@ -1,7 +1,7 @@
 """The per-minute event metrics of the SQLite backend (the rollup).
 
 Acks return what the metrics need from their own UPDATE (`RETURNING` task, claim and due
-times), so counting costs no extra statement: the figures are summed in memory per shard and
+times, queue name), so counting costs no extra statement: the figures are summed in memory per shard and
 written inside that shard's next write transaction once a second has passed (normally a
 grouped ack), and at `close()`. A process killed with SIGKILL loses at most its last second of
 figures; the jobs themselves are never affected."""
@@ -23,21 +23,23 @@ from ._sql import Q
 if TYPE_CHECKING:
     from .shard import Shard
 
-__all__ = ["FLUSH_EVERY", "METRICS_RETENTION", "MetricsReader", "Rollup", "ack_facts", "drop_old_metrics", "minute_of",
+__all__ = ["FLUSH_EVERY", "Fact", "METRICS_RETENTION", "MetricsReader", "Rollup", "ack_facts", "drop_old_metrics", "minute_of",
            "outcome_of", "record_expired", "task_of_json", "task_of_payload"]
 
 # Per-minute rows are kept this long; the all-time rows (minute 0) are kept for ever.
 METRICS_RETENTION = 8 * 86400.0
 # Buffered figures are written at most this often (seconds) per shard and process.
 FLUSH_EVERY = 1.0
-DEFAULT_QUEUE = "default"
 _LABEL_CHARS = 100
 _BOUNDS = [repr(bound) for bound in HISTOGRAM_BUCKETS] + ["+Inf"]
 # how the payload encoder writes a task envelope's start (compact JSON, `__task__` first)
 _MOST_INFLIGHT = 200_000
 _TASK_PREFIX = '{"__task__":"'
 
-Key = tuple[int, str, str, str, str]
+Key = tuple[int, str, str, str, str]  # minute, queue, task, metric, label
+# An attempt's facts: (task, started_at, run_at, queue name), remembered from its claim or read
+# from its row; the task is None for a payload that is not a task envelope.
+Fact = Sequence[Any]
 
 
 def minute_of(now: float) -> int:
@@ -78,7 +80,7 @@ def task_of_json(payload_json: str) -> str:
 class Rollup:
     """Figures not yet written, per shard, and what this process claimed; safe across threads.
 
-    A claim remembers each job's task, claim and due times (a dict insert a job), so the ack
+    A claim remembers each job's task, claim and due times and queue (a dict insert a job), so the ack
     that follows in the same process needs no statement to count it; acks of jobs claimed
     elsewhere read those facts from their rows instead."""
 
@@ -86,19 +88,19 @@ class Rollup:
         self._pending: list[dict[Key, float]] = [{} for _ in range(shards)]
         self._next_flush = [0.0] * shards
         self._lock = threading.Lock()
-        self._inflight: dict[int, tuple[int, Any, float, float]] = {}  # job id -> token, task, times
-        # lone enqueues append (minute, task) without the lock (list.append is atomic); summed at write
-        self._enqueues: list[list[tuple[int, str]]] = [[] for _ in range(shards)]
+        self._inflight: dict[int, tuple[int, Any, float, float, str]] = {}  # job id -> token, fact
+        # lone enqueues append (minute, queue, task) without the lock (list.append is atomic); summed at write
+        self._enqueues: list[list[tuple[int, str, str]]] = [[] for _ in range(shards)]
 
     def claimed(self, jobs: Iterable[Any]) -> None:
         inflight = self._inflight
         for job in jobs:
             payload = job[2]
             inflight[job[0]] = (job[9], payload.get("__task__") if type(payload) is dict else None,
-                                job[11], job[8])  # lease_token, task, started_ts, run_ts
+                                job[11], job[8], job[21])  # lease_token, task, started_ts, run_ts, queue_name
 
     def take(self, leases: Iterable[Lease]) -> tuple[list[tuple[Any, ...]], list[Lease]]:
-        """([(job id, task, started_at, run_at)] of leases this process claimed, the other leases)."""
+        """([(job id, *fact)] of leases this process claimed, the other leases)."""
         pop = self._inflight.pop
         facts: list[tuple[Any, ...]] = []
         missing: list[Lease] = []
@@ -114,22 +116,22 @@ class Rollup:
         for lease in leases:
             self._inflight.pop(lease.job_id, None)
 
-    def attempts(self, shard_id: int, facts: Iterable[Sequence[Any]], outcome: str, now: float) -> None:
-        """Count finished attempts from (task, started_at, run_at) rows (grouped by task first:
-        this runs for every ack batch, so it stays a tight loop)."""
-        if len(facts) == 1:  # type: ignore[arg-type]
-            self._one_attempt(shard_id, facts[0], outcome, now)  # type: ignore[index]
+    def attempts(self, shard_id: int, facts: Sequence[Fact], outcome: str, now: float) -> None:
+        """Count finished attempts from their facts (grouped by queue and task first: this runs
+        for every ack batch, so it stays a tight loop)."""
+        if len(facts) == 1:
+            self._one_attempt(shard_id, facts[0], outcome, now)
             return
-        per_task: dict[Any, list[Any]] = {}
+        per_task: dict[tuple[Any, Any], list[Any]] = {}
         bounds, buckets = HISTOGRAM_BUCKETS, len(_BOUNDS)
-        for task, started, run_at in facts:
+        for task, started, run_at, queue in facts:
             if started is None:
                 started = now
             duration, wait = now - started, started - run_at
             duration, wait = (duration if duration > 0 else 0.0), (wait if wait > 0 else 0.0)
-            tally = per_task.get(task)
+            tally = per_task.get((queue, task))
             if tally is None:
-                tally = per_task[task] = [0, 0.0, 0.0, [0] * buckets, [0] * buckets]
+                tally = per_task[(queue, task)] = [0, 0.0, 0.0, [0] * buckets, [0] * buckets]
             tally[0] += 1
             tally[1] += duration
             tally[2] += wait
@@ -138,48 +140,52 @@ class Rollup:
         minute = minute_of(now)
         with self._lock:
             pending = self._pending[shard_id]
-            for task, (count, durations, waits, duration_counts, wait_counts) in per_task.items():
+            for (queue, task), (count, durations, waits, duration_counts, wait_counts) in per_task.items():
                 name = task if isinstance(task, str) else ""
                 figures = [("attempt", outcome, count), ("duration", "sum", durations), ("wait", "sum", waits)]
                 figures += [("duration", _BOUNDS[i], n) for i, n in enumerate(duration_counts) if n]
                 figures += [("wait", _BOUNDS[i], n) for i, n in enumerate(wait_counts) if n]
                 for metric, label, value in figures:
-                    key = (minute, DEFAULT_QUEUE, name, metric, label)
+                    key = (minute, queue, name, metric, label)
                     pending[key] = pending.get(key, 0.0) + value
 
-    def _one_attempt(self, shard_id: int, fact: Sequence[Any], outcome: str, now: float) -> None:
+    def _one_attempt(self, shard_id: int, fact: Fact, outcome: str, now: float) -> None:
         """The lone ack's case of `attempts`, without the grouping."""
-        task, started, run_at = fact
+        task, started, run_at, queue = fact
         task = task if isinstance(task, str) else ""
         started = now if started is None else started
         duration, wait = max(now - started, 0.0), max(started - run_at, 0.0)
         minute = minute_of(now)
         with self._lock:
             pending = self._pending[shard_id]
-            for key, value in (((minute, DEFAULT_QUEUE, task, "attempt", outcome), 1.0),
-                               ((minute, DEFAULT_QUEUE, task, "duration", _BOUNDS[bisect.bisect_left(HISTOGRAM_BUCKETS, duration)]), 1.0),
-                               ((minute, DEFAULT_QUEUE, task, "duration", "sum"), duration),
-                               ((minute, DEFAULT_QUEUE, task, "wait", _BOUNDS[bisect.bisect_left(HISTOGRAM_BUCKETS, wait)]), 1.0),
-                               ((minute, DEFAULT_QUEUE, task, "wait", "sum"), wait)):
+            for key, value in (((minute, queue, task, "attempt", outcome), 1.0),
+                               ((minute, queue, task, "duration", _BOUNDS[bisect.bisect_left(HISTOGRAM_BUCKETS, duration)]), 1.0),
+                               ((minute, queue, task, "duration", "sum"), duration),
+                               ((minute, queue, task, "wait", _BOUNDS[bisect.bisect_left(HISTOGRAM_BUCKETS, wait)]), 1.0),
+                               ((minute, queue, task, "wait", "sum"), wait)):
                 pending[key] = pending.get(key, 0.0) + value
 
-    def failure(self, shard_id: int, task: str, error: ErrorInfo, now: float) -> None:
-        key = (minute_of(now), DEFAULT_QUEUE, task, "failure", (error.type or "Error")[:_LABEL_CHARS])
+    def failures(self, shard_id: int, facts: Iterable[Fact], error: ErrorInfo, now: float) -> None:
+        """Count a failed attempt of each fact's queue and task, labelled with the error type."""
+        minute, label = minute_of(now), (error.type or "Error")[:_LABEL_CHARS]
         with self._lock:
             pending = self._pending[shard_id]
-            pending[key] = pending.get(key, 0.0) + 1.0
+            for task, _started, _run_at, queue in facts:
+                key = (minute, queue, task if isinstance(task, str) else "", "failure", label)
+                pending[key] = pending.get(key, 0.0) + 1.0
 
-    def enqueued(self, shard_id: int, tasks: Iterable[str], now: float) -> None:
+    def enqueued(self, shard_id: int, jobs: Iterable[tuple[str, str]], now: float) -> None:
+        """Count enqueued jobs from (queue name, task) pairs."""
         minute = minute_of(now)
         with self._lock:
             pending = self._pending[shard_id]
-            for task in tasks:
-                key = (minute, DEFAULT_QUEUE, task, "enqueued", "")
+            for queue, task in jobs:
+                key = (minute, queue, task, "enqueued", "")
                 pending[key] = pending.get(key, 0.0) + 1.0
 
-    def enqueued_one(self, shard_id: int, task: str, now: float) -> None:
+    def enqueued_one(self, shard_id: int, queue: str, task: str, now: float) -> None:
         """The lone enqueue's case of `enqueued`: one append, summed when the shard is written."""
-        self._enqueues[shard_id].append((int(now // 60) * 60, task))
+        self._enqueues[shard_id].append((int(now // 60) * 60, queue, task))
 
     def has_pending(self, shard_id: int) -> bool:
         return bool(self._pending[shard_id] or self._enqueues[shard_id])
@@ -210,8 +216,8 @@ class Rollup:
             pending, self._pending[shard_id] = self._pending[shard_id], {}
             enqueues, self._enqueues[shard_id] = self._enqueues[shard_id], []
             self._next_flush[shard_id] = time.monotonic() + FLUSH_EVERY
-        for minute, task in enqueues:
-            key = (minute, DEFAULT_QUEUE, task, "enqueued", "")
+        for minute, queue, task in enqueues:
+            key = (minute, queue, task, "enqueued", "")
             pending[key] = pending.get(key, 0.0) + 1.0
         return pending
 
@@ -223,7 +229,7 @@ class Rollup:
 
 
 def ack_facts(conn: sqlite3.Connection, shard_id: int, leases: Sequence[Lease]) -> list[tuple[Any, ...]]:
-    """(job id, task, started_at, run_at) of the processing rows of leases about to be acked."""
+    """(job id, *fact) of the processing rows of leases about to be acked."""
     rowids = [rowid_of(lease.job_id) for lease in leases]
     return [(job_id_of(row[0], shard_id), *row[1:]) for row in conn.execute(Q.ack_facts, (dumps(rowids),))]
 

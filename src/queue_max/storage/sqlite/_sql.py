@@ -145,9 +145,8 @@ FIND_FILTERS = {
 }
 
 _TASK = "coalesce(json_extract(f.payload, '$.__task__'), '')"
-# what an attempt's metrics need from its row: task name, claim time, due time
-_FACTS = "json_extract(payload, '$.__task__'), started_at, run_at"
-_QUEUE = "'default'"
+# what an attempt's metrics need from its row: task name, claim time, due time, queue
+_FACTS = "json_extract(payload, '$.__task__'), started_at, run_at, queue_name"
 _METRICS_UPSERT = (
     "ON CONFLICT(minute, queue, task, name, label) DO UPDATE SET value = value + excluded.value"
 )
@@ -269,7 +268,7 @@ class Q:
         "UPDATE fila SET status = 'completed', ready = NULL, completed_at = :now, expires_at = :expires, "
         "result = :result, lease_expires_at = NULL, heartbeat = NULL WHERE " + _LEASED
     )
-    # the single ack returns what the metrics rollup needs (task, started_at, run_at) itself
+    # the single ack returns what the metrics rollup needs (task, started_at, run_at, queue) itself
     complete_returning = complete + " RETURNING " + _FACTS
     complete_delete = "DELETE FROM fila WHERE " + _LEASED
     delete_errors_of = "DELETE FROM job_errors WHERE job_rowid = ?"
@@ -446,7 +445,7 @@ class Q:
     attempt_facts = "SELECT " + _FACTS + " FROM fila WHERE " + _LEASED
     # the same for a group of leased rows about to be acked (`?` is a JSON array of row ids)
     ack_facts = (
-        "SELECT f.id, json_extract(f.payload, '$.__task__'), f.started_at, f.run_at "
+        "SELECT f.id, json_extract(f.payload, '$.__task__'), f.started_at, f.run_at, f.queue_name "
         "FROM json_each(?) AS l CROSS JOIN fila AS f ON f.id = l.value WHERE f.status = 'processing'"
     )
     metrics_add = (
@@ -454,13 +453,13 @@ class Q:
     )
     # every figure goes to its minute and to the all-time row (minute 0)
     rollup_expired = (
-        "WITH done AS (SELECT " + _TASK + " AS task FROM fila AS f WHERE " + _EXPIRED + "), "
-        "figures(task, name, label, value) AS ("
-        "SELECT task, 'attempt', 'lease_lost', count(*) FROM done GROUP BY 1 "
-        "UNION ALL SELECT task, 'failure', :label, count(*) FROM done GROUP BY 1), "
+        "WITH done AS (SELECT f.queue_name AS queue, " + _TASK + " AS task FROM fila AS f WHERE " + _EXPIRED + "), "
+        "figures(queue, task, name, label, value) AS ("
+        "SELECT queue, task, 'attempt', 'lease_lost', count(*) FROM done GROUP BY 1, 2 "
+        "UNION ALL SELECT queue, task, 'failure', :label, count(*) FROM done GROUP BY 1, 2), "
         "minutes(m) AS (VALUES (:minute), (0)) "
         "INSERT INTO metrics(minute, queue, task, name, label, value) "
-        "SELECT m, " + _QUEUE + ", task, name, label, value FROM figures, minutes WHERE true " + _METRICS_UPSERT
+        "SELECT m, queue, task, name, label, value FROM figures, minutes WHERE true " + _METRICS_UPSERT
     )
     # per-minute rows older than the horizon go; the all-time rows (minute 0) already hold them
     drop_old_metrics = "DELETE FROM metrics WHERE minute > 0 AND minute < :horizon"

@@ -152,7 +152,7 @@ class ShardManager(Inspection, FlowControl):
 
         self._write_across(sorted(groups), write)
         for shard_id, indices in groups.items():
-            self.rollup.enqueued(shard_id, (task_of_json(jobs[i].payload_json) for i in indices
+            self.rollup.enqueued(shard_id, ((jobs[i].queue_name, task_of_json(jobs[i].payload_json)) for i in indices
                                             if refs[i] is not None and refs[i].created), now)  # type: ignore[union-attr]
         return refs  # type: ignore[return-value]
 
@@ -172,7 +172,7 @@ class ShardManager(Inspection, FlowControl):
             return [(first, first + len(payloads) - 1)]
 
         self._write_across([shard_id], write)
-        self.rollup.enqueued(shard_id, (task_of_payload(payload) for payload in payloads), now)
+        self.rollup.enqueued(shard_id, (("default", task_of_payload(payload)) for payload in payloads), now)
         return list(id_range(firsts[0], len(payloads), shard_id))
 
     def _write_across(
@@ -232,7 +232,7 @@ class ShardManager(Inspection, FlowControl):
             rowid = cursor.lastrowid or 0
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
-        self.rollup.enqueued_one(shard_id, task_of_json(job.payload_json), now)
+        self.rollup.enqueued_one(shard_id, job.queue_name, task_of_json(job.payload_json), now)
         self._flush_if_due(shard)
         return JobRef(job_id_of(rowid, shard_id), shard_id, True)
 
@@ -360,7 +360,7 @@ class ShardManager(Inspection, FlowControl):
                 raise translate(exc, shard.name) from exc
             if not facts:
                 return [lease]
-            self.rollup.attempts(lease.shard_id, [fact[-3:] for fact in facts], "completed", now)
+            self.rollup.attempts(lease.shard_id, [fact[-4:] for fact in facts], "completed", now)
             self._flush_if_due(shard)
             return []
         lost: list[Lease] = []
@@ -415,8 +415,7 @@ class ShardManager(Inspection, FlowControl):
     def _count_failure(self, conn: sqlite3.Connection, lease: Lease, facts: list[Any], error: ErrorInfo,
                        outcome: str, now: float) -> None:
         self.rollup.attempts(lease.shard_id, facts, outcome, now)
-        for task, _started, _run_at in facts:
-            self.rollup.failure(lease.shard_id, task if isinstance(task, str) else "", error, now)
+        self.rollup.failures(lease.shard_id, facts, error, now)
         self.rollup.write(conn, lease.shard_id)
 
     def release(self, leases: Sequence[Lease], now: float, run_at: float | None = None) -> list[Lease]:
