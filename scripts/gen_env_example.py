@@ -2,7 +2,7 @@
 
     python scripts/gen_env_example.py > .env.example
 
-tests/test_env_example.py fails when the committed file differs from this output.
+tests/docs/test_env_example.py fails when the committed file differs from this output.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Subprocess roles for tests/test_faults.py and the crash-point test of tests/test_chaos.py.
+"""Subprocess roles for tests/system/test_faults.py and the crash-point test of tests/system/test_chaos.py.
 
     python fault_procs.py ROLE CONFIG_JSON
 

@@ -1,4 +1,4 @@
-"""A coroutine task and a plain one, for the worker subprocesses of tests/test_python_versions.py."""
+"""A coroutine task and a plain one, for the worker subprocesses of tests/system/test_python_versions.py."""
 
 from __future__ import annotations
 

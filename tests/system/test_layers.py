@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "queue_max"
+SRC = Path(__file__).resolve().parents[2] / "src" / "queue_max"
 
 
 def _module_name(path: Path) -> str:

@@ -7,9 +7,9 @@ dead-lettered after exactly their attempts, batches all-or-nothing, the WAL boun
 
 CI runs the seeds in DEFAULT_SEEDS. More, locally (see docs/reliability.md):
 
-    QUEUE_MAX_CHAOS_SEEDS=20 pytest tests/test_chaos.py           # seeds 1..20
-    QUEUE_MAX_CHAOS_SEEDS=7,42 pytest tests/test_chaos.py         # exactly these
-    QUEUE_MAX_CHAOS_SEEDS=random:10 pytest tests/test_chaos.py    # 10 fresh seeds, printed
+    QUEUE_MAX_CHAOS_SEEDS=20 pytest tests/system/test_chaos.py           # seeds 1..20
+    QUEUE_MAX_CHAOS_SEEDS=7,42 pytest tests/system/test_chaos.py         # exactly these
+    QUEUE_MAX_CHAOS_SEEDS=random:10 pytest tests/system/test_chaos.py    # 10 fresh seeds, printed
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-CHAOS = Path(__file__).resolve().parent / "chaos"
+CHAOS = Path(__file__).resolve().parents[1] / "chaos"
 sys.path.insert(0, str(CHAOS))
 
 from chaos_check import Evidence, check  # noqa: E402

@@ -23,7 +23,7 @@ from queue_max.config import ENV_VARS, Settings
 from queue_max.workers import Worker
 
 SECRET = "s3cret-Parity"
-SRC = str(Path(__file__).resolve().parent.parent / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 def _with_password(url: str) -> str:

@@ -27,7 +27,7 @@ from queue_max._payload import MAX_DEPTH
 from queue_max.config import ENV_VARS
 from queue_max.workers import Worker
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 SRC = TESTS.parent / "src"
 FAULT_PROCS = TESTS / "chaos" / "fault_procs.py"
 

@@ -24,7 +24,7 @@ from queue_max import workers
 from queue_max.storage.sqlite import ShardManager
 from queue_max.tasks import set_default_queue, task
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_sqlite_never_leaves_a_shard_connection_inside_a_transaction(make_queue):

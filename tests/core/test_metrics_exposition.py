@@ -21,7 +21,7 @@ from queue_max.dashboard import Dashboard, Request
 from queue_max.metrics import MAX_ERROR_TYPES, QueueMaxCollector, render_event_metrics
 from queue_max.models import MetricRow
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from queue_max import Queue, tracing
 from queue_max.workers import Worker
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def run_burst(queue: Queue, handler: Callable[[dict[str, Any]], Any]) -> None:

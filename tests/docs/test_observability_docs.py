@@ -10,7 +10,7 @@ import pytest
 
 from queue_max import tracing
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 BLOCKS = [(name, code) for name in ("dashboard.md", "observability.md")
           for code in re.findall(r"```python\n(.*?)```", (DOCS / name).read_text(), re.S)]
 

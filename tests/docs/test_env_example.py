@@ -8,7 +8,7 @@ from pathlib import Path
 
 from queue_max.config import ENV_VARS, Settings, load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"
 
 
