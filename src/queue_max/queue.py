@@ -274,7 +274,7 @@ class Queue(Management):
 
     def _traced_enqueue(self, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
         """Enqueue under a PRODUCER `send` span, storing its context with every job."""
-        with tracing.producer_span("default", len(jobs)) as (span, context):
+        with tracing.producer_span({job.queue_name for job in jobs}, len(jobs)) as (span, context):
             refs = self.backend.enqueue_many([job._replace(trace=context) for job in jobs], now)
             if span is not None and len(refs) == 1:
                 span.set_attribute("messaging.message.id", str(refs[0].id))

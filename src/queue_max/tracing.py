@@ -3,15 +3,17 @@ has installed a tracer provider.
 
 Following the messaging semantic conventions, enqueueing opens a PRODUCER span `send <queue>`
 whose W3C trace context is stored beside the job (not in its payload, so payloads and dedupe
-keys are untouched) and kept across retries; every attempt a worker runs opens a CONSUMER span
-`process <queue>` linked to it (or its child, after `set_consumer_as_child(True)`). A failed attempt records `error.type` and an ERROR status."""
+keys are untouched) and kept across retries; every attempt a worker of any kind runs (thread,
+async, or a `--processes` child) opens a CONSUMER span `process <queue>` linked to it (or its
+child, after `set_consumer_as_child(True)`). `<queue>` is the job's named queue. A failed
+attempt records `error.type` and an ERROR status."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 try:  # the `otel` extra
@@ -68,16 +70,25 @@ def _tracer() -> Any:
 
 
 @contextlib.contextmanager
-def producer_span(queue_name: str, count: int) -> Iterator[tuple[Any, str | None]]:
-    """A PRODUCER `send` span around an enqueue; yields (span, the context to store or None)."""
+def producer_span(queue_names: Collection[str], count: int) -> Iterator[tuple[Any, str | None]]:
+    """A PRODUCER `send` span around an enqueue of `count` jobs to the named queues; yields
+    (span, the context to store or None).
+
+    A batch to one queue is `send <queue>` with that destination; a batch spread over several
+    queues has no single destination, so the conventions name its span `send` and set none."""
     if not active():
         yield None, None
         return
     attributes: dict[str, Any] = {"messaging.system": SYSTEM, "messaging.operation.type": "send",
-                                  "messaging.operation.name": "send", "messaging.destination.name": queue_name}
+                                  "messaging.operation.name": "send"}
+    name = "send"
+    if len(queue_names) == 1:
+        (queue_name,) = queue_names
+        attributes["messaging.destination.name"] = queue_name
+        name = f"send {queue_name}"
     if count > 1:
         attributes["messaging.batch.message_count"] = count
-    with _tracer().start_as_current_span(f"send {queue_name}", kind=_trace.SpanKind.PRODUCER,
+    with _tracer().start_as_current_span(name, kind=_trace.SpanKind.PRODUCER,
                                          attributes=attributes) as span:
         carrier: dict[str, str] = {}
         _propagate.inject(carrier)

@@ -267,7 +267,7 @@ class Runner:
         if self.traces is None:
             result, error = _call(handler, job.payload)
         else:
-            with tracing.consumer_span("default", job.id, job.tentativas, self.traces.pop(job.id, None)) as span:
+            with tracing.consumer_span(job.queue_name, job.id, job.tentativas, self.traces.pop(job.id, None)) as span:
                 result, error = _call(handler, job.payload)
                 if error is not None:
                     tracing.record_failure(span, error)

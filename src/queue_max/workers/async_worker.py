@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from .. import tracing
 from ..errors import QueueClosed
 from ..handler import JobHandler
 from ..models import Job, Lease
@@ -66,6 +67,8 @@ class AsyncWorker(BaseWorker):
         self._db: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failures = 0
+        # job id -> its stored trace context, for jobs claimed while tracing was on
+        self._traces: dict[int, str | None] = {}
 
     # ── lifecycle (BaseWorker hooks) ──
     def _launch(self) -> None:
@@ -172,6 +175,9 @@ class AsyncWorker(BaseWorker):
         if jobs:
             if len(jobs) >= limit:
                 hub.kick()
+            if tracing.active():
+                stored = await self._storage(self.queue.trace_contexts, [job.id for job in jobs])
+                self._traces.update((job.id, stored.get(job.id)) for job in jobs)
             for job in jobs:
                 self._start_job(job)
         elif pause:
@@ -219,6 +225,7 @@ class AsyncWorker(BaseWorker):
     async def _run(self, job: Job) -> None:
         slot = _Slot()
         _CURRENT.set(slot)
+        traced, stored = job.id in self._traces, self._traces.pop(job.id, None)
         try:
             handler = self.handler_for(job)
         except Exception as exc:
@@ -232,7 +239,10 @@ class AsyncWorker(BaseWorker):
         self._running[lease] = ctx
         began = time.monotonic()
         try:
-            outcome = await self._execute(job, handler, ctx)
+            if traced:
+                outcome = await self._traced(job, handler, ctx, stored)
+            else:
+                outcome = await self._execute(job, handler, ctx)
         finally:
             ctx.done = True
             self._tally.runtime += time.monotonic() - began
@@ -246,6 +256,15 @@ class AsyncWorker(BaseWorker):
         self.count_done()
         self._acks.append((job, outcome))
         self._ack_ready.set()
+
+    async def _traced(self, job: Job, handler: JobHandler, ctx: JobContext, stored: str | None) -> Any:
+        """`_execute` inside the attempt's CONSUMER span (in this job's own asyncio task, so
+        the span is current for the handler's coroutine)."""
+        with tracing.consumer_span(job.queue_name, job.id, job.tentativas, stored) as span:
+            outcome = await self._execute(job, handler, ctx)
+            if isinstance(outcome, BaseException):
+                tracing.record_failure(span, outcome)
+            return outcome
 
     async def _execute(self, job: Job, handler: JobHandler, ctx: JobContext) -> Any:
         """The handler's result, the exception to record, or _CANCELLED (the job was handed off)."""
