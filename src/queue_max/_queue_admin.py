@@ -54,6 +54,10 @@ def _job_ids(job_ids: Iterable[int]) -> list[int]:
     return ids
 
 
+def _queue(name: str | None) -> str | None:
+    return None if name is None else check_queue_name(name, ConfigError)
+
+
 def _limit(limit: object) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ConfigError(f"limit must be an int >= 1, got {limit!r}")
@@ -98,7 +102,7 @@ class Management:
                   shard_id: int | None = None, queue_name: str | None = None) -> list[Job]:
         """Jobs in `status` (all if None), of one named queue (all if None), oldest first."""
         wanted = _status(status, [s.value for s in JobStatus])
-        name = None if queue_name is None else check_queue_name(queue_name, ConfigError)
+        name = _queue(queue_name)
         return self.backend.list_jobs(wanted, _limit(limit), shard_id, name)
 
     def find_jobs(
@@ -132,17 +136,19 @@ class Management:
         """Jobs currently leased to a worker."""
         return self.backend.list_jobs(JobStatus.PROCESSING, _limit(limit))
 
-    def counts(self, shard_id: int | None = None) -> dict[str, int]:
-        """Jobs per status now (`pending` includes `scheduled`), plus `dead_letter`."""
-        return self.backend.counts(self.clock.time(), shard_id)
+    def counts(self, shard_id: int | None = None, *, queue_name: str | None = None) -> dict[str, int]:
+        """Jobs per status now (`pending` includes `scheduled`), plus `dead_letter`; of one
+        named queue's jobs if `queue_name` is given."""
+        return self.backend.counts(self.clock.time(), shard_id, queue_name=_queue(queue_name))
 
     def shard_stats(self, shard_id: int) -> dict[str, Any]:
         """One shard's counts and what the backend records about it (path, version, totals)."""
         return self.backend.shard_stats(shard_id, self.clock.time())
 
-    def oldest_ready(self) -> float | None:
-        """The earliest `run_at` (epoch seconds) among jobs claimable now; None if none is."""
-        return self.backend.oldest_ready(self.clock.time())
+    def oldest_ready(self, *, queue_name: str | None = None) -> float | None:
+        """The earliest `run_at` (epoch seconds) among jobs claimable now (of `queue_name` only,
+        if given); None if none is."""
+        return self.backend.oldest_ready(self.clock.time(), queue_name=_queue(queue_name))
 
     def event_metrics(self, since: float | None = None, name: str | None = None) -> list[MetricRow]:
         """Persisted event metrics: the all-time totals (`since` None), or the per-minute rows
@@ -246,47 +252,55 @@ class Management:
         return self.backend.cancel_requested(job_id)
 
     def dlq_list(self, limit: int = 100, shard_id: int | None = None,
-                 error_type: str | None = None) -> list[DeadLetter]:
-        """Dead letters, newest first."""
-        return self.backend.dlq_list(_limit(limit), shard_id, error_type)
+                 error_type: str | None = None, *, queue_name: str | None = None) -> list[DeadLetter]:
+        """Dead letters, newest first (of the jobs of `queue_name` only, if given)."""
+        return self.backend.dlq_list(_limit(limit), shard_id, error_type, queue_name=_queue(queue_name))
 
     def dlq_requeue(self, job_ids: Iterable[int] | None = None, shard_id: int | None = None,
-                    error_type: str | None = None) -> int:
+                    error_type: str | None = None, *, queue_name: str | None = None) -> int:
         """Give dead jobs fresh retries and make them pending again; returns how many."""
-        moved = self.backend.dlq_requeue(self.clock.time(), job_ids, shard_id, error_type)
+        moved = self.backend.dlq_requeue(self.clock.time(), job_ids, shard_id, error_type,
+                                         queue_name=_queue(queue_name))
         if moved:
             self._wake(moved)
         return moved
 
-    def dlq_count(self, shard_id: int | None = None, error_type: str | None = None) -> int:
+    def dlq_count(self, shard_id: int | None = None, error_type: str | None = None, *,
+                  queue_name: str | None = None) -> int:
         """How many dead letters match (what a bulk requeue or prune of that filter would touch)."""
-        return self.backend.dlq_count(shard_id, error_type)
+        return self.backend.dlq_count(shard_id, error_type, queue_name=_queue(queue_name))
 
     def dlq_prune(self, older_than: float | None = None, shard_id: int | None = None, *,
-                  error_type: str | None = None, job_ids: Iterable[int] | None = None) -> int:
+                  error_type: str | None = None, job_ids: Iterable[int] | None = None,
+                  queue_name: str | None = None) -> int:
         """Delete dead letters older than `older_than` seconds (all if None), only those of
-        `error_type` and among `job_ids` when given; returns how many."""
+        `error_type`, among `job_ids` and of `queue_name` when given; returns how many."""
         before = None
         if older_than is not None:
             before = self.clock.time() - check_seconds("older_than", older_than)
         if job_ids is not None:
             job_ids = _job_ids(job_ids)
-        return self.backend.dlq_prune(before, shard_id, error_type=error_type, job_ids=job_ids)
+        return self.backend.dlq_prune(before, shard_id, error_type=error_type, job_ids=job_ids,
+                                      queue_name=_queue(queue_name))
 
     def retry_failed_jobs(self, shard_id: int | None = None) -> int:
         """Requeue every dead-lettered job (of one shard, or all) with fresh retries."""
         return self.dlq_requeue(shard_id=shard_id)
 
     # ── housekeeping ──
-    def cleanup_old_jobs(self, days: float | None = None) -> int:
-        """Delete completed and cancelled jobs finished more than `days` ago, and expired results."""
+    def cleanup_old_jobs(self, days: float | None = None, *, queue_name: str | None = None) -> int:
+        """Delete completed and cancelled jobs finished more than `days` ago, and expired results
+        (of one named queue only, if `queue_name` is given)."""
         age = self.options.cleanup_days if days is None else check_seconds("days", days, unit="days")
+        name = _queue(queue_name)
         now = self.clock.time()
-        return self.backend.cleanup(now, now - age * 86400.0)
+        return self.backend.cleanup(now, now - age * 86400.0, queue_name=name)
 
-    def purge_queue(self, status: str | JobStatus | None = None) -> int:
-        """Delete every job in `status` ("pending", "failed", ...), or everything if None."""
-        return self.backend.purge(_status(status, [s.value for s in JobStatus]))
+    def purge_queue(self, status: str | JobStatus | None = None, *, queue_name: str | None = None) -> int:
+        """Delete every job in `status` ("pending", "failed", ...), or everything if None; only
+        the jobs of one named queue (and their dead letters) if `queue_name` is given."""
+        wanted = _status(status, [s.value for s in JobStatus])
+        return self.backend.purge(wanted, queue_name=_queue(queue_name))
 
     def recover_orphans(self) -> int:
         """Requeue jobs whose lease expired (their worker died); returns how many were recovered.

@@ -226,3 +226,23 @@ def test_bad_claim_arguments_are_refused(queue, worker_id, limit):
 def test_more_bad_queue_settings(tmp_path, settings, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         Queue(data_dir=tmp_path / "q", settings=settings, **kwargs)
+
+
+@pytest.mark.parametrize("call", [
+    lambda q: q.dlq_list(queue_name="two words"),
+    lambda q: q.dlq_count(queue_name=""),
+    lambda q: q.dlq_requeue(queue_name="a" * 65),
+    lambda q: q.dlq_prune(queue_name="-leading-dash"),
+    lambda q: q.purge_queue("pending", queue_name="bad/name"),
+    lambda q: q.cleanup_old_jobs(queue_name=3),
+    lambda q: q.counts(queue_name="x y"),
+    lambda q: q.oldest_ready(queue_name="x y"),
+])
+def test_a_bad_queue_name_filter_is_refused_before_anything_changes(queue, call):
+    # Given a pending job in the default queue
+    queue.enqueue({"n": 1})
+    # When a management call names a queue that could not exist, it is refused with the rule
+    with pytest.raises(ConfigError, match="queue_name must be 1 to 64 characters"):
+        call(queue)
+    # And nothing was changed
+    assert queue.counts()["pending"] == 1

@@ -106,8 +106,9 @@ class Inspector(Protocol):
         """Jobs in a status (all statuses if None), of one named queue (all if None), oldest first."""
         ...
 
-    def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
-        """Jobs per status, plus `scheduled` (pending, not yet due) and `dead_letter`."""
+    def counts(self, now: float, shard_id: int | None = None, *, queue_name: str | None = None) -> dict[str, int]:
+        """Jobs per status, plus `scheduled` (pending, not yet due) and `dead_letter` (of the
+        jobs of `queue_name` only, if given)."""
         ...
 
     def shard_stats(self, shard_id: int, now: float) -> dict[str, Any]:
@@ -136,8 +137,9 @@ class Inspector(Protocol):
         """Whether any job could be claimed at `now` (a cheap read, no write lock)."""
         ...
 
-    def oldest_ready(self, now: float) -> float | None:
-        """The earliest `run_at` among jobs claimable at `now` (the backlog's age); None if none."""
+    def oldest_ready(self, now: float, *, queue_name: str | None = None) -> float | None:
+        """The earliest `run_at` among jobs claimable at `now` (the backlog's age), of the jobs of
+        `queue_name` only if given; None if none."""
         ...
 
     def find_jobs(self, query: JobQuery, limit: int) -> list[Job]:
@@ -153,13 +155,17 @@ class Inspector(Protocol):
         ...
 
     def dlq_list(
-        self, limit: int, shard_id: int | None = None, error_type: str | None = None
+        self, limit: int, shard_id: int | None = None, error_type: str | None = None, *,
+        queue_name: str | None = None,
     ) -> list[DeadLetter]:
         """Dead letters, newest first. `error_type` matches the stored type name exactly, or its
-        last dotted part (`"JobTimeout"` finds `"queue_max.workers.errors.JobTimeout"`)."""
+        last dotted part (`"JobTimeout"` finds `"queue_max.workers.errors.JobTimeout"`). A dead
+        letter belongs to the named queue of its job (`queue_name` keeps only that queue's)."""
         ...
 
-    def dlq_count(self, shard_id: int | None = None, error_type: str | None = None) -> int:
+    def dlq_count(
+        self, shard_id: int | None = None, error_type: str | None = None, *, queue_name: str | None = None
+    ) -> int:
         """How many dead letters match the filter (the dry run of a bulk requeue or prune)."""
         ...
 
@@ -280,25 +286,29 @@ class Backend(Inspector, Protocol):
         job_ids: Iterable[int] | None = None,
         shard_id: int | None = None,
         error_type: str | None = None,
+        *,
+        queue_name: str | None = None,
     ) -> int:
         """Put dead jobs back to pending with fresh attempts, removing their DLQ entries
-        (`error_type` filters as in `dlq_list`)."""
+        (`error_type` and `queue_name` filter as in `dlq_list`)."""
         ...
 
     def dlq_prune(
         self, older_than: float | None = None, shard_id: int | None = None, *,
-        error_type: str | None = None, job_ids: Iterable[int] | None = None,
+        error_type: str | None = None, job_ids: Iterable[int] | None = None, queue_name: str | None = None,
     ) -> int:
-        """Delete dead letters (failed before `older_than`, or all; only those of `error_type`
-        and among `job_ids` when given) and their jobs; returns how many entries went."""
+        """Delete dead letters (failed before `older_than`, or all; only those of `error_type`,
+        among `job_ids` and of `queue_name` when given) and their jobs; returns how many entries went."""
         ...
 
-    def purge(self, status: JobStatus | None) -> int:
-        """Delete every job in `status` (every job and dead letter if None)."""
+    def purge(self, status: JobStatus | None, *, queue_name: str | None = None) -> int:
+        """Delete every job in `status` (every job and dead letter if None), of `queue_name` only
+        if given (with the dead letters of its failed jobs)."""
         ...
 
-    def cleanup(self, now: float, finished_before: float) -> int:
-        """Delete completed/cancelled jobs finished before `finished_before`, and expired results."""
+    def cleanup(self, now: float, finished_before: float, *, queue_name: str | None = None) -> int:
+        """Delete completed/cancelled jobs finished before `finished_before`, and expired results
+        (of `queue_name` only, if given)."""
         ...
 
     # ── periodic schedules (one row per schedule; firing a tick is atomic with its enqueue) ──

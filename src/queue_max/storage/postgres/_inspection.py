@@ -14,7 +14,7 @@ from ...models import DeadLetter, Job, JobRef, JobStatus, NewJob
 from ..sqlite._ids import rowid_of
 from ..sqlite._rows import dead_letter, job_from_row, jobs_from_rows
 from ._metrics import Metrics
-from ._search import Search
+from ._search import Search, dlq_filter
 from ._sql import Statements
 from ._write import insert_jobs
 
@@ -86,15 +86,16 @@ class Inspection(Search, Metrics):
                 per["pending"] += count  # as in counts(): scheduled jobs are pending too
         return dict(sorted(totals.items()))
 
-    def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
+    def counts(self, now: float, shard_id: int | None = None, *, queue_name: str | None = None) -> dict[str, int]:
         self._check_shard(shard_id)
         totals = {status.value: 0 for status in JobStatus}
         totals["scheduled"] = totals["dead_letter"] = 0
-        for status, count, scheduled in self._rows(self.q.counts, (now,)):
+        named = () if queue_name is None else (queue_name,)
+        for status, count, scheduled in self._rows(self.q.counts_in if named else self.q.counts, (now, *named)):
             key = "pending" if status == "scheduled" else status
             totals[key] = totals.get(key, 0) + count
             totals["scheduled"] += scheduled
-        totals["dead_letter"] = self._one(self.q.count_dead)[0]
+        totals["dead_letter"] = self._one(self.q.count_dead_in if named else self.q.count_dead, named)[0]
         return totals
 
     def shard_stats(self, shard_id: int, now: float) -> dict[str, Any]:
@@ -122,25 +123,30 @@ class Inspection(Search, Metrics):
         value = self._one(self.q.next_due, ())[0]
         return None if value is None else float(value)
 
-    def oldest_ready(self, now: float) -> float | None:
+    def oldest_ready(self, now: float, *, queue_name: str | None = None) -> float | None:
         """The earliest `run_at` among ready jobs (how long the backlog has waited)."""
-        value = self._one(self.q.oldest_ready, (now,))[0]
+        sql, params = ((self.q.oldest_ready, (now,)) if queue_name is None
+                       else (self.q.oldest_ready_in, (queue_name, now)))
+        value = self._one(sql, params)[0]
         return None if value is None else float(value)
 
     # ── dead letters ──
-    def dlq_list(self, limit: int, shard_id: int | None = None, error_type: str | None = None) -> list[DeadLetter]:
+    def dlq_list(
+        self, limit: int, shard_id: int | None = None, error_type: str | None = None, *,
+        queue_name: str | None = None,
+    ) -> list[DeadLetter]:
         self._check_shard(shard_id)
-        sql, params = _dlq_filter(self.q, None, error_type)
+        sql, params = dlq_filter(self.q, self.q.dlq_select, None, error_type, queue_name)
         rows = self._rows(sql + " ORDER BY failed_at DESC, id DESC LIMIT %s", (*params, limit))
         return [dead_letter(row) for row in rows]
 
     def dlq_requeue(
         self, now: float, job_ids: Iterable[int] | None = None,
-        shard_id: int | None = None, error_type: str | None = None,
+        shard_id: int | None = None, error_type: str | None = None, *, queue_name: str | None = None,
     ) -> int:
         self._check_shard(shard_id)
         wanted = None if job_ids is None else sorted({int(job_id) for job_id in job_ids})
-        sql, params = _dlq_filter(self.q, wanted, error_type)
+        sql, params = dlq_filter(self.q, self.q.dlq_select, wanted, error_type, queue_name)
         moved = 0
         with self.tx() as conn:
             for row in conn.execute(sql + " ORDER BY id FOR UPDATE", params).fetchall():
@@ -151,12 +157,12 @@ class Inspection(Search, Metrics):
 
     def dlq_prune(
         self, older_than: float | None = None, shard_id: int | None = None, *,
-        error_type: str | None = None, job_ids: Iterable[int] | None = None,
+        error_type: str | None = None, job_ids: Iterable[int] | None = None, queue_name: str | None = None,
     ) -> int:
         self._check_shard(shard_id)
         before = float("inf") if older_than is None else older_than
-        if error_type is not None or job_ids is not None:
-            return self._dlq_prune_matching(before, error_type, job_ids)
+        if error_type is not None or job_ids is not None or queue_name is not None:
+            return self._dlq_prune_matching(before, error_type, job_ids, queue_name)
         with self.tx() as conn:
             conn.execute(self.q.dlq_prune_jobs, {"before": before})
             removed = conn.execute(self.q.dlq_prune, {"before": before}).rowcount
@@ -164,7 +170,9 @@ class Inspection(Search, Metrics):
         return removed
 
     # ── housekeeping ──
-    def purge(self, status: JobStatus | None) -> int:
+    def purge(self, status: JobStatus | None, *, queue_name: str | None = None) -> int:
+        if queue_name is not None:
+            return self._purge_queue(status, queue_name)
         with self.tx() as conn:
             if status is None or JobStatus(status) is JobStatus.COMPLETED:
                 completed = conn.execute(self.q.count_completed).fetchone()[0]  # type: ignore[index]
@@ -182,14 +190,32 @@ class Inspection(Search, Metrics):
             conn.execute(self.q.orphan_errors)
         return removed
 
-    def cleanup(self, now: float, finished_before: float) -> int:
-        params = {"before": finished_before, "now": now, "batch": CLEANUP_BATCH}
+    def _purge_queue(self, status: JobStatus | None, name: str) -> int:
+        wanted = None if status is None else JobStatus(status)
+        with self.tx() as conn:
+            if wanted is None or wanted is JobStatus.COMPLETED:
+                completed = conn.execute(self.q.count_completed_in, (name,)).fetchone()[0]  # type: ignore[index]
+                if completed:
+                    conn.execute(self.q.add_counter, ("total_jobs_processed", completed))
+            if wanted is None or wanted is JobStatus.FAILED:
+                conn.execute(self.q.purge_dlq_in, (name,))  # before the jobs it finds them by
+            if wanted is None:
+                removed = conn.execute(self.q.purge_all_in, (name,)).rowcount
+            else:
+                statuses = _WAITING if wanted is JobStatus.PENDING else [wanted.value]
+                removed = conn.execute(self.q.purge_status_in, (name, statuses)).rowcount
+            conn.execute(self.q.orphan_errors)
+        return removed
+
+    def cleanup(self, now: float, finished_before: float, *, queue_name: str | None = None) -> int:
+        params = {"before": finished_before, "now": now, "batch": CLEANUP_BATCH, "queue": queue_name}
+        batch_sql = self.q.cleanup_batch if queue_name is None else self.q.cleanup_batch_in
         removed = 0
         with self.tx() as conn:
             self._drop_old_metrics(conn, now)
         while True:
             with self.tx() as conn:
-                count, completed, ids = conn.execute(self.q.cleanup_batch, params).fetchone()  # type: ignore[misc]
+                count, completed, ids = conn.execute(batch_sql, params).fetchone()  # type: ignore[misc]
                 if count:
                     conn.execute(self.q.delete_errors_of, (ids,))
                 if completed:
@@ -237,20 +263,6 @@ class Inspection(Search, Metrics):
 
 class _NotFired(Exception):
     """Rolls back a schedule firing that lost the race."""
-
-
-def _dlq_filter(q: Statements, job_ids: list[int] | None, error_type: str | None) -> tuple[str, tuple[Any, ...]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if job_ids is not None:
-        clauses.append("original_job_id = ANY(%s::bigint[])")
-        params.append(job_ids)
-    if error_type is not None:
-        # the short name matches a qualified one: "JobTimeout" finds "queue_max.workers.errors.JobTimeout"
-        clauses.append("(error_type = %s OR right(error_type, length(%s) + 1) = '.' || %s)")
-        params.extend((error_type, error_type, error_type))
-    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-    return q.dlq_select + where, tuple(params)
 
 
 def _float(value: str | None) -> float | None:

@@ -14,7 +14,7 @@ from ..sqlite._ids import MAX_SHARDS
 from ..sqlite._rows import jobs_from_rows
 from ._sql import FIND_FILTERS, Statements
 
-__all__ = ["Search"]
+__all__ = ["Search", "dlq_filter"]
 
 
 class _Stop(Exception):
@@ -52,29 +52,24 @@ class Search:
                                 "(status, task, time range) and try again") from None
         return jobs_from_rows(0, rows)
 
-    def dlq_count(self, shard_id: int | None = None, error_type: str | None = None) -> int:
+    def dlq_count(
+        self, shard_id: int | None = None, error_type: str | None = None, *, queue_name: str | None = None
+    ) -> int:
         self._check_shard(shard_id)
-        sql, params = self.q.dlq_count, []
-        if error_type is not None:
-            # the short name matches a qualified one, as in `dlq_list`
-            sql = sql + " WHERE (error_type = %s OR right(error_type, length(%s) + 1) = '.' || %s)"
-            params = [error_type] * 3
+        sql, params = dlq_filter(self.q, self.q.dlq_count, None, error_type, queue_name)
         with self.tx() as conn:
             return int(conn.execute(sql, params).fetchone()[0])  # type: ignore[index]
 
-    def _dlq_prune_matching(self, before: float, error_type: str | None, job_ids: Iterable[int] | None) -> int:
-        clauses: list[str] = ["failed_at < %s"]
-        params: list[Any] = [before]
-        if job_ids is not None:
-            clauses.append("original_job_id = ANY(%s::bigint[])")
-            params.append(sorted({int(job_id) for job_id in job_ids}))
-        if error_type is not None:
-            clauses.append("(error_type = %s OR right(error_type, length(%s) + 1) = '.' || %s)")
-            params.extend((error_type, error_type, error_type))
-        sql = self.q.dlq_select + " WHERE " + " AND ".join(clauses) + " ORDER BY id FOR UPDATE"
+    def _dlq_prune_matching(
+        self, before: float, error_type: str | None, job_ids: Iterable[int] | None, queue_name: str | None
+    ) -> int:
+        wanted = None if job_ids is None else sorted({int(job_id) for job_id in job_ids})
+        sql, params = dlq_filter(self.q, self.q.dlq_select, wanted, error_type, queue_name)
         removed = 0
         with self.tx() as conn:
-            for row in conn.execute(sql, params).fetchall():
+            for row in conn.execute(sql + " ORDER BY id FOR UPDATE", params).fetchall():
+                if row[6] >= before:  # failed_at
+                    continue
                 conn.execute(self.q.dlq_delete_job, (row[9],))
                 removed += conn.execute(self.q.dlq_delete, (row[0],)).rowcount
         return removed
@@ -92,3 +87,24 @@ def _find_sql(q: Statements, query: JobQuery) -> tuple[str, dict[str, Any]]:
             sql += FIND_FILTERS[field]
             params[field] = value
     return sql + q.find_order, params
+
+
+def dlq_filter(
+    q: Statements, select: str, job_ids: list[int] | None, error_type: str | None, queue_name: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    """`select` over the dead letters, narrowed to `job_ids`, `error_type` and the jobs of
+    `queue_name` if given."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if job_ids is not None:
+        clauses.append("original_job_id = ANY(%s::bigint[])")
+        params.append(job_ids)
+    if error_type is not None:
+        # the short name matches a qualified one: "JobTimeout" finds "queue_max.workers.errors.JobTimeout"
+        clauses.append("(error_type = %s OR right(error_type, length(%s) + 1) = '.' || %s)")
+        params.extend((error_type, error_type, error_type))
+    if queue_name is not None:
+        clauses.append(q.dlq_of_queue)
+        params.append(queue_name)
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return select + where, tuple(params)

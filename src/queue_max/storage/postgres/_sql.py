@@ -381,6 +381,30 @@ class Q:
         "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), array_agg(id) FROM gone"
     )
 
+    # The reading and housekeeping above, narrowed to one named queue (`_in`). Dead letters
+    # belong to the queue of their job.
+    counts_in = (
+        "SELECT status, count(*), count(*) FILTER (WHERE status = 'scheduled' AND run_at > %s) "
+        "FROM {s}.jobs WHERE queue_name = %s GROUP BY status"
+    )
+    dlq_of_queue = "job_rowid IN (SELECT id FROM {s}.jobs WHERE queue_name = %s)"
+    count_dead_in = "SELECT count(*) FROM {s}.dead_letters WHERE " + dlq_of_queue
+    oldest_ready_in = (
+        "SELECT min(run_at) FROM {s}.jobs WHERE queue_name = %s AND (status = 'pending' OR "
+        "status = 'scheduled') AND run_at <= %s"
+    )
+    purge_status_in = "DELETE FROM {s}.jobs WHERE queue_name = %s AND status = ANY(%s)"
+    purge_all_in = "DELETE FROM {s}.jobs WHERE queue_name = %s"
+    purge_dlq_in = "DELETE FROM {s}.dead_letters WHERE " + dlq_of_queue
+    count_completed_in = "SELECT count(*) FROM {s}.jobs WHERE queue_name = %s AND status = 'completed'"
+    cleanup_batch_in = (
+        "WITH gone AS (DELETE FROM {s}.jobs WHERE id IN (SELECT id FROM {s}.jobs "
+        "WHERE queue_name = %(queue)s AND status IN ('completed', 'cancelled') AND (completed_at < %(before)s "
+        "OR (status = 'completed' AND expires_at IS NOT NULL AND expires_at <= %(now)s)) "
+        "LIMIT %(batch)s FOR UPDATE SKIP LOCKED) RETURNING id, status) "
+        "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), array_agg(id) FROM gone"
+    )
+
     count_any = "SELECT 1 FROM {s}.jobs LIMIT 1"
     copy_jobs = (
         "COPY {s}.jobs (id, pagina_id, payload, status, priority, tentativas, max_tentativas, last_error, "

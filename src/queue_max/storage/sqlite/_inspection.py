@@ -64,15 +64,17 @@ class Inspection(Search, MetricsReader):
         jobs.sort(key=lambda job: (job.created_ts, job.id))
         return jobs[:limit]
 
-    def counts(self, now: float, shard_id: int | None = None) -> dict[str, int]:
+    def counts(self, now: float, shard_id: int | None = None, *, queue_name: str | None = None) -> dict[str, int]:
         totals = {status.value: 0 for status in JobStatus}
         totals["scheduled"] = totals["dead_letter"] = 0
+        named = () if queue_name is None else (queue_name,)
         for shard in self._targets(shard_id):
-            for status, count in shard.read(Q.count_by_status):
+            for status, count in shard.read(Q.count_by_status_in if named else Q.count_by_status, named):
                 key = "pending" if status == "scheduled" else status
                 totals[key] = totals.get(key, 0) + count
-            totals["scheduled"] += shard.read_one(Q.count_scheduled, (now,))[0]
-            totals["dead_letter"] += shard.read_one(Q.count_dead)[0]
+            totals["scheduled"] += shard.read_one(Q.count_scheduled_in if named else Q.count_scheduled,
+                                                  (*named, now))[0]
+            totals["dead_letter"] += shard.read_one(Q.count_dead_in if named else Q.count_dead, named)[0]
         return totals
 
     def queue_counts(self, now: float) -> dict[str, dict[str, int]]:
@@ -96,15 +98,20 @@ class Inspection(Search, MetricsReader):
         present = [value for value in values if value is not None]
         return min(present) if present else None
 
-    def oldest_ready(self, now: float) -> float | None:
+    def oldest_ready(self, now: float, *, queue_name: str | None = None) -> float | None:
         """The earliest `run_at` among ready jobs (how long the backlog has waited)."""
-        values = [shard.read_one(Q.oldest_ready, {"now": now})[0] for shard in self.shards]
+        sql, params = (Q.oldest_ready, {"now": now}) if queue_name is None else (
+            Q.oldest_ready_in, {"now": now, "queue": queue_name})
+        values = [shard.read_one(sql, params)[0] for shard in self.shards]
         present = [value for value in values if value is not None]
         return min(present) if present else None
 
     # ── dead letters ──
-    def dlq_list(self, limit: int, shard_id: int | None = None, error_type: str | None = None) -> list[DeadLetter]:
-        sql, params = dlq_filter(Q.dlq_select, None, error_type)
+    def dlq_list(
+        self, limit: int, shard_id: int | None = None, error_type: str | None = None, *,
+        queue_name: str | None = None,
+    ) -> list[DeadLetter]:
+        sql, params = dlq_filter(Q.dlq_select, None, error_type, queue_name)
         entries: list[DeadLetter] = []
         for shard in self._targets(shard_id):
             rows = shard.read(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
@@ -114,7 +121,7 @@ class Inspection(Search, MetricsReader):
 
     def dlq_requeue(
         self, now: float, job_ids: Iterable[int] | None = None,
-        shard_id: int | None = None, error_type: str | None = None,
+        shard_id: int | None = None, error_type: str | None = None, *, queue_name: str | None = None,
     ) -> int:
         wanted = None if job_ids is None else sorted({int(job_id) for job_id in job_ids})
         # SQLite caps bound variables per statement: filter by id in chunks
@@ -123,7 +130,7 @@ class Inspection(Search, MetricsReader):
         for shard in self._targets(shard_id):
             with shard.write() as conn:
                 for chunk in chunks:
-                    sql, params = dlq_filter(Q.dlq_select, chunk, error_type)
+                    sql, params = dlq_filter(Q.dlq_select, chunk, error_type, queue_name)
                     for row in conn.execute(sql, params).fetchall():
                         if conn.execute(Q.dlq_requeue_job, {"id": row[9], "now": now}).rowcount:
                             conn.execute(Q.dlq_delete, (row[0],))
@@ -132,11 +139,11 @@ class Inspection(Search, MetricsReader):
 
     def dlq_prune(
         self, older_than: float | None = None, shard_id: int | None = None, *,
-        error_type: str | None = None, job_ids: Iterable[int] | None = None,
+        error_type: str | None = None, job_ids: Iterable[int] | None = None, queue_name: str | None = None,
     ) -> int:
         before = float("inf") if older_than is None else older_than
-        if error_type is not None or job_ids is not None:
-            return self._dlq_prune_matching(before, shard_id, error_type, job_ids)
+        if error_type is not None or job_ids is not None or queue_name is not None:
+            return self._dlq_prune_matching(before, shard_id, error_type, job_ids, queue_name)
         removed = 0
         for shard in self._targets(shard_id):
             with shard.write() as conn:
@@ -147,7 +154,9 @@ class Inspection(Search, MetricsReader):
         return removed
 
     # ── housekeeping ──
-    def purge(self, status: JobStatus | None) -> int:
+    def purge(self, status: JobStatus | None, *, queue_name: str | None = None) -> int:
+        if queue_name is not None:
+            return self._purge_queue(status, queue_name)
         removed = 0
         for shard in self.shards:
             with shard.write() as conn:
@@ -167,19 +176,41 @@ class Inspection(Search, MetricsReader):
                 conn.execute(Q.orphan_errors)
         return removed
 
-    def cleanup(self, now: float, finished_before: float) -> int:
+    def _purge_queue(self, status: JobStatus | None, name: str) -> int:
+        wanted = None if status is None else JobStatus(status)
         removed = 0
         for shard in self.shards:
             with shard.write() as conn:
-                params = {"before": finished_before, "now": now}
                 conn.execute(Q.raise_floor)
-                completed = conn.execute(Q.cleanup_completed, params).rowcount
+                if wanted is None or wanted is JobStatus.COMPLETED:
+                    completed = conn.execute(Q.count_completed_in, (name,)).fetchone()[0]
+                    conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
+                if wanted is None or wanted is JobStatus.FAILED:
+                    conn.execute(Q.purge_dlq_in, (name,))  # before the jobs it finds them by
+                if wanted is None:
+                    removed += conn.execute(Q.purge_all_in, (name,)).rowcount
+                elif wanted is JobStatus.PENDING:
+                    removed += conn.execute(Q.purge_waiting_in, (name,)).rowcount
+                else:
+                    removed += conn.execute(Q.purge_status_in, (name, wanted.value)).rowcount
+                conn.execute(Q.orphan_errors)
+        return removed
+
+    def cleanup(self, now: float, finished_before: float, *, queue_name: str | None = None) -> int:
+        completed_sql, cancelled_sql = ((Q.cleanup_completed, Q.cleanup_cancelled) if queue_name is None
+                                        else (Q.cleanup_completed_in, Q.cleanup_cancelled_in))
+        removed = 0
+        for shard in self.shards:
+            with shard.write() as conn:
+                params = {"before": finished_before, "now": now, "queue": queue_name}
+                conn.execute(Q.raise_floor)
+                completed = conn.execute(completed_sql, params).rowcount
                 if completed:
                     conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
                 self.rollup.write(conn, shard.shard_id, force=True)
                 drop_old_metrics(conn, now)
                 conn.execute(Q.orphan_traces)
-                count = completed + conn.execute(Q.cleanup_cancelled, params).rowcount
+                count = completed + conn.execute(cancelled_sql, params).rowcount
                 if count:
                     conn.execute(Q.orphan_errors)
                 removed += count

@@ -45,12 +45,15 @@ class Search:
         found.sort(key=lambda job: job.id, reverse=True)
         return found[:limit]
 
-    def dlq_count(self, shard_id: int | None = None, error_type: str | None = None) -> int:
-        sql, params = dlq_filter(Q.dlq_count, None, error_type)
+    def dlq_count(
+        self, shard_id: int | None = None, error_type: str | None = None, *, queue_name: str | None = None
+    ) -> int:
+        sql, params = dlq_filter(Q.dlq_count, None, error_type, queue_name)
         return sum(int(shard.read_one(sql, params)[0]) for shard in self._targets(shard_id))
 
     def _dlq_prune_matching(
-        self, before: float, shard_id: int | None, error_type: str | None, job_ids: Iterable[int] | None
+        self, before: float, shard_id: int | None, error_type: str | None, job_ids: Iterable[int] | None,
+        queue_name: str | None,
     ) -> int:
         wanted = None if job_ids is None else sorted({int(job_id) for job_id in job_ids})
         chunks = [None] if wanted is None else [set(wanted[i : i + 500]) for i in range(0, len(wanted), 500)]
@@ -59,7 +62,7 @@ class Search:
             with shard.write() as conn:
                 conn.execute(Q.raise_floor)
                 for chunk in chunks:
-                    sql, params = dlq_filter(Q.dlq_select, chunk, error_type)
+                    sql, params = dlq_filter(Q.dlq_select, chunk, error_type, queue_name)
                     for row in conn.execute(sql, params).fetchall():
                         if row[6] >= before:  # failed_at
                             continue
@@ -102,8 +105,11 @@ def _bounded_read(shard: Shard, sql: str, params: dict[str, Any], deadline: floa
         conn.set_progress_handler(None, 0)
 
 
-def dlq_filter(select: str, job_ids: set[int] | None, error_type: str | None) -> tuple[str, tuple[Any, ...]]:
-    """`select` over the dead-letter table, narrowed to `job_ids` and `error_type` if given."""
+def dlq_filter(
+    select: str, job_ids: set[int] | None, error_type: str | None, queue_name: str | None = None
+) -> tuple[str, tuple[Any, ...]]:
+    """`select` over the dead-letter table, narrowed to `job_ids`, `error_type` and the jobs of
+    `queue_name` if given."""
     clauses: list[str] = []
     params: list[Any] = []
     if job_ids is not None:
@@ -114,5 +120,8 @@ def dlq_filter(select: str, job_ids: set[int] | None, error_type: str | None) ->
         # the short name matches a qualified one: "JobTimeout" finds "queue_max.workers.errors.JobTimeout"
         clauses.append("(error_type = ? OR substr(error_type, -length(?) - 1) = '.' || ?)")
         params.extend((error_type, error_type, error_type))
+    if queue_name is not None:
+        clauses.append(Q.dlq_of_queue)
+        params.append(queue_name)
     where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     return select + where, tuple(params)

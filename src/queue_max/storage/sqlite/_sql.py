@@ -433,6 +433,25 @@ class Q:
     )
     cleanup_cancelled = "DELETE FROM fila WHERE status = 'cancelled' AND completed_at < :before"
 
+    # The reading and housekeeping above, narrowed to one named queue (`_in`: the name is the
+    # first positional parameter, or `:queue`). Dead letters belong to the queue of their job.
+    count_by_status_in = "SELECT status, count(*) FROM fila WHERE queue_name = ? GROUP BY status"
+    count_scheduled_in = "SELECT count(*) FROM fila WHERE queue_name = ? AND status = 'scheduled' AND run_at > ?"
+    dlq_of_queue = "job_rowid IN (SELECT id FROM fila WHERE queue_name = ?)"
+    count_dead_in = "SELECT count(*) FROM dead_letter_queue WHERE " + dlq_of_queue
+    oldest_ready_in = (
+        "SELECT min(m) FROM (SELECT min(run_at) AS m FROM fila WHERE queue_name = :queue AND ready = 1 "
+        "AND status = 'pending' AND run_at <= :now UNION ALL SELECT min(run_at) FROM fila "
+        "WHERE queue_name = :queue AND status = 'scheduled' AND run_at <= :now)"
+    )
+    purge_status_in = "DELETE FROM fila WHERE queue_name = ? AND status = ?"
+    purge_waiting_in = "DELETE FROM fila WHERE queue_name = ? AND status IN " + _WAITING
+    purge_all_in = "DELETE FROM fila WHERE queue_name = ?"
+    purge_dlq_in = "DELETE FROM dead_letter_queue WHERE " + dlq_of_queue
+    count_completed_in = "SELECT count(*) FROM fila WHERE queue_name = ? AND status = 'completed'"
+    cleanup_completed_in = cleanup_completed + " AND queue_name = :queue"
+    cleanup_cancelled_in = cleanup_cancelled + " AND queue_name = :queue"
+
     schedule_get = "SELECT next_run_at, last_run_at, last_job_id FROM schedules WHERE name = ?"
     schedule_init = "INSERT INTO schedules(name, next_run_at) VALUES (?, ?) ON CONFLICT DO NOTHING"
     schedule_fire = (
