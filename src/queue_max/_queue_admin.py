@@ -14,7 +14,7 @@ from ._options import QueueOptions, check_seconds
 from ._payload import check_progress, check_queue_name
 from ._query import build_query, check_page_size
 from .errors import ConfigError
-from .models import DeadLetter, ErrorInfo, Job, JobProgress, JobStatus, MetricRow
+from .models import DeadLetter, ErrorInfo, Job, JobProgress, JobStatus, MetricRow, WorkerPresence
 
 if TYPE_CHECKING:
     from ._clock import Clock
@@ -56,6 +56,16 @@ def _job_ids(job_ids: Iterable[int]) -> list[int]:
 
 def _queue(name: str | None) -> str | None:
     return None if name is None else check_queue_name(name, ConfigError)
+
+
+def _presences(workers: object) -> list[WorkerPresence]:
+    if isinstance(workers, (str, bytes, WorkerPresence)) or not isinstance(workers, Iterable):
+        raise ConfigError(f"workers must be a list of WorkerPresence, got {workers!r:.80}")
+    found = list(workers)
+    for worker in found:
+        if not isinstance(worker, WorkerPresence):
+            raise ConfigError(f"workers must hold WorkerPresence values, got {worker!r:.80}")
+    return found
 
 
 def _limit(limit: object) -> int:
@@ -163,6 +173,27 @@ class Management:
     def trace_contexts(self, job_ids: Sequence[int]) -> dict[int, str]:
         """The stored OpenTelemetry trace context of each traced job, by id (see `tracing`)."""
         return self.backend.trace_contexts(job_ids)
+
+    # ── workers ──
+    @property
+    def stale_worker_after(self) -> float:
+        """Seconds without a heartbeat after which a worker counts as dead or hung: three
+        missed heartbeats (`heartbeat_interval`) and a second."""
+        return 3 * self.options.heartbeat_interval + 1.0
+
+    def workers(self) -> list[WorkerPresence]:
+        """Every worker of this queue's storage as its last heartbeat reported it, idle ones
+        too (on PostgreSQL, from every host), by worker id. Compare `WorkerPresence.age(now)`
+        with `stale_worker_after` to tell a dead or hung one."""
+        return self.backend.list_workers(self.clock.time())
+
+    def report_workers(self, workers: Sequence[WorkerPresence]) -> None:
+        """Record that these workers are alive (what a worker does at start and every heartbeat)."""
+        self.backend.put_workers(_presences(workers))
+
+    def withdraw_workers(self, workers: Sequence[WorkerPresence]) -> None:
+        """Remove these workers' records (what a worker does when it stops)."""
+        self.backend.drop_workers(_presences(workers))
 
     def list_schedules(self) -> list[dict[str, Any]]:
         """Every periodic schedule: name, next_run_at, last_run_at (epoch seconds), last_job_id."""

@@ -25,6 +25,7 @@ __all__ = [
     "MetricRow",
     "NewJob",
     "RecoveryReport",
+    "WorkerPresence",
     "iso_utc",
     "to_datetime",
 ]
@@ -150,6 +151,29 @@ class FlowState:
 HISTOGRAM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 # How an attempt ended, as the `outcome` label of queue_max_job_attempts_total.
 METRIC_OUTCOMES = ("completed", "retry", "dead_letter", "timeout", "lease_lost")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPresence:
+    """One worker as its last heartbeat reported it: who and where it is, and what it does.
+
+    Workers report at start, then at every heartbeat (`heartbeat_interval`), running jobs or
+    not, and remove their record when they stop; a record whose heartbeat is older than
+    `Queue.stale_worker_after` seconds belongs to a worker that died or hangs."""
+
+    worker_id: str
+    host: str
+    pid: int
+    kind: str  # the worker's class: "Worker", "AsyncWorker"
+    queues: tuple[str, ...] | None  # the named queues it consumes, in order (None: every queue)
+    concurrency: int
+    running: int  # jobs its handlers are running now (prefetched ones not counted)
+    started_at: float  # epoch seconds
+    heartbeat_at: float  # epoch seconds
+
+    def age(self, now: float) -> float:
+        """Seconds since the last heartbeat (never negative)."""
+        return max(0.0, now - self.heartbeat_at)
 
 
 class MetricRow(NamedTuple):

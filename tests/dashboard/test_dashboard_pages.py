@@ -13,6 +13,7 @@ from dashboard_clients import bury
 from queue_max import Queue
 from queue_max.dashboard import Access, Dashboard, Request
 from queue_max.dashboard._security import CSRF_COOKIE
+from queue_max.models import WorkerPresence
 
 HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
 
@@ -130,14 +131,40 @@ def test_bulk_prune_of_a_selection_removes_only_the_selected(queue):
     assert queue.dlq_count() == 2
 
 
-def test_the_workers_page_shows_running_jobs_and_flags_a_worker_whose_leases_expired(queue, clock):
+def worker_row(html: str, name: str) -> str:
+    return html.split(f'data-worker="{name}"')[1].split("</tr>")[0]
+
+
+def test_the_workers_page_shows_unregistered_lease_holders_and_flags_one_whose_leases_expired(queue, clock):
     queue.enqueue({"a": 1})
     queue.enqueue({"b": 2})
     queue.claim_jobs("worker-alive", 1)
     queue.backend.claim("worker-dead", 1, -5.0, queue.clock.time())  # a lease already expired
     html = Browser(Dashboard(queue, allow_anonymous=True)).get("/workers").body.decode()
-    alive, dead = html.split("worker-alive")[1], html.split("worker-dead")[1]
-    assert "alive" in alive.split("</tr>")[0] and "stale" in dead.split("</tr>")[0]
+    alive, dead = worker_row(html, "worker-alive"), worker_row(html, "worker-dead")
+    assert "busy" in alive and "leases only" in alive
+    assert "stale" in dead and "leases only" in dead
+
+
+def test_the_workers_page_shows_every_registered_worker_idle_or_busy_or_stale(queue):
+    # Given an idle worker on two queues, a busy one, and one whose heartbeats stopped long ago
+    now = queue.clock.time()
+    idle = WorkerPresence("idle-1", "host-a", 11, "Worker", ("emails", "reports"), 2, 0, now - 60, now - 1)
+    busy = WorkerPresence("busy-1", "host-b", 22, "AsyncWorker", None, 10, 1, now - 60, now - 2)
+    hung = WorkerPresence("hung-1", "host-a", 33, "Worker", None, 1, 0, now - 600, now - 300)
+    queue.report_workers([idle, busy, hung])
+    queue.enqueue({"a": 1})
+    (job,) = queue.claim_jobs("busy-1", 1)
+    # When the Workers page is shown
+    html = Browser(Dashboard(queue, allow_anonymous=True)).get("/workers").body.decode()
+    # Then each is there with its host, pid, queues, running jobs, heartbeat age and state
+    row = worker_row(html, "idle-1")
+    assert "host-a / 11" in row and "emails, reports" in row and "idle" in row and re.search(r">\d+s ago<", row)
+    row = worker_row(html, "busy-1")
+    assert "host-b / 22" in row and "every queue" in row and "busy" in row and f"/jobs/{job.id}" in row
+    assert "AsyncWorker" in row and ">1 <" in row.replace('data-running>', '>')
+    row = worker_row(html, "hung-1")
+    assert "stale" in row and "5m" in row
 
 
 def test_the_overview_shows_counts_health_lights_and_the_default_queue(queue):

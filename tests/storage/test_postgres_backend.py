@@ -12,7 +12,8 @@ import pytest
 
 from _pg import PG_URL, AheadClock, drop_schema, fresh_schema, require_pg
 from queue_max.errors import ConfigError, IncompatibleSchema, StorageBusy, StorageUnavailable
-from queue_max.models import NewJob
+from queue_max.models import NewJob, WorkerPresence
+from queue_max.storage.postgres import SCHEMA_VERSION
 
 pytestmark = pytest.mark.usefixtures("_need_pg")
 
@@ -108,13 +109,13 @@ def test_a_schema_of_version_2_gains_the_metrics_and_trace_tables_in_place(schem
     (ref,) = backend.enqueue_many([NewJob('{"__task__": "mail"}')], NOW)
     backend.close()
     admin(f'DROP TABLE "{schema}".metrics, "{schema}".job_traces')
-    drop_v4_columns(schema)  # the later schema 4 undone too
+    drop_v4_columns(schema)  # the later schemas 4 and 5 undone too
     admin(f"UPDATE \"{schema}\".meta SET value = '2' WHERE key = 'schema_version'")
     # When this version opens it
     backend = open_backend(schema)
     try:
         # Then it is migrated to the current version, the job is still there, and its attempts are counted
-        assert backend.version == 4
+        assert backend.version == SCHEMA_VERSION
         (job,) = backend.claim("w", 1, 30.0, NOW)
         assert job.id == ref.id
         backend.bury(job.lease, ErrorInfo("ValueError", "bad"), NOW + 1)
@@ -122,12 +123,14 @@ def test_a_schema_of_version_2_gains_the_metrics_and_trace_tables_in_place(schem
         assert totals == {**totals, ("mail", "attempt", "dead_letter"): 1, ("mail", "failure", "ValueError"): 1}
     finally:
         backend.close()
-    assert admin(f"SELECT value FROM \"{schema}\".meta WHERE key = 'schema_version'") == [("4",)]
+    assert admin(f"SELECT value FROM \"{schema}\".meta WHERE key = 'schema_version'") == [(str(SCHEMA_VERSION),)]
 
 
 def drop_v4_columns(schema: str) -> None:
+    """Undo schema 4 (and schema 5, which comes after it)."""
     admin(f'ALTER TABLE "{schema}".jobs DROP COLUMN progress, DROP COLUMN progress_message, '
           "DROP COLUMN cancel_requested")
+    admin(f'DROP TABLE "{schema}".workers')
 
 
 def test_a_schema_of_version_3_gains_progress_and_cancel_requests_in_place(schema):
@@ -140,13 +143,33 @@ def test_a_schema_of_version_3_gains_progress_and_cancel_requests_in_place(schem
     # When this version opens it
     backend = open_backend(schema)
     try:
-        # Then it is at version 4 and its job can report progress and be asked to stop
-        assert backend.version == 4
+        # Then it is at the current version and its job can report progress and be asked to stop
+        assert backend.version == SCHEMA_VERSION
         (job,) = backend.claim("w", 1, 30.0, NOW)
         assert job.id == ref.id
         backend.set_progress(job.lease, 0.5, "half")
         assert backend.request_cancel(job.id, NOW) and backend.cancel_requested(job.id)
         assert backend.progress(job.id).message == "half"
+    finally:
+        backend.close()
+
+
+def test_a_schema_of_version_4_gains_the_worker_registry_in_place(schema):
+    # Given a version-4 schema (before the worker registry) that holds a job
+    backend = open_backend(schema)
+    (ref,) = backend.enqueue_many([NewJob('{"n": 1}')], NOW)
+    backend.close()
+    admin(f'DROP TABLE "{schema}".workers')
+    admin(f"UPDATE \"{schema}\".meta SET value = '4' WHERE key = 'schema_version'")
+    # When this version opens it
+    backend = open_backend(schema)
+    try:
+        # Then it is at version 5, the job is still there, and workers can report in
+        assert backend.version == SCHEMA_VERSION == 5
+        assert backend.get(ref.id) is not None
+        worker = WorkerPresence("w", "host-a", 7, "Worker", None, 1, 0, NOW, NOW)
+        backend.put_workers([worker])
+        assert backend.list_workers(NOW) == [worker]
     finally:
         backend.close()
 

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..models import Job, JobStatus
+from ..models import Job, JobStatus, WorkerPresence
 
 if TYPE_CHECKING:
     from ._app import Dashboard
@@ -37,6 +37,7 @@ class Snapshot:
     running: list[Job]
     history: list[tuple[float, int, int]]  # (minute, completed, failed) over the last day
     queues: dict[str, dict[str, Any]]  # Queue.queue_stats(): per named queue
+    workers: list[WorkerPresence]  # Queue.workers(): the worker registry, idle workers too
 
     @property
     def ready(self) -> int:
@@ -65,7 +66,8 @@ class Snapshots:
         return Snapshot(taken=now, generation=generation, per_shard=per_shard, counts=counts,
                         oldest_ready_age=queue.oldest_ready_age(),
                         running=queue.list_jobs(JobStatus.PROCESSING, MOST_RUNNING),
-                        history=d.throughput(now - _DAY, now + 60), queues=queue.queue_stats())
+                        history=d.throughput(now - _DAY, now + 60), queues=queue.queue_stats(),
+                        workers=queue.workers())
 
     def get(self) -> Snapshot:
         current = self._current

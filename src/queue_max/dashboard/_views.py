@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SearchTimeout
-from ..models import JobStatus
+from ..models import Job, JobStatus
 from ._http import HttpError, Request, Response
 from ._present import age, bars, bucket
 from ._snapshot import Snapshot
@@ -157,18 +157,28 @@ def dead_letters(d: Dashboard, request: Request, _params: dict[str, str]) -> Res
 
 
 def workers(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
+    """Every registered worker, idle ones too, with the jobs it holds; then any lease holder
+    that is not registered (a worker of an older version, or one that died long ago)."""
     snap = d.snapshots.get()
-    now = snap.taken
-    lease = d.queue.options.lease_timeout
-    by_worker: dict[str, list[Any]] = defaultdict(list)
+    now, stale_after = snap.taken, d.queue.stale_worker_after
+    held: dict[str, list[Job]] = defaultdict(list)
     for job in snap.running:
-        by_worker[job.worker_id or "?"].append(job)
-    rows = []
-    for name, held in sorted(by_worker.items()):
-        latest = max(job.lease_expires_ts or now for job in held)
-        rows.append({"name": name, "running": len(held), "heartbeat_age": max(0.0, now - (latest - lease)),
-                     "stale": latest < now, "jobs": sorted(job.id for job in held)[:20]})
-    return d.render(request, "workers.html", page="workers", rows=rows, taken=snap.taken)
+        held[job.worker_id or "?"].append(job)
+    rows = [{"name": w.worker_id, "kind": w.kind, "host": w.host, "pid": w.pid,
+             "queues": "every queue" if w.queues is None else ", ".join(w.queues), "running": w.running,
+             "concurrency": w.concurrency, "heartbeat_age": w.age(now), "stale": w.age(now) > stale_after,
+             "registered": True, "jobs": sorted(job.id for job in held.get(w.worker_id, ()))[:20]}
+            for w in snap.workers]
+    registered = {w.worker_id for w in snap.workers}
+    lease = d.queue.options.lease_timeout
+    for name, jobs in sorted(held.items()):
+        if name in registered:
+            continue
+        latest = max(job.lease_expires_ts or now for job in jobs)
+        rows.append({"name": name, "kind": "", "host": "", "pid": None, "queues": "", "running": len(jobs),
+                     "concurrency": None, "heartbeat_age": max(0.0, now - (latest - lease)), "stale": latest < now,
+                     "registered": False, "jobs": sorted(job.id for job in jobs)[:20]})
+    return d.render(request, "workers.html", page="workers", rows=rows, taken=snap.taken, stale_after=stale_after)
 
 
 def schedules(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:

@@ -38,6 +38,12 @@ Contract (what every backend guarantees; the conformance suite in
    - Paused queues (`set_paused`): durable; `claim_blocks` names them with the breakers that are
      not closed, in one cheap read, so a claim can skip them.
    None of these verbs is called for a queue that has no limit configured.
+10. The worker registry holds one `WorkerPresence` per worker (keyed by worker id, host and
+    pid) that every process opening the same storage sees (on PostgreSQL, from every host):
+    `put_workers` adds or replaces records, `drop_workers` removes them, `list_workers(now)`
+    returns those refreshed within the last day, sorted by worker id, less the records of
+    processes of the caller's own host that no longer exist. Writing it never changes
+    `change_token()`: an idle worker's heartbeat wakes no other process.
 
 All instants below the seam are epoch floats (UTC seconds); `now` is always passed in so
 that tests can drive time.
@@ -63,6 +69,7 @@ from ..models import (
     MetricRow,
     NewJob,
     RecoveryReport,
+    WorkerPresence,
 )
 
 __all__ = ["Backend", "Completion", "Inspector", "Notifying", "Transactional"]
@@ -189,6 +196,10 @@ class Inspector(Protocol):
 
     def change_token(self) -> Any:
         """An opaque value that changes whenever another connection commits (cheap to read)."""
+        ...
+
+    def list_workers(self, now: float) -> list[WorkerPresence]:
+        """Every registered worker refreshed within the last day, by worker id (point 10)."""
         ...
 
 
@@ -363,6 +374,14 @@ class Backend(Inspector, Protocol):
 
     def set_paused(self, queue_name: str, paused: bool, now: float) -> bool:
         """Pause or resume a queue; False when it already was in that state."""
+        ...
+
+    def put_workers(self, workers: Sequence[WorkerPresence]) -> None:
+        """Add or replace these workers' records (a heartbeat: one write for all of them)."""
+        ...
+
+    def drop_workers(self, workers: Sequence[WorkerPresence]) -> None:
+        """Remove these workers' records (they stopped); unknown ones are ignored."""
         ...
 
     def checkpoint(self) -> None:

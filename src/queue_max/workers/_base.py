@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ConfigError, QueueMaxError
-from ..models import Job, Lease
+from ..models import Job, Lease, WorkerPresence
 from ..queue import Queue
 from ._acks import Callbacks, Tally
 from ..handler import Handler, JobHandler
@@ -25,6 +27,7 @@ from .options import WorkerOptions
 __all__ = ["BaseWorker", "WorkerState"]
 
 log = logging.getLogger("queue_max.workers")
+_HOST = socket.gethostname()
 
 UNSET: Any = object()  # a tuning keyword that was not given: the `options` value (or default) holds
 _TUNING = frozenset(f.name for f in dataclasses.fields(WorkerOptions))
@@ -233,6 +236,7 @@ class BaseWorker:
             self._started_wall = self.queue.clock.time()
             self._hub = attach(self.queue, self)
             self._state = WorkerState.RUNNING
+            self._announce(True)
             self._launch()
             if self.options.scheduler:
                 self._scheduler = start_registered_scheduler(self.queue)
@@ -284,6 +288,7 @@ class BaseWorker:
         hub, self._hub = self._hub, None
         if hub is not None:
             detach(hub, self)
+            self._announce(False)
         if self._signals is not None:
             self._signals.finished()
         self._clean = clean
@@ -363,6 +368,24 @@ class BaseWorker:
         self._jobs_done += 1  # the GIL keeps this close enough; only used for max_jobs
         if self.max_jobs is not None and self._jobs_done >= self.max_jobs:
             self.request_stop()
+
+    # ── the worker registry ──
+    def presence(self, now: float) -> WorkerPresence:
+        """This worker's record for the worker registry (see `Queue.workers`), as of `now`."""
+        return WorkerPresence(self.worker_id, _HOST, os.getpid(), type(self).__name__, self.queues,
+                              self.concurrency, len(self._current_jobs()), self._started_wall or now, now)
+
+    def _announce(self, alive: bool) -> None:
+        """Register this worker as it starts (the hub refreshes it every heartbeat) or remove it
+        as it stops; a storage error is logged, never raised: a worker must not die of it."""
+        try:
+            if alive:
+                self.queue.report_workers([self.presence(self.queue.clock.time())])
+            else:
+                self.queue.withdraw_workers([self.presence(self.queue.clock.time())])
+        except QueueMaxError:
+            log.warning("worker %s: could not %s the worker registry", self.worker_id,
+                        "register in" if alive else "leave", exc_info=True)
 
     # ── inspection ──
     def get_current_job(self) -> Job | None:

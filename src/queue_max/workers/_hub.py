@@ -13,7 +13,8 @@ workers it runs. Two daemon threads, started with the first worker and stopped w
   with nothing scheduled it does not poll at all beyond the change token (a safety read every
   `IDLE_RECHECK` seconds). One idle worker is woken at a time, and a worker that finds a full
   batch wakes the next one. It sleeps while no worker is idle;
-- the keeper extends the leases of every in-flight job each `heartbeat_interval`, runs the queue's
+- the keeper extends the leases of every in-flight job each `heartbeat_interval` and refreshes
+  every member's worker-registry record (idle ones too; see `Queue.workers`), runs the queue's
   maintenance (recovery of expired leases) each `recovery_interval`, and checks time limits.
 """
 
@@ -28,7 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from ..errors import QueueClosed, QueueMaxError
-from ..models import Job, Lease
+from ..models import Job, Lease, WorkerPresence
 from ..queue import Queue
 
 __all__ = [
@@ -75,6 +76,10 @@ class Member(Protocol):
 
     def check_time_limits(self, now: float) -> float | None:
         """Act on passed time limits; return how soon (seconds) to check again, or None."""
+        ...
+
+    def presence(self, now: float) -> WorkerPresence:
+        """This worker's record for the worker registry, as of `now`."""
         ...
 
 
@@ -237,6 +242,7 @@ class Hub:
             if now >= next_beat:
                 next_beat = now + options.heartbeat_interval
                 self.beat()
+                self.report_presence()
             if now >= next_sweep:
                 # the queue keeps the one maintenance schedule; this thread only asks when due
                 next_sweep = now + min(options.recovery_interval, self.queue.maintain())
@@ -260,6 +266,20 @@ class Hub:
         for member in owners.values():
             member.last_heartbeat_at = beat_at
         self._report_lost(lost, owners)
+
+    def report_presence(self) -> None:
+        """Refresh the registry record of every member, idle or busy, in one backend call: the
+        dashboard and `Queue.workers()` see idle workers through it (never per job)."""
+        members = self._members
+        if not members:
+            return
+        now = self.queue.clock.time()
+        try:
+            self.queue.report_workers([member.presence(now) for member in members])
+        except QueueClosed:
+            return
+        except QueueMaxError:
+            log.warning("could not refresh the worker registry; retrying at the next beat", exc_info=True)
 
     @staticmethod
     def _report_lost(lost: Sequence[Lease], owners: dict[Lease, Member]) -> None:

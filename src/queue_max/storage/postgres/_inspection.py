@@ -16,6 +16,7 @@ from ..sqlite._rows import dead_letter, job_from_row, jobs_from_rows
 from ._metrics import Metrics
 from ._search import Search, dlq_filter
 from ._sql import Statements
+from ._workers import WorkerRows
 from ._write import insert_jobs
 
 __all__ = ["CLEANUP_BATCH", "Inspection"]
@@ -25,7 +26,7 @@ CLEANUP_BATCH = 1000
 _WAITING = ["pending", "scheduled"]
 
 
-class Inspection(Search, Metrics):
+class Inspection(Search, Metrics, WorkerRows):
     """Everything but writing and leasing jobs; mixed into `PostgresBackend`."""
 
     q: Statements

@@ -10,6 +10,7 @@ from ..sqlite._ids import MAX_SHARDS
 from ..sqlite._rows import NAMED_JOB_COLUMNS
 from ._flow_sql import FLOW_SCHEMA, FlowQ
 from ._metrics_sql import METRICS_SCHEMA, MetricsQ
+from ._workers_sql import WORKERS_SCHEMA, WorkersQ
 
 __all__ = ["FIND_FILTERS", "MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
 
@@ -104,6 +105,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE {s}.jobs ADD COLUMN progress_message text",
         "ALTER TABLE {s}.jobs ADD COLUMN cancel_requested double precision",
     ],
+    # the worker registry: every live worker of every host, idle ones too (see _workers)
+    5: WORKERS_SCHEMA,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -442,12 +445,12 @@ FIND_FILTERS = {
 }
 
 
-class Statements(Q, FlowQ, MetricsQ):
+class Statements(Q, FlowQ, MetricsQ, WorkersQ):
     """`Q` with every template formatted for one (already quoted) schema."""
 
     def __init__(self, schema_ident: str) -> None:
         self.schema_ident = schema_ident
-        for templates in (Q, FlowQ, MetricsQ):
+        for templates in (Q, FlowQ, MetricsQ, WorkersQ):
             for name, value in vars(templates).items():
                 if not name.startswith("_") and isinstance(value, str):
                     setattr(self, name, value.format(s=schema_ident))

@@ -15,6 +15,7 @@ from ._rows import dead_letter, job_from_row, jobs_from_rows
 from ._rollup import MetricsReader, drop_old_metrics
 from ._search import Search, dlq_filter
 from ._sql import Q
+from ._workers import WorkerFiles
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["Inspection"]
 
 
-class Inspection(Search, MetricsReader):
+class Inspection(Search, MetricsReader, WorkerFiles):
     """Everything but writing and leasing jobs; mixed into `ShardManager`."""
 
     shards: list[Shard]
