@@ -1,4 +1,5 @@
-"""Regenerate the screenshots in docs/images/ (run: python docs/dashboard_screenshots.py).
+"""Regenerate the screenshots in docs/images/ (run: python docs/dashboard_screenshots.py [PAGE ...],
+PAGE one of overview, jobs, job, dead-letters, workers; default all).
 
 Builds a demo queue with an hour of history (a fake clock drives the enqueues and acks, so the
 persisted metrics spread over past minutes), serves it, and photographs each page with
@@ -21,6 +22,7 @@ from queue_max.clock import FakeClock  # noqa: E402
 from queue_max.config import Settings  # noqa: E402
 from queue_max.dashboard import Dashboard, wsgi_app  # noqa: E402
 from queue_max.dashboard.server import _Server  # noqa: E402
+from queue_max.models import WorkerPresence  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "images"
 TASKS = ["mail.send_welcome", "billing.charge_card", "pdf.render_invoice", "search.reindex"]
@@ -60,6 +62,15 @@ def live(data: Path) -> Queue:
         queue.enqueue({"__task__": random.choice(TASKS), "args": [i], "kwargs": {"password": "hunter2"}})
     queue.claim_jobs("worker-1", 3)
     queue.claim_jobs("worker-2", 2)
+    # the worker registry: two busy workers, an idle one on two named queues, and one that stopped
+    # heartbeating (as their heartbeats would report them)
+    now = queue.clock.time()
+    queue.report_workers([
+        WorkerPresence("worker-1", "app-1", 4121, "Worker", None, 4, 3, now - 5400, now - 1.2),
+        WorkerPresence("worker-2", "app-2", 3077, "AsyncWorker", None, 10, 2, now - 5400, now - 3.4),
+        WorkerPresence("mailer-1", "app-2", 3102, "Worker", ("emails", "reports"), 2, 0, now - 900, now - 2.1),
+        WorkerPresence("reindex-1", "app-3", 977, "Worker", ("search",), 1, 0, now - 7200, now - 412.0),
+    ])
     return queue
 
 
@@ -78,8 +89,11 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
-        for name, path in {"overview": "/", "jobs": "/jobs?status=failed&limit=14", "job": f"/jobs/{dead}",
-                           "dead-letters": "/dead-letters?limit=10", "workers": "/workers"}.items():
+        pages = {"overview": "/", "jobs": "/jobs?status=failed&limit=14", "job": f"/jobs/{dead}",
+                 "dead-letters": "/dead-letters?limit=10", "workers": "/workers"}
+        for name, path in pages.items():
+            if sys.argv[1:] and name not in sys.argv[1:]:
+                continue
             page.goto(base + path)
             page.screenshot(path=str(OUT / f"dashboard-{name}.png"), full_page=True)
         browser.close()

@@ -1,18 +1,26 @@
 """One small client interface over each framework's own test client, for the dashboard's
 HTTP tests: the dashboard mounted under /queue in Starlette (ASGI), Flask (WSGI) and Django;
-and `bury`, which the dashboard tests use to make a dead letter."""
+`bury`, which the dashboard tests use to make a dead letter; and `idle_worker_process`, a real
+`queue-max worker` subprocess with nothing to do."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from queue_max import Queue
 from queue_max.dashboard import Dashboard, asgi_app, django_urls, wsgi_app
 
 PREFIX = "/queue"
+TESTS = Path(__file__).resolve().parent
 
 
 def bury(queue: Queue, payload: dict[str, Any], error: Exception) -> int:
@@ -23,6 +31,27 @@ def bury(queue: Queue, payload: dict[str, Any], error: Exception) -> int:
         else:
             queue.release_job(job)
     return job_id
+
+
+@contextlib.contextmanager
+def idle_worker_process(queue: Queue, data_dir: Path, queues: str, name: str) -> Iterator[subprocess.Popen[str]]:
+    """`queue-max worker --queues QUEUES --name NAME` in a child process, yielded once `queue`
+    lists it in its worker registry (it has no job to run); stopped with SIGTERM afterwards."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS.parent / "src"), str(TESTS)])}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "queue_max", "--data-dir", str(data_dir), "worker", "--function",
+         "cli_fixtures.handlers:echo", "--queues", queues, "--name", name, "--rate-limit", "0"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(w.pid == child.pid for w in queue.workers()):
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not register: {child.communicate(timeout=10)}")
+            time.sleep(0.05)
+        yield child
+    finally:
+        child.terminate()
+        child.communicate(timeout=30)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
-from dashboard_clients import bury
+from dashboard_clients import bury, idle_worker_process
 
 from queue_max import Queue
 from queue_max.config import Settings
@@ -205,3 +205,19 @@ def test_every_page_loads_without_console_errors_or_csp_violations(queue, serve,
         watched.page.screenshot(path=str(artefacts / f"{name}.png"), full_page=True)
     watched.clean()
     assert len(list(artefacts.glob("*.png"))) == len(pages)
+
+
+def test_the_workers_page_shows_an_idle_worker_of_another_process(queue, serve, watched, tmp_path, artefacts):
+    # Given a `queue-max worker` in another process with nothing to do
+    with idle_worker_process(queue, tmp_path / "data", "emails,reports", "browser-idle") as child:
+        base = serve(Dashboard(queue, allow_anonymous=True))
+        # When the Workers page is opened
+        watched.visit(base + "/workers")
+        # Then the idle worker is there, with its host, pid, queues and no running job
+        row = watched.page.locator(f'tr[data-worker="browser-idle-{child.pid}"]')
+        expect(row).to_have_count(1)
+        assert f"/ {child.pid}" in row.inner_text() and "emails, reports" in row.inner_text()
+        expect(row.locator("[data-running]")).to_have_text("0 of 1")
+        assert "idle" in row.inner_text()
+        watched.page.screenshot(path=str(artefacts / "workers-idle.png"), full_page=True)
+    watched.clean()

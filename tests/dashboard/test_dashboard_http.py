@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from dashboard_clients import ADAPTERS, PREFIX, Client
+from dashboard_clients import ADAPTERS, PREFIX, Client, idle_worker_process
 
 from queue_max import ConfigError, Queue
 from queue_max.dashboard import Access, Dashboard, Request
@@ -165,3 +166,15 @@ def test_a_dashboard_without_an_authorize_hook_refuses_to_build(queue):
         Dashboard(queue, allow_anonymous=True, poll_interval=0)
     with pytest.raises(ConfigError, match="page_size"):
         Dashboard(queue, allow_anonymous=True, page_size=10_000)
+
+
+def test_the_workers_page_lists_an_idle_worker_running_in_another_process(mount, queue, tmp_path):
+    # Given a `queue-max worker` in another process, consuming two queues, with nothing to do
+    with idle_worker_process(queue, tmp_path / "data", "emails,reports", "idle-host") as child:
+        # When the Workers page is fetched through the adapter
+        reply = mount(Dashboard(queue, authorize=as_admin)).get("/workers")
+        # Then it lists the worker, idle, with its pid, host and queues
+        assert reply.status == 200
+        row = reply.text.split(f'data-worker="idle-host-{child.pid}"')[1].split("</tr>")[0]
+        assert f"{socket.gethostname()} / {child.pid}" in row and "emails, reports" in row
+        assert "idle" in row and "stale" not in row
