@@ -13,10 +13,11 @@ from ._clock import Clock
 from ._events import Emitter
 from ._payload import check_queue_name
 from .errors import ConfigError
-from .models import Job
+from .models import BreakerView, Job
 from .storage.base import Backend
 
 __all__ = [
+    "FLOW_REFRESH",
     "KEY_RETRY",
     "ROTATE_EVERY",
     "FlowGate",
@@ -36,6 +37,10 @@ log = logging.getLogger("queue_max.flow")
 ROTATE_EVERY = 8
 # A job whose concurrency key is busy waits this long out of the run order before it is tried again.
 KEY_RETRY = 0.5
+# Claims and acks reuse one read of paused queues and breakers while the backend's flow_token
+# stays put, and re-read it at least this often (seconds) whatever the token says: the bound
+# on how late a change is seen should a writer die between its commit and its token bump.
+FLOW_REFRESH = 1.0
 _TASK_KEY = "__task__"
 
 
@@ -145,6 +150,15 @@ def check_limits(limits: object) -> dict[str, QueueLimits]:
     return checked
 
 
+class _Blocks(NamedTuple):
+    """One read of `claim_blocks`, with the flow token seen just before it and when it was made."""
+
+    token: object
+    at: float
+    paused: frozenset[str]
+    breakers: dict[str, BreakerView]
+
+
 class FlowGate:
     """What one Queue does around a claim: skip paused and broken queues, take tokens and
     slots host-wide, hand back what it could not use, and record breaker outcomes."""
@@ -166,6 +180,7 @@ class FlowGate:
         self._lock = threading.Lock()
         self._batches = itertools.count()
         self._local = threading.local()  # .wait: why this thread's last claim came back short
+        self._blocks: _Blocks | None = None
 
     # ── configuration ──
     def policy(self, queue_name: str) -> Policy:
@@ -189,15 +204,28 @@ class FlowGate:
         return [*queues[shift:], *queues[:shift]]
 
     # ── claiming ──
+    def blocks(self) -> tuple[frozenset[str], dict[str, BreakerView]]:
+        """Paused queues, and the breakers that are not closed or count failures: one read,
+        reused while the backend's flow token stays put (and for at most FLOW_REFRESH)."""
+        token = self.backend.flow_token()
+        mono = self.clock.monotonic()
+        cached = self._blocks
+        if cached is None or cached.token != token or not cached.at <= mono < cached.at + FLOW_REFRESH:
+            cached = self._blocks = _Blocks(token, mono, *self.backend.claim_blocks())
+        return cached.paused, cached.breakers
+
     def claim(self, worker_id: str, limit: int, queues: Sequence[str] | None) -> list[Job]:
         now = self.clock.time()
         self._local.wait = 0.0
         self._local.for_tokens = False
-        paused, breakers = self.backend.claim_blocks()
+        paused, breakers = self.blocks()
+        gated = {scope for scope, view in breakers.items() if view.state != "closed"}
         out: list[Job] = []
         if queues is None:
             blocked = set(paused)
-            for scope in breakers:
+            for scope in gated:
+                if not scope.startswith("queue:"):
+                    continue
                 name = scope.removeprefix("queue:")
                 if name not in paused:
                     out += self._claim_gated(worker_id, limit - len(out), name, now)
@@ -209,7 +237,7 @@ class FlowGate:
         for name in self.order(queues):
             if name in paused:
                 continue
-            if breaker_scope(name) in breakers:
+            if breaker_scope(name) in gated:
                 out += self._claim_gated(worker_id, limit - len(out), name, now)
             else:
                 jobs = self.backend.claim(worker_id, limit - len(out), self.lease_s, now, queue=name)
@@ -334,11 +362,20 @@ class FlowGate:
 
     # ── outcomes ──
     def finished(self, jobs: Sequence[Job], succeeded: bool) -> None:
-        """Free the jobs' slots and record their outcome on their queue's breaker."""
+        """Free the jobs' slots and record their outcome on their queue's breaker.
+
+        A failure is always recorded. A success is recorded only on a breaker that is not
+        closed or counts failures: on a clean one it would change nothing, and knowing that
+        costs no read while the flow token stays put."""
         self.free(jobs)
+        if not jobs:
+            return
+        breakers = self.blocks()[1] if succeeded else None
         now = self.clock.time()
         for name in {job.queue_name for job in jobs}:
             scope = breaker_scope(name)
+            if breakers is not None and scope not in breakers:
+                continue
             change = self.backend.breaker_record(scope, "success" if succeeded else "failure", self.threshold, now)
             if change is not None:
                 log.warning("queue %r: circuit %s -> %s", name, *change)

@@ -36,7 +36,10 @@ Contract (what every backend guarantees; the conformance suite in
      lives until it is freed or until `until` (its lease) passes; `heartbeat(holder)` extends
      the slots of that holder along with its leases.
    - Paused queues (`set_paused`): durable; `claim_blocks` names them with the breakers that are
-     not closed, in one cheap read, so a claim can skip them.
+     not closed or count failures, in one cheap read, so a claim can skip them.
+   - `flow_token()` changes, without a round trip to storage, whenever a process of the host
+     (of the cluster, on PostgreSQL) has changed paused queues or breakers, so callers cache
+     `claim_blocks` until it moves. It may also move when nothing changed.
    None of these verbs is called for a queue that has no limit configured.
 10. The worker registry holds one `WorkerPresence` per worker (keyed by worker id, host and
     pid) that every process opening the same storage sees (on PostgreSQL, from every host):
@@ -129,7 +132,13 @@ class Inspector(Protocol):
         ...
 
     def claim_blocks(self) -> tuple[frozenset[str], dict[str, BreakerView]]:
-        """(paused queue names, breakers that are not closed by scope), in one cheap read."""
+        """(paused queue names, by scope the breakers that are not closed or count failures), in
+        one cheap read."""
+        ...
+
+    def flow_token(self) -> object:
+        """A value that moves when paused queues or breakers may have changed (see point 9); no
+        storage round trip."""
         ...
 
     def flow_state(self, now: float) -> FlowState:

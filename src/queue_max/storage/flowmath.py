@@ -33,14 +33,14 @@ def breaker_after(view: BreakerView, outcome: str, threshold: int, now: float) -
 
 def blocks_from_rows(rows: Iterable[Any]) -> tuple[frozenset[str], dict[str, BreakerView]]:
     """`claim_blocks` from the rows of its one query: ("paused", name, ...) or ("breaker", name,
-    state, opened_at, trial_until)."""
+    state, failures, opened_at, trial_until)."""
     paused: set[str] = set()
     breakers: dict[str, BreakerView] = {}
-    for kind, name, state, opened_at, trial_until in rows:
+    for kind, name, state, failures, opened_at, trial_until in rows:
         if kind == "paused":
             paused.add(name)
         else:
-            breakers[name] = BreakerView(state, 0, opened_at, trial_until)
+            breakers[name] = BreakerView(state, int(failures), opened_at, trial_until)
     return frozenset(paused), breakers
 
 

@@ -22,12 +22,26 @@ class FlowControl:
 
     q: Statements
     schema: str
+    channel: str
+    listener: Any  # a Listener or a Poller (see _listen)
+    # this process's own writes to paused queues and breakers, seen before their NOTIFY arrives
+    _flow_commits = 0
 
     def conn(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         raise NotImplementedError
 
     def tx(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         raise NotImplementedError
+
+    # ── the change token of paused queues and breakers ──
+    def flow_token(self) -> object:
+        """Moves when this process writes that state or a NOTIFY 'flow' arrives (every writer
+        sends one in its transaction); while LISTEN is down or off, it moves on every poll tick."""
+        return (self._flow_commits, self.listener.flow_token())
+
+    def _flow_written(self, conn: psycopg.Connection[Any]) -> None:
+        """In the writing transaction: every listener learns of the change when it commits."""
+        conn.execute(self.q.notify_flow, (self.channel,))
 
     # ── rate limits ──
     def take_tokens(self, bucket: str, want: int, rate: float, burst: float, now: float) -> int:
@@ -59,7 +73,10 @@ class FlowControl:
             answer = gate(view, recovery_s, now)
             if answer == "trial":
                 conn.execute(self.q.breaker_set, ("half_open", view.failures, view.opened_at, now + trial_s, scope))
-            return answer
+                self._flow_written(conn)
+        if answer == "trial":
+            self._flow_commits += 1
+        return answer
 
     def breaker_record(self, scope: str, outcome: str, threshold: int, now: float) -> tuple[str, str] | None:
         if outcome == "success":
@@ -73,6 +90,9 @@ class FlowControl:
             after = breaker_after(view, outcome, threshold, now)
             if after != view:
                 conn.execute(self.q.breaker_set, (*after, scope))
+                self._flow_written(conn)
+        if after != view:
+            self._flow_commits += 1
         return (view.state, after.state) if after.state != view.state else None
 
     # ── concurrency slots ──
@@ -102,10 +122,16 @@ class FlowControl:
 
     # ── pausing ──
     def set_paused(self, queue_name: str, paused: bool, now: float) -> bool:
-        with self.conn() as conn:
+        with self.tx() as conn:
             if paused:
-                return bool(conn.execute(self.q.pause, (queue_name, now)).rowcount)
-            return bool(conn.execute(self.q.resume, (queue_name,)).rowcount)
+                changed = bool(conn.execute(self.q.pause, (queue_name, now)).rowcount)
+            else:
+                changed = bool(conn.execute(self.q.resume, (queue_name,)).rowcount)
+            if changed:
+                self._flow_written(conn)
+        if changed:
+            self._flow_commits += 1
+        return changed
 
     # ── reading ──
     def claim_blocks(self) -> tuple[frozenset[str], dict[str, BreakerView]]:

@@ -38,10 +38,14 @@ class FlowQ:
         "WHERE name = %s"
     )
     breakers = "SELECT name, state, failures, opened_at, trial_until FROM {s}.flow_breakers ORDER BY name"
+    # queues paused, breakers not closed or counting failures (an ack records a success only on those)
     blocks = (
-        "SELECT 'paused', name, NULL, NULL::float8, NULL::float8 FROM {s}.flow_paused UNION ALL "
-        "SELECT 'breaker', name, state, opened_at, trial_until FROM {s}.flow_breakers WHERE state <> 'closed'"
+        "SELECT 'paused', name, NULL, NULL::integer, NULL::float8, NULL::float8 FROM {s}.flow_paused UNION ALL "
+        "SELECT 'breaker', name, state, failures, opened_at, trial_until FROM {s}.flow_breakers "
+        "WHERE state <> 'closed' OR failures > 0"
     )
+    # tells every listener that paused queues or breakers changed (see FlowControl.flow_token)
+    notify_flow = "SELECT pg_notify(%s, 'flow')"
 
     # slots of one scope are counted and taken by one caller at a time (a transaction-scoped lock)
     slots_lock = "SELECT pg_advisory_xact_lock(hashtext(%s))"

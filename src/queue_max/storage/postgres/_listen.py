@@ -36,6 +36,7 @@ class Listener:
         self._channel = channel
         self._kwargs = {**connect_kwargs, "application_name": "queue-max-listen"}
         self.count = 0
+        self.flow_count = 0  # NOTIFYs with the payload 'flow': paused queues or breakers changed
         self.up = False
         self.callbacks: list[Callable[[], None]] = []
         self._last = -BUSY_FOR
@@ -53,6 +54,11 @@ class Listener:
         if now - self._last < BUSY_FOR:
             return (self.count, int(now / BUSY_TICK))
         return self.count
+
+    def flow_token(self) -> object:
+        if not self.up:
+            return ("down", next(self._down_ticks))
+        return self.flow_count
 
     def _run(self) -> None:
         delay = 0.05
@@ -76,11 +82,14 @@ class Listener:
             if not self.up and self.count:
                 log.info("the LISTEN connection to PostgreSQL is back")
             self.count += 1  # anything may have been committed while we were away
+            self.flow_count += 1
             self.up = True
             self._wake()
             self._ready.set()
             while not self._closed.is_set():
-                for _ in conn.notifies(timeout=PROBE_EVERY):
+                for note in conn.notifies(timeout=PROBE_EVERY):
+                    if note.payload == "flow":
+                        self.flow_count += 1
                     self.count += 1
                     self._last = time.monotonic()
                     self._wake()
@@ -107,6 +116,9 @@ class Poller:
 
     def token(self) -> object:
         return int(time.monotonic() / self._interval)
+
+    def flow_token(self) -> object:
+        return self.token()
 
     def close(self) -> None:
         pass

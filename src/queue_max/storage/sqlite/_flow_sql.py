@@ -63,11 +63,12 @@ class F:
         "WHERE name = ? AND state = ? AND failures = ? AND opened_at IS ? AND trial_until IS ?"
     )
     breakers = "SELECT name, state, failures, opened_at, trial_until FROM flow_breakers ORDER BY name"
-    # what a claim must know before it starts: queues paused, breakers not closed
+    # what claims and acks must know: queues paused, breakers not closed or counting failures
+    # (an ack records a success only on those)
     blocks = (
-        "SELECT 'paused', name, NULL, NULL, NULL FROM flow_paused UNION ALL "
-        "SELECT 'breaker', name, state, opened_at, trial_until FROM flow_breakers "
-        "WHERE state != 'closed'"
+        "SELECT 'paused', name, NULL, NULL, NULL, NULL FROM flow_paused UNION ALL "
+        "SELECT 'breaker', name, state, failures, opened_at, trial_until FROM flow_breakers "
+        "WHERE state != 'closed' OR failures > 0"
     )
 
     slots_expire = "DELETE FROM flow_slots WHERE name = ? AND expires_at < ?"
