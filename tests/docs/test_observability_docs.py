@@ -26,5 +26,5 @@ def test_the_example_runs(page, code, capsys):
         jobs_log.setLevel(level)
         root.handlers[:] = handlers
     printed = capsys.readouterr().out
-    for expected in re.findall(r"# (True|\d+ \d+|\['send default'\])$", code, re.M):
+    for expected in re.findall(r"# (True|\d+ \d+|\['send \w+'\])$", code, re.M):
         assert expected in printed
