@@ -15,7 +15,7 @@ __all__ = ["FORMATS", "SPEC_KEYS", "read_job_file", "spec_from_record"]
 
 FORMATS = ("jsonl", "json", "csv")
 SPEC_KEYS = frozenset({"payload", "pagina_id", "shard_key", "priority", "max_retries", "delay",
-                       "run_at", "dedupe_key"})
+                       "run_at", "dedupe_key", "dedupe_window", "queue_name", "concurrency_key"})
 _CSV_INT_COLUMNS = ("pagina_id", "shard_key", "priority", "max_retries")
 
 
@@ -123,7 +123,7 @@ def _csv_value(column: str, value: str, where: str) -> Any:
     try:
         if column in _CSV_INT_COLUMNS:
             return int(value)
-        if column == "delay":
+        if column in ("delay", "dedupe_window"):
             return float(value)
     except ValueError:
         raise InvalidJobFile(f"{where}: column {column!r} must be a number, got {value!r}") from None

@@ -10,7 +10,7 @@ from ..models import Job, JobStatus
 from ..queue import Queue
 from ._output import stamp
 
-__all__ = ["COUNT_KEYS", "Snapshot", "take_snapshot"]
+__all__ = ["COUNT_KEYS", "Snapshot", "add_queue_backlogs", "take_snapshot"]
 
 # per status, as `Backend.counts` names them; `pending` includes `scheduled` (not due yet)
 COUNT_KEYS = ("pending", "scheduled", "processing", "completed", "failed", "cancelled", "dead_letter")
@@ -28,6 +28,8 @@ class Snapshot:
     expired_leases: list[Job] = field(default_factory=list)
     # per named queue: counts, paused, circuit state and limits (Queue.queue_stats)
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the one named queue the snapshot was narrowed to (None: every queue)
+    queue_name: str | None = None
 
     def total(self, key: str) -> int:
         return sum(int(shard.get(key) or 0) for shard in self.shards)
@@ -69,19 +71,38 @@ def _shard_stats(queue: Queue, shard_id: int) -> dict[str, Any]:
     return stats
 
 
-def take_snapshot(queue: Queue, shard_id: int | None = None) -> Snapshot:
-    """Read the stored state of every shard (or one)."""
+def take_snapshot(queue: Queue, shard_id: int | None = None, queue_name: str | None = None) -> Snapshot:
+    """Read the stored state of every shard (or one); of one named queue's jobs if `queue_name`
+    is given (per-shard counts only then: the lifetime totals and file details are per shard)."""
     now = time.time()
     ids = range(queue.num_shards) if shard_id is None else [shard_id]
-    shards = [_shard_stats(queue, sid) for sid in ids]
-    processing = queue.list_jobs(JobStatus.PROCESSING, _MOST_PROCESSING, shard_id=shard_id)
+    if queue_name is None:
+        shards = [_shard_stats(queue, sid) for sid in ids]
+    else:
+        shards = [{"shard_id": sid, **queue.counts(sid, queue_name=queue_name)} for sid in ids]
+    processing = queue.list_jobs(JobStatus.PROCESSING, _MOST_PROCESSING, shard_id=shard_id, queue_name=queue_name)
     expired = [job for job in processing
                if job.lease_expires_ts is not None and job.lease_expires_ts < now]
+    queues = queue.queue_stats()
+    if queue_name is not None:
+        queues = {name: figures for name, figures in queues.items() if name == queue_name}
     return Snapshot(
         now=now,
         data_dir=queue.location,
         shards=shards,
-        oldest_ready_run_at=queue.oldest_ready() if shard_id is None else None,
+        oldest_ready_run_at=queue.oldest_ready(queue_name=queue_name) if shard_id is None else None,
         expired_leases=expired,
-        queues=queue.queue_stats(),
+        queues=queues,
+        queue_name=queue_name,
     )
+
+
+def add_queue_backlogs(queue: Queue, snap: Snapshot) -> None:
+    """Add each named queue's `ready`, `oldest_ready_age_seconds`, `dead_letter` and
+    `expired_leases` to `snap.queues` (a read per queue: `metrics` shows them, `stats` does not)."""
+    for name, figures in snap.queues.items():
+        oldest = queue.oldest_ready(queue_name=name)
+        figures["ready"] = int(figures.get("pending", 0)) - int(figures.get("scheduled", 0))
+        figures["oldest_ready_age_seconds"] = None if oldest is None else max(0.0, snap.now - oldest)
+        figures["dead_letter"] = queue.dlq_count(queue_name=name)
+        figures["expired_leases"] = sum(job.queue_name == name for job in snap.expired_leases)

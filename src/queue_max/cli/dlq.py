@@ -8,7 +8,7 @@ from typing import Any
 
 from ..models import DeadLetter
 from ..queue import Queue
-from ._context import Context, count, duration, job_id, non_negative
+from ._context import Context, count, duration, job_id, non_negative, queue_name
 from ._errors import CliError, UsageError
 from ._output import compact, emit_json, stamp, table
 
@@ -20,6 +20,8 @@ _CHUNK = 500  # job ids per requeue call (SQLite caps the parameters of one stat
 
 def _filters(p: argparse.ArgumentParser, *, by_job: bool = True) -> None:
     p.add_argument("--shard", type=non_negative, metavar="N", help="only this shard")
+    p.add_argument("--queue-name", type=queue_name, metavar="NAME",
+                   help="only the dead letters of this named queue's jobs")
     if by_job:
         p.add_argument("--error-type", metavar="TYPE",
                        help="only jobs that failed with this exception type (ValueError, JobTimeout, "
@@ -33,7 +35,8 @@ def _filters(p: argparse.ArgumentParser, *, by_job: bool = True) -> None:
 def _requeue_flags(p: argparse.ArgumentParser, *, with_all: bool) -> None:
     _filters(p)
     if with_all:
-        p.add_argument("--all", action="store_true", help="requeue every dead letter (of --shard, if given)")
+        p.add_argument("--all", action="store_true",
+                       help="requeue every dead letter (of --shard and --queue-name, if given)")
     p.add_argument("--dry-run", action="store_true", help="count what would be requeued; change nothing")
 
 
@@ -58,7 +61,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                          description="Delete dead-lettered jobs and their entries. Needs "
                                      "--older-than, or --all to delete every one.")
     _filters(p, by_job=False)
-    p.add_argument("--all", action="store_true", help="delete every dead letter (of --shard, if given)")
+    p.add_argument("--all", action="store_true",
+                   help="delete every dead letter (of --shard and --queue-name, if given)")
     p.add_argument("--dry-run", action="store_true", help="count what would be deleted; change nothing")
     p.set_defaults(run=run_prune)
 
@@ -75,7 +79,7 @@ def select(queue: Queue, a: argparse.Namespace, limit: int = _EVERY) -> list[Dea
     older = getattr(a, "older_than", None)
     narrowed = bool(wanted) or older is not None
     entries = queue.dlq_list(_EVERY if narrowed else limit, shard_id=a.shard,
-                             error_type=getattr(a, "error_type", None))
+                             error_type=getattr(a, "error_type", None), queue_name=a.queue_name)
     if wanted:
         entries = [e for e in entries if e.original_job_id in wanted]
     if older is not None:
@@ -84,14 +88,19 @@ def select(queue: Queue, a: argparse.Namespace, limit: int = _EVERY) -> list[Dea
     return entries[:limit]
 
 
-def report_change(ctx: Context, command: str, verb: str, done: str, number: int, dry_run: bool) -> None:
-    """The output of every command that changes jobs: `{"command", "dry_run", "count"}` in JSON.
+def report_change(ctx: Context, command: str, verb: str, done: str, number: int, dry_run: bool,
+                  queue_name: str | None = None) -> None:
+    """The output of every command that changes jobs: `{"command", "dry_run", "count"}` in JSON,
+    plus `"queue_name"` when the command was narrowed to one named queue.
 
     `verb` / `done`: "requeue" / "requeued" for the sentence people read."""
     if ctx.json:
-        emit_json({"command": command, "dry_run": dry_run, "count": number}, ctx.stdout)
+        narrowed = {} if queue_name is None else {"queue_name": queue_name}
+        emit_json({"command": command, "dry_run": dry_run, "count": number, **narrowed}, ctx.stdout)
         return
     noun = "job" if number == 1 else "jobs"
+    if queue_name is not None:
+        noun += f" of queue {queue_name!r}"
     if dry_run:
         print(f"would {verb} {number} {noun} (dry run: nothing was changed)", file=ctx.stdout)
     else:
@@ -114,7 +123,8 @@ def run_list(ctx: Context) -> int:
 
 
 def _filtered(a: argparse.Namespace) -> bool:
-    return any(getattr(a, name, None) is not None for name in ("shard", "error_type", "job_id", "older_than"))
+    return any(getattr(a, name, None) is not None
+               for name in ("shard", "queue_name", "error_type", "job_id", "older_than"))
 
 
 def run_requeue(ctx: Context) -> int:
@@ -124,7 +134,7 @@ def run_requeue(ctx: Context) -> int:
         # 0.1.1 command, keeps requeueing everything without a filter)
         if not a.all and not _filtered(a):
             raise UsageError("dlq requeue changes every dead letter without a filter: pass --error-type, "
-                             "--job-id, --older-than or --shard, or --all to requeue every one")
+                             "--job-id, --older-than, --shard or --queue-name, or --all to requeue every one")
         if a.all and a.job_id:
             raise UsageError("pass --job-id or --all, not both")
     asked = set(a.job_id or ())
@@ -135,11 +145,12 @@ def run_requeue(ctx: Context) -> int:
         if a.dry_run:
             moved = len(ids)
         elif not asked and a.older_than is None:
-            moved = queue.dlq_requeue(shard_id=a.shard, error_type=a.error_type)
+            moved = queue.dlq_requeue(shard_id=a.shard, error_type=a.error_type, queue_name=a.queue_name)
         else:
-            moved = sum(queue.dlq_requeue(job_ids=ids[i:i + _CHUNK], shard_id=a.shard, error_type=a.error_type)
+            moved = sum(queue.dlq_requeue(job_ids=ids[i:i + _CHUNK], shard_id=a.shard, error_type=a.error_type,
+                                          queue_name=a.queue_name)
                         for i in range(0, len(ids), _CHUNK))
-    report_change(ctx, a.verb, "requeue", "requeued", moved, a.dry_run)
+    report_change(ctx, a.verb, "requeue", "requeued", moved, a.dry_run, a.queue_name)
     missing = sorted(asked - set(ids))
     if missing:
         where = " (with these filters)" if _filtered_besides_id(a) else ""
@@ -148,7 +159,7 @@ def run_requeue(ctx: Context) -> int:
 
 
 def _filtered_besides_id(a: argparse.Namespace) -> bool:
-    return a.shard is not None or a.error_type is not None or a.older_than is not None
+    return any(value is not None for value in (a.shard, a.queue_name, a.error_type, a.older_than))
 
 
 def run_prune(ctx: Context) -> int:
@@ -162,6 +173,6 @@ def run_prune(ctx: Context) -> int:
         if a.dry_run:
             removed = len(select(queue, a))
         else:
-            removed = queue.dlq_prune(older_than=a.older_than, shard_id=a.shard)
-    report_change(ctx, "dlq prune", "delete", "deleted", removed, a.dry_run)
+            removed = queue.dlq_prune(older_than=a.older_than, shard_id=a.shard, queue_name=a.queue_name)
+    report_change(ctx, "dlq prune", "delete", "deleted", removed, a.dry_run, a.queue_name)
     return 0

@@ -35,6 +35,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-key", "--pagina-id", dest="shard_key", type=non_negative, metavar="N",
                    help="route to shard N %% shards (jobs with one key share a shard)")
     p.add_argument("--dedupe-key", metavar="KEY", help="at most one pending or running job per key")
+    p.add_argument("--dedupe-window", type=duration, metavar="DURATION",
+                   help="with --dedupe-key: a job of the key that completed this recently (30s, 10m, 1h) "
+                        "also counts, so a retried producer does not run the job twice")
     p.add_argument("--queue-name", type=queue_name, metavar="NAME",
                    help="the named queue to put the job in (default: default)")
     p.add_argument("--concurrency-key", metavar="KEY",
@@ -53,6 +56,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                        description="Payload, status, attempts and their errors, lease owner and "
                                    "result of one job.")
     p.add_argument("job_id", type=job_id, metavar="JOB_ID")
+    p.add_argument("--queue-name", type=queue_name, metavar="NAME",
+                   help="refuse (exit 1) unless the job is in this named queue")
     p.set_defaults(run=run_inspect)
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a pending job",
@@ -80,8 +85,8 @@ def parse_payload(text: str) -> dict[str, Any]:
 def run_enqueue(ctx: Context) -> int:
     a = ctx.args
     options = {"priority": a.priority, "max_retries": a.max_retries, "delay": a.delay,
-               "shard_key": a.shard_key, "dedupe_key": a.dedupe_key, "queue_name": a.queue_name,
-               "concurrency_key": a.concurrency_key}
+               "shard_key": a.shard_key, "dedupe_key": a.dedupe_key, "dedupe_window": a.dedupe_window,
+               "queue_name": a.queue_name, "concurrency_key": a.concurrency_key}
     if a.file is not None:
         given = [f"--{name.replace('_', '-')}" for name, value in options.items() if value is not None]
         if given:
@@ -90,6 +95,9 @@ def run_enqueue(ctx: Context) -> int:
         return enqueue_file(ctx, a.file, a.format)
     if a.format is not None:
         raise UsageError("--format applies to --file")
+    if a.dedupe_window is not None and a.dedupe_key is None:
+        raise UsageError("--dedupe-window needs --dedupe-key: the window is how long a completed job "
+                         "of that key still counts")
     payload = parse_payload(a.payload)
     kwargs = {name: value for name, value in options.items() if value is not None}
     with ctx.open_queue(create=True) as queue:
@@ -99,8 +107,11 @@ def run_enqueue(ctx: Context) -> int:
             raise UsageError(str(exc)) from None
     if ctx.json:
         emit_json(ref)
-    else:
+    elif ref.get("created", True):
         print(f"enqueued job {ref['id']} in shard {ref['shard_id']}")
+    else:
+        print(f"not enqueued: job {ref['id']} (shard {ref['shard_id']}) already holds dedupe key "
+              f"{a.dedupe_key!r}, live or completed within the window")
     return 0
 
 
@@ -148,6 +159,9 @@ def run_inspect(ctx: Context) -> int:
         progress = None if job is None else queue.job_progress(job.id)
     if job is None:
         raise CliError(f"no job with id {ctx.args.job_id}")
+    wanted = getattr(ctx.args, "queue_name", None)
+    if wanted is not None and job.queue_name != wanted:
+        raise CliError(f"no job with id {job.id} in queue {wanted!r} (it is in queue {job.queue_name!r})")
     if ctx.json:
         data = inspect_dict(job)
         data["progress"] = None if progress is None else {"fraction": progress.fraction,
@@ -158,6 +172,7 @@ def run_inspect(ctx: Context) -> int:
     print(f"job {job.id}")
     fields([
         ("status", _status(job, now)),
+        ("queue", job.queue_name),
         ("shard", job.shard_id),
         ("priority", job.priority_int),
         ("attempts", f"{job.tentativas} of {job.max_tentativas}"),

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..models import JobStatus
 from ..queue import Queue
-from ._context import Context, duration
+from ._context import Context, duration, queue_name
 from ._errors import UsageError
 from ._observe import take_snapshot
 from .dlq import report_change
@@ -37,6 +37,8 @@ def purge_arguments(parser: argparse.ArgumentParser) -> None:
                       help="age in days (default: CLEANUP_DAYS, 7); also takes 12h, 30m")
     what.add_argument("--status", choices=[s.value for s in JobStatus],
                       help="delete EVERY job in this status (failed: also the dead-letter queue); needs --yes")
+    parser.add_argument("--queue-name", type=queue_name, metavar="NAME",
+                        help="only the jobs of this named queue (with --status failed, and their dead letters)")
     parser.add_argument("--yes", action="store_true", help="confirm --status")
     parser.add_argument("--dry-run", action="store_true", help="count what would be deleted; change nothing")
 
@@ -57,7 +59,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_recover)
 
 
-def _would_clean(queue: Queue, days: float) -> int:
+def _would_clean(queue: Queue, days: float, name: str | None) -> int:
     """What `cleanup_old_jobs(days)` would delete, read through the API.
 
     Completed jobs also go once their result TTL has passed; this counts those by this
@@ -66,29 +68,31 @@ def _would_clean(queue: Queue, days: float) -> int:
     before = now - days * 86400.0
     ttl = queue.options.result_ttl
     removed = 0
-    for job in queue.list_jobs(JobStatus.COMPLETED, _EVERY):
+    for job in queue.list_jobs(JobStatus.COMPLETED, _EVERY, queue_name=name):
         finished = job.completed_ts or 0.0
         removed += finished < before or finished + ttl <= now
-    for job in queue.list_jobs(JobStatus.CANCELLED, _EVERY):
+    for job in queue.list_jobs(JobStatus.CANCELLED, _EVERY, queue_name=name):
         removed += (job.completed_ts or 0.0) < before
     return removed
 
 
 def run_purge(ctx: Context) -> int:
     a = ctx.args
+    name = getattr(a, "queue_name", None)  # an integration may run purge without the option
     with ctx.open_queue() as queue:
         if a.status is not None:
             if not (a.yes or a.dry_run):
-                raise UsageError(f"purge --status {a.status} deletes every {a.status} job; "
+                of = "" if name is None else f" of queue {name!r}"
+                raise UsageError(f"purge --status {a.status} deletes every {a.status} job{of}; "
                                  "add --yes to confirm (or --dry-run to count them)")
             if a.dry_run:
-                removed = queue.get_stats()[a.status]
+                removed = queue.counts(queue_name=name)[a.status]
             else:
-                removed = queue.purge_queue(a.status)
+                removed = queue.purge_queue(a.status, queue_name=name)
         else:
             age = ctx.settings.cleanup_days if a.days is None else a.days
-            removed = _would_clean(queue, age) if a.dry_run else queue.cleanup_old_jobs(age)
-    report_change(ctx, "purge", "delete", "deleted", removed, a.dry_run)
+            removed = _would_clean(queue, age, name) if a.dry_run else queue.cleanup_old_jobs(age, queue_name=name)
+    report_change(ctx, "purge", "delete", "deleted", removed, a.dry_run, name)
     return 0
 
 

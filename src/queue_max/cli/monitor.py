@@ -11,10 +11,10 @@ from typing import Any
 from ..errors import StorageError
 from ..metrics import Exposition, add_event_metrics
 from ..models import MetricRow
-from ._context import Context, duration, non_negative
+from ._context import Context, duration, non_negative, queue_name
 from ._errors import ExitCode
-from ._observe import Snapshot, take_snapshot
-from ._output import ago, emit_json, stamp, table
+from ._observe import Snapshot, add_queue_backlogs, take_snapshot
+from ._output import ago, emit_json, plural, stamp, table
 from ._status import read_statuses, stale_after
 
 __all__ = ["register", "render_metrics"]
@@ -35,11 +35,17 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--liveness", action="store_true",
                    help="only what a restart can cure: storage readable and writable, workers alive "
                         "(for a liveness probe; backlog, age, circuit and expired leases are alerts)")
+    p.add_argument("--queue-name", type=queue_name, metavar="NAME",
+                   help="check this named queue's backlog, age, expired leases, circuit and pause only "
+                        "(storage and workers as without it)")
     p.set_defaults(run=run_health)
 
     p = sub.add_parser("metrics", parents=[common], help="Prometheus text exposition of the queue",
                        description="Print metrics in the Prometheus text format (0.0.4), for a "
                                    "textfile collector or a scrape wrapper.")
+    p.add_argument("--queue-name", type=queue_name, metavar="NAME",
+                   help="only the series labelled with this named queue (queue_max_queue_* and the "
+                        "event metrics), exactly as the full exposition shows them")
     p.set_defaults(run=run_metrics)
 
 
@@ -56,7 +62,9 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict
     ready, age = snap.ready, snap.oldest_ready_age
     live = [w for w in workers if not w["stale"]]
     stale = [w["name"] for w in workers if w["stale"]]
-    circuit_open = [w["name"] for w in live if w.get("circuit_state") == "open"]
+    one = snap.queue_name
+    # a worker's own breaker is its default queue's: it says nothing about another named queue
+    circuit_open = [w["name"] for w in live if w.get("circuit_state") == "open"] if one is None else []
     # the host-wide breakers of the named queues, from storage
     circuit_open += [f"queue {name}" for name, q in snap.queues.items() if q.get("circuit_state") == "open"]
     paused = [name for name, q in snap.queues.items() if q.get("paused")]
@@ -67,21 +75,24 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict
                            live_processes=processes, stale=stale, min=a.min_workers)
     if a.liveness:
         return {"storage": _writable(ctx.data_dir, len(snap.shards)), "workers": workers_check}
+    scope = "" if one is None else f" in queue {one!r}"
     return {
         "storage": _check(True, f"{len(snap.shards)} shards readable"),
-        "expired_leases": _check(not expired, f"{len(expired)} processing jobs whose lease expired "
+        "expired_leases": _check(not expired, f"{plural(len(expired), 'processing job')}{scope} whose lease expired "
                                  f"more than {grace:g}s ago (dead or hung workers)",
                                  count=len(expired), job_ids=expired[:100], grace_seconds=grace),
         "backlog": _check(not max_backlog or ready <= max_backlog,
-                          f"{ready} ready jobs" + (f" (max {max_backlog})" if max_backlog else ""),
+                          f"{plural(ready, 'ready job')}{scope}" + (f" (max {max_backlog})" if max_backlog else ""),
                           ready=ready, max=max_backlog or None),
         "queue_age": _check(a.max_age is None or age is None or age <= a.max_age,
-                            "no ready job" if age is None else f"oldest ready job waited {ago(age)}"
+                            f"no ready job{scope}" if age is None else f"oldest ready job{scope} waited {ago(age)}"
                             + (f" (max {ago(a.max_age)})" if a.max_age is not None else ""),
                             oldest_ready_age_seconds=age, max=a.max_age),
         "circuit": _check(not circuit_open, f"open in {', '.join(circuit_open)}" if circuit_open
-                          else f"closed in every queue and reporting worker ({len(live)})", open=circuit_open),
-        "paused_queues": _check(True, f"paused: {', '.join(paused)}" if paused else "no queue is paused",
+                          else f"closed in every queue and reporting worker ({len(live)})" if one is None
+                          else f"closed in queue {one!r}", open=circuit_open),
+        "paused_queues": _check(True, f"paused: {', '.join(paused)}" if paused
+                                else "no queue is paused" if one is None else f"queue {one!r} is not paused",
                                 paused=paused),
         "workers": workers_check,
     }
@@ -98,9 +109,10 @@ def _writable(data_dir: Path, shards: int) -> dict[str, Any]:
 
 def run_health(ctx: Context) -> int:
     checked_at: str | None = None
+    name = getattr(ctx.args, "queue_name", None)
     try:
         with ctx.open_queue() as queue:
-            snap = take_snapshot(queue)
+            snap = take_snapshot(queue, queue_name=name)
     except StorageError as exc:
         checks = {"storage": _check(False, str(exc))}
     else:
@@ -108,11 +120,12 @@ def run_health(ctx: Context) -> int:
         checks = _health(ctx, snap, read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now))
     healthy = all(check["ok"] for check in checks.values())
     if ctx.json:
-        emit_json({"healthy": healthy, "data_dir": ctx.where, "checked_at": checked_at,
+        emit_json({"healthy": healthy, "data_dir": ctx.where, "queue_name": name, "checked_at": checked_at,
                    "problems": [name for name, check in checks.items() if not check["ok"]],
                    "checks": checks})
     else:
-        print(f"{'healthy' if healthy else 'UNHEALTHY'}: queue at {ctx.where}")
+        which = "queue" if name is None else f"queue {name!r}"
+        print(f"{'healthy' if healthy else 'UNHEALTHY'}: {which} at {ctx.where}")
         table(["check", "status", "detail"],
               [[name, "ok" if check["ok"] else "FAIL", check["detail"]] for name, check in checks.items()])
     return ExitCode.OK if healthy else ExitCode.UNHEALTHY
@@ -121,8 +134,24 @@ def run_health(ctx: Context) -> int:
 # ── metrics ──
 def render_metrics(snap: Snapshot, workers: list[dict[str, Any]], events: Iterable[MetricRow] = ()) -> str:
     """The Prometheus text exposition (format 0.0.4) of a snapshot, the worker status files and
-    the persisted event metrics."""
+    the persisted event metrics.
+
+    A snapshot narrowed to one named queue gives only the families labelled by queue, with that
+    queue's series: the lines the full exposition has for it, so that one file per queue never
+    repeats a series of another."""
     out = Exposition()
+    one = snap.queue_name
+    if one is None:
+        _store_metrics(out, snap)
+    _queue_metrics(out, snap.queues)
+    if one is None:
+        _worker_metrics(out, workers)
+    add_event_metrics(out, events if one is None else [row for row in events if row.queue == one])
+    return out.text()
+
+
+def _store_metrics(out: Exposition, snap: Snapshot) -> None:
+    """Per shard and for the whole store: jobs by status, dead letters, lifetime totals, backlog."""
     per_shard = [(s["shard_id"], s) for s in snap.shards]
     out.family("jobs", "gauge", "Jobs stored, by shard and status (pending includes scheduled).",
                [({"shard": sid, "status": status}, s.get(status) or 0) for sid, s in per_shard
@@ -144,10 +173,6 @@ def render_metrics(snap: Snapshot, workers: list[dict[str, Any]], events: Iterab
                "Processing jobs whose lease expired (their worker died or hung; recovered by the next sweep).",
                [({}, len(snap.expired_leases))])
     out.family("shards", "gauge", "Shard files of the queue.", [({}, len(snap.shards))])
-    _queue_metrics(out, snap.queues)
-    _worker_metrics(out, workers)
-    add_event_metrics(out, events)
-    return out.text()
 
 
 def _queue_metrics(out: Exposition, queues: dict[str, dict[str, Any]]) -> None:
@@ -160,6 +185,15 @@ def _queue_metrics(out: Exposition, queues: dict[str, dict[str, Any]]) -> None:
     out.family("queue_circuit_state", "gauge", "Host-wide circuit breaker state of each named queue (1 = current).",
                [({"queue": name, "state": state}, 1 if q.get("circuit_state") == state else 0)
                 for name, q in queues.items() for state in ("closed", "open", "half_open")])
+    out.family("queue_ready_jobs", "gauge", "Jobs of each named queue that could be claimed now.",
+               [({"queue": name}, q.get("ready") or 0) for name, q in queues.items()])
+    out.family("queue_oldest_ready_job_age_seconds", "gauge",
+               "Seconds the oldest claimable job of each named queue has been due (0 when none is ready).",
+               [({"queue": name}, q.get("oldest_ready_age_seconds") or 0.0) for name, q in queues.items()])
+    out.family("queue_dead_letter_jobs", "gauge", "Entries in the dead-letter queue, by the named queue of their job.",
+               [({"queue": name}, q.get("dead_letter") or 0) for name, q in queues.items()])
+    out.family("queue_expired_leases", "gauge", "Processing jobs of each named queue whose lease expired.",
+               [({"queue": name}, q.get("expired_leases") or 0) for name, q in queues.items()])
 
 
 def _worker_metrics(out: Exposition, workers: list[dict[str, Any]]) -> None:
@@ -188,9 +222,11 @@ def _worker_metrics(out: Exposition, workers: list[dict[str, Any]]) -> None:
 
 
 def run_metrics(ctx: Context) -> int:
+    name = getattr(ctx.args, "queue_name", None)
     with ctx.open_queue() as queue:
-        snap = take_snapshot(queue)
+        snap = take_snapshot(queue, queue_name=name)
+        add_queue_backlogs(queue, snap)
         events = queue.event_metrics()
-    workers = read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now)
+    workers = read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now) if name is None else []
     print(render_metrics(snap, workers, events), end="")
     return 0
