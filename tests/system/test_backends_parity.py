@@ -246,3 +246,17 @@ def test_event_metrics_and_trace_contexts_are_stored_and_shown_by_the_metrics_co
     assert 'queue_max_jobs_enqueued_total{queue="default",task=""} 2' in out
     assert 'queue_max_job_attempts_total{queue="default",task="",outcome="retry"} 1' in out
     assert 'queue_max_job_failures_total{queue="default",task="",error_type="ConnectionError"} 1' in out
+
+
+def test_an_idle_worker_is_registered_while_it_runs_and_seen_by_another_queue_object(open_queue):
+    # Given a worker with nothing to do, on either backend
+    queue, other = open_queue(), open_queue()
+    worker = Worker("idle-parity", lambda payload: None, queue, queues=["emails"], poll_interval=0.05)
+    worker.start()
+    try:
+        # Then another Queue object on the same storage lists it, idle
+        (found,) = other.workers()
+        assert (found.worker_id, found.queues, found.running, found.kind) == ("idle-parity", ("emails",), 0, "Worker")
+    finally:
+        worker.stop()
+    assert other.workers() == []

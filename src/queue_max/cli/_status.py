@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..storage.sqlite._workers import process_alive
 
 __all__ = ["STATUS_DIR", "StatusFile", "read_statuses", "stale_after", "status_interval"]
 
@@ -63,16 +64,6 @@ class StatusFile:
             pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
-
-
 def read_statuses(data_dir: Path, stale_after: float, now: float | None = None) -> list[dict[str, Any]]:
     """Status of every worker process that is alive (or on another host), oldest name first.
 
@@ -90,7 +81,7 @@ def read_statuses(data_dir: Path, stale_after: float, now: float | None = None) 
             pid, updated = int(data["pid"]), float(data["updated_at"])
         except (OSError, ValueError, KeyError, TypeError):
             continue  # being replaced, or not ours
-        if data.get("host") == here and not _alive(pid):
+        if data.get("host") == here and not process_alive(pid):
             try:
                 path.unlink()
             except OSError:
