@@ -299,3 +299,10 @@ def test_dedupe_window_applies_to_payload_not_file(cli, make_cli_queue, tmp_path
     path.write_text('{"n": 1}\n')
     result = cli("enqueue", "--file", str(path), "--dedupe-window", "1m")
     assert result.code == 2 and "--dedupe-window apply to --payload" in result.err
+
+
+def test_stats_of_a_queue_with_no_jobs_shows_zero_counts(cli, make_cli_queue):
+    make_cli_queue().enqueue({"n": 1})
+    figures = cli("stats", "--queue-name", "never-used", "--json").json()
+    assert figures["queue_name"] == "never-used"
+    assert (figures["pending"], figures["failed"], figures["paused"]) == (0, 0, False)

@@ -545,6 +545,29 @@ def test_queue_purge_deletes_finished_jobs_and_asks_before_emptying_a_status(pro
     assert project.get_stats()["completed"] == 0 and project.get_stats()["pending"] == 1
 
 
+def test_queue_purge_and_queue_stats_take_a_queue_name(project):
+    # Given pending jobs in the default queue and in the reports queue
+    project.enqueue({"n": 1})
+    project.enqueue_batch([{"payload": {"n": n}, "queue_name": "reports"} for n in range(2)])
+    # When the reports queue's pending jobs are purged
+    out = io.StringIO()
+    call_command("queue_purge", "--status", "pending", "--queue-name", "reports", "--yes", "--json", stdout=out)
+    # Then only they went
+    assert json.loads(out.getvalue()) == {"command": "purge", "dry_run": False, "count": 2, "queue_name": "reports"}
+    out = io.StringIO()
+    call_command("queue_stats", "--queue-name", "reports", "--json", stdout=out)
+    assert json.loads(out.getvalue())["pending"] == 0
+    assert project.get_stats()["pending"] == 1
+
+
+def test_queue_purge_refuses_a_bad_queue_name_and_changes_nothing(project):
+    project.enqueue({"n": 1})
+    with pytest.raises(CommandError, match="queue_name must be 1 to 64 characters"):
+        call_command("queue_purge", "--status", "pending", "--queue-name", "no spaces", "--yes",
+                     stdout=io.StringIO())
+    assert project.get_stats()["pending"] == 1
+
+
 def test_worker_ids_name_the_worker_of_each_attempt(project, queue_dir):
     from django_project.shop.tasks import flaky
 

@@ -247,6 +247,29 @@ def test_flask_queue_purge_asks_before_emptying_a_status_and_deletes_finished_jo
     assert result.exit_code == 2 and "not both" in result.output
 
 
+def test_flask_queue_purge_and_stats_take_a_queue_name(app):
+    # Given a pending greeting in the default queue and a pending mail in the emails queue
+    app.test_client().post("/greet/ana")
+    with app.app_context():
+        mail.delay("bo@example.com")
+    runner = app.test_cli_runner()
+    # When the emails queue's pending jobs are purged
+    result = runner.invoke(args=["queue", "purge", "--status", "pending", "--queue-name", "emails", "--yes"])
+    # Then only that queue's job went, and the command says so
+    assert result.exit_code == 0 and result.output == "deleted 1 job of queue 'emails'\n"
+    emails = json.loads(runner.invoke(args=["queue", "stats", "--queue-name", "emails", "--json"]).output)
+    assert emails["queue_name"] == "emails" and emails["pending"] == 0
+    assert json.loads(runner.invoke(args=["queue", "stats", "--json"]).output)["pending"] == 1
+
+
+def test_flask_queue_purge_refuses_a_bad_queue_name_and_changes_nothing(app):
+    app.test_client().post("/greet/ana")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["queue", "purge", "--status", "pending", "--queue-name", "no spaces", "--yes"])
+    assert result.exit_code == 2 and "queue_name must be 1 to 64 characters" in result.output
+    assert json.loads(runner.invoke(args=["queue", "stats", "--json"]).output)["pending"] == 1
+
+
 def test_every_config_key_is_documented():
     import re
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from ..config import Settings
-from ._context import Context, count, duration, non_negative, queue_list, shard_count
+from ._context import Context, count, duration, non_negative, queue_list, queue_name, shard_count
 from ._errors import CliError, ExitCode, UsageError, describe
 from ._output import plural
 from .maintenance import days, purge_arguments
@@ -33,6 +33,7 @@ __all__ = [
     "purge",
     "purge_arguments",
     "queue_list",
+    "queue_name",
     "run_command",
     "shard_count",
     "stats",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..models import JobStatus
 from ._context import Context, non_negative, queue_name
 from ._observe import COUNT_KEYS, Snapshot, take_snapshot
 from ._output import ago, emit_json, fields, plural, table
@@ -35,18 +36,21 @@ def collect(ctx: Context) -> tuple[Snapshot, int]:
 def _one_queue(ctx: Context) -> int:
     name = ctx.args.queue_name
     with ctx.open_queue() as queue:
-        figures = queue.queue_stats().get(name) or {"paused": False, "circuit_state": "closed"}
+        # a name no job has used (or whose jobs are all gone) is an empty queue
+        empty = {**{status.value: 0 for status in JobStatus}, "scheduled": 0, "paused": False,
+                 "circuit_state": "closed"}
+        figures = {**empty, **queue.queue_stats().get(name, {})}
     if ctx.json:
         emit_json({"queue_name": name, **figures}, ctx.stdout)
     else:
-        print(f"queue {name!r} at {ctx.data_dir}", file=ctx.stdout)
+        print(f"queue {name!r} at {ctx.where}", file=ctx.stdout)
         fields(sorted(figures.items()), ctx.stdout)
     return 0
 
 
 def run(ctx: Context) -> int:
     shard = ctx.args.shard
-    if getattr(ctx.args, "queue_name", None) is not None:  # the framework commands have no such option
+    if getattr(ctx.args, "queue_name", None) is not None:  # an integration may run stats without the option
         return _one_queue(ctx)
     snap, n = collect(ctx)
     out = ctx.stdout

@@ -25,6 +25,7 @@ from ...cli.commands import (
     flow_line,
     plural,
     purge,
+    queue_name,
     run_command,
     stats,
     worker_options,
@@ -64,6 +65,14 @@ _duration = _click_value(duration)
 _days = _click_value(days)
 
 
+def _queue_name(value: Any) -> str:
+    """A queue name, checked by the CLI's rule (a bad one is a ValueError: a bad option value)."""
+    try:
+        return queue_name(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def _fail(exc: BaseException) -> click.ClickException:
     code, message = describe(exc)
     if code == ExitCode.USAGE:
@@ -99,6 +108,8 @@ def _run_cli(run: Callable[[Context], int], **args: Any) -> None:
 
 @queue_cli.command("stats")
 @click.option("--shard", type=click.IntRange(min=0), help="only this shard")
+@click.option("--queue-name", type=_queue_name, metavar="NAME",
+              help="only this named queue's counts, paused flag, circuit breaker and limits")
 @_queue_options
 def stats_command(**args: Any) -> None:
     """Job counts per status and shard, lifetime totals, the backlog's age."""
@@ -109,6 +120,8 @@ def stats_command(**args: Any) -> None:
 @click.option("--days", type=_days, help="age in days (default: CLEANUP_DAYS, 7); also takes 12h, 30m")
 @click.option("--status", type=click.Choice([s.value for s in JobStatus]),
               help="delete EVERY job in this status (failed: also the dead-letter queue); needs --yes")
+@click.option("--queue-name", type=_queue_name, metavar="NAME",
+              help="only the jobs of this named queue (with --status failed, and their dead letters)")
 @click.option("--yes", is_flag=True, help="confirm --status")
 @click.option("--dry-run", is_flag=True, help="count what would be deleted; change nothing")
 @_queue_options

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser  # type: ignore[import-untyped,unused-ignore]
 
-from queue_max.cli.commands import non_negative, stats
+from queue_max.cli.commands import non_negative, queue_name, stats
 
 from ..._commands import add_queue_options, run_cli
 
@@ -19,6 +19,8 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--shard", type=non_negative, metavar="N", help="only this shard")
+        parser.add_argument("--queue-name", type=queue_name, metavar="NAME",
+                            help="only this named queue's counts, paused flag, circuit breaker and limits")
         add_queue_options(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
