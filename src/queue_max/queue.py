@@ -2,38 +2,44 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from . import tracing
+from ._caller_tx import caller_connection, caller_transaction, transactional
+from ._claims import Claiming, Claims
 from ._clock import SYSTEM_CLOCK, Clock
+from ._delegate import delegate
 from ._events import Emitter
 from ._files import read_job_file
-from ._options import QueueOptions, build_from_spec, build_job, check_seconds, resolve_options
-from ._payload import DEFAULT_QUEUE, check_payload, check_queue_name, encode_payload, encode_value
-from ._queue_admin import Management
 from ._flow_views import SharedCircuitBreaker, SharedRateLimiter
+from ._maintenance import Maintenance
+from ._options import QueueOptions, build_from_spec, build_job, resolve_options
+from ._payload import DEFAULT_QUEUE, check_payload, encode_payload
+from ._queue_acks import Acks
+from ._queue_admin import Admin
+from ._queue_inspect import Inspection
+from ._waiting import Waiting
 from .config import Settings, load_settings
-from .errors import ConfigError, InvalidJobFile, InvalidPayload, JobNotFound, LeaseLost, RateLimitError
-from .models import ErrorInfo, Job, JobRef, JobStatus, Lease, NewJob
-from .flow import FlowGate, QueueLimits, check_limits, check_queue_list
-from .retry import RetryPolicy, decide, error_info
-from . import tracing
-from .storage.base import Backend, Notifying
+from .errors import ConfigError, InvalidJobFile, InvalidPayload
+from .flow import FlowGate, QueueLimits, check_limits
+from .models import JobRef, NewJob
+from .retry import RetryPolicy
 from .storage._open import check_database_url, open_postgres, open_sqlite
-from ._caller_tx import caller_connection, caller_transaction, transactional
+from .storage.base import Backend, Notifying
 
 __all__ = ["Queue"]
 
-log = logging.getLogger("queue_max.queue")
 
+class Queue:
+    """A durable job queue. Arguments left as None come from `Settings` (environment).
 
-
-class Queue(Management):
-    """A durable job queue. Arguments left as None come from `Settings` (environment)."""
+    The Queue enqueues and claims; its parts do the rest, each method reachable on the Queue
+    under its 0.1.1 name: `Acks` (complete, fail, release, extend), `Inspection` (jobs, counts,
+    stats), `Admin` (pause, cancel, dead letters, cleanup) and `Maintenance` (lease recovery)."""
 
     def __init__(
         self,
@@ -71,7 +77,6 @@ class Queue(Management):
         self.options: QueueOptions = resolve_options(s, args)
         o = self.options
         self.clock = clock
-        self._started = clock.monotonic()
         if backend is not None:
             self.backend: Backend = backend
         elif url:
@@ -91,18 +96,19 @@ class Queue(Management):
             SharedRateLimiter(self.flow) if self.flow.policy(DEFAULT_QUEUE).per_minute else None)
         self.circuit_breaker = SharedCircuitBreaker(self.flow)
         self.retry_policy = RetryPolicy(backoff_base=o.retry_backoff, backoff_max=o.retry_backoff_max)
-        self._held = threading.local()
-        self._leases: dict[int, Job] = {}
-        self._work = threading.Condition(threading.Lock())
-        self._waiters = 0
-        self._maintenance_lock = threading.Lock()
-        self._next_maintenance = clock.monotonic() + o.recovery_interval
+        self._claims = Claims()
+        self._waiting = Waiting()
         self._next_alert = 0.0
         self._closed = False
+        self._acks = Acks(self.backend, clock, o, self.flow, self.events, self._claims, self.retry_policy)
+        self._inspection = Inspection(self.backend, clock, o, self.flow, self.circuit_breaker, self.rate_limiter)
+        self._admin = Admin(self.backend, clock, o, self.events, self._waiting)
+        self._maintenance = Maintenance(self.backend, clock, o, self.events, self._waiting, self._claims)
+        self._claiming = Claiming(clock, o, self.flow, self.events, self._claims, self._maintenance)
         # A framework's hook: the caller's open transaction that enqueues should join, or None.
         self.connection_source: Callable[[], Any] | None = None
         if isinstance(self.backend, Notifying):
-            self.backend.on_change(self._wake_waiters)
+            self.backend.on_change(self._waiting.notify)  # another process committed work
 
     # ── properties of the reference API ──
     @property
@@ -125,6 +131,17 @@ class Queue(Management):
     @property
     def rate_limit(self) -> int:
         return self.options.rate_limit
+
+    @property
+    def stale_worker_after(self) -> float:
+        """Seconds without a heartbeat after which a worker counts as dead or hung: three
+        missed heartbeats (`heartbeat_interval`) and a second."""
+        return 3 * self.options.heartbeat_interval + 1.0
+
+    @property
+    def location(self) -> str:
+        """Where the jobs live: the data directory, or the database without its password."""
+        return self.backend.location
 
     # ── enqueue ──
     def enqueue(
@@ -290,16 +307,8 @@ class Queue(Management):
                     self.events.emit("job_enqueued", ref.id, ref.shard_id)
         return {"total": len(refs), "ids": [ref[0] for ref in refs]}
 
-    def _wake_waiters(self) -> None:
-        """Another process committed work: wake this process's idle waiters as an enqueue would."""
-        if self._waiters:
-            with self._work:
-                self._work.notify(1)
-
     def _after_enqueue(self, count: int) -> None:
-        if self._waiters:
-            with self._work:
-                self._work.notify(count)
+        self._waiting.notify(count)
         if self.options.alert_threshold and self.events.has("alert"):
             self._check_backlog()
 
@@ -312,292 +321,91 @@ class Queue(Management):
         if pending > self.options.alert_threshold:
             self.events.emit("alert", "QUEUE_SIZE", pending, self.options.alert_threshold)
 
-    # ── claiming ──
-    def pop_job(self, worker_id: str | None = None, queues: Sequence[str] | None = None) -> Job | None:
-        """Lease the next ready job to `worker_id`, or return None (empty, paused, circuit
-        open, or no rate-limit token within `rate_limiter_timeout`)."""
-        if worker_id is None:
-            worker_id = _default_worker()
-        jobs = self.claim_jobs(worker_id, 1, queues=queues)
-        deadline = self.clock.monotonic() + self.options.rate_limiter_timeout
-        while not jobs and self.clock.monotonic() < deadline:
-            pause = self.flow.held_back()
-            if not self.flow.short_of_tokens():
-                break
-            threading.Event().wait(min(pause, max(0.0, deadline - self.clock.monotonic())))
-            jobs = self.claim_jobs(worker_id, 1, queues=queues)
-        return jobs[0] if jobs else None
+    def wait_for_work(self, timeout: float) -> None:
+        """Block until a job is enqueued in this process or `timeout` seconds pass."""
+        self._waiting.wait(timeout)
 
-    def claim_jobs(self, worker_id: str, limit: int, *, queues: Sequence[str] | None = None,
-                   wait_for_tokens: bool = False) -> list[Job]:
-        """Lease up to `limit` jobs at once (what workers use to prefetch), from `queues` in
-        that order (None: every queue; see docs/queues.md for the order and its fairness).
+    # ── the Queue's parts: each public method below is the part's own, bound (see `delegate`) ──
+    pop_job = delegate("_claiming", Claiming.pop_job)
+    claim_jobs = delegate("_claiming", Claiming.claim_jobs)
 
-        Paused queues are skipped, an open circuit skips its queue (one trial job host-wide
-        when half-open), and rate-limit tokens and concurrency slots are taken in storage for
-        the jobs actually claimed; jobs that found none are given back untouched.
-        """
-        if type(worker_id) is not str or not worker_id or not _utf8(worker_id):
-            raise ConfigError(f"worker_id must be a non-empty str of valid Unicode, got {worker_id!r}")
-        if type(limit) is not int or not 1 <= limit <= 10_000:
-            raise ConfigError(f"limit must be an int from 1 to 10000, got {limit!r}")
-        names = check_queue_list(queues)
-        if self.clock.monotonic() >= self._next_maintenance:
-            self.maintain()
-        jobs = self.flow.claim(worker_id, limit, names)
-        held = self._thread_leases()
-        for job in jobs:
-            held[job.id] = job
-            self._leases[job.id] = job
-        if self.events.has("job_started"):
-            for job in jobs:
-                self.events.emit("job_started", job.id, job.shard_id, worker_id)
-        return jobs
+    complete_job = delegate("_acks", Acks.complete_job)
+    complete_jobs = delegate("_acks", Acks.complete_jobs)
+    fail_job = delegate("_acks", Acks.fail_job)
+    release_job = delegate("_acks", Acks.release_job)
+    set_progress = delegate("_acks", Acks.set_progress)
+    extend_lease = delegate("_acks", Acks.extend_lease)
+    extend_leases = delegate("_acks", Acks.extend_leases)
+    expire_leases = delegate("_acks", Acks.expire_leases)
+    heartbeat = delegate("_acks", Acks.heartbeat)
+    report_workers = delegate("_acks", Acks.report_workers)
+    withdraw_workers = delegate("_acks", Acks.withdraw_workers)
 
-    # ── pausing ──
-    def pause(self, queue_name: str) -> bool:
-        """Stop every worker of the host from claiming `queue_name` (running jobs finish, enqueues
-        are still accepted) until `resume`; durable. False if it was already paused."""
-        changed = self.backend.set_paused(check_queue_name(queue_name, ConfigError), True, self.clock.time())
-        if changed:
-            log.info("queue %r paused", queue_name)
-            self.events.emit("queue_paused", queue_name, True)
-        return changed
+    get_job = delegate("_inspection", Inspection.get_job)
+    job_progress = delegate("_inspection", Inspection.job_progress)
+    cancel_requested = delegate("_inspection", Inspection.cancel_requested)
+    list_jobs = delegate("_inspection", Inspection.list_jobs)
+    find_jobs = delegate("_inspection", Inspection.find_jobs)
+    get_failed_jobs = delegate("_inspection", Inspection.get_failed_jobs)
+    get_processing_jobs = delegate("_inspection", Inspection.get_processing_jobs)
+    trace_contexts = delegate("_inspection", Inspection.trace_contexts)
+    workers = delegate("_inspection", Inspection.workers)
+    dlq_list = delegate("_inspection", Inspection.dlq_list)
+    dlq_count = delegate("_inspection", Inspection.dlq_count)
+    oldest_ready = delegate("_inspection", Inspection.oldest_ready)
+    oldest_ready_age = delegate("_inspection", Inspection.oldest_ready_age)
+    next_due = delegate("_inspection", Inspection.next_due)
+    has_ready = delegate("_inspection", Inspection.has_ready)
+    change_token = delegate("_inspection", Inspection.change_token)
+    wait_until_empty = delegate("_inspection", Inspection.wait_until_empty)
+    counts = delegate("_inspection", Inspection.counts)
+    shard_stats = delegate("_inspection", Inspection.shard_stats)
+    event_metrics = delegate("_inspection", Inspection.event_metrics)
+    list_schedules = delegate("_inspection", Inspection.list_schedules)
+    get_stats = delegate("_inspection", Inspection.get_stats)
+    queue_stats = delegate("_inspection", Inspection.queue_stats)
 
-    def resume(self, queue_name: str) -> bool:
-        """Let workers claim `queue_name` again; False if it was not paused."""
-        changed = self.backend.set_paused(check_queue_name(queue_name, ConfigError), False, self.clock.time())
-        if changed:
-            log.info("queue %r resumed", queue_name)
-            self.events.emit("queue_paused", queue_name, False)
-            self._after_enqueue(1)
-        return changed
+    pause = delegate("_admin", Admin.pause)
+    resume = delegate("_admin", Admin.resume)
+    paused_queues = delegate("_admin", Admin.paused_queues)
+    cancel = delegate("_admin", Admin.cancel)
+    cancel_job = delegate("_admin", Admin.cancel_job)
+    dlq_requeue = delegate("_admin", Admin.dlq_requeue)
+    retry_failed_jobs = delegate("_admin", Admin.retry_failed_jobs)
+    dlq_prune = delegate("_admin", Admin.dlq_prune)
+    cleanup_old_jobs = delegate("_admin", Admin.cleanup_old_jobs)
+    purge_queue = delegate("_admin", Admin.purge_queue)
 
-    def paused_queues(self) -> list[str]:
-        """The names of the paused queues, sorted."""
-        return sorted(self.backend.claim_blocks()[0])
+    recover_orphans = delegate("_maintenance", Maintenance.recover_orphans)
+    maintain = delegate("_maintenance", Maintenance.maintain)
+    run_maintenance = delegate("_maintenance", Maintenance.run_maintenance)
 
-    def _thread_leases(self) -> dict[int, Job]:
-        held: dict[int, Job] | None = getattr(self._held, "jobs", None)
-        if held is None:
-            held = self._held.jobs = {}
-        return held
+    # ── events ──
+    def on(self, event: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+        """Call `callback` on `event` (see the events table in the docs); returns the callback."""
+        return self.events.on(event, callback)
 
-    def _held_job(self, job_id: int | Job, lease: Lease | None) -> tuple[int, Job | None, Lease | None]:
-        if isinstance(job_id, Job):
-            return job_id.id, job_id, lease or job_id.lease
-        if type(job_id) is not int:
-            raise JobNotFound(job_id, f"job_id must be an int or a Job, got {job_id!r}")
-        job = self._thread_leases().get(job_id) or self._leases.get(job_id)
-        if lease is None and job is not None:
-            lease = job.lease
-        return job_id, job, lease
+    def off(self, event: str, callback: Callable[..., Any]) -> None:
+        self.events.off(event, callback)
 
-    def _forget(self, lease: Lease) -> None:
-        """Drop the remembered claim of `lease` (not a newer claim of the same job)."""
-        job_id, _shard, token, _worker = lease
-        held = self._thread_leases()
-        job = held.get(job_id)
-        if job is not None and job.lease_token == token:
-            del held[job_id]
-        job = self._leases.get(job_id)
-        if job is not None and job.lease_token == token:
-            self._leases.pop(job_id, None)
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Queue]:
+        """Suppress events emitted by the calling thread inside the block."""
+        with self.events.suppressed():
+            yield self
 
-    def _no_lease(self, job_id: int) -> LeaseLost | JobNotFound:
-        if self.backend.get(job_id) is None:
-            return JobNotFound(job_id)
-        return LeaseLost(job_id, f"job {job_id}: this Queue holds no lease for it (it was not claimed "
-                                 "through this Queue, or its lease was already used); pass lease=job.lease")
+    # ── lifecycle ──
+    def close(self) -> None:
+        """Close every connection; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.backend.close()
 
-    @staticmethod
-    def _check_shard_arg(backend: Backend, job_id: int, shard_id: int | None) -> None:
-        if shard_id is not None and backend.shard_of(job_id) != shard_id:
-            raise JobNotFound(job_id, f"job {job_id} lives in shard {backend.shard_of(job_id)}, not shard {shard_id}")
+    def __enter__(self) -> Queue:
+        return self
 
-    # ── acknowledging ──
-    def complete_job(
-        self, job_id: int | Job, shard_id: int | None = None, result: Any = None, *, lease: Lease | None = None
-    ) -> bool:
-        """Mark a claimed job completed (its result is kept for `result_ttl`); returns True.
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
-        Raises `LeaseLost` (nothing changed) if this worker's lease is no longer current,
-        and `JobNotFound` if the job does not exist.
-        """
-        job_id, _job, lease = self._held_job(job_id, lease)
-        self._check_shard_arg(self.backend, job_id, shard_id)
-        if lease is None:
-            raise self._no_lease(job_id)
-        encoded = None if result is None else encode_value(result, "result")
-        lost = self.backend.complete_many(((lease, encoded),), self.clock.time(), self.options.result_ttl)
-        self._forget(lease)
-        if lost:
-            self.flow.free([_job] if _job is not None else [])
-            raise LeaseLost(job_id)
-        if _job is not None:
-            self.flow.finished([_job], succeeded=True)
-        self.events.emit("job_completed", job_id, lease.shard_id)
-        return True
-
-    def complete_jobs(self, results: Sequence[tuple[Job, Any]]) -> list[int]:
-        """Complete many claimed jobs in one transaction per shard (grouped acks).
-
-        `results` holds (job, result) pairs; returns the ids whose lease was lost (nothing
-        changed for those). A crash before this returns loses no job: the jobs are still
-        leased and come back after their lease expires.
-        """
-        if not results:
-            return []
-        encoded = [(job.lease, None if result is None else encode_value(result, "result"))
-                   for job, result in results]
-        lost = {lease.job_id for lease in
-                self.backend.complete_many(encoded, self.clock.time(), self.options.result_ttl)}
-        emit = self.events.has("job_completed")
-        done = [job for job, _result in results if job.id not in lost]
-        self.flow.free([job for job, _result in results])
-        self.flow.finished(done, succeeded=True)
-        for job, _result in results:
-            self._forget(job.lease)
-            if job.id in lost:
-                continue
-            if emit:
-                self.events.emit("job_completed", job.id, job.shard_id)
-        return sorted(lost)
-
-    def fail_job(
-        self,
-        job_id: int | Job,
-        shard_id: int | None = None,
-        error: str | BaseException | None = None,
-        permanent: bool = False,
-        *,
-        lease: Lease | None = None,
-        retry_delay: float | None = None,
-        retry_on: Any = None,
-        policy: RetryPolicy | None = None,
-    ) -> JobStatus:
-        """Record a failed attempt: retry later (returns PENDING) or dead-letter (returns FAILED).
-
-        An exception `error` is classified by type (4xx HTTP errors other than 429 and
-        `Permanent` are not retried); `permanent=True` skips the retries. `retry_delay` overrides
-        the backoff for this failure, `policy` (a task's own) the queue's; see `retry.decide`.
-        """
-        job_id, job, lease = self._held_job(job_id, lease)
-        self._check_shard_arg(self.backend, job_id, shard_id)
-        if lease is None:
-            raise self._no_lease(job_id)
-        if job is None:
-            job = self.backend.get(job_id)
-            if job is None:
-                raise JobNotFound(job_id)
-        delay = None if retry_delay is None else check_seconds("retry_delay", retry_delay)
-        if _asked_to_stop(error):
-            return self._cancel_running(job, lease)
-        info, decision = self._classify(job, error, permanent, retry_on, policy or self.retry_policy, delay)
-        now = self.clock.time()
-        try:
-            if decision is not None:
-                self.backend.retry(lease, now + decision, info, now)
-            else:
-                self.backend.bury(lease, info, now)
-        except LeaseLost:
-            self._forget(lease)
-            self.flow.free([job])
-            raise
-        # a storage error above keeps the claim remembered, so the caller can retry the call
-        self._forget(lease)
-        self.flow.finished([job], succeeded=False)
-        event = "job_retried" if decision is not None else "job_failed"
-        self.events.emit(event, job_id, lease.shard_id, info.message)
-        return JobStatus.PENDING if decision is not None else JobStatus.FAILED
-
-    def _cancel_running(self, job: Job, lease: Lease) -> JobStatus:
-        """The handler stopped because `cancel` was asked while it ran: the job ends cancelled."""
-        try:
-            self.backend.cancel_running(lease, self.clock.time())
-        finally:
-            self._forget(lease)
-            self.flow.free([job])
-        self.events.emit("job_cancelled", job.id, lease.shard_id)
-        return JobStatus.CANCELLED
-
-    @staticmethod
-    def _classify(job: Job, error: object, permanent: bool, retry_on: Any, policy: RetryPolicy,
-                  delay: float | None) -> tuple[ErrorInfo, float | None]:
-        """The stored error, and the retry delay (None = dead-letter now)."""
-        if isinstance(error, BaseException):
-            info = ErrorInfo(*error_info(error))
-            exc: BaseException = error
-        else:
-            info = ErrorInfo("Error", "" if error is None else str(error))
-            exc = RuntimeError(info.message)
-        if permanent:
-            return info, None
-        verdict = decide(exc, max(1, job.tentativas), max(1, job.max_tentativas), policy,
-                         retry_on=None if exc is not error else retry_on, delay=delay)
-        return info, (verdict.delay if verdict.retry else None)
-
-    def release_job(self, job_id: int | Job, *, lease: Lease | None = None) -> bool:
-        """Give a claimed job back untouched (not counted as an attempt); False if the lease was lost."""
-        job_id, _job, lease = self._held_job(job_id, lease)
-        if lease is None:
-            raise self._no_lease(job_id)
-        lost = self.backend.release([lease], self.clock.time())
-        self._forget(lease)
-        if _job is not None:
-            self.flow.free([_job])
-        if not lost:
-            self.events.emit("job_released", job_id, lease.shard_id)
-        return not lost
-
-    def extend_lease(self, job: Job | Lease, seconds: float | None = None) -> bool:
-        """Keep a long job's lease alive for `seconds` more (default: the lease timeout)."""
-        lease = job.lease if isinstance(job, Job) else job
-        span = self.options.lease_timeout if seconds is None else check_seconds("seconds", seconds, allow_zero=False)
-        until = self.clock.time() + span
-        self.flow.extend([lease.job_id], until)
-        return not self.backend.extend([lease], until)
-
-    def extend_leases(self, leases: Sequence[Lease], seconds: float | None = None) -> list[Lease]:
-        """Keep many leases alive for `seconds` more (default: the lease timeout), in one call;
-        returns the leases that were lost (another worker may own those jobs now)."""
-        span = self.options.lease_timeout if seconds is None else check_seconds("seconds", seconds, allow_zero=False)
-        until = self.clock.time() + span
-        self.flow.extend([lease.job_id for lease in leases], until)  # running jobs keep their slots
-        return self.backend.extend(leases, until)
-
-    def expire_leases(self, worker_id: str) -> int:
-        """End every lease `worker_id` holds now (its process is known to be dead), so that the
-        next `recover_orphans` requeues those jobs, the attempt counted; returns how many."""
-        if type(worker_id) is not str or not worker_id:
-            raise ConfigError(f"worker_id must be a non-empty str, got {worker_id!r}")
-        return self.backend.expire_leases(worker_id, self.clock.time())
-
-    def heartbeat(self, shard_id: int | None = None, worker_id: str | None = None) -> int:
-        """Extend every lease `worker_id` holds (in one shard or all); returns how many."""
-        if worker_id is None:
-            raise ConfigError("heartbeat needs the worker_id whose leases to extend")
-        return self.backend.heartbeat(worker_id, self.clock.time() + self.options.lease_timeout, shard_id)
-
-
-def _utf8(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _default_worker() -> str:
-    import os
-
-    return f"pid-{os.getpid()}-{threading.get_ident()}"
-
-
-def _asked_to_stop(error: object) -> bool:
-    """Whether a handler's error is `JobCancelRequested`: it stopped because `cancel` was asked."""
-    from .workers.errors import JobCancelRequested  # only when a job failed: no import cycle at load
-
-    return isinstance(error, JobCancelRequested)
+    def __repr__(self) -> str:
+        return f"<Queue {self.backend.location} shards={self.backend.num_shards} closed={self._closed}>"

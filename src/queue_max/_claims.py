@@ -1,0 +1,139 @@
+"""The claims a Queue handed out and has not seen acknowledged, so callers may ack by job id."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from ._events import Emitter
+from ._options import QueueOptions
+from .errors import ConfigError, JobNotFound
+from .flow import FlowGate, check_queue_list
+from .models import Job, Lease
+
+if TYPE_CHECKING:
+    from ._clock import Clock
+    from ._maintenance import Maintenance
+
+__all__ = ["Claiming", "Claims"]
+
+
+class Claims:
+    """Claimed jobs by id: the calling thread's own first, then any thread's (a claim may be
+    acknowledged from another thread). Only the lease that was handed out is ever forgotten,
+    never a newer claim of the same job."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self.shared: dict[int, Job] = {}
+
+    def _mine(self) -> dict[int, Job]:
+        held: dict[int, Job] | None = getattr(self._local, "jobs", None)
+        if held is None:
+            held = self._local.jobs = {}
+        return held
+
+    def remember(self, jobs: Iterable[Job]) -> None:
+        held = self._mine()
+        shared = self.shared
+        for job in jobs:
+            held[job.id] = job
+            shared[job.id] = job
+
+    def find(self, job_id: int | Job, lease: Lease | None) -> tuple[int, Job | None, Lease | None]:
+        """(id, the claimed job if remembered, the lease to use) for an ack of `job_id`."""
+        if isinstance(job_id, Job):
+            return job_id.id, job_id, lease or job_id.lease
+        if type(job_id) is not int:
+            raise JobNotFound(job_id, f"job_id must be an int or a Job, got {job_id!r}")
+        job = self._mine().get(job_id) or self.shared.get(job_id)
+        if lease is None and job is not None:
+            lease = job.lease
+        return job_id, job, lease
+
+    def forget(self, lease: Lease) -> None:
+        """Drop the remembered claim of `lease` (not a newer claim of the same job)."""
+        job_id, _shard, token, _worker = lease
+        held = self._mine()
+        job = held.get(job_id)
+        if job is not None and job.lease_token == token:
+            del held[job_id]
+        job = self.shared.get(job_id)
+        if job is not None and job.lease_token == token:
+            self.shared.pop(job_id, None)
+
+    def drop_expired(self, horizon: float) -> None:
+        """Forget shared claims whose lease ran out before `horizon` (their workers gave up)."""
+        shared = self.shared
+        for job_id, job in list(shared.items()):
+            if job.lease_expires_ts is not None and job.lease_expires_ts < horizon:
+                shared.pop(job_id, None)
+
+
+class Claiming:
+    """Handing jobs out (`queue.pop_job`, `queue.claim_jobs`): through the host-wide flow gate,
+    after maintenance when it is due, each claim remembered for its acknowledgement."""
+
+    def __init__(self, clock: Clock, options: QueueOptions, flow: FlowGate, events: Emitter, claims: Claims,
+                 maintenance: Maintenance) -> None:
+        self.clock = clock
+        self.options = options
+        self.flow = flow
+        self.events = events
+        self.claims = claims
+        self.maintenance = maintenance
+
+    def pop_job(self, worker_id: str | None = None, queues: Sequence[str] | None = None) -> Job | None:
+        """Lease the next ready job to `worker_id`, or return None (empty, paused, circuit
+        open, or no rate-limit token within `rate_limiter_timeout`)."""
+        if worker_id is None:
+            worker_id = _default_worker()
+        jobs = self.claim_jobs(worker_id, 1, queues=queues)
+        deadline = self.clock.monotonic() + self.options.rate_limiter_timeout
+        while not jobs and self.clock.monotonic() < deadline:
+            pause = self.flow.held_back()
+            if not self.flow.short_of_tokens():
+                break
+            threading.Event().wait(min(pause, max(0.0, deadline - self.clock.monotonic())))
+            jobs = self.claim_jobs(worker_id, 1, queues=queues)
+        return jobs[0] if jobs else None
+
+    def claim_jobs(self, worker_id: str, limit: int, *, queues: Sequence[str] | None = None,
+                   wait_for_tokens: bool = False) -> list[Job]:
+        """Lease up to `limit` jobs at once (what workers use to prefetch), from `queues` in
+        that order (None: every queue; see docs/queues.md for the order and its fairness).
+
+        Paused queues are skipped, an open circuit skips its queue (one trial job host-wide
+        when half-open), and rate-limit tokens and concurrency slots are taken in storage for
+        the jobs actually claimed; jobs that found none are given back untouched.
+        """
+        if type(worker_id) is not str or not worker_id or not _utf8(worker_id):
+            raise ConfigError(f"worker_id must be a non-empty str of valid Unicode, got {worker_id!r}")
+        if type(limit) is not int or not 1 <= limit <= 10_000:
+            raise ConfigError(f"limit must be an int from 1 to 10000, got {limit!r}")
+        names = check_queue_list(queues)
+        if self.clock.monotonic() >= self.maintenance.next_at:
+            self.maintenance.run_maintenance()
+        jobs = self.flow.claim(worker_id, limit, names)
+        self.claims.remember(jobs)
+        if self.events.has("job_started"):
+            for job in jobs:
+                self.events.emit("job_started", job.id, job.shard_id, worker_id)
+        return jobs
+
+
+def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _default_worker() -> str:
+    return f"pid-{os.getpid()}-{threading.get_ident()}"
+
