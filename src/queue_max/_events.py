@@ -29,6 +29,7 @@ EVENTS: dict[str, tuple[str, ...]] = {
     "alert": ("type", "pending", "threshold"),
     "dashboard_action": ("action", "actor", "detail"),
     "circuit_changed": ("queue_name", "old_state", "new_state"),
+    "task_circuit_changed": ("task_name", "old_state", "new_state"),
     "queue_paused": ("queue_name", "paused"),
 }
 

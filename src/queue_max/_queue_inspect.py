@@ -10,6 +10,7 @@ from ._options import QueueOptions, check_seconds
 from ._query import build_query, check_page_size
 from ._validate import check_limit, check_queue_filter, check_status
 from .errors import ConfigError
+from .flow import task_breakers
 from .models import DeadLetter, Job, JobProgress, JobStatus, MetricRow, WorkerPresence
 
 if TYPE_CHECKING:
@@ -183,7 +184,21 @@ class Inspection:
             "uptime_seconds": self.clock.monotonic() - self.started,
             "is_healthy": state.value != "open",
             "queues": self.queue_stats(),
+            "task_circuits": self.task_circuits(),
         }
+
+    def task_circuits(self) -> dict[str, dict[str, Any]]:
+        """The host-wide breakers of tasks that have their own (`@task(circuit_breaker_threshold=)`):
+        by task name, its state and consecutive failures, from storage; a task this process
+        registered shows its threshold too (None for one only seen in storage)."""
+        own = task_breakers()
+        stored = {scope.removeprefix("task:"): view
+                  for scope, view in self.backend.flow_state(self.clock.time()).breakers.items()
+                  if scope.startswith("task:")}
+        return {name: {"circuit_state": view.state if view is not None else "closed",
+                       "circuit_failures": view.failures if view is not None else 0,
+                       "threshold": own[name].threshold if name in own else None}
+                for name in sorted(set(own) | set(stored)) for view in [stored.get(name)]}
 
     def queue_stats(self) -> dict[str, dict[str, Any]]:
         """Per named queue: jobs per status, paused, circuit state and failures, limits in force."""
@@ -191,7 +206,7 @@ class Inspection:
         flow = self.backend.flow_state(now)
         counts = self.backend.queue_counts(now)
         names = sorted(set(counts) | set(flow.paused) | set(self.flow.limits)
-                       | {scope.removeprefix("queue:") for scope in flow.breakers})
+                       | {scope.removeprefix("queue:") for scope in flow.breakers if scope.startswith("queue:")})
         out: dict[str, dict[str, Any]] = {}
         for name in names:
             breaker = flow.breakers.get(f"queue:{name}")

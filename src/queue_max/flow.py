@@ -23,11 +23,15 @@ __all__ = [
     "FlowGate",
     "Policy",
     "QueueLimits",
+    "TaskBreaker",
     "TaskLimits",
     "breaker_scope",
     "check_limits",
     "check_queue_list",
+    "set_task_breaker",
     "set_task_limits",
+    "task_breakers",
+    "task_scope",
 ]
 
 log = logging.getLogger("queue_max.flow")
@@ -65,8 +69,42 @@ def set_task_limits(name: str, limits: TaskLimits) -> None:
         _TASK_LIMITS.pop(name, None)
 
 
+class TaskBreaker(NamedTuple):
+    """A task's own host-wide circuit breaker: consecutive failures of its jobs that open it,
+    and the seconds before one trial job runs (None: the Queue's circuit_breaker_timeout)."""
+
+    threshold: int
+    recovery_s: float | None = None
+
+
+# task name -> its own breaker; filled by @task(circuit_breaker_threshold=...), read by claims and acks
+_TASK_BREAKERS: dict[str, TaskBreaker] = {}
+
+
+def set_task_breaker(name: str, breaker: TaskBreaker | None) -> None:
+    """Give the task registered as `name` its own breaker (None: its jobs count on their queue's)."""
+    if breaker is None:
+        _TASK_BREAKERS.pop(name, None)
+    else:
+        _TASK_BREAKERS[name] = breaker
+
+
+def task_breakers() -> dict[str, TaskBreaker]:
+    """The tasks of this process that have their own breaker, by name."""
+    return dict(_TASK_BREAKERS)
+
+
 def breaker_scope(queue_name: str) -> str:
     return f"queue:{queue_name}"
+
+
+def task_scope(task_name: str) -> str:
+    return f"task:{task_name}"
+
+
+def _task_of(job: Job) -> str | None:
+    task = job.payload.get(_TASK_KEY) if type(job.payload) is dict else None
+    return task if isinstance(task, str) else None
 
 
 def _limit(name: str, value: object) -> int | None:
@@ -220,6 +258,8 @@ class FlowGate:
         self._local.for_tokens = False
         paused, breakers = self.blocks()
         gated = {scope for scope, view in breakers.items() if view.state != "closed"}
+        # a task breaker that is not closed is looked at once its jobs are claimed
+        self._local.tasks = {scope: breakers[scope] for scope in gated if scope.startswith("task:")}
         out: list[Job] = []
         if queues is None:
             blocked = set(paused)
@@ -268,6 +308,9 @@ class FlowGate:
         """Keep the jobs that get a token and a slot; give the others back untouched."""
         if not jobs:
             return jobs
+        tasks: dict[str, BreakerView] = getattr(self._local, "tasks", {})
+        if tasks:
+            jobs = self._gate_tasks(jobs, tasks, now)
         names = {job.queue_name for job in jobs}
         policies = {name: self.policy(name) for name in names}
         kept = jobs
@@ -283,6 +326,40 @@ class FlowGate:
         if _TASK_LIMITS or any(job.concurrency_key is not None for job in kept):
             kept = self._admit_each(worker_id, kept, now)
         return kept
+
+    def _gate_tasks(self, jobs: list[Job], tasks: Mapping[str, BreakerView], now: float) -> list[Job]:
+        """Hold back the jobs of tasks whose own breaker is open: given back untouched (not
+        failed, no attempt counted) until a trial may run; when one may, one job of the task is
+        its one half-open trial host-wide. Other tasks' jobs are not held."""
+        groups: dict[str, list[Job]] = {}
+        for job in jobs:
+            task = _task_of(job)
+            if task is not None and task_scope(task) in tasks:
+                groups.setdefault(task, []).append(job)
+        held: dict[float, list[Job]] = {}
+        for task, group in groups.items():
+            scope = task_scope(task)
+            recovery = self.task_recovery(task)
+            answer = self.backend.breaker_gate(scope, recovery, self.lease_s, now)
+            if answer == "closed":
+                continue
+            keep = 1 if answer == "trial" else 0
+            if keep:
+                log.warning("task %r: circuit open -> half_open, job %d is the one trial", task, group[0].id)
+                self.events.emit("task_circuit_changed", task, "open", "half_open")
+            view = tasks[scope]
+            wait = (view.opened_at or now) + recovery - now if view.state == "open" else 0.0
+            held.setdefault(max(wait, min(recovery, 1.0)), []).extend(group[keep:])
+        for wait, group in held.items():
+            if group:
+                self.backend.release([job.lease for job in group], now, now + wait)
+        refused = {job.id for group in held.values() for job in group}
+        return [job for job in jobs if job.id not in refused] if refused else jobs
+
+    def task_recovery(self, task: str) -> float:
+        """Seconds an open breaker of `task` waits before its trial (the Queue's by default)."""
+        own = _TASK_BREAKERS.get(task)
+        return self.recovery_s if own is None or own.recovery_s is None else own.recovery_s
 
     def _admit_each(self, worker_id: str, jobs: list[Job], now: float) -> list[Job]:
         """Per-task rate limits and per-key concurrency: one write per bucket or key per batch;
@@ -371,15 +448,25 @@ class FlowGate:
         if not jobs:
             return
         breakers = self.blocks()[1] if succeeded else None
+        outcome = "success" if succeeded else "failure"
         now = self.clock.time()
-        for name in {job.queue_name for job in jobs}:
-            scope = breaker_scope(name)
+        scopes: dict[str, int] = {}
+        for job in jobs:
+            task = _task_of(job) if _TASK_BREAKERS else None
+            own = _TASK_BREAKERS.get(task) if task is not None else None
+            if own is not None:  # a task with its own breaker counts on it, not on its queue's
+                scopes[task_scope(task)] = own.threshold  # type: ignore[arg-type]
+            else:
+                scopes[breaker_scope(job.queue_name)] = self.threshold
+        for scope, threshold in scopes.items():
             if breakers is not None and scope not in breakers:
                 continue
-            change = self.backend.breaker_record(scope, "success" if succeeded else "failure", self.threshold, now)
-            if change is not None:
-                log.warning("queue %r: circuit %s -> %s", name, *change)
-                self.events.emit("circuit_changed", name, *change)
+            change = self.backend.breaker_record(scope, outcome, threshold, now)
+            if change is None:
+                continue
+            kind, name = scope.split(":", 1)
+            log.warning("%s %r: circuit %s -> %s", kind, name, *change)
+            self.events.emit("circuit_changed" if kind == "queue" else "task_circuit_changed", name, *change)
 
     def extend(self, job_ids: Sequence[int], until: float) -> None:
         """Keep the slots of these running jobs alive with their leases."""

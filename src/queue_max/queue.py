@@ -364,6 +364,7 @@ class Queue:
     list_schedules = delegate("_inspection", Inspection.list_schedules)
     get_stats = delegate("_inspection", Inspection.get_stats)
     queue_stats = delegate("_inspection", Inspection.queue_stats)
+    task_circuits = delegate("_inspection", Inspection.task_circuits)
 
     pause = delegate("_admin", Admin.pause)
     resume = delegate("_admin", Admin.resume)

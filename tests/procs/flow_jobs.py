@@ -34,6 +34,26 @@ def bill(customer: str, n: int) -> None:
     _log({"pid": os.getpid(), "start": start, "end": time.time(), "payload": {"customer": customer, "n": n}})
 
 
+@task(name="flow.flaky", circuit_breaker_threshold=3, circuit_breaker_timeout=3600, max_retries=0)
+def flaky(n: int) -> None:
+    """A task whose downstream service is down, behind its own breaker."""
+    start = time.time()
+    time.sleep(0.05)
+    _log({"pid": os.getpid(), "start": start, "end": time.time(), "payload": {"flaky": n}})
+    raise RuntimeError("the downstream service is down")
+
+
+@task(name="flow.trial", circuit_breaker_threshold=2, circuit_breaker_timeout=1, max_retries=0)
+def trial(n: int) -> None:
+    _log({"pid": os.getpid(), "start": time.time(), "end": time.time(), "payload": {"trial": n}})
+    raise RuntimeError("still down")
+
+
+@task(name="flow.steady")
+def steady(n: int) -> None:
+    _log({"pid": os.getpid(), "start": time.time(), "end": time.time(), "payload": {"steady": n}})
+
+
 @periodic_task(interval=0.5, name="flow.tick")
 def tick() -> None:
     _log({"pid": os.getpid(), "start": time.time(), "end": time.time(), "payload": {"tick": True}})

@@ -46,6 +46,8 @@ class TaskOptionsDict(TypedDict, total=False):
     rate_limit_burst: int | None
     concurrency_key: Callable[..., Any] | None
     concurrency_limit: int | None
+    circuit_breaker_threshold: int | None
+    circuit_breaker_timeout: float | None
 
 
 class CallOptions(TypedDict, total=False):
@@ -86,6 +88,10 @@ class TaskOptions:
     rate_limit_burst: int | None = None
     concurrency_key: Callable[..., Any] | None = None  # the task's arguments -> a key
     concurrency_limit: int | None = None  # jobs of one key running at once, host-wide
+    # the task's own host-wide breaker: consecutive failures that open it (None: its queue's
+    # breaker counts its jobs), and seconds before its one trial (None: the Queue's timeout)
+    circuit_breaker_threshold: int | None = None
+    circuit_breaker_timeout: float | None = None
 
     def retry_policy(self) -> RetryPolicy | None:
         """The task's own backoff, or None when it uses the queue's."""
@@ -170,6 +176,12 @@ def check_task_options(where: str, given: Mapping[str, Any]) -> TaskOptions:
     cap = _seconds(where, "retry_backoff_max", given.get("retry_backoff_max"), positive=False)
     if base is not None and cap is not None and cap < base:
         raise ConfigError(f"{where}: retry_backoff_max ({cap}) must be >= retry_backoff ({base})")
+    threshold = _count(where, "circuit_breaker_threshold", given.get("circuit_breaker_threshold"),
+                       "consecutive failures that open the task's own breaker, or None")
+    recovery = _seconds(where, "circuit_breaker_timeout", given.get("circuit_breaker_timeout"), positive=True)
+    if recovery is not None and threshold is None:
+        raise ConfigError(f"{where}: circuit_breaker_timeout ({recovery}) applies to the task's own breaker; "
+                          "give circuit_breaker_threshold too")
     return TaskOptions(
         priority=_priority(where, given.get("priority", 0)),
         max_retries=_max_retries(where, given.get("max_retries")),
@@ -186,6 +198,8 @@ def check_task_options(where: str, given: Mapping[str, Any]) -> TaskOptions:
         rate_limit_burst=_count(where, "rate_limit_burst", given.get("rate_limit_burst"), "jobs, or None"),
         concurrency_key=_key_function(where, given.get("concurrency_key")),
         concurrency_limit=_count(where, "concurrency_limit", given.get("concurrency_limit"), "jobs, or None"),
+        circuit_breaker_threshold=threshold,
+        circuit_breaker_timeout=recovery,
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..flow import TaskLimits, set_task_limits
+from ..flow import TaskLimits, set_task_breaker, set_task_limits
 from .errors import DuplicateTask, UnknownTask
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class Registry:
         with self._lock:
             self._tasks.pop(name, None)
         set_task_limits(name, TaskLimits())
+        set_task_breaker(name, None)
 
     def get(self, name: str) -> Task[Any, Any]:
         """The task registered as `name`; raises `UnknownTask` (a `Permanent` error)."""

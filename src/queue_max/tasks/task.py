@@ -15,7 +15,7 @@ from typing_extensions import Unpack
 from .._payload import encode_payload, encode_value
 from ..config import Settings
 from ..errors import ConfigError, InvalidPayload
-from ..flow import TaskLimits, set_task_limits
+from ..flow import TaskBreaker, TaskLimits, set_task_breaker, set_task_limits
 from ..retry import error_info
 from ._binding import ArgumentCheck
 from ._defaults import get_default_queue, is_eager
@@ -361,6 +361,8 @@ def make_task(fn: object, options: dict[str, Any], where: str, cls: type[Task[An
     registry.register(built)
     o = built.options
     set_task_limits(built.name, TaskLimits(o.rate_limit or 0, o.rate_limit_burst, o.concurrency_limit or 0))
+    set_task_breaker(built.name, None if o.circuit_breaker_threshold is None
+                     else TaskBreaker(o.circuit_breaker_threshold, o.circuit_breaker_timeout))
     return built
 
 
@@ -380,7 +382,8 @@ def task(fn: Callable[P, R] | None = None, /, **options: Any) -> Any:
     (exception types worth retrying), retry_backoff / retry_backoff_max (the task's backoff),
     queue_name (the named queue its jobs go to), rate_limit / rate_limit_burst (jobs of this task
     started per minute, host-wide), concurrency_key (a function of the task's arguments) with
-    concurrency_limit (jobs of one key running at once, host-wide; default 1).
+    concurrency_limit (jobs of one key running at once, host-wide; default 1),
+    circuit_breaker_threshold / circuit_breaker_timeout (the task's own host-wide breaker).
     """
     if fn is not None:
         return make_task(fn, options, "@task")

@@ -155,6 +155,18 @@ class CircuitChanged(QueueEvent):
     arg_fields: ClassVar[tuple[str, ...]] = ("queue_name", "old_state", "new_state")
 
 
+class TaskCircuitChanged(QueueEvent):
+    """The host-wide circuit breaker of a task with its own `circuit_breaker_threshold` changed
+    state; emitted by the process whose job outcome or claim made the change."""
+
+    task_name: str
+    old_state: str
+    new_state: str
+
+    queue_event: ClassVar[str] = "task_circuit_changed"
+    arg_fields: ClassVar[tuple[str, ...]] = ("task_name", "old_state", "new_state")
+
+
 class QueuePaused(QueueEvent):
     """A named queue was paused (`paused` True) or resumed (False) through this process."""
 
@@ -169,5 +181,6 @@ class QueuePaused(QueueEvent):
 EVENT_TYPES: dict[str, type[QueueEvent]] = {
     cls.queue_event: cls
     for cls in (JobEnqueued, JobStarted, JobCompleted, JobFailed, JobRetried, JobCancelled,
-                JobReleased, JobsRecovered, Alert, DashboardAction, CircuitChanged, QueuePaused)
+                JobReleased, JobsRecovered, Alert, DashboardAction, CircuitChanged, TaskCircuitChanged,
+                QueuePaused)
 }
