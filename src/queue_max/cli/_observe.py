@@ -30,6 +30,8 @@ class Snapshot:
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the one named queue the snapshot was narrowed to (None: every queue)
     queue_name: str | None = None
+    # per task with its own breaker: its state and failures (Queue.task_circuits)
+    task_circuits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def total(self, key: str) -> int:
         return sum(int(shard.get(key) or 0) for shard in self.shards)
@@ -57,6 +59,7 @@ class Snapshot:
         data["expired_leases"] = len(self.expired_leases)
         data["shards"] = self.shards
         data["queues"] = self.queues
+        data["task_circuits"] = self.task_circuits
         return data
 
 
@@ -94,6 +97,7 @@ def take_snapshot(queue: Queue, shard_id: int | None = None, queue_name: str | N
         expired_leases=expired,
         queues=queues,
         queue_name=queue_name,
+        task_circuits=queue.task_circuits() if queue_name is None else {},
     )
 
 

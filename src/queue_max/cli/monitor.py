@@ -67,6 +67,7 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict
     circuit_open = [w["name"] for w in live if w.get("circuit_state") == "open"] if one is None else []
     # the host-wide breakers of the named queues, from storage
     circuit_open += [f"queue {name}" for name, q in snap.queues.items() if q.get("circuit_state") == "open"]
+    circuit_open += [f"task {name}" for name, t in snap.task_circuits.items() if t["circuit_state"] == "open"]
     paused = [name for name, q in snap.queues.items() if q.get("paused")]
     processes = sum(int(w.get("live_processes") or 0) for w in live)
     workers_check = _check(not stale and processes >= a.min_workers,

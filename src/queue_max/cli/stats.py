@@ -74,6 +74,11 @@ def run(ctx: Context) -> int:
             table(("queue", "pending", "processing", "failed", "paused", "circuit"),
                   [[name, q.get("pending", 0), q.get("processing", 0), q.get("failed", 0),
                     "yes" if q.get("paused") else "no", q.get("circuit_state")] for name, q in named.items()], out)
+        if snap.task_circuits:
+            print(file=out)
+            table(("task", "circuit", "failures", "threshold"),
+                  [[name, t["circuit_state"], t["circuit_failures"], t["threshold"] or "-"]
+                   for name, t in snap.task_circuits.items()], out)
         if snap.expired_leases:
             print(f"expired leases: {len(snap.expired_leases)} processing job(s) whose worker stopped "
                   "heartbeating (run 'queue-max recover', or start a worker)", file=out)
