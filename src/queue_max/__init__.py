@@ -33,8 +33,7 @@ from .retry import Permanent, Retry, RetryPolicy, is_retryable_error
 from .storage.sqlite import ShardManager
 from .tasks import TaskFailed, TaskHandle, periodic_task, retryable_task, task
 from .workers import AsyncWorker, Supervisor, Worker, WorkerOptions, WorkerPool
-
-__version__ = "0.3.0.dev0"
+from ._version import __version__
 
 __all__ = [
     "AsyncWorker",

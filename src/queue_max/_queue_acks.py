@@ -9,7 +9,7 @@ from ._claims import Claims
 from ._events import Emitter
 from ._options import QueueOptions, check_seconds
 from ._payload import check_progress, encode_value
-from .errors import ConfigError, JobNotFound, LeaseLost
+from .errors import ConfigError, JobNotFound, LeaseLost, StoppedOnCancel
 from ._validate import check_presences
 from .models import ErrorInfo, Job, JobProgress, JobStatus, Lease, WorkerPresence
 from .retry import RetryPolicy, decide, error_info
@@ -119,7 +119,7 @@ class Acks:
             if job is None:
                 raise JobNotFound(job_id)
         delay = None if retry_delay is None else check_seconds("retry_delay", retry_delay)
-        if _asked_to_stop(error):
+        if isinstance(error, StoppedOnCancel):
             return self._cancel_running(job, lease)
         info, decision = _classify(job, error, permanent, retry_on, policy or self.retry_policy, delay)
         now = self.clock.time()
@@ -223,9 +223,3 @@ def _classify(job: Job, error: object, permanent: bool, retry_on: Any, policy: R
                      retry_on=None if exc is not error else retry_on, delay=delay)
     return info, (verdict.delay if verdict.retry else None)
 
-
-def _asked_to_stop(error: object) -> bool:
-    """Whether a handler's error is `JobCancelRequested`: it stopped because `cancel` was asked."""
-    from .workers.errors import JobCancelRequested  # only when a job failed: no import cycle at load
-
-    return isinstance(error, JobCancelRequested)

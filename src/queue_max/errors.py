@@ -19,6 +19,7 @@ __all__ = [
     "RateLimitError",
     "SearchTimeout",
     "ShardCountMismatch",
+    "StoppedOnCancel",
     "StorageBusy",
     "StorageError",
     "StorageFull",
@@ -29,6 +30,12 @@ __all__ = [
 
 class QueueMaxError(Exception):
     """Base class of every error queue-max raises on purpose."""
+
+
+class StoppedOnCancel(QueueMaxError):
+    """Base of `workers.JobCancelRequested`: a handler stopped because `cancel` was asked while
+    it ran. It lives here so that `Queue.fail_job` can end such a job cancelled without
+    importing the workers (which import the queue)."""
 
 
 class ConfigError(QueueMaxError, ValueError):

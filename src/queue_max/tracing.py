@@ -16,6 +16,8 @@ import time
 from collections.abc import Collection, Iterator
 from typing import Any
 
+from ._version import __version__
+
 try:  # the `otel` extra
     from opentelemetry import propagate as _propagate
     from opentelemetry import trace as _trace
@@ -64,8 +66,6 @@ def set_consumer_as_child(as_child: bool) -> None:
 
 
 def _tracer() -> Any:
-    from . import __version__
-
     return _provider().get_tracer("queue_max", __version__)
 
 

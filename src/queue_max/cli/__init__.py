@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .. import __version__
+from .._version import __version__
 from ..config import load_settings
 from . import dashboard, dlq, jobs, maintenance, migrate, monitor, queues, stats, worker
 from ._context import Context, shard_count

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ..errors import ConfigError, QueueMaxError
 from ._http import HttpError, Request, Response, parse_form
 from ._present import DEFAULT_REDACT, Redactor, age, stamp
+from ._routes import ROUTES, Route
 from ._snapshot import Snapshots
 from ._security import (
     CSRF_COOKIE,
@@ -34,20 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["Dashboard", "Route"]
 
 log = logging.getLogger("queue_max.dashboard")
-
-Handler = Callable[["Dashboard", Request, "dict[str, str]"], Response]
-
-
-@dataclass(frozen=True)
-class Route:
-    """One URL pattern; `mutates` routes exist only when the dashboard is not read-only."""
-
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-    mutates: bool = False
-    live: bool = True  # a page that live updates re-fetch (ETag / 304)
-
 
 def _check_range(name: str, value: object, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
@@ -109,9 +93,7 @@ class Dashboard:
         self._seen = threading.local()
         self._env = _environment()
         self.snapshots = Snapshots(self)
-        from . import _routes  # the page and action handlers import this module
-
-        self.routes = [r for r in _routes.ROUTES if not (self.read_only and r.mutates)]
+        self.routes = [r for r in ROUTES if not (self.read_only and r.mutates)]
 
     # ── the request cycle ──
     def handle(self, request: Request) -> Response:
@@ -269,7 +251,3 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-
-
-def static_file(name: str) -> bytes:
-    return resources.files("queue_max.dashboard").joinpath("static", name).read_bytes()

@@ -1,13 +1,32 @@
-"""The URL table of the dashboard."""
+"""The URL table of the dashboard: which handler answers which method and path."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import _actions, _views
-from ._app import Route
+from ._http import Request, Response
 
-__all__ = ["ROUTES"]
+if TYPE_CHECKING:
+    from ._app import Dashboard
+
+__all__ = ["ROUTES", "Route"]
+
+Handler = Callable[["Dashboard", Request, "dict[str, str]"], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL pattern; `mutates` routes exist only when the dashboard is not read-only."""
+
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    mutates: bool = False
+    live: bool = True  # a page that live updates re-fetch (ETag / 304)
 
 
 def _r(method: str, pattern: str, handler: object, mutates: bool = False, live: bool = True) -> Route:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SearchTimeout
@@ -201,9 +202,8 @@ _TYPES = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "te
 
 
 def static(d: Dashboard, request: Request, params: dict[str, str]) -> Response:
-    from ._app import static_file
-
     name = params["name"]
     if name not in _TYPES:
         raise HttpError(404, f"no static file {name}")
-    return Response(body=static_file(name), content_type=_TYPES[name])
+    body = resources.files("queue_max.dashboard").joinpath("static", name).read_bytes()
+    return Response(body=body, content_type=_TYPES[name])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import QueueMaxError
+from ..errors import QueueMaxError, StoppedOnCancel
 from ..retry import Permanent
 
 __all__ = ["JobCancelRequested", "JobCancelled", "JobTimeout", "NoHandler"]
@@ -26,7 +26,7 @@ class JobCancelled(QueueMaxError):
         super().__init__(f"job {job_id} was cancelled: its worker is shutting down (the job was released)")
 
 
-class JobCancelRequested(JobCancelled):
+class JobCancelRequested(JobCancelled, StoppedOnCancel):
     """`cancel(job_id)` was asked while the job ran and its handler saw it at a `check()`: the
     job ends cancelled, not failed and not retried."""
 

@@ -25,7 +25,7 @@ from ...errors import (
     StorageReadOnly,
     StorageUnavailable,
 )
-from .._open import redact_url
+from .._url import redact_url
 from ._sql import MIGRATIONS, SCHEMA_VERSION, Statements
 
 __all__ = ["PostgresOptions", "connect_kwargs", "is_postgres_url", "migrate", "redact_url", "translating"]
