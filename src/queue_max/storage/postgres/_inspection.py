@@ -210,13 +210,13 @@ class Inspection(Search, Metrics, WorkerRows):
 
     def cleanup(self, now: float, finished_before: float, *, queue_name: str | None = None) -> int:
         params = {"before": finished_before, "now": now, "batch": CLEANUP_BATCH, "queue": queue_name}
-        batch_sql = self.q.cleanup_batch if queue_name is None else self.q.cleanup_batch_in
         removed = 0
         with self.tx() as conn:
             self._drop_old_metrics(conn, now)
         while True:
             with self.tx() as conn:
-                count, completed, ids = conn.execute(batch_sql, params).fetchone()  # type: ignore[misc]
+                count, completed, ids = conn.execute(
+                    self.q.cleanup_batch if queue_name is None else self.q.cleanup_batch_in, params).fetchone()  # type: ignore[misc]
                 if count:
                     conn.execute(self.q.delete_errors_of, (ids,))
                 if completed:

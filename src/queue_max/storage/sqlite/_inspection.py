@@ -101,9 +101,9 @@ class Inspection(Search, MetricsReader, WorkerFiles):
 
     def oldest_ready(self, now: float, *, queue_name: str | None = None) -> float | None:
         """The earliest `run_at` among ready jobs (how long the backlog has waited)."""
-        sql, params = (Q.oldest_ready, {"now": now}) if queue_name is None else (
-            Q.oldest_ready_in, {"now": now, "queue": queue_name})
-        values = [shard.read_one(sql, params)[0] for shard in self.shards]
+        params = {"now": now, "queue": queue_name}
+        values = [shard.read_one(Q.oldest_ready if queue_name is None else Q.oldest_ready_in, params)[0]
+                  for shard in self.shards]
         present = [value for value in values if value is not None]
         return min(present) if present else None
 
@@ -198,20 +198,20 @@ class Inspection(Search, MetricsReader, WorkerFiles):
         return removed
 
     def cleanup(self, now: float, finished_before: float, *, queue_name: str | None = None) -> int:
-        completed_sql, cancelled_sql = ((Q.cleanup_completed, Q.cleanup_cancelled) if queue_name is None
-                                        else (Q.cleanup_completed_in, Q.cleanup_cancelled_in))
+        mine = queue_name is not None
         removed = 0
         for shard in self.shards:
             with shard.write() as conn:
                 params = {"before": finished_before, "now": now, "queue": queue_name}
                 conn.execute(Q.raise_floor)
-                completed = conn.execute(completed_sql, params).rowcount
+                completed = conn.execute(Q.cleanup_completed_in if mine else Q.cleanup_completed, params).rowcount
                 if completed:
                     conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
                 self.rollup.write(conn, shard.shard_id, force=True)
                 drop_old_metrics(conn, now)
                 conn.execute(Q.orphan_traces)
-                count = completed + conn.execute(cancelled_sql, params).rowcount
+                count = completed + conn.execute(Q.cleanup_cancelled_in if mine else Q.cleanup_cancelled,
+                                                 params).rowcount
                 if count:
                     conn.execute(Q.orphan_errors)
                 removed += count
