@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from ._events import Emitter
 from ._options import QueueOptions
-from .errors import ConfigError, JobNotFound
+from ._validate import check_count, check_unicode_id
+from .errors import JobNotFound
 from .flow import FlowGate, check_queue_list
 from .models import Job, Lease
 
@@ -109,10 +110,8 @@ class Claiming:
         when half-open), and rate-limit tokens and concurrency slots are taken in storage for
         the jobs actually claimed; jobs that found none are given back untouched.
         """
-        if type(worker_id) is not str or not worker_id or not _utf8(worker_id):
-            raise ConfigError(f"worker_id must be a non-empty str of valid Unicode, got {worker_id!r}")
-        if type(limit) is not int or not 1 <= limit <= 10_000:
-            raise ConfigError(f"limit must be an int from 1 to 10000, got {limit!r}")
+        check_unicode_id("worker_id", worker_id)
+        check_count("limit", limit, 1, 10_000)
         names = check_queue_list(queues)
         if self.clock.monotonic() >= self.maintenance.next_at:
             self.maintenance.run_maintenance()
@@ -122,16 +121,6 @@ class Claiming:
             for job in jobs:
                 self.events.emit("job_started", job.id, job.shard_id, worker_id)
         return jobs
-
-
-def _utf8(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _default_worker() -> str:

@@ -21,31 +21,19 @@ from ._payload import (
     resolve_run_at,
 )
 from .config import Settings
-from . import _validate
+from ._validate import check_bool, check_count, check_seconds
 from .errors import ConfigError, InvalidPayload
 from .models import NewJob
 
-__all__ = ["BATCH_KEYS", "QueueOptions", "build_from_spec", "build_job", "check_seconds", "resolve_options"]
+__all__ = ["BATCH_KEYS", "QueueOptions", "build_from_spec", "build_job", "resolve_options"]
 
 BATCH_KEYS = frozenset({"payload", "pagina_id", "shard_key", "priority", "max_retries", "delay",
                         "run_at", "dedupe_key", "dedupe_window", "queue_name", "concurrency_key"})
 
 
-def check_seconds(name: str, value: object, *, allow_zero: bool = True, unit: str = "seconds") -> float:
-    return float(_validate.check_seconds(name, value, positive=not allow_zero, unit=unit))
-
-
-def _check_bool(name: str, value: object) -> bool:
-    return bool(_validate.check_bool(name, value))
-
-
 def _check_backoff(base: float, cap: float) -> None:
     if base > cap:
         raise ConfigError(f"retry_backoff ({base}) must not exceed retry_backoff_max ({cap})")
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    return int(_validate.check_count(name, value, low, high))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,34 +69,34 @@ def resolve_options(s: Settings, args: Mapping[str, Any]) -> QueueOptions:
 
     shards = args.get("shards")
     if shards is not None:
-        shards = _check_int("shards", shards, 1, 1024)
+        shards = check_count("shards", shards, 1, 1024)
     data_dir = pick("data_dir", s.data_dir)
     if not isinstance(data_dir, (str, Path)) or not str(data_dir):
         raise ConfigError(f"data_dir must be a non-empty str or Path, got {data_dir!r}")
     options = QueueOptions(
         shards=shards if shards is not None else (s.num_shards if s.shards_explicit else None),
         shards_explicit=shards is not None or s.shards_explicit,
-        rate_limit=_check_int("rate_limit", pick("rate_limit", s.rate_limit), 0, 10**9),
-        max_retries=_check_int("max_retries", pick("max_retries", s.max_retries), 0, 1000),
+        rate_limit=check_count("rate_limit", pick("rate_limit", s.rate_limit), 0, 10**9),
+        max_retries=check_count("max_retries", pick("max_retries", s.max_retries), 0, 1000),
         data_dir=Path(data_dir),
-        circuit_threshold=_check_int(
+        circuit_threshold=check_count(
             "circuit_breaker_threshold", pick("circuit_breaker_threshold", s.circuit_failure_threshold), 1, 10**6),
         circuit_timeout=check_seconds(
             "circuit_breaker_timeout", pick("circuit_breaker_timeout", s.circuit_timeout)),
         rate_limiter_timeout=check_seconds("rate_limiter_timeout", pick("rate_limiter_timeout", 5.0)),
-        lease_timeout=check_seconds("lease_timeout", pick("lease_timeout", s.lease_timeout), allow_zero=False),
+        lease_timeout=check_seconds("lease_timeout", pick("lease_timeout", s.lease_timeout), positive=True),
         result_ttl=check_seconds("result_ttl", pick("result_ttl", s.result_ttl)),
-        alert_threshold=_check_int("alert_threshold", pick("alert_threshold", s.alert_threshold), 0, 10**12),
-        max_payload_bytes=_check_int(
+        alert_threshold=check_count("alert_threshold", pick("alert_threshold", s.alert_threshold), 0, 10**12),
+        max_payload_bytes=check_count(
             "max_payload_bytes", pick("max_payload_bytes", s.max_payload_bytes), 64, 256 * 1024 * 1024),
         retry_backoff=check_seconds("retry_backoff", pick("retry_backoff", s.retry_backoff)),
         retry_backoff_max=check_seconds("retry_backoff_max", pick("retry_backoff_max", s.retry_backoff_max)),
         recovery_interval=check_seconds(
-            "recovery_interval", pick("recovery_interval", s.recovery_interval), allow_zero=False),
+            "recovery_interval", pick("recovery_interval", s.recovery_interval), positive=True),
         heartbeat_interval=check_seconds(
-            "heartbeat_interval", pick("heartbeat_interval", s.heartbeat_interval), allow_zero=False),
+            "heartbeat_interval", pick("heartbeat_interval", s.heartbeat_interval), positive=True),
         cleanup_days=s.cleanup_days,
-        durable=_check_bool("durable", pick("durable", s.durable)),
+        durable=check_bool("durable", pick("durable", s.durable)),
     )
     _check_backoff(options.retry_backoff, options.retry_backoff_max)
     return options

@@ -9,16 +9,7 @@ from typing import Any
 from .errors import ConfigError
 from .models import JobQuery, JobStatus
 
-__all__ = ["MAX_PAGE", "build_query", "check_page_size"]
-
-MAX_PAGE = 1000
-
-
-def check_page_size(limit: object) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise ConfigError(f"limit must be an int from 1 to {MAX_PAGE}, got {limit!r}")
-    return limit
-
+__all__ = ["build_query"]
 
 def _instant(name: str, value: object) -> float | None:
     if value is None:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from ._claims import Claims
 from ._events import Emitter
-from ._options import QueueOptions, check_seconds
+from ._options import QueueOptions
 from ._payload import check_progress, encode_value
 from .errors import ConfigError, JobNotFound, LeaseLost, StoppedOnCancel
-from ._validate import check_presences
+from ._validate import check_presences, check_seconds
 from .models import ErrorInfo, Job, JobProgress, JobStatus, Lease, WorkerPresence
 from .retry import RetryPolicy, decide, error_info
 
@@ -183,7 +183,7 @@ class Acks:
         return self.backend.extend(leases, until)
 
     def _until(self, seconds: float | None) -> float:
-        span = self.options.lease_timeout if seconds is None else check_seconds("seconds", seconds, allow_zero=False)
+        span = self.options.lease_timeout if seconds is None else check_seconds("seconds", seconds, positive=True)
         return self.clock.time() + span
 
     def expire_leases(self, worker_id: str) -> int:

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ._events import Emitter
-from ._options import QueueOptions, check_seconds
+from ._options import QueueOptions
 from ._payload import check_queue_name
-from ._validate import check_job_ids, check_queue_filter, check_status
+from ._validate import check_job_ids, check_queue_filter, check_seconds, check_status
 from ._waiting import Waiting
 from .errors import ConfigError
 from .models import JobStatus

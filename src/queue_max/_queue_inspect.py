@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._options import QueueOptions, check_seconds
-from ._query import build_query, check_page_size
-from ._validate import check_limit, check_queue_filter, check_status
+from ._options import QueueOptions
+from ._query import build_query
+from ._validate import check_limit, check_page_size, check_queue_filter, check_seconds, check_status
 from .errors import ConfigError
 from .flow import task_breakers
 from .models import DeadLetter, Job, JobProgress, JobStatus, MetricRow, WorkerPresence

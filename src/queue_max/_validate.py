@@ -7,18 +7,33 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal, TypeVar, overload
 
 from ._payload import check_queue_name
 from .errors import ConfigError
 from .models import JobStatus, WorkerPresence
 
-__all__ = ["check_bool", "check_callable", "check_count", "check_job_ids", "check_limit", "check_presences",
-           "check_queue_filter", "check_seconds", "check_status"]
+__all__ = ["MAX_PAGE", "check_bool", "check_callable", "check_count", "check_instance", "check_job_ids",
+           "check_limit", "check_page_size", "check_presences", "check_queue_filter", "check_seconds",
+           "check_status", "check_unicode_id", "check_wait_timeout", "check_worker_id"]
+
+T = TypeVar("T")
+
+MAX_PAGE = 1000
+
+
+@overload
+def check_seconds(name: str, value: object, *, optional: Literal[False] = False, positive: bool = False,
+                  unit: str = "seconds") -> float: ...
+
+
+@overload
+def check_seconds(name: str, value: object, *, optional: bool, positive: bool = False,
+                  unit: str = "seconds") -> float | None: ...
 
 
 def check_seconds(name: str, value: object, *, optional: bool = False, positive: bool = False,
-                  unit: str = "seconds") -> Any:
+                  unit: str = "seconds") -> float | None:
     """A finite number of `unit`, >= 0 (or > 0 with `positive`); None too when `optional`."""
     if value is None and optional:
         return None
@@ -35,7 +50,18 @@ def check_seconds(name: str, value: object, *, optional: bool = False, positive:
     return float(value)
 
 
-def check_count(name: str, value: object, low: int, high: int | None = None, *, optional: bool = False) -> Any:
+@overload
+def check_count(name: str, value: object, low: int, high: int | None = None, *,
+                optional: Literal[False] = False) -> int: ...
+
+
+@overload
+def check_count(name: str, value: object, low: int, high: int | None = None, *,
+                optional: bool) -> int | None: ...
+
+
+def check_count(name: str, value: object, low: int, high: int | None = None, *,
+                optional: bool = False) -> int | None:
     """An int from `low` to `high` (or at least `low`); None too when `optional`."""
     if value is None and optional:
         return None
@@ -46,7 +72,15 @@ def check_count(name: str, value: object, low: int, high: int | None = None, *, 
     return value
 
 
-def check_bool(name: str, value: object, *, optional: bool = False) -> Any:
+@overload
+def check_bool(name: str, value: object, *, optional: Literal[False] = False) -> bool: ...
+
+
+@overload
+def check_bool(name: str, value: object, *, optional: bool) -> bool | None: ...
+
+
+def check_bool(name: str, value: object, *, optional: bool = False) -> bool | None:
     if value is None and optional:
         return None
     if not isinstance(value, bool):
@@ -62,6 +96,58 @@ def check_callable(name: str, value: object, *, optional: bool = True) -> Any:
         allowed = "a callable or None" if optional else "a callable"
         raise ConfigError(f"{name} must be {allowed}, got {type(value).__name__} {value!r:.60}")
     return value
+
+
+def check_instance(name: str, value: object, kind: type[T], described: str) -> T:
+    """An instance of `kind` (`described` says it to the caller: "a queue_max.Queue")."""
+    if not isinstance(value, kind):
+        raise ConfigError(f"{name} must be {described}, got {type(value).__name__} {value!r:.60}")
+    return value
+
+
+def check_worker_id(value: object) -> str:
+    """A worker id of a worker object: a str with something besides spaces."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"worker_id must be a non-empty str, got {value!r}")
+    return value
+
+
+def check_unicode_id(name: str, value: object) -> str:
+    """An id stored as text (a claiming worker's): a non-empty str that encodes to UTF-8 (no lone
+    surrogates)."""
+    if type(value) is not str or not value or not _utf8(value):
+        raise ConfigError(f"{name} must be a non-empty str of valid Unicode, got {value!r}")
+    return value
+
+
+def _utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_wait_timeout(timeout: object) -> float | None:
+    """How long `handle.get()` waits for a task's result: seconds >= 0, or None (forever)."""
+    if isinstance(timeout, str):
+        raise ConfigError(
+            f"handle.get() waits for the task's result and takes a timeout in seconds, got {timeout!r}; "
+            "for the job id use handle.id or handle['id']"
+        )
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout >= 0):
+        raise ConfigError(f"timeout must be a number of seconds >= 0 or None (wait forever), got {timeout!r}")
+    return None if timeout is None else float(timeout)
+
+
+def check_page_size(limit: object) -> int:
+    """A page size of a search: an int from 1 to `MAX_PAGE`."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ConfigError(f"limit must be an int from 1 to {MAX_PAGE}, got {limit!r}")
+    return limit
 
 
 def check_limit(limit: object) -> int:

@@ -27,10 +27,6 @@ class RateLimitUnit(enum.Enum):
     PER_HOUR = 3600
 
 
-def _check_count(name: str, value: object, minimum: int) -> int:
-    return int(check_count(name, value, minimum))
-
-
 class RateLimiter:
     """A token bucket holding up to `burst` tokens, refilled at `rate_limit` tokens per `unit`.
 
@@ -55,7 +51,7 @@ class RateLimiter:
         burst: int | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        _check_count("rate_limit", rate_limit, 1)
+        check_count("rate_limit", rate_limit, 1)
         if burst_capacity is not None:  # queue-max 0.1.1's name for `burst`
             if burst is not None and burst != burst_capacity:
                 raise ConfigError(f"burst_capacity ({burst_capacity!r}) and burst ({burst!r}) name the "
@@ -68,7 +64,7 @@ class RateLimiter:
             allowed = ", ".join(f"RateLimitUnit.{u.name}" for u in RateLimitUnit)
             raise ConfigError(f"unit must be one of {allowed}, got {unit!r}")
         if burst is not None:
-            _check_count("burst", burst, 1)
+            check_count("burst", burst, 1)
         self._clock = clock
         self._unit = unit
         self._burst = burst
@@ -145,7 +141,7 @@ class RateLimiter:
     def try_acquire_many(self, n: int) -> int:
         """Take up to `n` tokens that are available now and return how many were taken (0..n)."""
         if type(n) is not int or n < 0:
-            _check_count("n", n, 0)
+            check_count("n", n, 0)
         with self._lock:
             self._refill()
             granted = min(n, int(self._tokens + _EPSILON))
@@ -157,7 +153,7 @@ class RateLimiter:
 
     def refund(self, n: int = 1) -> None:
         """Give back `n` tokens taken for work that did not happen; the bucket never overfills."""
-        _check_count("n", n, 0)
+        check_count("n", n, 0)
         if n == 0:
             return
         with self._cond:
@@ -211,7 +207,7 @@ class RateLimiter:
         Tokens already earned at the old rate are kept. When no `burst` was given the capacity
         follows the new rate, and a smaller capacity trims the tokens held.
         """
-        _check_count("rate_limit", rate_limit, 1)
+        check_count("rate_limit", rate_limit, 1)
         with self._cond:
             self._refill()
             self._rate_limit = rate_limit

@@ -69,10 +69,6 @@ class RetryDecision:
     reason: str
 
 
-def _check_seconds(name: str, value: object) -> float:
-    return float(check_seconds(name, value))
-
-
 class RetryPolicy:
     """Exponential backoff: `backoff_base * 2**(retry_number - 1)`, capped, then jittered.
 
@@ -89,8 +85,8 @@ class RetryPolicy:
         jitter: float = 0.2,
         rng: random.Random | None = None,
     ) -> None:
-        self.backoff_base = _check_seconds("backoff_base", backoff_base)
-        self.backoff_max = _check_seconds("backoff_max", backoff_max)
+        self.backoff_base = check_seconds("backoff_base", backoff_base)
+        self.backoff_max = check_seconds("backoff_max", backoff_max)
         if self.backoff_max < self.backoff_base:
             raise ConfigError(
                 f"backoff_max must be >= backoff_base ({backoff_base!r}), got {backoff_max!r}"

@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ..errors import ConfigError, JobNotFound
+from .._validate import check_wait_timeout
+from ..errors import JobNotFound
 from ..models import Job, JobProgress, JobStatus
 from .errors import ResultTimeout, TaskCancelled, TaskFailed
 
@@ -29,18 +30,6 @@ def _failure(job: Job) -> TaskFailed:
         return TaskCancelled(job.id)
     return TaskFailed(job.error_type or "Error", job.last_error or "", job_id=job.id,
                       traceback=job.error_stack, attempts=job.tentativas)
-
-
-def _check_timeout(timeout: object) -> float | None:
-    if isinstance(timeout, str):
-        raise ConfigError(
-            f"handle.get() waits for the task's result and takes a timeout in seconds, got {timeout!r}; "
-            "for the job id use handle.id or handle['id']"
-        )
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                or not timeout >= 0):
-        raise ConfigError(f"timeout must be a number of seconds >= 0 or None (wait forever), got {timeout!r}")
-    return None if timeout is None else float(timeout)
 
 
 class _DictView:
@@ -128,7 +117,7 @@ class TaskHandle(_DictView, Generic[R]):
         run). A job waiting to retry is still waited for. Storage is polled with backoff from
         `poll_interval` to `max_poll_interval`; a worker of this process wakes it at once.
         """
-        limit = _check_timeout(timeout)
+        limit = check_wait_timeout(timeout)
         deadline = None if limit is None else time.monotonic() + limit
         finished = threading.Event()
 
@@ -206,7 +195,7 @@ class EagerHandle(TaskHandle[R]):
 
     def get(self, timeout: float | None = None, *, poll_interval: float = 0.005,
             max_poll_interval: float = 0.25) -> R:
-        _check_timeout(timeout)
+        check_wait_timeout(timeout)
         if self._error is not None:
             raise self._error
         result: R = self._result

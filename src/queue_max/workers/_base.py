@@ -21,7 +21,7 @@ from ..tasks import Scheduler, is_task_payload, start_registered_scheduler
 from ..tasks import resolve_handler as resolve_task
 from ._hub import Hub, attach, detach
 from ._signals import ShutdownSignals
-from ._validate import check_bool, check_callable, check_queue, check_seconds, check_worker_id
+from .._validate import check_bool, check_callable, check_instance, check_seconds, check_worker_id
 from .options import WorkerOptions
 
 __all__ = ["BaseWorker", "WorkerState"]
@@ -132,7 +132,7 @@ class BaseWorker:
     def _check_queue(queue: object) -> Queue:
         if queue is None:
             raise ConfigError("queue is required: pass the queue_max.Queue the worker takes jobs from")
-        checked = check_queue(queue)
+        checked = check_instance("queue", queue, Queue, "a queue_max.Queue")
         beat, lease = checked.options.heartbeat_interval, checked.options.lease_timeout
         if beat >= lease:
             raise ConfigError(

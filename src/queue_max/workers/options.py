@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..flow import check_queue_list
-from ._validate import check_bool, check_count, check_seconds
+from .._validate import check_bool, check_count, check_seconds
 
 __all__ = ["DEFAULT_PREFETCH", "WorkerOptions"]
 

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import ConfigError, QueueMaxError
 from ._base import BaseWorker, WorkerState
 from ._signals import ShutdownSignals
-from ._validate import check_bool, check_callable, check_count, check_seconds
+from .._validate import check_bool, check_callable, check_count, check_seconds
 
 __all__ = ["WorkerPool"]
 

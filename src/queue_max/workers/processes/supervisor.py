@@ -30,7 +30,7 @@ from ...logs import LEVELS
 from ...queue import Queue
 from ...storage._open import check_database_url
 from .._signals import ShutdownSignals
-from .._validate import check_bool, check_count, check_seconds
+from ..._validate import check_bool, check_count, check_seconds
 from ..options import DEFAULT_PREFETCH, WorkerOptions
 from ._child import EXIT_CONFIG, EXIT_OK, EXIT_RECYCLE
 from ._parent import Child, settle
