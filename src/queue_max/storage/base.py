@@ -56,6 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..models import (
@@ -95,6 +96,12 @@ class Inspector(Protocol):
     @property
     def location(self) -> str:
         """Where the jobs live, for people: a directory, or a URL without its password."""
+        ...
+
+    @property
+    def local_dir(self) -> Path | None:
+        """A directory on this host that every process of the queue shares (the data directory
+        of SQLite), where workers keep files about themselves; None if there is none (PostgreSQL)."""
         ...
 
     def shard_of(self, job_id: int) -> int:

@@ -25,6 +25,7 @@ from .._context import _CURRENT, JobContext, _Slot
 from .errors import JobTimeout
 
 if TYPE_CHECKING:
+    from .._scoreboard import Scoreboard
     from ..queue import Queue
     from ._acks import Callbacks
     from ._hub import Hub
@@ -54,6 +55,7 @@ class Host(Protocol):
     burst: bool
     ack_interval: float
     queues: tuple[str, ...] | None
+    board: Scoreboard | None
 
     @property
     def hooks(self) -> Callbacks: ...
@@ -102,6 +104,8 @@ class Runner:
         self.failures = 0  # consecutive storage errors, for the back-off
         self.traces: dict[int, str] | None = None  # stored trace contexts of the batch, when tracing
         self.gate = worker.hub.writers if worker.hub is not None else threading.Semaphore(1)
+        self.board = worker.board
+        self.slot = self.board.take_slot() if self.board is not None else None
         self.thread = threading.Thread(target=self.main, name=f"queue-max {self.name}", daemon=True)
 
     # ── the loop ──
@@ -229,6 +233,10 @@ class Runner:
         if abandoned:
             release(w.queue, [job], self.tally, self.name)
             return None
+        board = self.board
+        if board is not None:
+            # from here the attempt counts, even if the process dies (see `_scoreboard`)
+            board.begin(self.slot, job.id, job.lease_token, timeout)
         if w.hooks.start is not None:
             w.hooks.call(w.hooks.start, job.id, job.payload)
         began = _mono()
@@ -237,6 +245,9 @@ class Runner:
         except BaseException:
             self._interrupted(job, slot)
             raise
+        finally:
+            if board is not None:
+                board.end(self.slot)
         now = _mono()
         self.tally.runtime += now - began
         ctx.done = True

@@ -7,6 +7,8 @@ import threading
 import time
 from typing import Any
 
+from .._scoreboard import Scoreboard, board_path
+from ..errors import ConfigError
 from ..handler import JobHandler
 from ..models import Job, Lease
 from ._acks import Tally, complete, fail, release
@@ -40,9 +42,19 @@ class Worker(BaseWorker):
         self._runners_lock = threading.Lock()
         self._live = 0  # runners not yet exited (abandoned ones excluded)
         self._min_timeout = self.job_timeout
+        self.board: Scoreboard | None = None  # the jobs each runner has started, see `record_on`
+        self._own_board = True
+
+    def record_on(self, board: Scoreboard) -> None:
+        """Write started jobs into `board` (a supervisor's) instead of a board of its own."""
+        if not isinstance(board, Scoreboard):
+            raise ConfigError(f"board must be a queue_max._scoreboard.Scoreboard, got {board!r:.60}")
+        self.board, self._own_board = board, False
 
     # ── runners ──
     def _launch(self) -> None:
+        if self._own_board:
+            self._open_board()
         with self._runners_lock:
             self._retired.extend(r.tally for r in self._runners)
             self._runners = [Runner(self, k) for k in range(self.concurrency)]
@@ -50,6 +62,36 @@ class Worker(BaseWorker):
             runners = list(self._runners)
         for runner in runners:
             runner.thread.start()
+
+    def _open_board(self) -> None:
+        """A scoreboard in the queue's local directory, so that whoever recovers this process's
+        leases after a crash charges an attempt only to the jobs it had started."""
+        self._close_board()
+        local = self.queue.backend.local_dir
+        if local is None:
+            return  # no directory every process shares: recovery charges every held job
+        path = board_path(local, self.worker_id)
+        try:
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            # room for the threads that replace hung ones; past it the board says it is incomplete
+            self.board = Scoreboard(path, self.concurrency + 8, create=True, worker_id=self.worker_id)
+        except (OSError, ValueError) as exc:
+            log.warning("worker %s: cannot write its scoreboard %s (%s); if it dies, every job it "
+                        "holds will be charged an attempt", self.worker_id, path, exc)
+
+    def _close_board(self) -> None:
+        # the map stays open: an abandoned thread may still end its job on it
+        board, self.board = self.board, None
+        if board is not None:
+            try:
+                board.path.unlink()
+            except OSError:
+                pass
+
+    def _finish(self, clean: bool) -> None:
+        if self._own_board:
+            self._close_board()  # nothing is held any more: nothing for recovery to read
+        super()._finish(clean)
 
     def _wake_runners(self) -> None:
         for runner in self._runners:

@@ -33,6 +33,10 @@ class Inspection(Search, Metrics, WorkerRows):
     location: str
     version: int
 
+    @property
+    def local_dir(self) -> None:
+        return None  # the processes of a PostgreSQL queue may run on many hosts
+
     def conn(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         raise NotImplementedError
 

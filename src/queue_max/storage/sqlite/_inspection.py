@@ -274,6 +274,10 @@ class Inspection(Search, MetricsReader, WorkerFiles):
     def location(self) -> str:
         return str(self.data_dir)
 
+    @property
+    def local_dir(self) -> Path:
+        return self.data_dir
+
     def get_stats(self, shard_id: int) -> dict[str, Any]:
         """Counts and metadata of one shard."""
         return self.shard_stats(shard_id, time.time())

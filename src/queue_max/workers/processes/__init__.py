@@ -1,7 +1,7 @@
 """Worker processes: the `Supervisor` and the modules named for their side of the fork.
 
 `supervisor` and `_parent` run in the supervising process; `_child` is the worker process's main;
-`_scoreboard` is the file between them (written by the child, read by the parent)."""
+the file between them is `queue_max._scoreboard` (written by the child, read by the parent)."""
 
 from .supervisor import KILL_GRACE, Supervisor
 

@@ -13,18 +13,15 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...handler import Handler
 from ...loading import import_tasks, load_function
 from ...logs import log_to_stderr
+from ..._scoreboard import Scoreboard
 from ...queue import Queue
-from ..context import current_job
 from ..options import WorkerOptions
 from ..worker import Worker
-from ._scoreboard import Scoreboard
 
 __all__ = ["EXIT_CONFIG", "EXIT_OK", "EXIT_RECYCLE", "EXIT_RELEASED", "main"]
 
@@ -47,25 +44,6 @@ class _Channel:
             pass
 
 
-def _scored(board: Scoreboard) -> Callable[[Handler], Handler]:
-    """A wrapper that writes the job a handler runs into this thread's scoreboard slot."""
-
-    def wrap(handler: Handler) -> Handler:
-        def scored(payload: dict[str, Any]) -> Any:
-            ctx = current_job()
-            if ctx is None:
-                return handler(payload)
-            board.begin(ctx.job.id, ctx.timeout)
-            try:
-                return handler(payload)
-            finally:
-                board.end()
-
-        return scored
-
-    return wrap
-
-
 def _lifeline(worker: Worker) -> None:
     # os.read, not sys.stdin: a daemon thread blocked in a buffered read aborts interpreter exit
     try:
@@ -79,17 +57,19 @@ def _lifeline(worker: Worker) -> None:
 def _build(config: dict[str, Any]) -> tuple[Queue, Worker]:
     import_tasks(config.get("tasks", []))
     function = load_function(config["function"]) if config.get("function") else None
-    board = Scoreboard(Path(config["scoreboard"]), config["slots"])
     options = WorkerOptions(**config["worker_options"])
     queue = Queue(data_dir=config["data_dir"], shards=config.get("shards"), **config.get("queue_options", {}))
     worker_id = f"{config['worker_prefix']}{os.getpid()}"
     try:
         # the same routing as a worker in the CLI's own process: task jobs run their task,
         # every other job `function`
-        worker = Worker(worker_id, None, queue, options=options, fallback=function, wrapper=_scored(board))
+        worker = Worker(worker_id, None, queue, options=options, fallback=function)
     except BaseException:
         queue.close()
         raise
+    board = Scoreboard(Path(config["scoreboard"]), config["slots"])
+    board.own(worker_id)
+    worker.record_on(board)  # the supervisor reads it: time limits, and what ran when it crashed
     return queue, worker
 
 

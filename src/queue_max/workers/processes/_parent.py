@@ -18,7 +18,7 @@ from ...errors import LeaseLost, QueueMaxError
 from ...models import JobStatus
 from ...queue import Queue
 from ..errors import JobTimeout
-from ._scoreboard import Scoreboard
+from ..._scoreboard import Scoreboard
 
 __all__ = ["Child", "settle"]
 

@@ -34,7 +34,7 @@ from ..._validate import check_bool, check_count, check_seconds
 from ..options import DEFAULT_PREFETCH, WorkerOptions
 from ._child import EXIT_CONFIG, EXIT_OK, EXIT_RECYCLE
 from ._parent import Child, settle
-from ._scoreboard import Scoreboard
+from ..._scoreboard import Scoreboard
 
 __all__ = ["KILL_GRACE", "Supervisor"]
 

@@ -1,0 +1,49 @@
+"""A plain `Worker` process for the crash tests: `python crash_worker.py CONFIG_JSON`.
+
+CONFIG: data_dir, or database_url and schema (PostgreSQL); worker_id, prefetch, threads, queue
+(Queue keyword arguments) and out (a directory). The handler appends "i job_id attempt" to
+`out/<pid>.txt` before doing what the payload asks: `first_sleep` seconds on its first attempt,
+or `poison` (SIGKILL its own process). The process runs until it is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent / "src"))
+
+from queue_max import Queue, Settings
+from queue_max.workers import Worker, current_job
+
+
+def main(config: dict[str, Any]) -> int:
+    out = Path(config["out"])
+
+    def handler(payload: dict[str, Any]) -> None:
+        ctx = current_job()
+        assert ctx is not None
+        with open(out / f"{os.getpid()}.txt", "a") as f:
+            f.write(f"{payload['i']} {ctx.job.id} {ctx.job.tentativas}\n")
+        if payload.get("poison"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if ctx.job.tentativas == 1:
+            time.sleep(payload.get("first_sleep", 0))
+
+    url = config.get("database_url")
+    settings = Settings(database_url=url, database_schema=config.get("schema", "queue_max"))
+    queue = Queue(data_dir=config.get("data_dir"), settings=settings, **config.get("queue", {}))
+    worker = Worker(config["worker_id"], handler, queue, concurrency=config.get("threads", 1),
+                    prefetch=config.get("prefetch", 8), poll_interval=0.05)
+    worker.run(handle_signals=True)
+    queue.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(json.loads(sys.argv[1])))
