@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["BOARD_DIR", "Board", "Scoreboard", "board_path", "read_board"]
+__all__ = ["BOARD_DIR", "Board", "Scoreboard", "board_path", "board_paths", "read_board"]
 
 BOARD_DIR = "workers"  # under the queue's local directory, beside the CLI's worker status files
 _SUFFIX = ".started"
@@ -40,10 +40,24 @@ _ID = struct.Struct("<q")
 _FLAG = struct.Struct("<I")
 
 
-def board_path(local_dir: Path, worker_id: str) -> Path:
-    """Where the worker `worker_id` keeps its board under a queue's local directory."""
-    name = quote(worker_id, safe="-_.@+=")
-    return local_dir / BOARD_DIR / f"{name[:200]}{_SUFFIX}"
+def board_path(local_dir: Path, worker_id: str, pid: int | None = None) -> Path:
+    """Where the process `pid` (default: this one) of worker `worker_id` keeps its board under a
+    queue's local directory (with the pid: ids are free text, and two processes may share one)."""
+    return local_dir / BOARD_DIR / f"{_stem(worker_id)}.{os.getpid() if pid is None else pid}{_SUFFIX}"
+
+
+def board_paths(local_dir: Path, worker_id: str | None = None) -> list[Path]:
+    """The boards under a queue's local directory (of every worker, or those that may be
+    `worker_id`'s: the caller checks the id a board names)."""
+    pattern = f"{'*' if worker_id is None else _stem(worker_id) + '.*'}{_SUFFIX}"
+    try:
+        return sorted((local_dir / BOARD_DIR).glob(pattern))
+    except OSError:
+        return []
+
+
+def _stem(worker_id: str) -> str:
+    return quote(worker_id, safe="-_@+=")[:200]
 
 
 class Scoreboard:

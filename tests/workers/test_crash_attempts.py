@@ -75,7 +75,7 @@ def test_a_killed_worker_is_charged_only_for_the_job_it_was_running(tmp_path, se
     # Given a worker process with prefetch 8 that runs one long job and holds 7 more
     queue = Queue(data_dir=tmp_path / "data", shards=1, settings=settings, **LEASES)
     proc, (running, *held) = hold_eight(tmp_path, queue, "victim", data_dir=str(tmp_path / "data"))
-    board = board_path(queue.backend.local_dir, "victim")
+    board = board_path(queue.backend.local_dir, "victim", proc.pid)
     assert board.exists()
     # When it is killed without warning and another process recovers its leases
     kill(proc)
@@ -120,10 +120,30 @@ def test_the_board_of_a_live_but_stalled_worker_is_not_trusted(tmp_path, setting
         assert wait_until(lambda: queue.recover_orphans() or not held_by(queue, "frozen"))
         # Then all 8 are charged, as without a board: its process lives, so it may run any of them
         assert [queue.get_job(i).tentativas for i in ids] == [1] * 8
-        assert board_path(queue.backend.local_dir, "frozen").exists()
+        assert board_path(queue.backend.local_dir, "frozen", proc.pid).exists()
     finally:
         proc.send_signal(signal.SIGCONT)
         kill(proc)
+        queue.close()
+
+
+def test_a_dead_worker_whose_id_a_live_process_shares_is_charged_as_before(tmp_path, settings):
+    # Given a worker running one job and holding 7, and a second live process with the same id
+    queue = Queue(data_dir=tmp_path / "data", shards=1, settings=settings, **LEASES)
+    proc, ids = hold_eight(tmp_path, queue, "twin", data_dir=str(tmp_path / "data"))
+    twin = start_worker(tmp_path, "twin", data_dir=str(tmp_path / "data"))
+    local = queue.backend.local_dir
+    assert wait_until(lambda: board_path(local, "twin", twin.pid).exists())
+    try:
+        # When the first is killed and its leases recovered
+        kill(proc)
+        assert wait_until(lambda: queue.recover_orphans() or not held_by(queue, "twin"))
+        # Then the leases, which carry the shared id, could not be told apart: all 8 were charged
+        # (the twin may have taken them since, so look at the recorded expiries)
+        assert all([e.type for e in queue.get_job(i).errors][:1] == ["LeaseExpired"] for i in ids)
+        assert not board_path(local, "twin", proc.pid).exists() and board_path(local, "twin", twin.pid).exists()
+    finally:
+        kill(twin)
         queue.close()
 
 
@@ -158,7 +178,7 @@ def test_a_worker_that_stops_cleanly_leaves_no_scoreboard(tmp_path, settings):
     # Given a running worker process, whose scoreboard names it
     queue = Queue(data_dir=tmp_path / "data", shards=1, settings=settings, **LEASES)
     proc = start_worker(tmp_path, "tidy", data_dir=str(tmp_path / "data"))
-    board = board_path(queue.backend.local_dir, "tidy")
+    board = board_path(queue.backend.local_dir, "tidy", proc.pid)
     assert wait_until(board.exists)
     found = read_board(board)
     assert found is not None and (found.worker_id, found.pid, found.here) == ("tidy", proc.pid, True)

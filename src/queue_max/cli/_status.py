@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._recovery import process_alive
 from ..config import Settings
 from ..storage.sqlite._workers import process_alive
 
