@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ._claims import Claims
 from ._events import Emitter
 from ._options import QueueOptions
+from ._recovery import settle_dead_workers
 from ._waiting import Waiting
 from .models import ErrorInfo
 
@@ -46,13 +47,17 @@ class Maintenance:
         """Requeue jobs whose lease expired (their worker died); returns how many were recovered.
 
         The attempt counts: a job that keeps killing its worker reaches the dead-letter queue.
+        First, a worker of this host found dead gets the jobs it held but never started (its
+        scoreboard says which) released without an attempt charged, and the rest recovered now.
         """
+        released = settle_dead_workers(self.backend, self.clock.time())
         report = self.backend.requeue_expired(self.clock.time(), LEASE_EXPIRED)
         if report.total:
             log.warning("recovered %d job%s with expired leases (%d requeued, %d dead-lettered)",
                         report.total, "" if report.total == 1 else "s", report.requeued, report.buried)
             self.events.emit("jobs_recovered", report.requeued, report.buried)
-            self.waiting.notify(report.requeued)
+        if report.requeued + released:
+            self.waiting.notify(report.requeued + released)
         return report.total
 
     def maintain(self) -> float:

@@ -9,6 +9,7 @@ from ._claims import Claims
 from ._events import Emitter
 from ._options import QueueOptions
 from ._payload import check_progress, encode_value
+from ._recovery import settle_worker
 from .errors import ConfigError, JobNotFound, LeaseLost, StoppedOnCancel
 from ._validate import check_presences, check_seconds
 from .models import ErrorInfo, Job, JobProgress, JobStatus, Lease, WorkerPresence
@@ -188,9 +189,13 @@ class Acks:
 
     def expire_leases(self, worker_id: str) -> int:
         """End every lease `worker_id` holds now (its process is known to be dead), so that the
-        next `recover_orphans` requeues those jobs, the attempt counted; returns how many."""
+        next `recover_orphans` requeues those jobs, the attempt counted; returns how many.
+
+        If the worker left its scoreboard on this host and its process is gone, the jobs it held
+        but never started are released first, without an attempt charged."""
         if type(worker_id) is not str or not worker_id:
             raise ConfigError(f"worker_id must be a non-empty str, got {worker_id!r}")
+        settle_worker(self.backend, self.clock.time(), worker_id)
         return self.backend.expire_leases(worker_id, self.clock.time())
 
     def heartbeat(self, shard_id: int | None = None, worker_id: str | None = None) -> int:

@@ -10,22 +10,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._scoreboard import Board, board_paths, read_board
-from .errors import LeaseLost
 from .models import JobStatus
 from .storage.sqlite._workers import process_alive
 
 if TYPE_CHECKING:
-    from .queue import Queue
+    from .storage.base import Backend
 
 __all__ = ["settle_dead_workers", "settle_worker"]
 
 log = logging.getLogger("queue_max.recovery")
 
 
-def settle_dead_workers(queue: Queue) -> int:
+def settle_dead_workers(backend: Backend, now: float) -> int:
     """Settle every worker whose boards are left in the queue's local directory by processes
     of this host that are gone; returns how many jobs were released uncharged."""
-    local = queue.backend.local_dir
+    local = backend.local_dir
     if local is None:
         return 0
     boards: dict[str, list[tuple[Path, Board]]] = defaultdict(list)
@@ -33,21 +32,21 @@ def settle_dead_workers(queue: Queue) -> int:
         board = read_board(path)
         if board is not None:
             boards[board.worker_id].append((path, board))
-    return sum(_settle(queue, worker_id, found, expire=True) for worker_id, found in boards.items())
+    return sum(_settle(backend, now, worker_id, found, expire=True) for worker_id, found in boards.items())
 
 
-def settle_worker(queue: Queue, worker_id: str) -> int:
+def settle_worker(backend: Backend, now: float, worker_id: str) -> int:
     """Release the jobs the worker `worker_id` held but never started, if its boards show its
     process dead; returns how many (0 without a board). The caller ends the leases left."""
-    local = queue.backend.local_dir
+    local = backend.local_dir
     if local is None:
         return 0
     found = [(path, board) for path in board_paths(local, worker_id)
              if (board := read_board(path)) is not None and board.worker_id == worker_id]
-    return _settle(queue, worker_id, found, expire=False)
+    return _settle(backend, now, worker_id, found, expire=False)
 
 
-def _settle(queue: Queue, worker_id: str, found: list[tuple[Path, Board]], *, expire: bool) -> int:
+def _settle(backend: Backend, now: float, worker_id: str, found: list[tuple[Path, Board]], *, expire: bool) -> int:
     dead = [(path, board) for path, board in found if board.here and not process_alive(board.pid)]
     if not dead:
         return 0
@@ -58,10 +57,10 @@ def _settle(queue: Queue, worker_id: str, found: list[tuple[Path, Board]], *, ex
         return 0
     started = frozenset().union(*(board.started for _path, board in dead))
     complete = all(board.complete for _path, board in dead)
-    released = _release_unstarted(queue, worker_id, started) if complete else 0
+    released = _release_unstarted(backend, now, worker_id, started) if complete else 0
     if expire:
         # what the worker was running keeps its lease until recovery charges it: end it now
-        queue.backend.expire_leases(worker_id, queue.clock.time())
+        backend.expire_leases(worker_id, now)
     _unlink([path for path, _board in dead])
     if released:
         log.warning("worker %s (pid %s) died holding %d job%s it had not started; released them "
@@ -70,16 +69,11 @@ def _settle(queue: Queue, worker_id: str, found: list[tuple[Path, Board]], *, ex
     return released
 
 
-def _release_unstarted(queue: Queue, worker_id: str, started: frozenset[tuple[int, int]]) -> int:
-    released = 0
-    for job in queue.list_jobs(JobStatus.PROCESSING, limit=1_000_000):
-        if job.worker_id != worker_id or (job.id, job.lease_token) in started:
-            continue
-        try:
-            released += queue.release_job(job.id, lease=job.lease)
-        except LeaseLost:
-            pass  # recovered by another process meanwhile
-    return released
+def _release_unstarted(backend: Backend, now: float, worker_id: str, started: frozenset[tuple[int, int]]) -> int:
+    leases = [job.lease for job in backend.list_jobs(JobStatus.PROCESSING, 1_000_000)
+              if job.worker_id == worker_id and (job.id, job.lease_token) not in started]
+    # a lease another process recovered meanwhile comes back as stale, untouched
+    return len(leases) - len(backend.release(leases, now)) if leases else 0
 
 
 def _unlink(paths: list[Path]) -> None:

@@ -3,7 +3,8 @@
 CONFIG: data_dir, or database_url and schema (PostgreSQL); worker_id, prefetch, threads, queue
 (Queue keyword arguments) and out (a directory). The handler appends "i job_id attempt" to
 `out/<pid>.txt` before doing what the payload asks: `first_sleep` seconds on its first attempt,
-or `poison` (SIGKILL its own process). The process runs until it is killed.
+or `poison` (SIGKILL its own process). Once its signal handlers are in place it touches
+`out/<worker_id>.<pid>.ready`; it runs until it is killed or stopped.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def main(config: dict[str, Any]) -> int:
     queue = Queue(data_dir=config.get("data_dir"), settings=settings, **config.get("queue", {}))
     worker = Worker(config["worker_id"], handler, queue, concurrency=config.get("threads", 1),
                     prefetch=config.get("prefetch", 8), poll_interval=0.05)
-    worker.run(handle_signals=True)
+    worker.start(handle_signals=True)
+    (out / f"{config['worker_id']}.{os.getpid()}.ready").touch()  # SIGTERM now stops it gracefully
+    while not worker.wait(0.2):
+        pass
     queue.close()
     return 0
 

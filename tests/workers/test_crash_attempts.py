@@ -179,7 +179,7 @@ def test_a_worker_that_stops_cleanly_leaves_no_scoreboard(tmp_path, settings):
     queue = Queue(data_dir=tmp_path / "data", shards=1, settings=settings, **LEASES)
     proc = start_worker(tmp_path, "tidy", data_dir=str(tmp_path / "data"))
     board = board_path(queue.backend.local_dir, "tidy", proc.pid)
-    assert wait_until(board.exists)
+    assert wait_until((tmp_path / "out" / f"tidy.{proc.pid}.ready").exists)
     found = read_board(board)
     assert found is not None and (found.worker_id, found.pid, found.here) == ("tidy", proc.pid, True)
     # When it is stopped with SIGTERM
