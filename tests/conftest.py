@@ -81,6 +81,19 @@ def queue(make_queue: Callable[..., Queue], clock: FakeClock) -> Queue:
 
 
 @pytest.fixture
+def short_leases(make_queue: Callable[..., Queue]) -> Callable[..., Queue]:
+    """Queues whose leases last 1 s, with heartbeats and recovery sweeps every 0.2 s and retries
+    without delay: worker tests see expiry and recovery within a second."""
+
+    def make(**kwargs: object) -> Queue:
+        options = {"shards": 2, "lease_timeout": 1.0, "heartbeat_interval": 0.2, "recovery_interval": 0.2,
+                   "retry_backoff": 0.0, "retry_backoff_max": 0.0}
+        return make_queue(**{**options, **kwargs})
+
+    return make
+
+
+@pytest.fixture
 def spans() -> Iterator[Any]:
     """An in-memory OpenTelemetry exporter installed as queue-max's tracer provider for one test."""
     from opentelemetry.sdk.trace import TracerProvider

@@ -11,8 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from _pg import PG_URL, drop_schema, fresh_schema, require_pg
 from queue_max import Queue
 from queue_max.config import Settings
+from _helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -91,15 +91,6 @@ def cluster() -> Iterator[Cluster]:
     yield made
     made.stop()
     drop_schema(schema)
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 90.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def finished(cluster: Cluster) -> bool:

@@ -18,6 +18,7 @@ from queue_max import Queue
 from queue_max.config import Settings
 from queue_max.errors import StorageUnavailable
 from queue_max.workers import Worker
+from _helpers import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -143,10 +144,3 @@ def test_workers_back_off_through_an_outage_and_resume_with_nothing_lost(schema)
     direct.close()
 
 
-def wait_until(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True

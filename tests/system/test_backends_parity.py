@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -92,15 +91,6 @@ def run_cli(store: Store, capsys: pytest.CaptureFixture[str], *args: str) -> tup
     captured = capsys.readouterr()
     assert SECRET not in captured.out + captured.err
     return code, captured.out + captured.err
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_a_worker_runs_each_job_once_and_keeps_its_result(open_queue):

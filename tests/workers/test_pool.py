@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 from queue_max.workers import AsyncWorker, Worker, WorkerPool
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+from _helpers import wait_until
 
 
 def test_a_pool_starts_all_waits_for_idle_and_stops_all(make_queue):

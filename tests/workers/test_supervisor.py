@@ -7,8 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,19 +17,11 @@ from queue_max.workers import Supervisor
 PROCS = Path(__file__).resolve().parent.parent / "procs"
 sys.path.insert(0, str(PROCS))
 from worker_handlers import read_lines
+from _helpers import wait_until
 
 pytestmark = pytest.mark.slow
 QUEUE = {"rate_limit": 0, "lease_timeout": 1.0, "heartbeat_interval": 0.2, "recovery_interval": 0.2,
          "retry_backoff": 0.0, "retry_backoff_max": 0.0}
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @pytest.fixture

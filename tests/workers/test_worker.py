@@ -6,24 +6,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from queue_max import InvalidPayload, JobStatus, Permanent, Queue
 from queue_max.workers import Worker, WorkerState, current_job
+from _helpers import wait_until
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 @pytest.fixture

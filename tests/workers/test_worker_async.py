@@ -5,31 +5,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
-
-import pytest
 
 from queue_max import JobStatus
 from queue_max.workers import AsyncWorker, Worker, current_job
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-@pytest.fixture
-def short_leases(make_queue):
-    def make(**kwargs: object):
-        options = {"shards": 2, "lease_timeout": 1.0, "heartbeat_interval": 0.2, "recovery_interval": 0.2,
-                   "retry_backoff": 0.0, "retry_backoff_max": 0.0}
-        return make_queue(**{**options, **kwargs})
-
-    return make
+from _helpers import wait_until
 
 
 def test_an_async_worker_never_runs_more_than_its_concurrency(short_leases):

@@ -4,34 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-
-import pytest
 
 from queue_max import JobStatus
 from queue_max.workers import JobTimeout, Worker, current_job
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-@pytest.fixture
-def short_leases(make_queue):
-    """Leases of 1 s, heartbeats every 0.2 s, recovery sweeps every 0.2 s, retries without delay."""
-
-    def make(**kwargs: object):
-        options = {"shards": 2, "lease_timeout": 1.0, "heartbeat_interval": 0.2, "recovery_interval": 0.2,
-                   "retry_backoff": 0.0, "retry_backoff_max": 0.0}
-        options.update(kwargs)
-        return make_queue(**options)
-
-    return make
+from _helpers import wait_until
 
 
 def test_heartbeats_keep_a_long_job_from_being_recovered(short_leases):

@@ -8,8 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,18 +18,10 @@ from queue_max.workers import Worker
 PROCS = Path(__file__).resolve().parent.parent / "procs"
 sys.path.insert(0, str(PROCS))
 from worker_handlers import read_lines
+from _helpers import wait_until
 
 pytestmark = pytest.mark.slow
 LEASES = {"lease_timeout": 1.0, "heartbeat_interval": 0.2, "recovery_interval": 0.2, "rate_limit": 0}
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 class WorkerProcess:

@@ -14,16 +14,7 @@ from queue_max import Queue
 from queue_max.errors import ConfigError
 from queue_max.models import WorkerPresence
 from queue_max.workers import AsyncWorker, Worker
-
-
-def wait_until(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+from _helpers import wait_for_value
 
 
 def test_an_idle_worker_is_registered_from_its_start_until_it_stops(make_queue):
@@ -60,11 +51,11 @@ def test_the_heartbeat_reports_running_jobs_and_keeps_an_idle_worker_fresh(make_
         # When two jobs run, the next heartbeats say so
         queue.enqueue({"n": 1})
         queue.enqueue({"n": 2})
-        busy = wait_until(lambda: [w for w in queue.workers() if w.running == 2])
+        busy = wait_for_value(lambda: [w for w in queue.workers() if w.running == 2])
         assert busy[0].kind == "AsyncWorker" and busy[0].queues is None and busy[0].concurrency == 4
         release.set()
         # and once they are done it is idle again, its heartbeat still moving on
-        idle = wait_until(lambda: [w for w in queue.workers() if w.running == 0 and w.heartbeat_at > first])
+        idle = wait_for_value(lambda: [w for w in queue.workers() if w.running == 0 and w.heartbeat_at > first])
         assert idle[0].worker_id == "busy"
     finally:
         release.set()
@@ -81,7 +72,7 @@ def test_an_idle_worker_s_heartbeats_write_nothing_that_wakes_other_processes(ma
         before = watcher.change_token()
         first = queue.workers()[0].heartbeat_at
         # When several heartbeats have refreshed its record
-        wait_until(lambda: queue.workers()[0].heartbeat_at > first + 0.25)
+        wait_for_value(lambda: queue.workers()[0].heartbeat_at > first + 0.25)
         # Then no shard changed: the watcher's idle workers would sleep on
         assert watcher.change_token() == before
         worker.stop()
