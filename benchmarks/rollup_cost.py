@@ -26,7 +26,23 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OURS = HERE.parent / "src"
 
-_CHILD = r"""
+# what both children do after enqueueing: claim and ack until n jobs are done
+_DRAIN = r"""
+def drain(q, n, size):
+    done = 0
+    while done < n:
+        jobs = q.claim_jobs("w", size)
+        if not jobs:
+            break
+        if size == 1:
+            q.complete_job(jobs[0])
+        else:
+            q.complete_jobs([(job, None) for job in jobs])
+        done += len(jobs)
+    return done
+"""
+
+_CHILD = _DRAIN + r"""
 import json, sys, time
 from queue_max import Queue
 from queue_max.config import Settings
@@ -40,25 +56,14 @@ if name == "enqueue_single":
 else:
     q.enqueue_batch([{"payload": payload}] * n)
     t = time.perf_counter()
-    done = 0
-    size = 32 if name == "claim_ack_grouped" else 1
-    while done < n:
-        jobs = q.claim_jobs("w", size)
-        if not jobs:
-            break
-        if size == 1:
-            q.complete_job(jobs[0])
-        else:
-            q.complete_jobs([(job, None) for job in jobs])
-        done += len(jobs)
-    n = done
+    n = drain(q, n, 32 if name == "claim_ack_grouped" else 1)
 print(json.dumps({"rate": n / (time.perf_counter() - t)}))
 q.close()
 """
 
 WORKLOADS = {"enqueue_single": 20_000, "claim_ack_grouped": 60_000, "claim_ack_single": 20_000}
 
-_COUNTING = r"""
+_COUNTING = _DRAIN + r"""
 import json, sqlite3, sys
 count = [0]
 _connect = sqlite3.connect
@@ -81,16 +86,7 @@ else:
     for queue_name in queues:
         q.enqueue_batch([{"payload": payload, "queue_name": queue_name}] * (n // 2))
     count[0] = 0
-    done, size = 0, (32 if name == "claim_ack_grouped" else 1)
-    while done < n:
-        jobs = q.claim_jobs("w", size)
-        if not jobs:
-            break
-        if size == 1:
-            q.complete_job(jobs[0])
-        else:
-            q.complete_jobs([(job, None) for job in jobs])
-        done += len(jobs)
+    drain(q, n, 32 if name == "claim_ack_grouped" else 1)
 print(json.dumps({"per_job": count[0] / n}))
 q.close()
 """

@@ -1,6 +1,6 @@
 """Event metrics as Prometheus sees them: `queue-max metrics`, the dashboard's /metrics and the
 prometheus_client collector all parse with prometheus_client's own parser, add up across
-processes and survive restarts."""
+processes and survive restarts; every event series carries its job's named queue."""
 
 from __future__ import annotations
 
@@ -109,3 +109,59 @@ def test_error_types_are_capped_per_task():
     assert len(types) == MAX_ERROR_TYPES + 1 and "other" in types
     other = (("error_type", "other"), ("queue", "default"), ("task", "t"))
     assert got[("queue_max_job_failures_total", other)] == sum(range(1, 6))  # the five rarest
+
+
+def work_on_two_queues(queue: Queue) -> None:
+    """emails: three sends done and one dead; reports: two renders done, one retried."""
+    for i in range(4):
+        queue.enqueue({"__task__": "mail.send", "args": [i], "kwargs": {}}, queue_name="emails")
+    queue.enqueue_batch([{"payload": {"__task__": "pdf.render", "args": [], "kwargs": {}}, "queue_name": "reports"}] * 3)
+    emails = queue.claim_jobs("w", 10, queues=["emails"])
+    reports = queue.claim_jobs("w", 10, queues=["reports"])
+    queue.complete_jobs([(job, None) for job in emails[:3] + reports[:2]])
+    queue.fail_job(emails[3], error=ValueError("bad"), permanent=True)
+    queue.fail_job(reports[2], error=ConnectionError("down"))
+
+
+def check_per_queue(got: dict[Any, float]) -> None:
+    mail = (("queue", "emails"), ("task", "mail.send"))
+    pdf = (("queue", "reports"), ("task", "pdf.render"))
+    assert got[("queue_max_jobs_enqueued_total", mail)] == 4
+    assert got[("queue_max_jobs_enqueued_total", pdf)] == 3
+    assert got[("queue_max_job_attempts_total", (("outcome", "completed"), *mail))] == 3
+    assert got[("queue_max_job_attempts_total", (("outcome", "completed"), *pdf))] == 2
+    assert got[("queue_max_job_attempts_total", (("outcome", "dead_letter"), *mail))] == 1
+    assert got[("queue_max_job_attempts_total", (("outcome", "retry"), *pdf))] == 1
+    assert got[("queue_max_job_failures_total", (("error_type", "ValueError"), *mail))] == 1
+    assert got[("queue_max_job_failures_total", (("error_type", "ConnectionError"), *pdf))] == 1
+    assert got[("queue_max_job_duration_seconds_count", mail)] == 4
+    assert got[("queue_max_job_wait_seconds_count", pdf)] == 3
+    # no event series falls back to the default queue
+    for name, labels in got:
+        if name.startswith(("queue_max_job_", "queue_max_jobs_enqueued")):
+            assert ("queue", "default") not in labels, (name, labels)
+
+
+def test_queue_max_metrics_prints_a_series_per_named_queue(cli, make_cli_queue):
+    # Given jobs done and failed on two named queues by a producer that has closed
+    queue = make_cli_queue()
+    work_on_two_queues(queue)
+    queue.close()
+    # When `queue-max metrics` runs, then each queue has its own series
+    check_per_queue(samples(cli("metrics").out))
+
+
+def test_the_dashboards_metrics_page_has_a_series_per_named_queue(make_queue: Callable[..., Queue]):
+    queue = make_queue(shards=2)
+    work_on_two_queues(queue)
+    response = Dashboard(queue, allow_anonymous=True).handle(Request("GET", "/metrics", headers={"host": "x"}))
+    assert response.status == 200
+    check_per_queue(samples(response.body.decode()))
+
+
+def test_the_collector_has_a_series_per_named_queue(make_queue: Callable[..., Queue]):
+    queue = make_queue(shards=2)
+    work_on_two_queues(queue)
+    registry = CollectorRegistry()
+    registry.register(QueueMaxCollector(queue))
+    check_per_queue(samples(generate_latest(registry).decode()))
