@@ -1,12 +1,24 @@
-"""Helpers that test modules import instead of copying: waiting for a condition in real time."""
+"""Helpers that test modules import instead of copying: waiting, threads, doc pages, public names."""
 
 from __future__ import annotations
 
+import importlib
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
+from queue_max.config import ENV_VARS
+
 T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 60.0) -> bool:
@@ -29,3 +41,36 @@ def wait_for_value(produce: Callable[[], T], timeout: float = 60.0) -> T:
             return value
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+def run_threads(count: int, target: Callable[[], object]) -> None:
+    """Run `target` in `count` threads at once and wait for all of them (pair it with a
+    `threading.Barrier(count)` inside `target` so that they really start together)."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def run_guide(page: str, tmp_path: Path, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run the ```python blocks of `docs/<page>`, concatenated in order, as one script in
+    `tmp_path`, with none of queue-max's environment variables set; the finished process."""
+    text = (ROOT / "docs" / page).read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
+    script = tmp_path / f"{Path(page).stem}_guide.py"
+    script.write_text("\n\n".join(blocks), encoding="utf-8")
+    env = {name: value for name, value in os.environ.items() if name not in ENV_VARS}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def assert_public_names_sorted_and_complete(package_name: str) -> None:
+    """Every module of the package declares `__all__`, sorted, and defines each name in it."""
+    package = importlib.import_module(package_name)
+    names = [package_name] + [m.name for m in pkgutil.walk_packages(package.__path__, package_name + ".")]
+    for name in names:
+        module = importlib.import_module(name)
+        assert module.__all__ == sorted(module.__all__), name
+        assert all(hasattr(module, public) for public in module.__all__), name

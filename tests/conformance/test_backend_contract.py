@@ -10,6 +10,7 @@ import pytest
 from queue_max.errors import JobNotFound, LeaseLost
 from queue_max.models import ErrorInfo, JobStatus, NewJob
 from queue_max.storage.base import Backend, Inspector
+from _helpers import run_threads
 
 NOW = 1_800_000_000.0
 LEASE = 30.0
@@ -397,11 +398,7 @@ def test_concurrent_firers_of_one_tick_enqueue_one_job(backend):
         start.wait()
         fired.append(backend.fire_schedule("tick", NOW, NOW + 1, NewJob("{}"), NOW))
 
-    threads = [threading.Thread(target=fire) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(6, fire)
     assert sum(ref is not None for ref in fired) == 1
     assert backend.count_live() == 1
 

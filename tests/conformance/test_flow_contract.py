@@ -8,6 +8,7 @@ import threading
 
 from queue_max.models import ErrorInfo, NewJob
 from queue_max.storage.base import Backend
+from _helpers import run_threads
 
 NOW = 1_800_000_000.0
 LEASE = 30.0
@@ -95,11 +96,7 @@ def test_threads_sharing_a_bucket_never_take_more_than_the_burst(backend: Backen
             with lock:
                 taken.append(got)
 
-    threads = [threading.Thread(target=take) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(8, take)
     assert sum(taken) == 25
 
 

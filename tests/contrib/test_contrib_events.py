@@ -20,7 +20,6 @@ pytest.importorskip("bubus")
 from queue_max import ConfigError, Permanent, Queue, QueueClosed  # noqa: E402
 from queue_max._clock import FakeClock  # noqa: E402
 from queue_max._events import EVENTS  # noqa: E402
-from queue_max.config import ENV_VARS  # noqa: E402
 from queue_max.contrib.events import (  # noqa: E402
     EVENT_TYPES,
     Alert,
@@ -37,6 +36,7 @@ from queue_max.contrib.events import (  # noqa: E402
     QueueEventBus,
 )
 from queue_max.workers import Worker  # noqa: E402
+from _helpers import assert_public_names_sorted_and_complete, run_guide  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -400,29 +400,12 @@ def test_the_events_thread_stops_when_the_last_bus_closes(make_queue: Callable[.
 
 
 def test_the_public_names_are_sorted_and_complete() -> None:
-    import importlib
-    import pkgutil
-
-    import queue_max.contrib.events as package
-
-    names = [package.__name__] + [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
-    for name in names:
-        module = importlib.import_module(name)
-        assert module.__all__ == sorted(module.__all__), name
-        assert all(hasattr(module, public) for public in module.__all__), name
+    assert_public_names_sorted_and_complete("queue_max.contrib.events")
 
 
 def test_every_python_block_of_the_events_guide_runs(tmp_path: Path) -> None:
-    # Given docs/events.md's Python blocks, concatenated in order
-    blocks = re.findall(r"^```python\n(.*?)^```", (ROOT / "docs" / "events.md").read_text(encoding="utf-8"),
-                        re.DOTALL | re.MULTILINE)
-    script = tmp_path / "events_guide.py"
-    script.write_text("\n\n".join(blocks), encoding="utf-8")
-    # When they run as one script
-    env = {name: value for name, value in os.environ.items() if name not in ENV_VARS}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    # Given docs/events.md's Python blocks, run in order as one script
+    done = run_guide("events.md", tmp_path)
     # Then nothing fails, and the guide's waits saw their events
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"Job \d+ failed: cannot process this one", done.stdout)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -20,7 +16,6 @@ from fastapi import Depends, FastAPI, HTTPException, Request  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from queue_max import ConfigError, Queue  # noqa: E402
-from queue_max.config import ENV_VARS  # noqa: E402
 from queue_max.contrib.fastapi import (  # noqa: E402
     QueueDep,
     QueueMiddleware,
@@ -30,8 +25,8 @@ from queue_max.contrib.fastapi import (  # noqa: E402
 )
 from queue_max.tasks import get_default_queue, set_default_queue, task  # noqa: E402
 from queue_max.workers import WorkerState  # noqa: E402
+from _helpers import assert_public_names_sorted_and_complete, run_guide  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
 
 FAST = {"poll_interval": 0.05}
 ADMIN = {"x-admin-token": "s3cret"}
@@ -341,29 +336,12 @@ def test_the_admin_router_lists_and_requeues_dead_letters(queue: Queue) -> None:
 
 
 def test_the_public_names_are_sorted_and_complete() -> None:
-    import importlib
-    import pkgutil
-
-    import queue_max.contrib.fastapi as package
-
-    names = [package.__name__] + [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
-    for name in names:
-        module = importlib.import_module(name)
-        assert module.__all__ == sorted(module.__all__), name
-        assert all(hasattr(module, public) for public in module.__all__), name
+    assert_public_names_sorted_and_complete("queue_max.contrib.fastapi")
 
 
 def test_every_python_block_of_the_fastapi_guide_runs(tmp_path: Path) -> None:
-    # Given docs/fastapi.md's Python blocks, concatenated in order
-    blocks = re.findall(r"^```python\n(.*?)^```", (ROOT / "docs" / "fastapi.md").read_text(encoding="utf-8"),
-                        re.DOTALL | re.MULTILINE)
-    script = tmp_path / "fastapi_guide.py"
-    script.write_text("\n\n".join(blocks), encoding="utf-8")
-    # When they run as one script
-    env = {name: value for name, value in os.environ.items() if name not in ENV_VARS}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    # Given docs/fastapi.md's Python blocks, run in order as one script
+    done = run_guide("fastapi.md", tmp_path)
     # Then nothing fails, and the outputs are the ones the guide shows
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout

@@ -10,6 +10,7 @@ import queue_max.circuit as circuit_module
 from queue_max._clock import FakeClock
 from queue_max.circuit import CircuitBreaker, CircuitState
 from queue_max.errors import CircuitBreakerOpenError, ConfigError
+from _helpers import run_threads
 
 
 @pytest.fixture
@@ -133,11 +134,7 @@ def test_exactly_one_of_many_concurrent_requests_gets_the_trial(clock):
             answers.append(answer)
 
     # When they all ask for the trial together
-    threads = [threading.Thread(target=ask) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(16, ask)
     # Then exactly one of them got it
     assert sorted(answers) == [False] * 15 + [True]
 

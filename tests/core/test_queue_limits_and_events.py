@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from queue_max import ConfigError
+from _helpers import run_threads
 
 
 def test_empty_polls_spend_no_rate_limit_tokens(make_queue, clock):
@@ -69,11 +70,7 @@ def test_half_open_lets_one_trial_through_across_threads(make_queue, clock):
         with lock:
             got.append(job)
 
-    threads = [threading.Thread(target=poll) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(8, poll)
     assert sum(job is not None for job in got) == 1
 
 

@@ -11,6 +11,7 @@ import queue_max.ratelimit as ratelimit_module
 from queue_max._clock import FakeClock
 from queue_max.errors import ConfigError, RateLimitError
 from queue_max.ratelimit import RateLimiter, RateLimitUnit
+from _helpers import run_threads
 
 
 @pytest.fixture
@@ -287,11 +288,7 @@ def test_concurrent_takers_never_get_more_tokens_than_the_bucket_holds(clock):
             granted.append(mine)
 
     # When each tries to take 50 tokens
-    threads = [threading.Thread(target=take) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(8, take)
     # Then exactly 100 were handed out in total
     assert sum(granted) == 100
 

@@ -14,6 +14,7 @@ from _pg import PG_URL, AheadClock, drop_schema, fresh_schema, require_pg
 from queue_max.errors import ConfigError, IncompatibleSchema, StorageBusy, StorageUnavailable
 from queue_max.models import NewJob, WorkerPresence
 from queue_max.storage.postgres import SCHEMA_VERSION
+from _helpers import run_threads
 
 pytestmark = pytest.mark.usefixtures("_need_pg")
 
@@ -185,11 +186,7 @@ def test_many_first_openers_of_one_schema_migrate_it_once(schema):
         except Exception as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=open_one) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(6, open_one)
     # Then every opener got a working backend on one schema
     assert errors == [] and len(opened) == 6
     opened[0].enqueue_many([NewJob("{}")], NOW)

@@ -19,6 +19,7 @@ from queue_max import (
 )
 from queue_max.storage.sqlite import ShardManager
 from queue_max.storage.sqlite._sql import APPLICATION_ID, SCHEMA_VERSION
+from _helpers import run_threads
 
 
 def digest(path) -> str:
@@ -123,11 +124,7 @@ def test_two_processes_worth_of_openers_create_a_directory_once(tmp_path):
         except Exception as exc:  # pragma: no cover - the assertion shows it
             errors.append(exc)
 
-    threads = [threading.Thread(target=open_it) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_threads(6, open_it)
     assert errors == []
     assert len([p for p in os.listdir(tmp_path / "race") if p.endswith(".db")]) == 3
 
