@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._events import Emitter
@@ -73,18 +74,17 @@ class Claims:
                 shared.pop(job_id, None)
 
 
+@dataclass(eq=False)
 class Claiming:
     """Handing jobs out (`queue.pop_job`, `queue.claim_jobs`): through the host-wide flow gate,
     after maintenance when it is due, each claim remembered for its acknowledgement."""
 
-    def __init__(self, clock: Clock, options: QueueOptions, flow: FlowGate, events: Emitter, claims: Claims,
-                 maintenance: Maintenance) -> None:
-        self.clock = clock
-        self.options = options
-        self.flow = flow
-        self.events = events
-        self.claims = claims
-        self.maintenance = maintenance
+    clock: Clock
+    options: QueueOptions
+    flow: FlowGate
+    events: Emitter
+    claims: Claims
+    maintenance: Maintenance
 
     def pop_job(self, worker_id: str | None = None, queues: Sequence[str] | None = None) -> Job | None:
         """Lease the next ready job to `worker_id`, or return None (empty, paused, circuit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ._claims import Claims
@@ -28,20 +29,22 @@ LEASE_EXPIRED = ErrorInfo(
 )
 
 
+@dataclass(eq=False)
 class Maintenance:
     """Run at most once per `recovery_interval` per Queue, whichever thread asks first: claims
     and every worker's keeper thread ask through `maintain`."""
 
-    def __init__(self, backend: Backend, clock: Clock, options: QueueOptions, events: Emitter,
-                 waiting: Waiting, claims: Claims) -> None:
-        self.backend = backend
-        self.clock = clock
-        self.options = options
-        self.events = events
-        self.waiting = waiting
-        self.claims = claims
-        self._lock = threading.Lock()
-        self.next_at = clock.monotonic() + options.recovery_interval  # on the monotonic clock
+    backend: Backend
+    clock: Clock
+    options: QueueOptions
+    events: Emitter
+    waiting: Waiting
+    claims: Claims
+    next_at: float = field(init=False)  # on the monotonic clock
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.next_at = self.clock.monotonic() + self.options.recovery_interval
 
     def recover_orphans(self) -> int:
         """Requeue jobs whose lease expired (their worker died); returns how many were recovered.

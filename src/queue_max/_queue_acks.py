@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._claims import Claims
@@ -23,20 +24,19 @@ if TYPE_CHECKING:
 __all__ = ["Acks"]
 
 
+@dataclass(eq=False)
 class Acks:
     """Acknowledgements of claimed jobs (`queue.complete_job` and its kin). Each takes a job
     id (a claim this Queue remembers), a `Job`, or a `lease=`, and is fenced by the lease:
     `LeaseLost` means nothing changed because another worker may own the job now."""
 
-    def __init__(self, backend: Backend, clock: Clock, options: QueueOptions, flow: FlowGate,
-                 events: Emitter, claims: Claims, retry_policy: RetryPolicy) -> None:
-        self.backend = backend
-        self.clock = clock
-        self.options = options
-        self.flow = flow
-        self.events = events
-        self.claims = claims
-        self.retry_policy = retry_policy
+    backend: Backend
+    clock: Clock
+    options: QueueOptions
+    flow: FlowGate
+    events: Emitter
+    claims: Claims
+    retry_policy: RetryPolicy
 
     def _claimed(self, job_id: int | Job, shard_id: int | None,
                  lease: Lease | None) -> tuple[int, Job | None, Lease]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._events import Emitter
@@ -23,18 +24,17 @@ __all__ = ["Admin"]
 log = logging.getLogger("queue_max.queue")
 
 
+@dataclass(eq=False)
 class Admin:
     """What an operator asks of a Queue (`queue.pause`, `queue.dlq_requeue`, ...): each call
     changes stored jobs or queue state, says how many it changed, and wakes idle workers when
     it made work claimable."""
 
-    def __init__(self, backend: Backend, clock: Clock, options: QueueOptions, events: Emitter,
-                 waiting: Waiting) -> None:
-        self.backend = backend
-        self.clock = clock
-        self.options = options
-        self.events = events
-        self.waiting = waiting
+    backend: Backend
+    clock: Clock
+    options: QueueOptions
+    events: Emitter
+    waiting: Waiting
 
     # ── pausing ──
     def pause(self, queue_name: str) -> bool:

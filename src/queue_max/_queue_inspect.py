@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._options import QueueOptions
@@ -24,18 +25,20 @@ __all__ = ["Inspection"]
 METRIC_NAMES = ("enqueued", "attempt", "failure", "duration", "wait")
 
 
+@dataclass(eq=False)
 class Inspection:
     """What a Queue can tell about its jobs without changing any (`queue.get_job` and its kin)."""
 
-    def __init__(self, backend: Backend, clock: Clock, options: QueueOptions, flow: FlowGate,
-                 breaker: SharedCircuitBreaker, limiter: SharedRateLimiter | None) -> None:
-        self.backend = backend
-        self.clock = clock
-        self.options = options
-        self.flow = flow
-        self.breaker = breaker
-        self.limiter = limiter
-        self.started = clock.monotonic()
+    backend: Backend
+    clock: Clock
+    options: QueueOptions
+    flow: FlowGate
+    breaker: SharedCircuitBreaker
+    limiter: SharedRateLimiter | None
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock.monotonic()
 
     # ── jobs ──
     def get_job(self, job_id: int) -> Job | None:
