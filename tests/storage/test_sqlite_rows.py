@@ -88,10 +88,11 @@ def test_a_busy_shard_is_drained_without_a_look_at_the_empty_ones(tmp_path):
     statements: list[str] = []
     for shard in backend.shards:
         shard.conn().set_trace_callback(statements.append)
-    # When it pops them one at a time
-    popped = [backend.claim("w", 1, 30.0, NOW + 0.001) for _ in range(20)]
+    # When it pops them one at a time (each at its own instant, within the empty shards' hint)
+    popped = [backend.claim("w", 1, 30.0, NOW + 0.001 + 0.0001 * i) for i in range(20)]
     # Then each pop is one statement on the busy shard, whatever empty shards it met before
     assert all(len(jobs) == 1 for jobs in popped)
-    assert len(statements) == 20 and all(s.lstrip().startswith("UPDATE fila SET status = 'processing'")
-                                         for s in statements)
+    # (the tallies trigger that a claim runs reports the claim's text again: not a statement)
+    run = [s for k, s in enumerate(statements) if k == 0 or s != statements[k - 1]]
+    assert len(run) == 20 and all(s.lstrip().startswith("UPDATE fila SET status = 'processing'") for s in run)
     backend.close()

@@ -9,6 +9,7 @@ from typing import Any
 from ...models import Lease
 from ._ids import rowid_of
 from ._sql import Q
+from ._tally import tally_completed
 
 __all__ = ["SomeLeaseLost", "complete_all", "complete_each"]
 
@@ -28,8 +29,9 @@ def complete_all(conn: sqlite3.Connection, group: Sequence[tuple[Lease, Any]], n
         expires = now + result_ttl
         params = [{"id": rowid_of(lease.job_id), "token": lease.token, "now": now, "expires": expires,
                    "result": result} for lease, result in group]
-        if conn.executemany(Q.complete, params).rowcount != len(group):
+        if conn.executemany(Q.complete_counted, params).rowcount != len(group):
             raise SomeLeaseLost
+        tally_completed(conn, [param["id"] for param in params])
         return
     conn.execute(Q.raise_floor)
     keys = [{"id": rowid_of(lease.job_id), "token": lease.token} for lease, _result in group]

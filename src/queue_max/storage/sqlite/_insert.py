@@ -11,6 +11,7 @@ from ...errors import InvalidPayload
 from ...models import JobRef, NewJob
 from ._ids import job_id_of, rowid_of
 from ._sql import Q
+from ._tally import tally_inserted
 
 __all__ = ["insert_group", "insert_payloads"]
 
@@ -29,6 +30,7 @@ def insert_group(
             array = "[" + ",".join([jobs[i].payload_json for i in run]) + "]"
             conn.execute(Q.insert_json_array, (first, key, priority, max_attempts, now, run_at, status,
                                                _ready(status), queue_name, concurrency_key, array))
+            tally_inserted(conn, queue_name, status, len(run))
             last = first + len(run) - 1
         else:
             row = (key, jobs[run[0]].payload_json, priority, max_attempts, now, run_at, status, _ready(status))
@@ -106,4 +108,5 @@ def insert_payloads(
     if conn.execute(Q.insert_json_array_checked, params).rowcount != count:
         index, size = conn.execute(Q.first_oversize, (array, max_bytes)).fetchone()
         raise InvalidPayload(f"enqueue_batch item {offset + index}: {oversize(size, max_bytes)}")
+    tally_inserted(conn, "default", "pending", count)
     return first

@@ -70,22 +70,21 @@ class Inspection(Search, MetricsReader, WorkerFiles):
         totals["scheduled"] = totals["dead_letter"] = 0
         named = () if queue_name is None else (queue_name,)
         for shard in self._targets(shard_id):
-            for status, count in shard.read(Q.count_by_status_in if named else Q.count_by_status, named):
-                key = "pending" if status == "scheduled" else status
-                totals[key] = totals.get(key, 0) + count
-            totals["scheduled"] += shard.read_one(Q.count_scheduled_in if named else Q.count_scheduled,
-                                                  (*named, now))[0]
+            per_queue = _shard_counts(shard, now)
+            for name, per in per_queue.items():
+                if queue_name is None or name == queue_name:
+                    for status, count in per.items():
+                        totals[status] += count
             totals["dead_letter"] += shard.read_one(Q.count_dead_in if named else Q.count_dead, named)[0]
         return totals
 
     def queue_counts(self, now: float) -> dict[str, dict[str, int]]:
         totals: dict[str, dict[str, int]] = {}
         for shard in self.shards:
-            for name, status, count in shard.read(Q.count_by_queue, (now,)):
-                per = totals.setdefault(name, {s.value: 0 for s in JobStatus} | {"scheduled": 0})
-                per[status] += count
-                if status == "scheduled":
-                    per["pending"] += count  # as in counts(): scheduled jobs are pending too
+            for name, counts in _shard_counts(shard, now).items():
+                per = totals.setdefault(name, dict.fromkeys(_COUNT_KEYS, 0))
+                for status, count in counts.items():
+                    per[status] += count
         return dict(sorted(totals.items()))
 
     def count_live(self) -> int:
@@ -306,6 +305,23 @@ class Inspection(Search, MetricsReader, WorkerFiles):
 
     def _targets(self, shard_id: int | None) -> list[Shard]:
         return self.shards if shard_id is None else [self.shards[self._check_shard(shard_id)]]
+
+
+_COUNT_KEYS = (*(status.value for status in JobStatus), "scheduled")
+
+
+def _shard_counts(shard: Shard, now: float) -> dict[str, dict[str, int]]:
+    """Per queue holding jobs: the jobs of the shard per status, "pending" including the
+    scheduled ones and "scheduled" only those not due yet. Read from the tallies (one small
+    row per queue), whatever the number of jobs."""
+    due = dict(shard.read(Q.count_due, (now,)))
+    out: dict[str, dict[str, int]] = {}
+    for name, pending, scheduled, processing, completed, failed, cancelled in shard.read(Q.read_tallies):
+        if pending or scheduled or processing or completed or failed or cancelled:
+            late = due.get(name, 0)
+            out[name] = {"pending": pending + scheduled, "processing": processing, "completed": completed,
+                         "failed": failed, "cancelled": cancelled, "scheduled": scheduled - late}
+    return out
 
 
 class _NotFired(Exception):

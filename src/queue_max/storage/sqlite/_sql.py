@@ -6,12 +6,12 @@ from ._flow_sql import FLOW_SCHEMA
 from ._ids import SQL_JOB_ID
 from ._rows import NAMED_JOB_COLUMNS as JOB_COLUMNS
 
-__all__ = ["APPLICATION_ID", "FIND_FILTERS", "MIGRATE_2_TO_3", "MIGRATE_3_TO_4", "OBSERVABILITY_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "Q",
-           "claim_excluding"]
+__all__ = ["APPLICATION_ID", "FIND_FILTERS", "MIGRATE_2_TO_3", "MIGRATE_3_TO_4", "MIGRATE_4_TO_5", "OBSERVABILITY_SCHEMA",
+           "SCHEMA", "SCHEMA_VERSION", "TALLIES_SCHEMA", "TALLY_STATUSES", "Q", "claim_excluding"]
 
 # "QMAX" as a big-endian int: marks a file as a queue-max shard.
 APPLICATION_ID = 0x514D4158
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # schema v2: the per-minute event metrics (see _rollup) and the trace context of traced jobs
 OBSERVABILITY_SCHEMA = [
@@ -39,6 +39,58 @@ OBSERVABILITY_SCHEMA = [
 _READY_INDEX = (
     "CREATE INDEX fila_ready ON fila(queue_name, priority DESC, run_at, id) WHERE ready = 1"
 )
+
+# The stored statuses, in the column order of `tallies`.
+TALLY_STATUSES = ("pending", "scheduled", "processing", "completed", "failed", "cancelled")
+_TALLY_COLUMNS = ", ".join(TALLY_STATUSES)
+_TALLY_ADD = ", ".join(f"{status} = {status} + excluded.{status}" for status in TALLY_STATUSES)
+
+
+def _tally_upsert(row: str, sign: str) -> str:
+    """Add (`sign` "+") or take away ("-") `row`'s job in its queue's tallies row: one UPSERT."""
+    flags = ", ".join(f"{sign}({row}.status = '{status}')" for status in TALLY_STATUSES)
+    return (f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) VALUES ({row}.queue_name, {flags}) "
+            f"ON CONFLICT(queue_name) DO UPDATE SET {_TALLY_ADD};")
+
+
+# Schema v5: exact job counts per queue and stored status, kept in the transaction of every
+# write, so `get_stats()` reads one small row per queue instead of counting a million rows.
+#
+# Who counts (measured with callgrind, benchmarks/instr.py; figures in docs/benchmarks.md):
+# - A statement that moves many jobs at once counts them itself, in its own transaction: a
+#   batch enqueue, a batch claim, a grouped ack (`_tally.py`). It flips the row's `tallied`
+#   column, which tells the triggers below that the change is already counted. A trigger that
+#   would count each row of a batch cost ~15k instructions a row, +26% on claim(32)+ack; a
+#   trigger whose WHEN is false costs ~1.7k.
+# - Everything else is counted by the triggers: a single enqueue, claim or ack (one statement
+#   each, with no statement added: a transaction around them would add three), retries, dead
+#   letters, cancels, recovery, housekeeping, and any edit made with the sqlite3 shell.
+# An UPDATE that does not set `status` (heartbeats, lease extensions, progress) never runs them.
+TALLIES_SCHEMA = [
+    f"""
+    CREATE TABLE tallies (
+        queue_name TEXT PRIMARY KEY,
+        {', '.join(f"{status} INTEGER NOT NULL DEFAULT 0" for status in TALLY_STATUSES)}
+    ) WITHOUT ROWID
+    """,
+    "CREATE TRIGGER fila_tally_insert AFTER INSERT ON fila WHEN NEW.tallied IS NULL "
+    f"BEGIN {_tally_upsert('NEW', '+')} END",
+    f"CREATE TRIGGER fila_tally_delete AFTER DELETE ON fila BEGIN {_tally_upsert('OLD', '-')} END",
+    "CREATE TRIGGER fila_tally_status AFTER UPDATE OF status ON fila WHEN NEW.tallied IS OLD.tallied "
+    "AND OLD.status IS NOT NEW.status AND OLD.queue_name = NEW.queue_name BEGIN UPDATE tallies SET "
+    + ", ".join(f"{status} = {status} + (NEW.status = '{status}') - (OLD.status = '{status}')"
+                for status in TALLY_STATUSES)
+    + " WHERE queue_name = NEW.queue_name; END",
+    "CREATE TRIGGER fila_tally_queue AFTER UPDATE OF queue_name ON fila WHEN OLD.queue_name IS NOT "
+    f"NEW.queue_name BEGIN {_tally_upsert('OLD', '-')} {_tally_upsert('NEW', '+')} END",
+    # dead letters: one row, one number (a dead letter has no queue name)
+    "CREATE TABLE dead_tally (one INTEGER PRIMARY KEY CHECK (one = 1), n INTEGER NOT NULL)",
+    "INSERT INTO dead_tally(one, n) VALUES (1, (SELECT count(*) FROM dead_letter_queue))",
+    "CREATE TRIGGER dead_tally_insert AFTER INSERT ON dead_letter_queue BEGIN "
+    "UPDATE dead_tally SET n = n + 1; END",
+    "CREATE TRIGGER dead_tally_delete AFTER DELETE ON dead_letter_queue BEGIN "
+    "UPDATE dead_tally SET n = n - 1; END",
+]
 
 SCHEMA = [
     """
@@ -69,7 +121,8 @@ SCHEMA = [
         concurrency_key  TEXT,
         progress         REAL,
         progress_message TEXT,
-        cancel_requested REAL
+        cancel_requested REAL,
+        tallied          INTEGER
     )
     """,
     _READY_INDEX,
@@ -114,6 +167,7 @@ SCHEMA = [
     """,
     *OBSERVABILITY_SCHEMA,
     *FLOW_SCHEMA,
+    *TALLIES_SCHEMA,
 ]
 
 # Schema 2 -> 3: named queues, per-key concurrency, and the host-wide flow-control tables.
@@ -130,6 +184,15 @@ MIGRATE_3_TO_4 = [
     "ALTER TABLE fila ADD COLUMN progress REAL",
     "ALTER TABLE fila ADD COLUMN progress_message TEXT",
     "ALTER TABLE fila ADD COLUMN cancel_requested REAL",
+]
+
+# Schema 4 -> 5: the tallies, counted once from the rows the shard holds.
+MIGRATE_4_TO_5 = [
+    "ALTER TABLE fila ADD COLUMN tallied INTEGER",
+    *TALLIES_SCHEMA,
+    f"INSERT INTO tallies(queue_name, {', '.join(TALLY_STATUSES)}) SELECT queue_name, "
+    + ", ".join(f"count(*) FILTER (WHERE status = '{status}')" for status in TALLY_STATUSES)
+    + " FROM fila GROUP BY queue_name",
 ]
 
 # JobQuery field -> the clause it adds to `Q.find_jobs` (parameters are named after the field)
@@ -156,12 +219,18 @@ _EXPIRED = "ready = 1 AND status = 'processing' AND lease_expires_at < :now"
 _LEASED = "id = :id AND lease_token = :token AND status = 'processing'"
 
 
-def _claim(picked: str) -> str:
-    """Lease the jobs whose ids `picked` (a SELECT of at most :limit ids) returns."""
+# set by a statement that counts its rows in the tallies itself (see TALLIES_SCHEMA)
+_COUNTED = ", tallied = NOT coalesce(tallied, 0)"
+
+
+def _claim(picked: str, counted: bool = False) -> str:
+    """Lease the jobs whose ids `picked` (a SELECT of at most :limit ids) returns; `counted`:
+    the caller adds them to the tallies in the same transaction."""
     return (
         "UPDATE fila SET status = 'processing', worker_id = :worker, started_at = :now, "
         "heartbeat = :now, lease_expires_at = :until, tentativas = tentativas + 1, "
-        f"lease_token = lease_token + 1 WHERE id IN ({picked}) RETURNING {JOB_COLUMNS}"
+        f"lease_token = lease_token + 1{_COUNTED if counted else ''} WHERE id IN ({picked}) "
+        f"RETURNING {JOB_COLUMNS}"
     )
 
 
@@ -173,20 +242,26 @@ _NAMES = (
 )
 
 
-def _claim_any(skip: str) -> str:
+def _claim_any(skip: str, counted: bool = False) -> str:
     """The all-queues claim: each queue's head by run order, merged, the best `limit` taken."""
     return _claim(
         _NAMES + "SELECT c.id FROM names, fila AS c WHERE names.n IS NOT NULL" + skip +
         " AND c.id IN (SELECT id FROM fila WHERE queue_name = names.n AND ready = 1 "
         "AND status = 'pending' ORDER BY priority DESC, run_at, id LIMIT :limit) "
-        "ORDER BY c.priority DESC, c.run_at, c.id LIMIT :limit"
+        "ORDER BY c.priority DESC, c.run_at, c.id LIMIT :limit", counted
     )
 
 
-def claim_excluding(count: int) -> str:
+def claim_excluding(count: int, counted: bool = False) -> str:
     """The all-queues claim that skips `count` queues (paused, or their breaker open)."""
     marks = ", ".join(f":x{i}" for i in range(count))
-    return _claim_any(f" AND names.n NOT IN ({marks})")
+    return _claim_any(f" AND names.n NOT IN ({marks})", counted)
+
+
+_QUEUE_HEAD = (
+    "SELECT id FROM fila WHERE queue_name = :queue AND ready = 1 AND status = 'pending' "
+    "ORDER BY priority DESC, run_at, id LIMIT :limit"
+)
 
 
 class Q:
@@ -221,15 +296,16 @@ class Q:
         f"status, ready, queue_name, concurrency_key) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     # one statement for a whole batch: SQLite walks the JSON array in C, in order
+    # (both counted by the caller: `tallied` = 1, see TALLIES_SCHEMA)
     insert_json_array = (
         "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
-        "status, ready, queue_name, concurrency_key) "
-        "SELECT ? + key, ?, value, ?, ?, ?, ?, ?, ?, ?, ? FROM json_each(?)"
+        "status, ready, queue_name, concurrency_key, tallied) "
+        "SELECT ? + key, ?, value, ?, ?, ?, ?, ?, ?, ?, ?, 1 FROM json_each(?)"
     )
     # the same for validated payloads with default options, refusing oversize ones
     insert_json_array_checked = (
-        "INSERT INTO fila(id, payload, max_tentativas, created_at, run_at, status, ready) "
-        "SELECT ? + key, value, ?, ?, ?, 'pending', 1 FROM json_each(?) WHERE length(value) <= ?"
+        "INSERT INTO fila(id, payload, max_tentativas, created_at, run_at, status, ready, tallied) "
+        "SELECT ? + key, value, ?, ?, ?, 'pending', 1, 1 FROM json_each(?) WHERE length(value) <= ?"
     )
     first_oversize = "SELECT key, length(value) FROM json_each(?) WHERE length(value) > ? LIMIT 1"
     insert_dedupe = (
@@ -254,11 +330,10 @@ class Q:
         "UPDATE fila SET status = 'pending', ready = 1 WHERE status = 'scheduled' AND run_at <= ?"
     )
     claim = _claim_any("")
+    claim_counted = _claim_any("", counted=True)
     # one named queue, on its own index
-    claim_queue = _claim(
-        "SELECT id FROM fila WHERE queue_name = :queue AND ready = 1 AND status = 'pending' "
-        "ORDER BY priority DESC, run_at, id LIMIT :limit"
-    )
+    claim_queue = _claim(_QUEUE_HEAD)
+    claim_queue_counted = _claim(_QUEUE_HEAD, counted=True)
     peek_queue = (
         "SELECT EXISTS (SELECT 1 FROM fila WHERE queue_name = ? AND ready = 1 AND status = 'pending') "
         "OR EXISTS (SELECT 1 FROM fila WHERE status = 'scheduled' AND run_at <= ?)"
@@ -270,6 +345,8 @@ class Q:
     )
     # the single ack returns what the metrics rollup needs (task, started_at, run_at, queue) itself
     complete_returning = complete + " RETURNING " + _FACTS
+    # the grouped ack, whose jobs `tally_completed` counts (see TALLIES_SCHEMA)
+    complete_counted = complete.replace(" WHERE ", _COUNTED + " WHERE ", 1)
     complete_delete = "DELETE FROM fila WHERE " + _LEASED
     delete_errors_of = "DELETE FROM job_errors WHERE job_rowid = ?"
     retry = (
@@ -376,14 +453,25 @@ class Q:
         f"SELECT {JOB_COLUMNS} FROM fila WHERE queue_name = ? AND status IN {_WAITING} ORDER BY id LIMIT ?"
     )
     list_all_in = f"SELECT {JOB_COLUMNS} FROM fila WHERE queue_name = ? ORDER BY id LIMIT ?"
-    count_by_status = "SELECT status, count(*) FROM fila GROUP BY status"
-    count_scheduled = "SELECT count(*) FROM fila WHERE status = 'scheduled' AND run_at > ?"
-    count_by_queue = (
-        "SELECT queue_name, CASE WHEN status = 'scheduled' AND run_at > ? THEN 'scheduled' "
-        "WHEN status = 'scheduled' THEN 'pending' ELSE status END AS s, count(*) "
-        "FROM fila GROUP BY queue_name, s"
+    # the counts: the tallies, and the scheduled jobs already due (they count as pending), read
+    # on the scheduled index (claims promote them within milliseconds, so the range is short)
+    read_tallies = f"SELECT queue_name, {', '.join(TALLY_STATUSES)} FROM tallies"
+    count_due = (
+        "SELECT queue_name, count(*) FROM fila WHERE status = 'scheduled' AND run_at <= ? GROUP BY queue_name"
     )
-    count_dead = "SELECT count(*) FROM dead_letter_queue"
+    count_dead = "SELECT n FROM dead_tally"
+    # what a statement that counts its own rows adds (one row per queue)
+    tally_add = (
+        f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        f"ON CONFLICT(queue_name) DO UPDATE SET {_TALLY_ADD}"
+    )
+    # a grouped ack's jobs (`?`: their row ids as a JSON array) moved from processing to completed
+    tally_completed = (
+        "INSERT INTO tallies(queue_name, processing, completed) SELECT f.queue_name, -count(*), count(*) "
+        "FROM json_each(?) AS l CROSS JOIN fila AS f ON f.id = l.value WHERE true GROUP BY f.queue_name "
+        "ON CONFLICT(queue_name) DO UPDATE SET processing = processing + excluded.processing, "
+        "completed = completed + excluded.completed"
+    )
     count_live = (
         "SELECT (SELECT count(*) FROM fila WHERE ready = 1) + "
         "(SELECT count(*) FROM fila WHERE status = 'scheduled')"
@@ -435,8 +523,6 @@ class Q:
 
     # The reading and housekeeping above, narrowed to one named queue (`_in`: the name is the
     # first positional parameter, or `:queue`). Dead letters belong to the queue of their job.
-    count_by_status_in = "SELECT status, count(*) FROM fila WHERE queue_name = ? GROUP BY status"
-    count_scheduled_in = "SELECT count(*) FROM fila WHERE queue_name = ? AND status = 'scheduled' AND run_at > ?"
     dlq_of_queue = "job_rowid IN (SELECT id FROM fila WHERE queue_name = ?)"
     count_dead_in = "SELECT count(*) FROM dead_letter_queue WHERE " + dlq_of_queue
     oldest_ready_in = (

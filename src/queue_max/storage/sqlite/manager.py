@@ -27,6 +27,7 @@ from ._layout import directory_lock, existing_shards, prepare_dir, read_only_dir
 from ._rollup import Rollup, ack_facts, outcome_of, record_expired, task_of_json, task_of_payload
 from ._rows import jobs_from_rows
 from ._sql import Q, claim_excluding
+from ._tally import tally_claimed
 from .shard import Shard, ShardOptions, translate
 
 __all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "ShardManager"]
@@ -272,13 +273,14 @@ class ShardManager(Inspection, FlowControl):
         params: dict[str, Any] = {"worker": worker_id, "now": now, "until": until}
         peek_args: tuple[Any, ...]
         if queue is not None:
-            sql, peek, peek_args = Q.claim_queue, Q.peek_queue, (queue, now)
+            sql, counted_sql, peek, peek_args = Q.claim_queue, Q.claim_queue_counted, Q.peek_queue, (queue, now)
             params["queue"] = queue
         elif exclude:
-            sql, peek, peek_args = claim_excluding(len(exclude)), Q.peek_ready, (now,)
+            sql, counted_sql = claim_excluding(len(exclude)), claim_excluding(len(exclude), counted=True)
+            peek, peek_args = Q.peek_ready, (now,)
             params.update({f"x{i}": name for i, name in enumerate(sorted(exclude))})
         else:
-            sql, peek, peek_args = Q.claim, Q.peek_ready, (now,)
+            sql, counted_sql, peek, peek_args = Q.claim, Q.claim_counted, Q.peek_ready, (now,)
         for shard_id in self._visit_order(empty, now):
             shard = self.shards[shard_id]
             if empty[shard_id] is not None and not shard.read_one(peek, peek_args)[0]:
@@ -286,13 +288,7 @@ class ShardManager(Inspection, FlowControl):
                 continue
             want = params["limit"] = limit - len(out)
             self._promote(shard, now)
-            # A lone UPDATE ... RETURNING is its own write transaction, and SQLite takes the
-            # write lock before the statement reads: the same guarantee as BEGIN IMMEDIATE,
-            # without two extra round trips.
-            try:
-                rows = shard.conn().execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise translate(exc, shard.name) from exc
+            rows = _claim_rows(shard, sql if want == 1 else counted_sql, params, want)
             empty[shard_id] = now if len(rows) < want else None
             out += jobs_from_rows(shard_id, rows)
             if len(out) >= limit:
@@ -506,6 +502,26 @@ class ShardManager(Inspection, FlowControl):
             log.warning("could not write the last second of event metrics", exc_info=True)
         for shard in self.shards:
             shard.close()
+
+
+def _claim_rows(shard: Shard, sql: str, params: dict[str, Any], want: int) -> list[Any]:
+    """Run a claim statement on `shard`: the rows it leased.
+
+    A claim of one job is a lone UPDATE ... RETURNING, its own write transaction (SQLite takes
+    the write lock before the statement reads: the guarantee of BEGIN IMMEDIATE without two
+    extra round trips), and the tallies' trigger counts it. A claim of more counts its rows
+    itself, one statement per queue in the same transaction, instead of a trigger run per row
+    (see TALLIES_SCHEMA)."""
+    try:
+        if want == 1:
+            return shard.conn().execute(sql, params).fetchall()
+        with shard.write() as conn:
+            rows = conn.execute(sql, params).fetchall()
+            if rows:
+                tally_claimed(conn, rows)
+            return rows
+    except sqlite3.Error as exc:
+        raise translate(exc, shard.name) from exc
 
 
 def _claim_order(job: Job) -> tuple[int, float, int]:

@@ -1,0 +1,198 @@
+"""Deterministic per-job costs: CPU instructions (callgrind) and SQL statements (trace callback).
+
+    python benchmarks/instr.py claim_ack enqueue drain ceiling_drain   # instructions per job
+    python benchmarks/instr.py --statements pop_complete claim_ack      # statements per job
+    python benchmarks/instr.py --depth 1000000 claim_ack                 # at depth (pending jobs)
+
+Timings on a shared 2-core machine move by 2-4x with the load; instruction counts do not.  Each
+workload runs twice under ``valgrind --tool=callgrind`` in a fresh process and data directory,
+once with N and once with 2N measured jobs (the same set-up in both), and the report is the
+difference divided by N: start-up and set-up cancel out.  ``ceiling_drain`` runs the minimal
+engine of ``ceiling.py`` the same way, so ours/ceiling in instructions per job is a
+load-independent proxy for the drain row of ``peers.py``.  Statement counts wrap every
+``sqlite3`` connection the process opens with a trace callback (a trigger's run is not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _refenv import REPO_ROOT, ours  # noqa: E402
+
+WORKLOADS = ("enqueue", "delay", "claim_ack", "claim_ack_1s", "pop_complete", "drain", "drain_1s",
+             "task_drain", "ceiling_drain", "stats")
+_STATEMENTS = [0]
+
+
+def _count_statements() -> None:
+    real = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real(*args, **kwargs)
+
+        last = [""]
+
+        def seen(sql: str) -> None:
+            # A trigger program reports its statement's text again (sqlite3 passes the expanded
+            # SQL of the statement that fired it): a repeat of the line before is not counted.
+            if sql != last[0]:
+                _STATEMENTS[0] += 1
+            last[0] = sql
+
+        conn.set_trace_callback(seen)
+        return conn
+
+    sqlite3.connect = connect  # type: ignore[assignment]
+
+
+def _fill(queue: Any, count: int) -> None:
+    for lo in range(0, count, 100_000):
+        queue.enqueue_batch([{"payload": {"d": i}} for i in range(lo, min(count, lo + 100_000))])
+
+
+def _drain(queue: Any, n: int, handler: Any, seen: list[int]) -> None:
+    from queue_max import Worker
+
+    workers = [Worker(f"instr-{k}", handler, queue, poll_interval=0.01) for k in range(4)]
+    for worker in workers:
+        worker.start()
+    deadline = time.time() + 600
+    while seen[0] < n and time.time() < deadline:
+        time.sleep(0.01)
+    for worker in workers:
+        worker.stop(10)
+
+
+def run(name: str, n: int, depth: int, data: Path) -> dict[str, Any]:
+    """Set up, then (after a STATEMENTS mark) run `n` jobs of workload `name`."""
+    if name == "ceiling_drain":
+        return _ceiling(n, data)
+    from queue_max import Queue, task
+
+    shards = 1 if name.endswith("_1s") else 6
+    queue = Queue(shards=shards, rate_limit=0, data_dir=str(data))
+    _fill(queue, depth)
+    seen, lock = [0], threading.Lock()
+
+    def hit(_payload: Any = None) -> None:
+        with lock:
+            seen[0] += 1
+
+    counted = task(name="instr_counted", queue=queue)(lambda i: hit())
+    if name in ("claim_ack", "claim_ack_1s", "pop_complete", "drain", "drain_1s"):
+        queue.enqueue_batch([{"payload": {"i": i}} for i in range(n)])
+    elif name == "task_drain":
+        counted.map(range(n))
+    before = _STATEMENTS[0]
+    if name == "enqueue":
+        for i in range(n):
+            queue.enqueue({"i": i})
+    elif name == "delay":
+        for i in range(n):
+            counted.delay(i)
+    elif name in ("claim_ack", "claim_ack_1s"):
+        done = 0
+        while done < n and (jobs := queue.claim_jobs("instr", 32)):
+            queue.complete_jobs([(job, None) for job in jobs])
+            done += len(jobs)
+    elif name == "pop_complete":
+        while (job := queue.pop_job("instr")) is not None:
+            queue.complete_job(job)
+    elif name in ("drain", "drain_1s"):
+        _drain(queue, n, hit, seen)
+    elif name == "task_drain":
+        _drain(queue, n, None, seen)
+    elif name == "stats":
+        for _ in range(n):
+            queue.get_stats()
+    statements = _STATEMENTS[0] - before
+    queue.close()
+    return {"statements": statements}
+
+
+def _ceiling(n: int, data: Path) -> dict[str, Any]:
+    from ceiling import Ceiling
+
+    engine = Ceiling(data)
+    engine.enqueue_many([{"i": i} for i in range(n)])
+    seen, lock = [0], threading.Lock()
+
+    def hit(_payload: Any) -> None:
+        with lock:
+            seen[0] += 1
+
+    engine.start(4, hit)
+    while seen[0] < n:
+        time.sleep(0.01)
+    engine.stop()
+    engine.close()
+    return {"statements": 0}
+
+
+def _child(args: argparse.Namespace) -> int:
+    if args.count_statements:
+        _count_statements()
+    result = run(args.child, args.n, args.depth, Path(args.data_dir))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+def _measure(name: str, n: int, depth: int, statements: bool) -> float:
+    side = ours()
+    runs = []
+    for count in ((n,) if statements else (n, 2 * n)):
+        with tempfile.TemporaryDirectory(dir=REPO_ROOT / ".bench") as tmp:
+            cmd = [side.python, __file__, "--child", name, "--n", str(count), "--depth", str(depth),
+                   "--data-dir", str(Path(tmp) / "q")]
+            if statements:
+                cmd.append("--count-statements")
+            else:
+                cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", *cmd]
+            done = subprocess.run(cmd, env=side.env, capture_output=True, text=True, check=False)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            if not lines:
+                raise SystemExit(f"{name}: {done.stderr.strip()[-2000:]}")
+            if statements:
+                return float(json.loads(lines[-1])["statements"]) / n
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            if found is None:
+                raise SystemExit(f"{name}: no callgrind summary in {done.stderr[-500:]}")
+            runs.append(int(found.group(1)))
+    return (runs[1] - runs[0]) / n
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("workloads", nargs="*", choices=[*WORKLOADS, []], default=[])
+    p.add_argument("--n", type=int, default=2000, help="measured jobs (the second run does 2N)")
+    p.add_argument("--depth", type=int, default=0, help="pending jobs filled in before measuring")
+    p.add_argument("--statements", action="store_true", help="SQL statements per job instead")
+    p.add_argument("--child")
+    p.add_argument("--count-statements", action="store_true")
+    p.add_argument("--data-dir")
+    args = p.parse_args(argv)
+    if args.child:
+        return _child(args)
+    (REPO_ROOT / ".bench").mkdir(exist_ok=True)
+    unit = "statements/job" if args.statements else "instructions/job"
+    for name in args.workloads or WORKLOADS:
+        value = _measure(name, args.n, args.depth, args.statements)
+        print(f"{name:14} {value:12,.1f} {unit} (n={args.n}, depth={args.depth})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
