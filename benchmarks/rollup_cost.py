@@ -69,7 +69,13 @@ count = [0]
 _connect = sqlite3.connect
 def connect(*args, **kwargs):
     conn = _connect(*args, **kwargs)
-    conn.set_trace_callback(lambda statement: count.__setitem__(0, count[0] + 1))
+    last = [None]
+    def seen(statement):
+        # a trigger run reports the text of the statement that fired it again: not a statement
+        if statement != last[0]:
+            count[0] += 1
+        last[0] = statement
+    conn.set_trace_callback(seen)
     return conn
 sqlite3.connect = connect
 from queue_max import Queue

@@ -20,10 +20,18 @@ def sqlite_queue(tmp_path: Path, shards: int, clock: FakeClock) -> Queue:
 
 
 def trace(queue: Queue) -> list[str]:
-    """Every statement this thread's connections to the queue's shards run from now on."""
+    """Every statement this thread's connections to the queue's shards run from now on.
+
+    A trigger (the job tallies' ones) reports the text of the statement that fired it again:
+    a repeat of the line just before is that, not a statement."""
     statements: list[str] = []
+
+    def seen(sql: str) -> None:
+        if not statements or statements[-1] != sql:
+            statements.append(sql)
+
     for shard in queue.backend.shards:  # type: ignore[attr-defined]
-        shard.conn().set_trace_callback(statements.append)
+        shard.conn().set_trace_callback(seen)
     return statements
 
 
