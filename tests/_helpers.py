@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pkgutil
@@ -10,9 +11,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from queue_max.config import ENV_VARS
 
@@ -74,3 +75,14 @@ def assert_public_names_sorted_and_complete(package_name: str) -> None:
         module = importlib.import_module(name)
         assert module.__all__ == sorted(module.__all__), name
         assert all(hasattr(module, public) for public in module.__all__), name
+
+
+@contextlib.contextmanager
+def worker_running(worker: Any, stop_timeout: float = 5.0) -> Iterator[Any]:
+    """`with worker_running(worker):` runs a thread or async worker for the block and stops it after,
+    whatever the block raised."""
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop(stop_timeout)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import ConfigError
 
@@ -49,24 +49,25 @@ class Settings:
         return replace(self, **changes)
 
 
-def _int(name: str, raw: str, low: int, high: int) -> int:
+N = TypeVar("N", int, float)
+
+
+def _number(name: str, raw: str, low: N, high: N, kind: Callable[[str], N], what: str) -> N:
     try:
-        value = int(raw.strip())
+        value = kind(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _int(name: str, raw: str, low: int, high: int) -> int:
+    return _number(name, raw, low, high, int, "an integer")
 
 
 def _float(name: str, raw: str, low: float, high: float) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
+    return _number(name, raw, low, high, float, "a number")
 
 
 def _ms(name: str, raw: str, low_ms: int, high_ms: int) -> float:

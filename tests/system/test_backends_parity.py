@@ -20,6 +20,7 @@ from queue_max import JobStatus, Permanent, Queue
 from queue_max.cli import main
 from queue_max.config import ENV_VARS, Settings
 from queue_max.workers import Worker
+from _helpers import worker_running
 
 SECRET = "s3cret-Parity"
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -101,11 +102,8 @@ def test_a_worker_runs_each_job_once_and_keeps_its_result(open_queue):
     # When two worker threads drain them
     worker = Worker("w", lambda payload: seen.append(payload["n"]) or payload["n"] * 2, queue,
                     concurrency=2, poll_interval=0.05)
-    worker.start()
-    try:
+    with worker_running(worker):
         assert queue.wait_until_empty(timeout=30)
-    finally:
-        worker.stop(5)
     # Then each ran once, and its result is kept
     assert sorted(seen) == list(range(200))
     assert [queue.get_job(job_id).result for job_id in ids] == [n * 2 for n in range(200)]

@@ -10,6 +10,7 @@ from task_modules.fixtures import isolated_tasks, rq  # noqa: F401
 from queue_max import JobStatus
 from queue_max.tasks import TaskCancelled, current_job, task
 from queue_max.workers import JobCancelled, JobCancelRequested, Worker
+from _helpers import worker_running
 
 
 def test_a_running_task_stops_at_its_next_check_and_ends_cancelled_not_retried(rq):
@@ -105,8 +106,7 @@ def test_an_async_handler_that_checks_is_cancelled_the_same_way(rq):
             await asyncio.sleep(0.02)
 
     worker = AsyncWorker("a", handler, rq, poll_interval=0.05)
-    worker.start()
-    try:
+    with worker_running(worker):
         job_id = rq.enqueue({})["id"]
         assert started.wait(30)
         assert rq.cancel_job(job_id) == "requested"
@@ -114,8 +114,6 @@ def test_an_async_handler_that_checks_is_cancelled_the_same_way(rq):
             started.wait(0.05)
         job = rq.get_job(job_id)
         assert job.status is JobStatus.CANCELLED and job.attempts == 1
-    finally:
-        worker.stop(5)
 
 
 @pytest.mark.parametrize("job_id", [-1, 5, "12", None, 10**15 + 1023])

@@ -8,7 +8,7 @@ import time
 
 from queue_max import JobStatus
 from queue_max.workers import AsyncWorker, Worker, current_job
-from _helpers import wait_until
+from _helpers import wait_until, worker_running
 
 
 def test_an_async_worker_never_runs_more_than_its_concurrency(short_leases):
@@ -26,11 +26,8 @@ def test_an_async_worker_never_runs_more_than_its_concurrency(short_leases):
 
     # When a worker with a concurrency of 6 runs them
     worker = AsyncWorker("a", handler, queue, poll_interval=0.05, concurrency=6)
-    worker.start()
-    try:
+    with worker_running(worker):
         assert queue.wait_until_empty(timeout=20)
-    finally:
-        worker.stop(5)
     # Then 6 ran at a time, never more, and every result is stored
     assert peak[0] == 6
     assert [queue.get_job(job_id).result for job_id in ids] == list(range(40))
@@ -47,11 +44,8 @@ def test_an_async_job_over_its_time_limit_is_cancelled_and_recorded_as_a_timeout
         finished.append(True)
 
     worker = AsyncWorker("a", handler, queue, poll_interval=0.05, job_timeout=0.2)
-    worker.start()
-    try:
+    with worker_running(worker):
         assert wait_until(lambda: queue.get_job(job_id).is_failed)
-    finally:
-        worker.stop(5)
     assert not finished and queue.get_job(job_id).error_type.endswith("JobTimeout")
     assert worker.get_stats()["timed_out"] == 1
 
@@ -103,11 +97,8 @@ def test_async_failures_are_retried_and_callbacks_run(short_leases):
 
     worker = AsyncWorker("a", handler, queue, poll_interval=0.05,
                          on_job_error=lambda worker_id, job, error, permanent: errors.append(permanent))
-    worker.start()
-    try:
+    with worker_running(worker):
         assert wait_until(lambda: queue.get_job(job_id).is_failed)
-    finally:
-        worker.stop(5)
     assert errors == [False, True]
 
 
@@ -122,15 +113,12 @@ def test_heartbeats_keep_a_long_coroutine_leased(short_leases):
         return "done"
 
     worker = AsyncWorker("a", handler, queue, poll_interval=0.05)
-    worker.start()
-    try:
+    with worker_running(worker):
         assert wait_until(lambda: seen)
         recovered = 0
         while not queue.get_job(job_id).is_completed:
             recovered += queue.recover_orphans()
             time.sleep(0.1)
-    finally:
-        worker.stop(5)
     assert recovered == 0 and seen == [job_id] and queue.get_job(job_id).tentativas == 1
 
 
@@ -147,16 +135,13 @@ def test_an_async_job_whose_lease_is_lost_is_cancelled(short_leases):
             raise
 
     worker = AsyncWorker("a", handler, queue, poll_interval=0.05)
-    worker.start()
-    try:
+    with worker_running(worker):
         assert wait_until(lambda: worker.get_current_job() is not None)
         queue.backend.release([queue.get_job(job_id).lease], queue.clock.time())
         fresh = queue.claim_jobs("fresh", 1)[0]
         assert cancelled.wait(5)
         assert wait_until(lambda: worker.get_stats()["lost"] == 1)
         queue.complete_job(fresh, result="fresh")
-    finally:
-        worker.stop(5)
 
 
 def test_a_thread_worker_runs_a_coroutine_handler_to_completion(make_queue):
@@ -168,11 +153,8 @@ def test_a_thread_worker_runs_a_coroutine_handler_to_completion(make_queue):
         return payload["n"] * 10
 
     worker = Worker("w", handler, queue, poll_interval=0.05)
-    worker.start()
-    try:
+    with worker_running(worker):
         assert queue.wait_until_empty(timeout=10)
-    finally:
-        worker.stop(5)
     assert queue.get_job(job_id).result == 20
 
 

@@ -7,7 +7,7 @@ import time
 
 from queue_max import JobStatus
 from queue_max.workers import JobTimeout, Worker, current_job
-from _helpers import wait_until
+from _helpers import wait_until, worker_running
 
 
 def test_heartbeats_keep_a_long_job_from_being_recovered(short_leases):
@@ -54,8 +54,7 @@ def test_a_worker_that_lost_its_lease_cannot_complete_the_job(short_leases):
         return "stale result"
 
     stale = Worker("stale", handler, queue, poll_interval=0.05)
-    stale.start()
-    try:
+    with worker_running(stale):
         assert wait_until(lambda: stale.get_current_job() is not None)
         # When the job changes hands behind its back (a new claim fences the old lease out)
         queue.backend.release([queue.get_job(job_id).lease], queue.clock.time())
@@ -63,8 +62,6 @@ def test_a_worker_that_lost_its_lease_cannot_complete_the_job(short_leases):
         queue.complete_job(fresh, result="fresh result")
         # Then its next heartbeat notices, the handler is asked to stop, and its result is refused
         assert wait_until(lambda: stale.get_stats()["lost"] == 1)
-    finally:
-        stale.stop(5)
     assert told_to_stop == [True]
     assert queue.get_job(job_id).result == "fresh result"
     assert stale.get_stats()["processed"] == 0
@@ -78,12 +75,9 @@ def test_expired_leases_are_recovered_by_a_running_worker_with_the_attempt_count
     done = threading.Event()
     # When an ordinary worker runs on the queue
     worker = Worker("w", lambda payload: done.set(), queue, poll_interval=0.05)
-    worker.start()
-    try:
+    with worker_running(worker):
         assert done.wait(10)
         assert wait_until(lambda: queue.get_job(job_id).is_completed)
-    finally:
-        worker.stop(5)
     # Then it recovered the job after the lease expired, and the lost attempt counts
     job = queue.get_job(job_id)
     assert job.tentativas == 2 and job.errors[0].type == "LeaseExpired"
@@ -102,11 +96,8 @@ def test_a_job_over_its_time_limit_is_asked_to_stop_and_recorded_as_a_timeout(sh
             pass
 
     worker = Worker("w", handler, queue, poll_interval=0.05, job_timeout=0.3)
-    worker.start()
-    try:
+    with worker_running(worker):
         assert wait_until(lambda: queue.get_job(job_id).is_failed)
-    finally:
-        worker.stop(5)
     # Then both attempts timed out and were recorded as such: retried once, then dead-lettered
     job = queue.get_job(job_id)
     assert job.tentativas == 2 and all(0 < left <= 0.3 for left in remaining)
@@ -153,12 +144,9 @@ def test_a_failure_that_storage_cannot_record_does_not_stop_the_worker(short_lea
     first = queue.enqueue({"n": 1})["id"]
     second = queue.enqueue({"n": 2})["id"]
     worker = Worker("w", handler, queue, poll_interval=0.05)
-    worker.start()
-    try:
+    with worker_running(worker):
         # Then the worker carries on with the next job, and the first one, whose lease it let
         # go, is recovered like a job whose worker died: attempt counted, dead-lettered
         assert wait_until(lambda: queue.get_job(second).is_completed)
         assert worker.is_running
         assert wait_until(lambda: queue.get_job(first).is_failed)
-    finally:
-        worker.stop(5)

@@ -18,7 +18,7 @@ from queue_max.workers import Worker
 PROCS = Path(__file__).resolve().parent.parent / "procs"
 sys.path.insert(0, str(PROCS))
 from worker_handlers import read_lines
-from _helpers import wait_until
+from _helpers import wait_until, worker_running
 
 pytestmark = pytest.mark.slow
 LEASES = {"lease_timeout": 1.0, "heartbeat_interval": 0.2, "recovery_interval": 0.2, "rate_limit": 0}
@@ -121,12 +121,9 @@ def test_a_paused_worker_loses_its_job_and_its_late_completion_is_refused(tmp_pa
         # When its lease expires and another worker runs the job
         rescued = threading.Event()
         worker = Worker("rescuer", lambda payload: rescued.set() or "rescued", queue, poll_interval=0.05)
-        worker.start()
-        try:
+        with worker_running(worker):
             assert rescued.wait(20)
             assert wait_until(lambda: queue.get_job(job_id).is_completed)
-        finally:
-            worker.stop(5)
     finally:
         frozen.proc.send_signal(signal.SIGCONT)
     # Then the frozen worker, once thawed, finishes its run but cannot complete the job
