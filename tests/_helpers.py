@@ -54,6 +54,14 @@ def run_threads(count: int, target: Callable[[], object]) -> None:
         thread.join()
 
 
+def clean_env(*also_drop: str) -> dict[str, str]:
+    """The caller's environment as a user's would be: no queue-max settings (nor `also_drop`), and
+    this checkout's code first on the path."""
+    env = {name: value for name, value in os.environ.items() if name not in ENV_VARS and name not in also_drop}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    return env
+
+
 def run_guide(page: str, tmp_path: Path, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run the ```python blocks of `docs/<page>`, concatenated in order, as one script in
     `tmp_path`, with none of queue-max's environment variables set; the finished process."""
@@ -61,9 +69,7 @@ def run_guide(page: str, tmp_path: Path, timeout: float = 60.0) -> subprocess.Co
     blocks = re.findall(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
     script = tmp_path / f"{Path(page).stem}_guide.py"
     script.write_text("\n\n".join(blocks), encoding="utf-8")
-    env = {name: value for name, value in os.environ.items() if name not in ENV_VARS}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
                           timeout=timeout, check=False)
 
 

@@ -48,6 +48,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
 
 @pytest.fixture
+def schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped after it (skips without PostgreSQL)."""
+    require_pg()
+    name = fresh_schema()
+    yield name
+    drop_schema(name)
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
 

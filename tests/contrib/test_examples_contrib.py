@@ -3,7 +3,6 @@ directory, and leave nothing behind."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from queue_max.config import ENV_VARS
+from _helpers import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -23,8 +22,7 @@ def _run(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     checkout's code first on the path, and its own temporary directory."""
     temp = cwd / "tmp"
     temp.mkdir()
-    env = {name: value for name, value in os.environ.items() if name not in ENV_VARS and name != "ADMIN_TOKEN"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    env = clean_env("ADMIN_TOKEN")
     env["TMPDIR"] = str(temp)
     return subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL, check=False)

@@ -3,13 +3,12 @@ nothing behind."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from queue_max.config import ENV_VARS
+from _helpers import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -21,9 +20,7 @@ def _run(script: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     checkout's code first on the path, and its own temporary directory."""
     temp = cwd / "tmp"
     temp.mkdir()
-    env = {name: value for name, value in os.environ.items()
-           if name not in ENV_VARS and name != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    env = clean_env("DJANGO_SETTINGS_MODULE")
     env["TMPDIR"] = str(temp)
     return subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=TIMEOUT, stdin=subprocess.DEVNULL, check=False)

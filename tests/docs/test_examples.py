@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from queue_max.config import ENV_VARS
+from _helpers import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -39,16 +40,9 @@ NO_RUN = re.compile(r"^<!-- no-run\b.*-->$")
 TIMEOUT = 120
 
 
-def _clean_env() -> dict[str, str]:
-    """The caller's environment without queue-max settings, with this checkout's code first."""
-    env = {name: value for name, value in os.environ.items() if name not in ENV_VARS}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    return env
-
-
 def _run(args: list[str], cwd: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env={**_clean_env(), **extra_env}, capture_output=True,
+        [sys.executable, *args], cwd=cwd, env={**clean_env(), **extra_env}, capture_output=True,
         text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL, check=False,
     )
 

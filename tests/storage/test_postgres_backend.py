@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -24,13 +23,6 @@ NOW = 1_800_000_000.0
 @pytest.fixture
 def _need_pg() -> None:
     require_pg()
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = fresh_schema()
-    yield name
-    drop_schema(name)
 
 
 def open_backend(schema: str, **options: object):

@@ -9,11 +9,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from _pg import PG_URL, drop_schema, fresh_schema, require_pg
+from _pg import PG_URL
 from queue_max import Queue
 from queue_max.config import Settings
 from queue_max.errors import StorageUnavailable
@@ -90,14 +89,6 @@ class Relay:
             except OSError:
                 pass
             sock.close()
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    require_pg()
-    name = fresh_schema()
-    yield name
-    drop_schema(name)
 
 
 def settings(schema: str) -> Settings:

@@ -10,19 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from _pg import PG_URL, drop_schema, fresh_schema, require_pg
+from _pg import PG_URL
 from queue_max import ConfigError, Queue, task
 from queue_max.config import Settings
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    require_pg()
-    name = fresh_schema()
-    yield name
-    drop_schema(name)
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,10 @@ from task_modules.fixtures import isolated_tasks  # noqa: F401
 
 from queue_max import JobProgress, JobStatus, Queue, Settings
 from queue_max.tasks import TaskCancelled, TaskHandle, set_default_queue
+from _helpers import wait_until
 
 PROCS = Path(__file__).resolve().parent.parent / "procs"
 pytestmark = pytest.mark.slow
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def traced(path: Path) -> list[str]:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,12 @@ from queue_max._scoreboard import board_path, read_board
 from queue_max.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _helpers import wait_until  # noqa: E402
 from _pg import PG_URL, drop_schema, fresh_schema, require_pg  # noqa: E402
 
 PROC = Path(__file__).resolve().parent.parent / "procs" / "crash_worker.py"
 LEASES = {"lease_timeout": 1.0, "heartbeat_interval": 0.2, "recovery_interval": 3600.0, "rate_limit": 0}
 pytestmark = pytest.mark.slow
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def start_worker(tmp_path: Path, worker_id: str, **config: object) -> subprocess.Popen[bytes]:
