@@ -6,13 +6,26 @@ import itertools
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ._clock import Clock
 from ._events import Emitter
-from ._payload import check_queue_name
-from .errors import ConfigError
+from ._flow_limits import (
+    TASK_BREAKERS,
+    TASK_LIMITS,
+    Policy,
+    QueueLimits,
+    TaskBreaker,
+    TaskLimits,
+    breaker_scope,
+    check_limits,
+    check_queue_list,
+    set_task_breaker,
+    set_task_limits,
+    task_breakers,
+    task_of,
+    task_scope,
+)
 from .models import BreakerView, Job
 from .storage.base import Backend
 
@@ -45,147 +58,6 @@ KEY_RETRY = 0.5
 # stays put, and re-read it at least this often (seconds) whatever the token says: the bound
 # on how late a change is seen should a writer die between its commit and its token bump.
 FLOW_REFRESH = 1.0
-_TASK_KEY = "__task__"
-
-
-class TaskLimits(NamedTuple):
-    """A task's own host-wide limits (0 = none): jobs started per minute, and jobs of one
-    concurrency key running at once (a keyed job of a task without one runs alone)."""
-
-    per_minute: int = 0
-    burst: int | None = None
-    per_key: int = 0
-
-
-# task name -> its limits; filled by @task, read by every Queue's claims (like the task registry)
-_TASK_LIMITS: dict[str, TaskLimits] = {}
-
-
-def set_task_limits(name: str, limits: TaskLimits) -> None:
-    """Record (or, with no limit, forget) the limits of the task registered as `name`."""
-    if limits.per_minute or limits.per_key:
-        _TASK_LIMITS[name] = limits
-    else:
-        _TASK_LIMITS.pop(name, None)
-
-
-class TaskBreaker(NamedTuple):
-    """A task's own host-wide circuit breaker: consecutive failures of its jobs that open it,
-    and the seconds before one trial job runs (None: the Queue's circuit_breaker_timeout)."""
-
-    threshold: int
-    recovery_s: float | None = None
-
-
-# task name -> its own breaker; filled by @task(circuit_breaker_threshold=...), read by claims and acks
-_TASK_BREAKERS: dict[str, TaskBreaker] = {}
-
-
-def set_task_breaker(name: str, breaker: TaskBreaker | None) -> None:
-    """Give the task registered as `name` its own breaker (None: its jobs count on their queue's)."""
-    if breaker is None:
-        _TASK_BREAKERS.pop(name, None)
-    else:
-        _TASK_BREAKERS[name] = breaker
-
-
-def task_breakers() -> dict[str, TaskBreaker]:
-    """The tasks of this process that have their own breaker, by name."""
-    return dict(_TASK_BREAKERS)
-
-
-def breaker_scope(queue_name: str) -> str:
-    return f"queue:{queue_name}"
-
-
-def task_scope(task_name: str) -> str:
-    return f"task:{task_name}"
-
-
-def _task_of(job: Job) -> str | None:
-    task = job.payload.get(_TASK_KEY) if type(job.payload) is dict else None
-    return task if isinstance(task, str) else None
-
-
-def _limit(name: str, value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**9:
-        raise ConfigError(f"{name} must be an int from 0 (no limit) to 10**9, or None, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class QueueLimits:
-    """Host-wide limits of one named queue; None means "the Queue's setting", 0 means none.
-
-    `rate_limit` is in jobs started per minute, `rate_limit_burst` the most that may start at
-    once (default: a minute's worth), `concurrency_limit` the most jobs of the queue running at
-    once on the host."""
-
-    rate_limit: int | None = None
-    rate_limit_burst: int | None = None
-    concurrency_limit: int | None = None
-
-    def __post_init__(self) -> None:
-        _limit("rate_limit", self.rate_limit)
-        _limit("rate_limit_burst", self.rate_limit_burst)
-        _limit("concurrency_limit", self.concurrency_limit)
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The limits in force for one queue: per-second rate, burst and concurrency (0 = none)."""
-
-    per_minute: int
-    burst: int
-    concurrency: int
-
-    @property
-    def limited(self) -> bool:
-        return bool(self.per_minute or self.concurrency)
-
-    def describe(self) -> str:
-        parts = []
-        if self.per_minute:
-            parts.append(f"rate {self.per_minute}/min (burst {self.burst})")
-        if self.concurrency:
-            parts.append(f"at most {self.concurrency} running")
-        return ", ".join(parts) or "no limit"
-
-
-def check_queue_list(queues: object, what: str = "queues") -> tuple[str, ...] | None:
-    """A worker's queue list: None (every queue) or a non-empty list of distinct valid names."""
-    if queues is None:
-        return None
-    if isinstance(queues, str):
-        queues = [part.strip() for part in queues.split(",")]
-    if not isinstance(queues, (list, tuple)) or not queues:
-        raise ConfigError(f"{what} must be a non-empty list of queue names or None (every queue), got {queues!r:.80}")
-    names = tuple(check_queue_name(name, ConfigError) for name in queues)
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{what} lists a queue twice: {list(names)!r}")
-    return names
-
-
-def check_limits(limits: object) -> dict[str, QueueLimits]:
-    if limits is None:
-        return {}
-    if not isinstance(limits, Mapping):
-        raise ConfigError(f"queue_limits must map queue names to QueueLimits, got {limits!r:.80}")
-    checked: dict[str, QueueLimits] = {}
-    for name, value in limits.items():
-        check_queue_name(name, ConfigError)
-        if isinstance(value, Mapping):
-            try:
-                value = QueueLimits(**value)
-            except TypeError as exc:
-                raise ConfigError(f"queue_limits[{name!r}]: {exc}; allowed: rate_limit, "
-                                  "rate_limit_burst, concurrency_limit") from None
-        if not isinstance(value, QueueLimits):
-            raise ConfigError(f"queue_limits[{name!r}] must be a QueueLimits or a dict, got {value!r:.80}")
-        checked[name] = value
-    return checked
 
 
 class _Blocks(NamedTuple):
@@ -323,7 +195,7 @@ class FlowGate:
                 refused += group[allowed:]
             if refused:
                 self.backend.release([job.lease for job in refused], now)
-        if _TASK_LIMITS or any(job.concurrency_key is not None for job in kept):
+        if TASK_LIMITS or any(job.concurrency_key is not None for job in kept):
             kept = self._admit_each(worker_id, kept, now)
         return kept
 
@@ -333,7 +205,7 @@ class FlowGate:
         its one half-open trial host-wide. Other tasks' jobs are not held."""
         groups: dict[str, list[Job]] = {}
         for job in jobs:
-            task = _task_of(job)
+            task = task_of(job)
             if task is not None and task_scope(task) in tasks:
                 groups.setdefault(task, []).append(job)
         held: dict[float, list[Job]] = {}
@@ -358,7 +230,7 @@ class FlowGate:
 
     def task_recovery(self, task: str) -> float:
         """Seconds an open breaker of `task` waits before its trial (the Queue's by default)."""
-        own = _TASK_BREAKERS.get(task)
+        own = TASK_BREAKERS.get(task)
         return self.recovery_s if own is None or own.recovery_s is None else own.recovery_s
 
     def _admit_each(self, worker_id: str, jobs: list[Job], now: float) -> list[Job]:
@@ -366,17 +238,17 @@ class FlowGate:
         a refused job waits out of the run order, so it does not block the jobs behind it."""
         groups: dict[tuple[str, str], list[Job]] = {}
         for job in jobs:
-            task = job.payload.get(_TASK_KEY) if type(job.payload) is dict else None
-            limits = _TASK_LIMITS.get(task) if isinstance(task, str) else None
-            if limits is not None and limits.per_minute:
-                groups.setdefault(("task", task), []).append(job)  # type: ignore[arg-type]
+            task = task_of(job)
+            limits = TASK_LIMITS.get(task) if task is not None else None
+            if task is not None and limits is not None and limits.per_minute:
+                groups.setdefault(("task", task), []).append(job)
             if job.concurrency_key is not None:
                 groups.setdefault(("key", job.concurrency_key), []).append(job)
         refused: dict[int, float] = {}
         for (kind, name), group in groups.items():
             group = [job for job in group if job.id not in refused]
             if kind == "task":
-                limits = _TASK_LIMITS[name]
+                limits = TASK_LIMITS[name]
                 burst = max(1, limits.burst or limits.per_minute)
                 granted = self.backend.take_tokens(f"task:{name}", len(group), limits.per_minute / 60.0, burst, now)
                 wait = 60.0 / limits.per_minute
@@ -395,9 +267,8 @@ class FlowGate:
         return [job for job in jobs if job.id not in refused]
 
     def _take_key(self, worker_id: str, key: str, group: list[Job], now: float) -> int:
-        tasks = {job.payload.get(_TASK_KEY) if type(job.payload) is dict else None for job in group}
-        limit = min((_TASK_LIMITS.get(t, TaskLimits()).per_key or 1) if isinstance(t, str) else 1
-                    for t in tasks)
+        tasks = {task_of(job) for job in group}
+        limit = min((TASK_LIMITS.get(t, TaskLimits()).per_key or 1) if t is not None else 1 for t in tasks)
         slots = self.backend.take_slots(f"key:{key}", len(group), limit, worker_id, now + self.lease_s, now)
         with self._lock:
             for job, slot in zip(group, slots):
@@ -452,8 +323,8 @@ class FlowGate:
         now = self.clock.time()
         scopes: dict[str, int] = {}
         for job in jobs:
-            task = _task_of(job) if _TASK_BREAKERS else None
-            own = _TASK_BREAKERS.get(task) if task is not None else None
+            task = task_of(job) if TASK_BREAKERS else None
+            own = TASK_BREAKERS.get(task) if task is not None else None
             if own is not None:  # a task with its own breaker counts on it, not on its queue's
                 scopes[task_scope(task)] = own.threshold  # type: ignore[arg-type]
             else:
