@@ -28,7 +28,7 @@ from .errors import ConfigError, InvalidJobFile, InvalidPayload
 from .flow import FlowGate, QueueLimits, check_limits
 from .models import JobRef, NewJob
 from .retry import RetryPolicy
-from .storage._open import check_database_url, open_postgres, open_sqlite
+from .storage._open import check_database_url, open_backend
 from .storage.base import Backend, Notifying
 
 __all__ = ["Queue"]
@@ -77,14 +77,8 @@ class Queue:
         self.options: QueueOptions = resolve_options(s, args)
         o = self.options
         self.clock = clock
-        if backend is not None:
-            self.backend: Backend = backend
-        elif url:
-            self.backend = open_postgres(url, schema=s.database_schema, listen=s.database_listen,
-                                         pool_size=s.database_pool_size, clock=clock)
-        else:
-            self.backend = open_sqlite(o.data_dir, o.shards, busy_timeout=s.busy_timeout, cache_size=s.cache_size,
-                                       mmap_size=s.mmap_size, durable=o.durable, default_shards=s.num_shards)
+        self.backend: Backend = backend if backend is not None else open_backend(
+            url, s, data_dir=o.data_dir, shards=o.shards, durable=o.durable, clock=clock)
         if rate_limit_burst is not None and (type(rate_limit_burst) is not int or rate_limit_burst < 1):
             raise ConfigError(f"rate_limit_burst must be an int >= 1 or None, got {rate_limit_burst!r}")
         self.events = Emitter()

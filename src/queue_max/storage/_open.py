@@ -5,12 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._clock import Clock
+from ..config import Settings
 from ..errors import ConfigError
 from ._url import check_database_url, redact_url
 from .base import Backend
 from .sqlite import ShardManager, ShardOptions
 
-__all__ = ["check_database_url", "open_postgres", "open_sqlite", "redact_url"]
+__all__ = ["check_database_url", "open_backend", "open_postgres", "open_sqlite", "redact_url"]
+
+
+def open_backend(url: str | None, settings: Settings, *, data_dir: Path, shards: int | None, durable: bool,
+                 clock: Clock) -> Backend:
+    """PostgreSQL when `url` names a database, else SQLite shards in `data_dir`; tuned by `settings`."""
+    s = settings
+    if url:
+        return open_postgres(url, schema=s.database_schema, listen=s.database_listen,
+                             pool_size=s.database_pool_size, clock=clock)
+    return open_sqlite(data_dir, shards, busy_timeout=s.busy_timeout, cache_size=s.cache_size,
+                       mmap_size=s.mmap_size, durable=durable, default_shards=s.num_shards)
+
 
 def open_sqlite(data_dir: Path, shards: int | None, *, busy_timeout: float, cache_size: int,
                 mmap_size: int, durable: bool, default_shards: int) -> Backend:
