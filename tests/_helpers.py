@@ -62,6 +62,16 @@ def clean_env(*also_drop: str) -> dict[str, str]:
     return env
 
 
+def run_example(script: Path, cwd: Path, *also_drop: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run an example as a user would: from `cwd`, in `clean_env(*also_drop)`, with its own empty
+    temporary directory `cwd/tmp` (so a test can check that it cleaned up after itself)."""
+    temp = cwd / "tmp"
+    temp.mkdir()
+    env = {**clean_env(*also_drop), "TMPDIR": str(temp)}
+    return subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+
 def run_guide(page: str, tmp_path: Path, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run the ```python blocks of `docs/<page>`, concatenated in order, as one script in
     `tmp_path`, with none of queue-max's environment variables set; the finished process."""

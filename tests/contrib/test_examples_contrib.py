@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from _helpers import clean_env
+from _helpers import run_example
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -18,14 +17,7 @@ TIMEOUT = 60
 
 
 def _run(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run an example as a user would: a clean environment (no queue-max settings), this
-    checkout's code first on the path, and its own temporary directory."""
-    temp = cwd / "tmp"
-    temp.mkdir()
-    env = clean_env("ADMIN_TOKEN")
-    env["TMPDIR"] = str(temp)
-    return subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+    return run_example(EXAMPLES / script, cwd, "ADMIN_TOKEN", timeout=TIMEOUT)
 
 
 def _assert_clean(cwd: Path) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
-from _helpers import clean_env
+from _helpers import run_example
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -16,14 +15,7 @@ TIMEOUT = 120
 
 
 def _run(script: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run `script` as a user would: a clean environment (no queue-max or Django settings), this
-    checkout's code first on the path, and its own temporary directory."""
-    temp = cwd / "tmp"
-    temp.mkdir()
-    env = clean_env("DJANGO_SETTINGS_MODULE")
-    env["TMPDIR"] = str(temp)
-    return subprocess.run([sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+    return run_example(script, cwd, "DJANGO_SETTINGS_MODULE", timeout=TIMEOUT)
 
 
 def test_the_django_example_enqueues_from_a_view_and_a_burst_worker_runs_everything(tmp_path):
