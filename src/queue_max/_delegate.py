@@ -37,5 +37,16 @@ class delegate(Generic[Part, P, R]):  # noqa: N801 - used like a decorator-made 
         if obj is None:
             return self.method
         bound = self.method.__get__(getattr(obj, self.part))
-        obj.__dict__[self.name] = bound  # later lookups find it on the instance directly
+        if _resolves_to(type(obj), self.name, self):
+            obj.__dict__[self.name] = bound  # later lookups find it on the instance directly
+        # else a subclass overrides the name and reached here through super(): caching would hide
+        # its override from every later call
         return bound
+
+
+def _resolves_to(cls: type, name: str, attribute: object) -> bool:
+    """Whether `cls.<name>` is `attribute` itself (not an override in a subclass)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name] is attribute
+    return False
