@@ -42,9 +42,9 @@ def worker(request: pytest.FixtureRequest, data_dir: Path, queue: Queue, tmp_pat
         argv = [sys.executable, "-m", "queue_max", "--data-dir", str(data_dir), "worker", "--tasks",
                 "task_modules.cooperative", "--processes", "2", "--rate-limit", "0", "--poll-interval", "0.05"]
     else:
-        config = {"data_dir": str(data_dir), "worker_id": "async-proc", "ready": str(tmp_path / "ready"),
-                  "handler": "task_modules.cooperative:async_handler"}
-        argv = [sys.executable, str(PROCS / "async_worker_proc.py"), json.dumps(config)]
+        config = {"data_dir": str(data_dir), "worker_id": "async-proc", "out": str(tmp_path), "async": True,
+                  "handler": "task_modules.cooperative:async_handler", "queue": {"rate_limit": 0}}
+        argv = [sys.executable, str(PROCS / "crash_worker.py"), json.dumps(config)]
     proc = subprocess.Popen(argv, env=module_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         yield request.param
