@@ -103,7 +103,7 @@ class Scoreboard:
             return
         offset = _SLOTS_AT + slot * _SLOT.size
         now = time.monotonic()
-        _ID.pack_into(self._map, offset, 0)
+        # pack_into writes the fields in order: the id is cleared first, then set last
         _SLOT.pack_into(self._map, offset, 0, token, now, 0.0 if timeout is None else now + timeout)
         _ID.pack_into(self._map, offset, job_id)
 
