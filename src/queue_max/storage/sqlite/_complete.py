@@ -9,7 +9,7 @@ from typing import Any
 from ...models import Lease
 from ._ids import rowid_of
 from ._sql import Q
-from ._tally import tally_completed
+from ._tally import tally_completed, tally_moved
 
 __all__ = ["SomeLeaseLost", "complete_all", "complete_each"]
 
@@ -19,19 +19,24 @@ class SomeLeaseLost(Exception):
 
 
 def complete_all(conn: sqlite3.Connection, group: Sequence[tuple[Lease, Any]], now: float,
-                 result_ttl: float) -> None:
+                 result_ttl: float, queues: Sequence[str] | None = None) -> None:
     """Complete every lease of the group with one `executemany` per statement.
 
     The fast path of grouped acks: one call into SQLite for the whole group instead of one per
     job (and its own parameter dict each), measured at about 2 µs less per job of a 4-thread
-    drain. It cannot tell which lease was lost, so it raises `SomeLeaseLost` when any was."""
+    drain. It cannot tell which lease was lost, so it raises `SomeLeaseLost` when any was.
+    `queues`, when the caller knows them, are the jobs' queue names, one per lease: the tallies
+    are then counted from them instead of from the rows."""
     if result_ttl > 0:
         expires = now + result_ttl
         params = [{"id": rowid_of(lease.job_id), "token": lease.token, "now": now, "expires": expires,
                    "result": result} for lease, result in group]
         if conn.executemany(Q.complete_counted, params).rowcount != len(group):
             raise SomeLeaseLost
-        tally_completed(conn, [param["id"] for param in params])
+        if queues is not None and len(queues) == len(group):
+            tally_moved(conn, queues, "processing", "completed")
+        else:
+            tally_completed(conn, [param["id"] for param in params])
         return
     conn.execute(Q.raise_floor)
     keys = [{"id": rowid_of(lease.job_id), "token": lease.token} for lease, _result in group]

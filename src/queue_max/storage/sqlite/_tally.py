@@ -8,11 +8,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._sql import Q
+from ._sql import TALLY_STATUSES, Q
 
-__all__ = ["tally_claimed", "tally_completed", "tally_inserted"]
+__all__ = ["tally_claimed", "tally_completed", "tally_inserted", "tally_moved"]
 
 _QUEUE = 19  # the queue name's place in a row of NAMED_JOB_COLUMNS
+_COLUMN = {status: index for index, status in enumerate(TALLY_STATUSES)}
 
 
 def tally_inserted(conn: sqlite3.Connection, queue_name: str, status: str, count: int) -> None:
@@ -23,11 +24,23 @@ def tally_inserted(conn: sqlite3.Connection, queue_name: str, status: str, count
 
 def tally_claimed(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
     """The claimed `rows` (of NAMED_JOB_COLUMNS) moved from pending to processing."""
-    if len(rows) == 1 or all(row[_QUEUE] == rows[0][_QUEUE] for row in rows):
-        per_queue: Iterable[tuple[str, int]] = ((rows[0][_QUEUE], len(rows)),) if rows else ()
-    else:
-        per_queue = Counter(row[_QUEUE] for row in rows).items()
-    conn.executemany(Q.tally_add, [(name, -n, 0, n, 0, 0, 0) for name, n in per_queue])
+    if rows:
+        tally_moved(conn, [row[_QUEUE] for row in rows], "pending", "processing")
+
+
+def tally_moved(conn: sqlite3.Connection, queues: Sequence[str], old: str, new: str) -> None:
+    """One job of each of `queues` (a name per job) moved from status `old` to `new`."""
+    first = queues[0]
+    per_queue: Iterable[tuple[str, int]] = (
+        ((first, len(queues)),) if all(name == first for name in queues) else Counter(queues).items())
+    old_at, new_at = _COLUMN[old], _COLUMN[new]
+    rows: list[tuple[Any, ...]] = []
+    for name, n in per_queue:
+        deltas = [0] * len(TALLY_STATUSES)
+        deltas[old_at] -= n
+        deltas[new_at] += n
+        rows.append((name, *deltas))
+    conn.executemany(Q.tally_add, rows)
 
 
 def tally_completed(conn: sqlite3.Connection, rowids: Sequence[int]) -> None:

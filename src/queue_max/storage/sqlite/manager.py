@@ -367,7 +367,8 @@ class ShardManager(Inspection, FlowControl):
                 with shard.write() as conn:
                     if missing:
                         facts += ack_facts(conn, shard_id, missing)
-                    complete_all(conn, group, now, result_ttl)
+                    # the facts name each job's queue: the tallies need no look at the rows
+                    complete_all(conn, group, now, result_ttl, [fact[-1] for fact in facts])
                     self.rollup.attempts(shard_id, [fact[1:] for fact in facts], "completed", now)
                     self.rollup.write(conn, shard_id)
             except SomeLeaseLost:  # rolled back: find which, one lease at a time
