@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ._payload import check_progress
+from ._validate import check_progress
 from .errors import LeaseLost
 from .models import Job, JobProgress
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ._payload import check_queue_name
+from ._validate import check_queue_name
 from .errors import ConfigError
 from .models import Job
 

@@ -8,20 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._payload import (
-    DEFAULT_QUEUE,
+from ._payload import DEFAULT_QUEUE, encode_payload, resolve_run_at
+from .config import Settings
+from ._validate import (
+    check_bool,
     check_concurrency_key,
+    check_count,
     check_dedupe_key,
     check_dedupe_window,
     check_max_retries,
     check_priority,
     check_queue_name,
+    check_seconds,
     check_shard_key,
-    encode_payload,
-    resolve_run_at,
 )
-from .config import Settings
-from ._validate import check_bool, check_count, check_seconds
 from .errors import ConfigError, InvalidPayload
 from .models import NewJob
 

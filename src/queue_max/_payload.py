@@ -1,31 +1,18 @@
-"""Validation and JSON encoding of job payloads and job options, before anything is written."""
+"""Validation and JSON encoding of job payloads and results, before anything is written."""
 
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from typing import Any
 
 from ._json import dumps, loads
-from .errors import InvalidPayload, InvalidProgress, QueueMaxError
-from .models import JobProgress
+from .errors import InvalidPayload
 
 __all__ = [
     "DEFAULT_QUEUE",
     "MAX_DEPTH",
-    "MAX_QUEUE_NAME",
-    "MAX_PRIORITY",
-    "MIN_PRIORITY",
-    "check_concurrency_key",
-    "check_dedupe_key",
-    "check_dedupe_window",
-    "check_progress",
     "check_payload",
-    "check_max_retries",
-    "check_priority",
-    "check_queue_name",
-    "check_shard_key",
     "decode_json",
     "encode_payload",
     "encode_value",
@@ -34,12 +21,7 @@ __all__ = [
 ]
 
 MAX_DEPTH = 64
-MIN_PRIORITY = -100
-MAX_PRIORITY = 100
-MAX_DEDUPE_KEY = 512
 DEFAULT_QUEUE = "default"
-MAX_QUEUE_NAME = 64
-QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,%d}" % (MAX_QUEUE_NAME - 1), re.ASCII)
 
 _encode = dumps
 decode_json = loads
@@ -138,109 +120,6 @@ def encode_value(value: object, what: str = "result") -> str:
             + (" (convert tuples to lists yourself)" if t is tuple else "")
         )
     return _encode(value)
-
-
-def check_priority(priority: object) -> int:
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise InvalidPayload(
-            f"priority must be an int from {MIN_PRIORITY} to {MAX_PRIORITY} "
-            f"(0 low, 1 medium, 2 high), got {_kind(priority)} {priority!r}"
-        )
-    value = int(priority)
-    if not MIN_PRIORITY <= value <= MAX_PRIORITY:
-        raise InvalidPayload(
-            f"priority must be an int from {MIN_PRIORITY} to {MAX_PRIORITY} "
-            f"(0 low, 1 medium, 2 high), got {value}"
-        )
-    return value
-
-
-def check_max_retries(max_retries: object) -> int:
-    if type(max_retries) is not int or max_retries < 0 or max_retries > 1000:
-        raise InvalidPayload(
-            f"max_retries must be an int from 0 to 1000 (0 = never retry), got {max_retries!r}"
-        )
-    return max_retries
-
-
-def check_shard_key(pagina_id: object) -> int | None:
-    if pagina_id is None:
-        return None
-    if type(pagina_id) is not int or pagina_id < 0:
-        raise InvalidPayload(
-            f"pagina_id (shard key) must be a non-negative int or None, got {pagina_id!r}"
-        )
-    return pagina_id
-
-
-def check_queue_name(name: object, error: type[QueueMaxError] = InvalidPayload) -> str:
-    """A queue name: 1 to 64 ASCII letters, digits, `_`, `-`, `.` or `:`, starting with a letter
-    or a digit (safe in file names, URLs, log lines and command lines)."""
-    if type(name) is str and QUEUE_NAME.fullmatch(name):
-        return name
-    raise error(
-        f"queue_name must be 1 to {MAX_QUEUE_NAME} characters of ASCII letters, digits, '_', '-', "
-        f"'.' or ':', starting with a letter or digit; got {name!r:.80}"
-    )
-
-
-def check_concurrency_key(key: object) -> str | None:
-    if key is None:
-        return None
-    if type(key) is not str or not key or len(key) > MAX_DEDUPE_KEY or not key.isprintable():
-        raise InvalidPayload(
-            f"concurrency_key must be a non-empty printable str of at most {MAX_DEDUPE_KEY} "
-            f"characters or None, got {key!r:.80}"
-        )
-    return key
-
-
-def check_dedupe_key(key: object) -> str | None:
-    if key is None:
-        return None
-    if type(key) is not str or not key or len(key) > MAX_DEDUPE_KEY:
-        raise InvalidPayload(
-            f"dedupe_key must be a non-empty str of at most {MAX_DEDUPE_KEY} characters "
-            f"or None, got {key!r:.80}"
-        )
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidPayload(f"dedupe_key must be valid Unicode (no lone surrogates), got {key!r:.80}") from None
-    return key
-
-
-def check_dedupe_window(window: object, key: str | None) -> float | None:
-    """Seconds for which a completed job still holds its dedupe key; needs a dedupe key."""
-    if window is None:
-        return None
-    if isinstance(window, bool) or not isinstance(window, (int, float)) or not math.isfinite(window) \
-            or window <= 0:
-        raise InvalidPayload(f"dedupe_window must be a finite number of seconds > 0 or None, got {window!r:.80}")
-    if key is None:
-        raise InvalidPayload(f"dedupe_window={window!r} needs a dedupe_key: the window is how long a "
-                             "completed job of that key still counts")
-    return float(window)
-
-
-MAX_PROGRESS_MESSAGE = 1000
-
-
-def check_progress(fraction: object, message: object = None) -> JobProgress:
-    """A job's progress: a fraction from 0 to 1 and an optional short message."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not math.isfinite(fraction) \
-            or not 0 <= fraction <= 1:
-        raise InvalidProgress(f"progress fraction must be a finite number from 0.0 to 1.0, got {fraction!r:.80}")
-    if message is not None:
-        if not isinstance(message, str) or len(message) > MAX_PROGRESS_MESSAGE:
-            raise InvalidProgress(f"progress message must be a str of at most {MAX_PROGRESS_MESSAGE} characters "
-                                  f"or None, got {type(message).__name__} {message!r:.80}")
-        try:
-            message.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidProgress(f"progress message must be valid Unicode (no lone surrogates), "
-                                  f"got {message!r:.80}") from None
-    return JobProgress(float(fraction), message)
 
 
 def resolve_run_at(now: float, delay: object = None, run_at: object = None) -> float | None:

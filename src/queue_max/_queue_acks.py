@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 from ._claims import Claims
 from ._events import Emitter
 from ._options import QueueOptions
-from ._payload import check_progress, encode_value
+from ._payload import encode_value
 from ._recovery import settle_worker
 from .errors import ConfigError, JobNotFound, LeaseLost, StoppedOnCancel
-from ._validate import check_presences, check_seconds
+from ._validate import check_presences, check_progress, check_seconds
 from .models import ErrorInfo, Job, JobProgress, JobStatus, Lease, WorkerPresence
 from .retry import RetryPolicy, decide, error_info
 

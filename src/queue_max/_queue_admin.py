@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 from ._events import Emitter
 from ._options import QueueOptions
-from ._payload import check_queue_name
-from ._validate import check_job_ids, check_queue_filter, check_seconds, check_status
+from ._validate import check_job_ids, check_queue_filter, check_queue_name, check_seconds, check_status
 from ._waiting import Waiting
 from .errors import ConfigError
 from .models import JobStatus

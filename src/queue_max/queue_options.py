@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._options import QueueOptions, resolve_options
-from ._payload import check_queue_name
+from ._validate import check_queue_name
 from .config import Settings, load_settings
 from .errors import ConfigError
 from .queue import Queue

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .._payload import check_queue_name
+from .._validate import check_queue_name
 from ..config import Settings
 from ..errors import ConfigError
 from ..flow import check_queue_list

@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from .._payload import DEFAULT_QUEUE, MAX_PRIORITY, MIN_PRIORITY, check_queue_name
-from .._validate import check_seconds
+from .._payload import DEFAULT_QUEUE
+from .._validate import MAX_PRIORITY, MIN_PRIORITY, check_queue_name, check_seconds
 from ..errors import ConfigError, InvalidPayload
 from ..retry import RetryPolicy
 
