@@ -19,13 +19,14 @@ import mmap
 import os
 import socket
 import struct
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-__all__ = ["BOARD_DIR", "Board", "Scoreboard", "board_path", "board_paths", "read_board"]
+__all__ = ["BOARD_DIR", "Board", "Scoreboard", "board_path", "board_paths", "drop_board", "open_board", "read_board"]
 
 BOARD_DIR = "workers"  # under the queue's local directory, beside the CLI's worker status files
 _SUFFIX = ".started"
@@ -54,6 +55,39 @@ def board_paths(local_dir: Path, worker_id: str | None = None) -> list[Path]:
         return sorted((local_dir / BOARD_DIR).glob(pattern))
     except OSError:
         return []
+
+
+_TAKEN: set[Path] = set()  # boards this process has open: two workers may share an id
+_TAKEN_LOCK = threading.Lock()
+
+
+def open_board(local_dir: Path, worker_id: str, slots: int) -> Scoreboard:
+    """A new board for a worker of this process, under a name no other worker here uses
+    (`OSError` if it cannot be written)."""
+    base = board_path(local_dir, worker_id)
+    with _TAKEN_LOCK:
+        path, serial = base, 1
+        while path in _TAKEN:
+            serial += 1
+            path = base.with_name(f"{base.name[:-len(_SUFFIX)]}-{serial}{_SUFFIX}")
+        _TAKEN.add(path)
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        return Scoreboard(path, slots, create=True, worker_id=worker_id)
+    except BaseException:
+        with _TAKEN_LOCK:
+            _TAKEN.discard(path)
+        raise
+
+
+def drop_board(board: Scoreboard) -> None:
+    """Delete a board `open_board` made (its map stays usable: a thread may still end a job)."""
+    try:
+        board.path.unlink()
+    except OSError:
+        pass
+    with _TAKEN_LOCK:
+        _TAKEN.discard(board.path)
 
 
 def _stem(worker_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cProfile
 import json
 import pstats
+import os
 import signal
 import subprocess
 import sys
@@ -237,3 +238,23 @@ def test_a_worker_refuses_a_board_that_is_not_a_scoreboard(tmp_path, settings):
     with Queue(data_dir=tmp_path / "data", shards=1, settings=settings) as queue:
         with pytest.raises(ConfigError, match="board must be a queue_max._scoreboard.Scoreboard, got 'x'"):
             Worker("w", lambda payload: None, queue).record_on("x")  # type: ignore[arg-type]
+
+
+def test_two_workers_of_one_process_that_share_an_id_keep_separate_boards(tmp_path, settings):
+    from queue_max._scoreboard import board_paths
+    from queue_max.workers import Worker
+
+    # Given two workers in this process with the same id, on one queue
+    with Queue(data_dir=tmp_path / "data", shards=1, settings=settings) as queue:
+        workers = [Worker("same", lambda payload: None, queue, poll_interval=0.05) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        try:
+            # Then each writes a board of its own, both naming this process and that id
+            boards = [read_board(path) for path in board_paths(queue.backend.local_dir, "same")]
+            assert [(b.worker_id, b.pid) for b in boards if b is not None] == [("same", os.getpid())] * 2
+        finally:
+            for worker in workers:
+                worker.stop(5)
+        # And stopping them removes both
+        assert board_paths(queue.backend.local_dir) == []

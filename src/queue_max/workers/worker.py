@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from .._scoreboard import Scoreboard, board_path
+from .._scoreboard import Scoreboard, drop_board, open_board
 from ..errors import ConfigError
 from ..handler import JobHandler
 from ..models import Job, Lease
@@ -70,23 +70,17 @@ class Worker(BaseWorker):
         local = self.queue.backend.local_dir
         if local is None:
             return  # no directory every process shares: recovery charges every held job
-        path = board_path(local, self.worker_id)
         try:
-            path.parent.mkdir(mode=0o700, exist_ok=True)
             # room for the threads that replace hung ones; past it the board says it is incomplete
-            self.board = Scoreboard(path, self.concurrency + 8, create=True, worker_id=self.worker_id)
+            self.board = open_board(local, self.worker_id, self.concurrency + 8)
         except (OSError, ValueError) as exc:
-            log.warning("worker %s: cannot write its scoreboard %s (%s); if it dies, every job it "
-                        "holds will be charged an attempt", self.worker_id, path, exc)
+            log.warning("worker %s: cannot write its scoreboard under %s (%s); if it dies, every job "
+                        "it holds will be charged an attempt", self.worker_id, local, exc)
 
     def _close_board(self) -> None:
-        # the map stays open: an abandoned thread may still end its job on it
         board, self.board = self.board, None
         if board is not None:
-            try:
-                board.path.unlink()
-            except OSError:
-                pass
+            drop_board(board)
 
     def _finish(self, clean: bool) -> None:
         if self._own_board:
