@@ -260,7 +260,8 @@ class Task(TaskMethods[P, R]):
         envelope = make_envelope(self.name, args, kwargs)
         if is_eager()[0]:
             return self._run_eagerly(f"{self.name}.{method}()", call, envelope)
-        call = self._keyed(f"{self.name}.{method}()", call, args, kwargs)
+        if "concurrency_key" not in call and self.options.concurrency_key is not None:
+            call = self._keyed(f"{self.name}.{method}()", call, args, kwargs)
         queue = self._queue_for(call)
         try:
             ref = queue.enqueue(envelope, **self._job_options(call))
