@@ -18,28 +18,27 @@ from queue_max.storage.sqlite._sql import SCHEMA_VERSION, Q, TALLIES_SCHEMA
 NOW = 1_800_000_000.0
 
 
+def _downgrade(path: Path, version: int, statements: list[str]) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute(f"UPDATE shard_metadata SET value = {version} WHERE key = 'version'")
+    conn.close()
+
+
 def downgrade_to_v4(path: Path) -> None:
     """Turn a fresh shard file into the schema-4 layout: no tallies (counts were counted)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    for statement in TALLIES_SCHEMA:
-        words = statement.split()
-        if words[1] in ("TABLE", "TRIGGER"):
-            conn.execute(f"DROP {words[1]} {words[2]}")
-    conn.execute("ALTER TABLE fila DROP COLUMN tallied")
-    conn.execute("PRAGMA user_version = 4")
-    conn.execute("UPDATE shard_metadata SET value = 4 WHERE key = 'version'")
-    conn.close()
+    drops = [f"DROP {words[1]} {words[2]}" for words in (statement.split() for statement in TALLIES_SCHEMA)
+             if words[1] in ("TABLE", "TRIGGER")]
+    _downgrade(path, 4, [*drops, "ALTER TABLE fila DROP COLUMN tallied"])
 
 
 def downgrade_to_v3(path: Path) -> None:
     """Turn a fresh shard file into the schema-3 layout: no progress, no cancel requests."""
     downgrade_to_v4(path)
-    conn = sqlite3.connect(path, isolation_level=None)
-    for column in ("progress", "progress_message", "cancel_requested"):
-        conn.execute(f"ALTER TABLE fila DROP COLUMN {column}")
-    conn.execute("PRAGMA user_version = 3")
-    conn.execute("UPDATE shard_metadata SET value = 3 WHERE key = 'version'")
-    conn.close()
+    _downgrade(path, 3, [f"ALTER TABLE fila DROP COLUMN {column}"
+                         for column in ("progress", "progress_message", "cancel_requested")])
 
 
 def downgrade_to_v2(path: Path) -> None:

@@ -108,11 +108,15 @@ def test_the_counts_match_a_recount_after_every_kind_of_write(tmp_path: Path):
     queue.close()
 
 
+def one_shard(data: Path, clock: FakeClock) -> Queue:
+    return Queue(data_dir=data, shards=1, rate_limit=0, settings=Settings(), clock=clock)
+
+
 def test_a_schema_4_shard_is_tallied_from_its_rows_when_opened(tmp_path: Path):
     # Given a shard written before the tallies, holding jobs in several states
     clock = FakeClock()
     data = tmp_path / "data"
-    with Queue(data_dir=data, shards=1, rate_limit=0, settings=Settings(), clock=clock) as queue:
+    with one_shard(data, clock) as queue:
         queue.enqueue_batch([{"payload": {"i": i}} for i in range(6)])
         queue.enqueue({"m": 1}, queue_name="mail")
         queue.enqueue({"later": 1}, delay=60)
@@ -124,7 +128,7 @@ def test_a_schema_4_shard_is_tallied_from_its_rows_when_opened(tmp_path: Path):
         queue.fail_job(queue.pop_job("w"), error="dead", permanent=True)  # type: ignore[arg-type]
     downgrade_to_v4(data / "shard_0.db")
     # When it is opened again
-    with Queue(data_dir=data, rate_limit=0, settings=Settings(), clock=clock) as queue:
+    with one_shard(data, clock) as queue:
         # Then it is at the current schema and its counts are exact
         assert_exact(queue, data, clock.time())
         assert queue.counts()["processing"] == 1 and queue.counts()["dead_letter"] == 1
@@ -136,8 +140,8 @@ def test_a_schema_4_shard_is_tallied_from_its_rows_when_opened(tmp_path: Path):
 def test_a_status_changed_by_hand_in_sql_is_still_counted(tmp_path: Path):
     # Given a queue whose rows an operator edits with the sqlite3 shell
     clock = FakeClock()
-    data = tmp_path / "data"
-    with Queue(data_dir=data, shards=1, rate_limit=0, settings=Settings(), clock=clock) as queue:
+    with one_shard(tmp_path / "data", clock) as queue:
+        data = tmp_path / "data"
         queue.enqueue_batch([{"payload": {"i": i}} for i in range(4)])
         conn = sqlite3.connect(data / "shard_0.db")
         # When one job is moved to another queue and another is deleted
