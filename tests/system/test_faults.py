@@ -351,6 +351,7 @@ REVIEWED = {
     ("postgres/backend.py", "complete_many"): "`sql` is q.complete, q.complete_delete or their *_facts forms",
     ("postgres/_metrics.py", "event_metrics"): "`sql` is one of three q.read_metric_* statements",
     ("postgres/_listen.py", "_listen"): "the channel name is queue_max_ plus the validated schema name",
+    ("sqlite/manager.py", "claim"): "`peek` is Q.peek_queue or Q.peek_ready",
     ("sqlite/manager.py", "_claim_rows"): "`sql` is Q.claim(_counted), Q.claim_queue(_counted) or "
                                           "claim_excluding(n): ':x<i>' placeholders",
 }

@@ -466,7 +466,7 @@ class Q:
     list_all_in = f"SELECT {JOB_COLUMNS} FROM fila WHERE queue_name = ? ORDER BY id LIMIT ?"
     # the counts: the tallies, and the scheduled jobs already due (they count as pending), read
     # on the scheduled index (claims promote them within milliseconds, so the range is short)
-    read_tallies = f"SELECT queue_name, {', '.join(TALLY_STATUSES)} FROM tallies"
+    read_tallies = f"SELECT queue_name, {_TALLY_COLUMNS} FROM tallies"
     count_due = (
         "SELECT queue_name, count(*) FROM fila WHERE status = 'scheduled' AND run_at <= ? GROUP BY queue_name"
     )
