@@ -349,6 +349,7 @@ class _Driver:
                 raise RuntimeError("the regular producers did not finish within a minute of the fault phase")
             self.reap(restart=True)
             if aim is None and now >= victim_kill:
+                (self.log_dir / "victim.go").touch()
                 aim = threading.Thread(target=self.kill_mid_batch, args=(victim,), name="victim killer")
                 aim.start()
             if stopped is not None and now >= cont_at:
