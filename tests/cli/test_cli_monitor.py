@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import signal
 import subprocess
 import sys
@@ -13,12 +15,20 @@ import pytest
 from cli_fixtures.helpers import cli, data_dir, make_cli_queue, module_env  # noqa: F401 - fixtures
 
 from queue_max._clock import FakeClock
+from queue_max.models import WorkerPresence
 from queue_max.cli._status import StatusFile
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
 except ImportError:  # pragma: no cover - the format is then checked by regex alone
     text_string_to_metric_families = None
+
+
+def _register(queue, worker_id, *, age=0.0, host=None, pid=None):
+    """A worker record in the registry, as a live worker's heartbeat writes it `age` seconds ago."""
+    now = time.time()
+    queue.backend.put_workers([WorkerPresence(worker_id, host or socket.gethostname(), pid or os.getpid(),
+                                              "Worker", None, 2, 0, now - age, now - age)])
 
 
 def _status(data_dir, name, **fields):
@@ -84,7 +94,7 @@ def test_a_liveness_probe_ignores_a_backlog_under_load_but_not_dead_workers(cli,
     # Given a backlog far over the alert threshold and one live worker reporting in
     queue = make_cli_queue()
     queue.enqueue_batch([{"payload": {"n": n}} for n in range(1500)])
-    _status(data_dir, "w-1")
+    _register(queue, "w-1")
     # Then the full check alerts on the backlog, but the liveness probe stays green
     assert cli("health", "--min-workers", "1").code == 3
     live = cli("health", "--liveness", "--json", "--min-workers", "1")
@@ -92,22 +102,58 @@ def test_a_liveness_probe_ignores_a_backlog_under_load_but_not_dead_workers(cli,
     assert set(live.json()["checks"]) == {"storage", "workers"}
     assert "readable and writable" in live.json()["checks"]["storage"]["detail"]
     # And with no worker left, the liveness probe fails
-    (data_dir / "workers" / "w-1.json").unlink()
+    queue.backend.drop_workers(queue.workers())
     assert cli("health", "--liveness", "--min-workers", "1").code == 3
 
 
 def test_too_few_workers_and_stale_ones_are_unhealthy(cli, data_dir, make_cli_queue):
-    make_cli_queue()
+    queue = make_cli_queue()
     assert cli("health", "--min-workers", "1").code == 3
-    _status(data_dir, "w-1")
+    _register(queue, "w-1")
     assert cli("health", "--min-workers", "1").code == 0
-    # a status file nobody rewrote for a minute: that worker hangs
-    path = data_dir / "workers" / "w-1.json"
-    data = json.loads(path.read_text())
-    data["updated_at"] -= 60
-    path.write_text(json.dumps(data))
+    # a record on this host whose heartbeat stopped a minute ago: that worker hangs
+    _register(queue, "w-1", age=60)
     result = cli("health", "--json")
     assert result.code == 3 and result.json()["checks"]["workers"]["stale"] == ["w-1"]
+
+
+def test_a_silent_worker_on_another_host_is_listed_but_fails_nothing(cli, make_cli_queue):
+    # Given one live worker here and one on another host that stopped reporting (dead or hung:
+    # from here the two cannot be told apart, and a probe must not restart healthy pods for it)
+    queue = make_cli_queue()
+    _register(queue, "here")
+    _register(queue, "there", host="other-host.invalid", pid=4242, age=600)
+    # Then health stays green, counts the live one and names the silent one
+    result = cli("health", "--json", "--min-workers", "1")
+    assert result.code == 0, result.out
+    check = result.json()["checks"]["workers"]
+    assert check["live_processes"] == 1 and check["stale"] == []
+    assert check["stale_elsewhere"] == ["there@other-host.invalid"]
+
+
+def test_a_worker_started_from_user_code_counts_for_health(cli, data_dir, make_cli_queue):
+    # Given a plain Worker started by an application's own code (no queue-max CLI, no status file)
+    make_cli_queue().close()
+    script = ("import sys, time\n"
+              "from queue_max import Queue, Worker\n"
+              f"queue = Queue(data_dir={str(data_dir)!r})\n"
+              "worker = Worker('app-worker', lambda payload: None, queue, poll_interval=0.1)\n"
+              "worker.start()\n"
+              "print('ready', flush=True)\n"
+              "sys.stdin.read()\n"
+              "worker.stop()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], env=module_env(), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        # Then the liveness probe sees its process
+        result = cli("health", "--liveness", "--json", "--min-workers", "1")
+        assert result.code == 0, result.out
+        assert result.json()["checks"]["workers"]["live_processes"] == 1
+    finally:
+        proc.communicate("", timeout=30)
+    # And once it stopped, it no longer counts
+    assert cli("health", "--liveness", "--min-workers", "1").code == 3
 
 
 def test_status_files_of_dead_processes_are_dropped(cli, data_dir, make_cli_queue):

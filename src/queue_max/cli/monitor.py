@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterable
+import socket
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import StorageError
 from ..metrics import Exposition, add_event_metrics
-from ..models import MetricRow
+from ..models import MetricRow, WorkerPresence
 from ._context import Context, duration, non_negative, queue_name
 from ._errors import ExitCode
 from ._observe import Snapshot, add_queue_backlogs, take_snapshot
@@ -54,14 +55,33 @@ def _check(ok: bool, detail: str, **values: Any) -> dict[str, Any]:
     return {"ok": ok, "detail": detail, **values}
 
 
-def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _workers_check(presences: Sequence[WorkerPresence], statuses: list[dict[str, Any]], stale_after: float,
+                   now: float, minimum: int) -> dict[str, Any]:
+    """Worker processes alive, from the registry every worker kind writes (the CLI's, the
+    integrations' and your own `Worker`s; on PostgreSQL, every host's). A stale record on this
+    host is a hung worker (a dead one's record is dropped); one on another host cannot be told
+    from a dead one, so it is listed but fails nothing."""
+    here = socket.gethostname()
+    live = {(w.host, w.pid) for w in presences if w.age(now) <= stale_after}
+    stale = sorted({w.worker_id for w in presences if w.age(now) > stale_after and w.host == here}
+                   | {w["name"] for w in statuses if w["stale"]})
+    elsewhere = sorted(f"{w.worker_id}@{w.host}" for w in presences if w.age(now) > stale_after and w.host != here)
+    detail = f"{len(live)} worker process{'' if len(live) == 1 else 'es'} reporting"
+    detail += f", stale: {', '.join(stale)}" if stale else ""
+    detail += f", silent on other hosts (dead or hung): {', '.join(elsewhere)}" if elsewhere else ""
+    detail += f" (min {minimum})" if minimum else ""
+    return _check(not stale and len(live) >= minimum, detail, live_processes=len(live), stale=stale,
+                  stale_elsewhere=elsewhere, min=minimum)
+
+
+def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]],
+            presences: Sequence[WorkerPresence], stale_after: float) -> dict[str, dict[str, Any]]:
     a = ctx.args
     grace = ctx.settings.recovery_interval if a.lease_grace is None else a.lease_grace
     max_backlog = ctx.settings.alert_threshold if a.max_backlog is None else a.max_backlog
     expired = [job.id for job in snap.expired_leases if snap.now - (job.lease_expires_ts or snap.now) > grace]
     ready, age = snap.ready, snap.oldest_ready_age
     live = [w for w in workers if not w["stale"]]
-    stale = [w["name"] for w in workers if w["stale"]]
     one = snap.queue_name
     # a worker's own breaker is its default queue's: it says nothing about another named queue
     circuit_open = [w["name"] for w in live if w.get("circuit_state") == "open"] if one is None else []
@@ -69,11 +89,7 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]]) -> dict
     circuit_open += [f"queue {name}" for name, q in snap.queues.items() if q.get("circuit_state") == "open"]
     circuit_open += [f"task {name}" for name, t in snap.task_circuits.items() if t["circuit_state"] == "open"]
     paused = [name for name, q in snap.queues.items() if q.get("paused")]
-    processes = sum(int(w.get("live_processes") or 0) for w in live)
-    workers_check = _check(not stale and processes >= a.min_workers,
-                           f"{processes} worker processes reporting" + (f", stale: {', '.join(stale)}" if stale else "")
-                           + (f" (min {a.min_workers})" if a.min_workers else ""),
-                           live_processes=processes, stale=stale, min=a.min_workers)
+    workers_check = _workers_check(presences, workers, stale_after, snap.now, a.min_workers)
     if a.liveness:
         return {"storage": _writable(ctx.data_dir, len(snap.shards)), "workers": workers_check}
     scope = "" if one is None else f" in queue {one!r}"
@@ -114,11 +130,13 @@ def run_health(ctx: Context) -> int:
     try:
         with ctx.open_queue() as queue:
             snap = take_snapshot(queue, queue_name=name)
+            presences, stale_worker_after = queue.workers(), queue.stale_worker_after
     except StorageError as exc:
         checks = {"storage": _check(False, str(exc))}
     else:
         checked_at = stamp(snap.now)
-        checks = _health(ctx, snap, read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now))
+        checks = _health(ctx, snap, read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now),
+                         presences, stale_worker_after)
     healthy = all(check["ok"] for check in checks.values())
     if ctx.json:
         emit_json({"healthy": healthy, "data_dir": ctx.where, "queue_name": name, "checked_at": checked_at,
