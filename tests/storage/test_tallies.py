@@ -153,3 +153,31 @@ def test_a_status_changed_by_hand_in_sql_is_still_counted(tmp_path: Path):
         assert_exact(queue, data, clock.time())
         assert queue.queue_stats()["other"]["pending"] == 1
         assert queue.queue_stats()["default"]["pending"] == 2
+
+
+def test_lone_enqueues_are_counted_before_any_fold_and_their_leases_still_recovered(tmp_path: Path):
+    # Given jobs added one at a time (counted later), one of them claimed alone and left to expire
+    clock = FakeClock()
+    data = tmp_path / "data"
+    with one_shard(data, clock) as queue:
+        for i in range(5):
+            queue.enqueue({"i": i})
+        conn = sqlite3.connect(data / "shard_0.db")
+        # (the first one's once-a-second metrics write folded it in at once)
+        assert conn.execute("SELECT count(*) FROM fila WHERE tallied = -1").fetchone()[0] == 4
+        job = queue.pop_job("w")
+        assert job is not None
+        # Then the counts see them at once, running job included
+        assert_exact(queue, data, clock.time())
+        assert queue.counts()["processing"] == 1
+        assert queue.backend.heartbeat("w", clock.time() + 60) == 1
+        # When the lease runs out, recovery finds the running job among the uncounted rows
+        clock.advance(3600)
+        assert queue.recover_orphans() == 1
+        assert_exact(queue, data, clock.time())
+        # and a batch claim folds them into the tallies first, then counts its own claim
+        assert len(queue.claim_jobs("w", 10)) == 5
+        assert conn.execute("SELECT count(*) FROM fila WHERE tallied = -1").fetchone()[0] == 0
+        assert_exact(queue, data, clock.time())
+        assert queue.counts()["processing"] == 5
+        conn.close()

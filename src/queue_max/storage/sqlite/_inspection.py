@@ -14,7 +14,7 @@ from ._insert import insert_group
 from ._rows import dead_letter, job_from_row, jobs_from_rows
 from ._rollup import MetricsReader, drop_old_metrics
 from ._search import Search, dlq_filter
-from ._sql import Q
+from ._sql import TALLY_STATUSES, Q
 from ._workers import WorkerFiles
 
 if TYPE_CHECKING:
@@ -315,8 +315,18 @@ def _shard_counts(shard: Shard, now: float) -> dict[str, dict[str, int]]:
     scheduled ones and "scheduled" only those not due yet. Read from the tallies (one small
     row per queue), whatever the number of jobs."""
     due = dict(shard.read(Q.count_due, (now,)))
+    rows = [list(row) for row in shard.read(Q.read_tallies)]
+    tail = shard.read(Q.tail_counts)
+    if tail:  # lone enqueues not folded in yet: their rows, counted here
+        per = {row[0]: row for row in rows}
+        for name, status, count in tail:
+            row = per.get(name)
+            if row is None:
+                row = per[name] = [name, 0, 0, 0, 0, 0, 0]
+                rows.append(row)
+            row[1 + TALLY_STATUSES.index(status)] += count
     out: dict[str, dict[str, int]] = {}
-    for name, pending, scheduled, processing, completed, failed, cancelled in shard.read(Q.read_tallies):
+    for name, pending, scheduled, processing, completed, failed, cancelled in rows:
         if pending or scheduled or processing or completed or failed or cancelled:
             late = due.get(name, 0)
             out[name] = {"pending": pending + scheduled, "processing": processing, "completed": completed,

@@ -44,6 +44,7 @@ _READY_INDEX = (
 TALLY_STATUSES = ("pending", "scheduled", "processing", "completed", "failed", "cancelled")
 _TALLY_COLUMNS = ", ".join(TALLY_STATUSES)
 _TALLY_ADD = ", ".join(f"{status} = {status} + excluded.{status}" for status in TALLY_STATUSES)
+_TALLY_COUNTS = ", ".join(f"count(*) FILTER (WHERE status = '{status}')" for status in TALLY_STATUSES)
 
 
 def _tally_upsert(row: str, sign: str) -> str:
@@ -62,9 +63,14 @@ def _tally_upsert(row: str, sign: str) -> str:
 #   column, which tells the triggers below that the change is already counted. A trigger that
 #   would count each row of a batch cost ~15k instructions a row, +26% on claim(32)+ack; a
 #   trigger whose WHEN is false costs ~1.7k.
-# - Everything else is counted by the triggers: a single enqueue, claim or ack (one statement
-#   each, with no statement added: a transaction around them would add three), retries, dead
-#   letters, cancels, recovery, housekeeping, and any edit made with the sqlite3 shell.
+# - Everything else is counted by the triggers: a single claim or ack (one statement each, with
+#   no statement added: a transaction around them would add three), retries, dead letters,
+#   cancels, recovery, housekeeping, and any edit made with the sqlite3 shell.
+# - A lone enqueue (one INSERT, its own transaction) counts nothing: its row has `tallied` = -1
+#   and an id above `tally_mark.mark`, readers count such rows themselves (a short range of the
+#   newest ids), triggers leave them alone, and the next transaction that folds the tail (a batch
+#   claim, a grouped ack, a batch enqueue, the once-a-second metrics write) counts them in. A
+#   trigger per lone enqueue cost +24% of its instructions (one more page in its commit).
 # An UPDATE that does not set `status` (heartbeats, lease extensions, progress) never runs them.
 TALLIES_SCHEMA = [
     f"""
@@ -75,14 +81,19 @@ TALLIES_SCHEMA = [
     """,
     "CREATE TRIGGER fila_tally_insert AFTER INSERT ON fila WHEN NEW.tallied IS NULL "
     f"BEGIN {_tally_upsert('NEW', '+')} END",
-    f"CREATE TRIGGER fila_tally_delete AFTER DELETE ON fila BEGIN {_tally_upsert('OLD', '-')} END",
+    "CREATE TRIGGER fila_tally_delete AFTER DELETE ON fila WHEN OLD.tallied IS NOT -1 "
+    f"BEGIN {_tally_upsert('OLD', '-')} END",
     "CREATE TRIGGER fila_tally_status AFTER UPDATE OF status ON fila WHEN NEW.tallied IS OLD.tallied "
-    "AND OLD.status IS NOT NEW.status AND OLD.queue_name = NEW.queue_name BEGIN UPDATE tallies SET "
+    "AND OLD.tallied IS NOT -1 AND OLD.status IS NOT NEW.status AND OLD.queue_name = NEW.queue_name BEGIN UPDATE tallies SET "
     + ", ".join(f"{status} = {status} + (NEW.status = '{status}') - (OLD.status = '{status}')"
                 for status in TALLY_STATUSES)
     + " WHERE queue_name = NEW.queue_name; END",
-    "CREATE TRIGGER fila_tally_queue AFTER UPDATE OF queue_name ON fila WHEN OLD.queue_name IS NOT "
+    "CREATE TRIGGER fila_tally_queue AFTER UPDATE OF queue_name ON fila WHEN OLD.tallied IS NOT -1 AND OLD.queue_name IS NOT "
     f"NEW.queue_name BEGIN {_tally_upsert('OLD', '-')} {_tally_upsert('NEW', '+')} END",
+    # the rows a lone enqueue added are counted later (see `_tally.fold_tail`): every row with
+    # `tallied` = -1 has an id above `mark`
+    "CREATE TABLE tally_mark (one INTEGER PRIMARY KEY CHECK (one = 1), mark INTEGER NOT NULL)",
+    "INSERT INTO tally_mark(one, mark) VALUES (1, coalesce((SELECT max(id) FROM fila), 0))",
     # dead letters: one row, one number (a dead letter has no queue name)
     "CREATE TABLE dead_tally (one INTEGER PRIMARY KEY CHECK (one = 1), n INTEGER NOT NULL)",
     "INSERT INTO dead_tally(one, n) VALUES (1, (SELECT count(*) FROM dead_letter_queue))",
@@ -190,9 +201,7 @@ MIGRATE_3_TO_4 = [
 MIGRATE_4_TO_5 = [
     "ALTER TABLE fila ADD COLUMN tallied INTEGER",
     *TALLIES_SCHEMA,
-    f"INSERT INTO tallies(queue_name, {', '.join(TALLY_STATUSES)}) SELECT queue_name, "
-    + ", ".join(f"count(*) FILTER (WHERE status = '{status}')" for status in TALLY_STATUSES)
-    + " FROM fila GROUP BY queue_name",
+    f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) SELECT queue_name, {_TALLY_COUNTS} FROM fila GROUP BY queue_name",
 ]
 
 # JobQuery field -> the clause it adds to `Q.find_jobs` (parameters are named after the field)
@@ -219,14 +228,17 @@ _WAITING = "('pending', 'scheduled')"
 # too (a million at depth), so the walk stops once it has met as many running jobs as the
 # tallies count. Running jobs sit at the head of the run order (claims take it from there), so
 # the walk is short: at 1M pending, a maintenance pass went from ~30 ms a shard to well under 1.
+_TAIL = "id > (SELECT mark FROM tally_mark) AND tallied = -1"
 _RUNNING = (
     "id IN (SELECT id FROM fila WHERE ready = 1 AND status = 'processing' "
-    "LIMIT (SELECT coalesce(sum(processing), 0) FROM tallies))"
+    "LIMIT (SELECT coalesce(sum(processing), 0) FROM tallies) "
+    f"+ (SELECT count(*) FROM fila WHERE {_TAIL} AND status = 'processing'))"
 )
 # the same for finished jobs, which no index holds: the walk goes in id order, and jobs finish
 # roughly in the order they were added, so the finished ones come first
 _FINISHED = (
-    "id IN (SELECT id FROM fila WHERE status = '{0}' LIMIT (SELECT coalesce(sum({0}), 0) FROM tallies))"
+    "id IN (SELECT id FROM fila WHERE status = '{0}' LIMIT (SELECT coalesce(sum({0}), 0) FROM tallies) "
+    "+ (SELECT count(*) FROM fila WHERE " + _TAIL + " AND status = '{0}'))"
 )
 _EXPIRED = _RUNNING + " AND lease_expires_at < :now"
 _LEASED = "id = :id AND lease_token = :token AND status = 'processing'"
@@ -302,6 +314,15 @@ class Q:
     insert = (
         "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
         f"status, ready) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    # the same, alone in its transaction: counted later (see TALLIES_SCHEMA)
+    insert_lone = (
+        "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        f"status, ready, tallied) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, -1)"
+    )
+    insert_named_lone = (
+        "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
+        f"status, ready, queue_name, concurrency_key, tallied) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, -1)"
     )
     # the same for a job outside the default queue, or with a concurrency key
     insert_named = (
@@ -471,6 +492,16 @@ class Q:
         "SELECT queue_name, count(*) FROM fila WHERE status = 'scheduled' AND run_at <= ? GROUP BY queue_name"
     )
     count_dead = "SELECT n FROM dead_tally"
+    # the rows of lone enqueues not counted yet, per queue and status, and their folding into the
+    # tallies (the mark then moves to the id floor, which the floor raise puts at or above max(id))
+    tail_counts = f"SELECT queue_name, status, count(*) FROM fila WHERE {_TAIL} GROUP BY queue_name, status"
+    tail_waiting = "SELECT (SELECT mark FROM tally_mark) < coalesce((SELECT max(id) FROM fila), 0)"
+    fold_tail = (
+        f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) SELECT queue_name, {_TALLY_COUNTS} "
+        f"FROM fila WHERE {_TAIL} GROUP BY queue_name ON CONFLICT(queue_name) DO UPDATE SET {_TALLY_ADD}"
+    )
+    fold_clear = f"UPDATE fila SET tallied = NULL WHERE {_TAIL}"
+    fold_mark = "UPDATE tally_mark SET mark = (SELECT value FROM shard_metadata WHERE key = 'id_floor')"
     # what a statement that counts its own rows adds (one row per queue)
     tally_add = (
         f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -484,7 +515,10 @@ class Q:
         "completed = completed + excluded.completed"
     )
     # pending, scheduled and running jobs
-    count_live = "SELECT coalesce(sum(pending + scheduled + processing), 0) FROM tallies"
+    count_live = (
+        "SELECT (SELECT coalesce(sum(pending + scheduled + processing), 0) FROM tallies) + "
+        f"(SELECT count(*) FROM fila WHERE {_TAIL} AND status IN ('pending', 'scheduled', 'processing'))"
+    )
     # due scheduled jobs count too: they are ready, only not yet promoted by a claim
     next_due = "SELECT min(run_at) FROM fila WHERE status = 'scheduled'"
     oldest_ready = (

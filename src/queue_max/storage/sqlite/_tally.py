@@ -10,10 +10,26 @@ from typing import Any
 
 from ._sql import TALLY_STATUSES, Q
 
-__all__ = ["tally_claimed", "tally_completed", "tally_inserted", "tally_moved"]
+__all__ = ["fold_tail", "mark_counted", "tally_claimed", "tally_completed", "tally_inserted", "tally_moved"]
 
 _QUEUE = 19  # the queue name's place in a row of NAMED_JOB_COLUMNS
 _COLUMN = {status: index for index, status in enumerate(TALLY_STATUSES)}
+
+
+def fold_tail(conn: sqlite3.Connection) -> None:
+    """Count the rows lone enqueues added since the last fold into the tallies (in the caller's
+    write transaction), so that a statement after it may count its own rows: none is uncounted.
+    One cheap read when there is nothing to fold."""
+    if conn.execute(Q.tail_waiting).fetchone()[0]:
+        conn.execute(Q.fold_tail)
+        conn.execute(Q.fold_clear)
+        mark_counted(conn)
+
+
+def mark_counted(conn: sqlite3.Connection) -> None:
+    """Move the mark past every row (all counted now, in the caller's transaction)."""
+    conn.execute(Q.raise_floor)  # ids stay above the mark even after the newest rows go
+    conn.execute(Q.fold_mark)
 
 
 def tally_inserted(conn: sqlite3.Connection, queue_name: str, status: str, count: int) -> None:

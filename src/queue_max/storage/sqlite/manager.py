@@ -27,7 +27,7 @@ from ._layout import directory_lock, existing_shards, prepare_dir, read_only_dir
 from ._rollup import Rollup, ack_facts, outcome_of, record_expired, task_of_json, task_of_payload
 from ._rows import jobs_from_rows
 from ._sql import Q, claim_excluding
-from ._tally import tally_claimed
+from ._tally import fold_tail, mark_counted, tally_claimed
 from .shard import Shard, ShardOptions, translate
 
 __all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "ShardManager"]
@@ -149,7 +149,10 @@ class ShardManager(Inspection, FlowControl):
         refs: list[JobRef | None] = [None] * len(jobs)
         def write(conn: sqlite3.Connection, shard_id: int) -> list[tuple[int, int]]:
             self.rollup.write(conn, shard_id)
-            return insert_group(conn, shard_id, jobs, groups[shard_id], refs, now)
+            fold_tail(conn)
+            inserted = insert_group(conn, shard_id, jobs, groups[shard_id], refs, now)
+            mark_counted(conn)  # its rows are counted: readers need not look at them
+            return inserted
 
         self._write_across(sorted(groups), write)
         for shard_id, indices in groups.items():
@@ -167,7 +170,9 @@ class ShardManager(Inspection, FlowControl):
         firsts: list[int] = []
 
         def write(conn: sqlite3.Connection, shard_id: int) -> list[tuple[int, int]]:
+            fold_tail(conn)
             first = insert_payloads(conn, dumps(payloads), len(payloads), max_attempts, now, max_payload_bytes, 0)
+            mark_counted(conn)  # its rows are counted: readers need not look at them
             firsts.append(first)
             self.rollup.write(conn, shard_id)
             return [(first, first + len(payloads) - 1)]
@@ -226,10 +231,11 @@ class ShardManager(Inspection, FlowControl):
             due = run_at <= now
             row = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
                    "pending" if due else "scheduled", 1 if due else None)
+            # counted later, when a transaction folds the tail (see TALLIES_SCHEMA)
             if job.queue_name == "default" and job.concurrency_key is None:
-                cursor = shard.conn().execute(Q.insert, row)
+                cursor = shard.conn().execute(Q.insert_lone, row)
             else:
-                cursor = shard.conn().execute(Q.insert_named, (*row, job.queue_name, job.concurrency_key))
+                cursor = shard.conn().execute(Q.insert_named_lone, (*row, job.queue_name, job.concurrency_key))
             rowid = cursor.lastrowid or 0
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
@@ -243,6 +249,7 @@ class ShardManager(Inspection, FlowControl):
         if self.rollup.due(shard.shard_id):
             with shard.write() as conn:
                 self.rollup.write(conn, shard.shard_id)
+                fold_tail(conn)  # keeps the uncounted tail of lone enqueues to about a second's
 
     def _commit_all(self, open_txs: list[tuple[Shard, Any]], inserted: dict[int, list[tuple[int, int]]]) -> None:
         committed: list[Shard] = []
@@ -365,6 +372,7 @@ class ShardManager(Inspection, FlowControl):
             facts, missing = self.rollup.take([lease for lease, _result in group])
             try:
                 with shard.write() as conn:
+                    fold_tail(conn)  # every row it acks is then counted, and counted here
                     if missing:
                         facts += ack_facts(conn, shard_id, missing)
                     # the facts name each job's queue: the tallies need no look at the rows
@@ -517,6 +525,7 @@ def _claim_rows(shard: Shard, sql: str, params: dict[str, Any], want: int) -> li
         if want == 1:
             return shard.conn().execute(sql, params).fetchall()
         with shard.write() as conn:
+            fold_tail(conn)  # every row it claims is then counted, and counted here
             rows = conn.execute(sql, params).fetchall()
             if rows:
                 tally_claimed(conn, rows)
