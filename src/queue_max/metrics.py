@@ -11,17 +11,17 @@ Event metrics carry `queue` and `task` labels only (never a job id or a shard); 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .models import HISTOGRAM_BUCKETS, MetricRow
+from .models import HISTOGRAM_BUCKETS, MetricRow, WorkerPresence
 
 if TYPE_CHECKING:
     from .queue import Queue
 
 __all__ = ["MAX_ERROR_TYPES", "EventTotals", "Exposition", "QueueMaxCollector", "add_event_metrics",
-           "render_event_metrics", "render_queue_metrics"]
+           "add_registry_metrics", "add_task_circuit_metrics", "render_event_metrics", "render_queue_metrics"]
 
 MAX_ERROR_TYPES = 20
 _BOUNDS = [repr(bound) for bound in HISTOGRAM_BUCKETS] + ["+Inf"]
@@ -139,6 +139,28 @@ def add_event_metrics(out: Exposition, rows: Iterable[MetricRow]) -> None:
     out.histogram("job_wait_seconds", "Seconds a job waited from due to claimed, per finished attempt.", totals.wait)
 
 
+def add_task_circuit_metrics(out: Exposition, task_circuits: dict[str, dict[str, Any]]) -> None:
+    """The host-wide breakers of tasks that have their own (`Queue.task_circuits()`)."""
+    out.family("task_circuit_state", "gauge",
+               "Host-wide circuit breaker state of each task that has its own (1 = current state).",
+               [({"task": name, "state": state}, 1 if t["circuit_state"] == state else 0)
+                for name, t in task_circuits.items() for state in ("closed", "open", "half_open")])
+    out.family("task_circuit_failures", "gauge", "Consecutive failures counted by each task's own breaker.",
+               [({"task": name}, t["circuit_failures"]) for name, t in task_circuits.items()])
+
+
+def add_registry_metrics(out: Exposition, workers: Sequence[WorkerPresence], now: float, stale_after: float) -> None:
+    """Every worker in the registry, whatever started it (on PostgreSQL, of every host)."""
+    stale = sum(1 for w in workers if w.age(now) > stale_after)
+    out.family("registered_workers", "gauge",
+               "Workers in the registry: live, or stale (no heartbeat for three intervals: dead or hung).",
+               [({"state": "live"}, len(workers) - stale), ({"state": "stale"}, stale)])
+    out.family("worker_heartbeat_age_seconds", "gauge", "Seconds since each registered worker's last heartbeat.",
+               [({"worker": w.worker_id, "host": w.host, "pid": w.pid}, round(w.age(now), 3)) for w in workers])
+    out.family("worker_running_jobs", "gauge", "Jobs each registered worker's handlers are running now.",
+               [({"worker": w.worker_id, "host": w.host, "pid": w.pid}, w.running) for w in workers])
+
+
 def render_event_metrics(rows: Iterable[MetricRow]) -> str:
     """The event metrics alone, in the Prometheus text format."""
     out = Exposition()
@@ -167,6 +189,8 @@ def render_queue_metrics(queue: Queue, counts: list[dict[str, int]] | None = Non
     out.family("oldest_ready_job_age_seconds", "gauge",
                "Seconds the oldest claimable job has been due (0 when none is ready).",
                [({}, oldest_ready_age or 0.0)])
+    add_task_circuit_metrics(out, queue.task_circuits())
+    add_registry_metrics(out, queue.workers(), queue.clock.time(), queue.stale_worker_after)
     add_event_metrics(out, queue.event_metrics())
     return out.text()
 

@@ -5,8 +5,10 @@ processes and survive restarts; every event series carries its job's named queue
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from queue_max import Queue
 from queue_max.dashboard import Dashboard, Request
 from queue_max.metrics import MAX_ERROR_TYPES, QueueMaxCollector, render_event_metrics
-from queue_max.models import MetricRow
+from queue_max.models import MetricRow, WorkerPresence
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -165,3 +167,31 @@ def test_the_collector_has_a_series_per_named_queue(make_queue: Callable[..., Qu
     registry = CollectorRegistry()
     registry.register(QueueMaxCollector(queue))
     check_per_queue(samples(generate_latest(registry).decode()))
+
+
+def test_every_exposition_shows_registered_workers_and_task_breakers(cli, make_cli_queue):
+    # Given a live worker and a silent one in the registry, and a task whose own breaker is open
+    queue = make_cli_queue()
+    now = time.time()
+    here = socket.gethostname()
+    queue.backend.put_workers([
+        WorkerPresence("live-1", here, os.getpid(), "Worker", None, 4, 3, now - 5, now),
+        WorkerPresence("gone-1", "elsewhere.invalid", 7, "AsyncWorker", ("emails",), 8, 0, now - 600, now - 300),
+    ])
+    queue.backend.breaker_record("task:mail.send", "failure", 1, now)
+    registry = CollectorRegistry()
+    registry.register(QueueMaxCollector(queue))
+    dashboard = Dashboard(queue, allow_anonymous=True).handle(Request("GET", "/metrics", headers={"host": "x"}))
+    # When metrics are read from the CLI, the dashboard and the prometheus_client collector
+    for text in (cli("metrics").out, dashboard.body.decode(), generate_latest(registry).decode()):
+        got = samples(text)
+        # Then each shows the workers, idle or not, and the task's open breaker
+        assert got[("queue_max_registered_workers", (("state", "live"),))] == 1
+        assert got[("queue_max_registered_workers", (("state", "stale"),))] == 1
+        live = (("host", here), ("pid", str(os.getpid())), ("worker", "live-1"))
+        assert got[("queue_max_worker_running_jobs", live)] == 3
+        assert got[("queue_max_worker_heartbeat_age_seconds", live)] < 60
+        gone = (("host", "elsewhere.invalid"), ("pid", "7"), ("worker", "gone-1"))
+        assert got[("queue_max_worker_heartbeat_age_seconds", gone)] >= 300
+        assert got[("queue_max_task_circuit_state", (("state", "open"), ("task", "mail.send")))] == 1
+        assert got[("queue_max_task_circuit_failures", (("task", "mail.send"),))] == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StorageError
-from ..metrics import Exposition, add_event_metrics
+from ..metrics import Exposition, add_event_metrics, add_registry_metrics, add_task_circuit_metrics
 from ..models import MetricRow, WorkerPresence
 from ._context import Context, duration, non_negative, queue_name
 from ._errors import ExitCode
@@ -151,7 +151,8 @@ def run_health(ctx: Context) -> int:
 
 
 # ── metrics ──
-def render_metrics(snap: Snapshot, workers: list[dict[str, Any]], events: Iterable[MetricRow] = ()) -> str:
+def render_metrics(snap: Snapshot, workers: list[dict[str, Any]], events: Iterable[MetricRow] = (),
+                   registry: Sequence[WorkerPresence] = (), stale_worker_after: float = 0.0) -> str:
     """The Prometheus text exposition (format 0.0.4) of a snapshot, the worker status files and
     the persisted event metrics.
 
@@ -164,6 +165,8 @@ def render_metrics(snap: Snapshot, workers: list[dict[str, Any]], events: Iterab
         _store_metrics(out, snap)
     _queue_metrics(out, snap.queues)
     if one is None:
+        add_task_circuit_metrics(out, snap.task_circuits)
+        add_registry_metrics(out, registry, snap.now, stale_worker_after)
         _worker_metrics(out, workers)
     add_event_metrics(out, events if one is None else [row for row in events if row.queue == one])
     return out.text()
@@ -246,6 +249,7 @@ def run_metrics(ctx: Context) -> int:
         snap = take_snapshot(queue, queue_name=name)
         add_queue_backlogs(queue, snap)
         events = queue.event_metrics()
+        registry, stale_worker_after = queue.workers(), queue.stale_worker_after
     workers = read_statuses(ctx.data_dir, stale_after(ctx.settings), snap.now) if name is None else []
-    print(render_metrics(snap, workers, events), end="")
+    print(render_metrics(snap, workers, events, registry, stale_worker_after), end="")
     return 0
