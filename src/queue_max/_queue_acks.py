@@ -80,19 +80,20 @@ class Acks:
         """
         if not results:
             return []
-        encoded = [(job.lease, None if result is None else encode_value(result, "result"))
-                   for job, result in results]
+        leases = [job.lease for job, _result in results]  # built once: a Lease per job per call
+        encoded = [(lease, None if result is None else encode_value(result, "result"))
+                   for lease, (_job, result) in zip(leases, results)]
         lost = {lease.job_id for lease in
                 self.backend.complete_many(encoded, self.clock.time(), self.options.result_ttl)}
         emit = self.events.has("job_completed")
-        done = [job for job, _result in results if job.id not in lost]
+        done = [job for job, _result in results if job.id not in lost] if lost else [job for job, _result in results]
         self.flow.free([job for job, _result in results])
         self.flow.finished(done, succeeded=True)
-        for job, _result in results:
-            self.claims.forget(job.lease)
-            if job.id in lost:
-                continue
-            if emit:
+        forget = self.claims.forget
+        for lease in leases:
+            forget(lease)
+        if emit:
+            for job in done:
                 self.events.emit("job_completed", job.id, job.shard_id)
         return sorted(lost)
 

@@ -126,12 +126,16 @@ class Worker(BaseWorker):
 
     # ── time limits (called by the hub's keeper thread) ──
     def timeout_of(self, handler: JobHandler) -> float | None:
-        timeout = super().timeout_of(handler)
-        if handler.timeout is not None and (self._min_timeout is None or handler.timeout < self._min_timeout):
-            self._min_timeout = handler.timeout
+        # called for every job: the base's rule written out (no super() call for a handler
+        # without a time limit of its own, the common case)
+        own = handler.timeout
+        if own is None:
+            return self.job_timeout
+        if self._min_timeout is None or own < self._min_timeout:
+            self._min_timeout = own
             if self._hub is not None:
                 self._hub.nudge()  # the keeper must look at time limits this often from now on
-        return timeout
+        return own
 
     def check_time_limits(self, now: float) -> float | None:
         if self._min_timeout is None:
