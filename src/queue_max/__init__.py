@@ -27,7 +27,7 @@ from .errors import (
 from .handler import JobHandler
 from .models import DeadLetter, Job, JobPriority, JobProgress, JobStatus, Lease
 from .queue import Queue
-from .flow import QueueLimits
+from ._flow_limits import QueueLimits
 from .ratelimit import RateLimiter, RateLimitUnit
 from .retry import Permanent, Retry, RetryPolicy, is_retryable_error
 from .storage.sqlite import ShardManager

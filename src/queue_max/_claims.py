@@ -12,7 +12,8 @@ from ._events import Emitter
 from ._options import QueueOptions
 from ._validate import check_count, check_unicode_id
 from .errors import JobNotFound
-from .flow import FlowGate, check_queue_list
+from ._flow_limits import check_queue_list
+from .flow import FlowGate
 from .models import Job, Lease
 
 if TYPE_CHECKING:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .circuit import CircuitState
-from .flow import FlowGate, breaker_scope
+from ._flow_limits import breaker_scope
+from .flow import FlowGate
 from .models import BreakerView
 from .storage.flowmath import refill
 

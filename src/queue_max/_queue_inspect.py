@@ -11,7 +11,7 @@ from ._options import QueueOptions
 from ._query import build_query
 from ._validate import check_limit, check_page_size, check_queue_filter, check_seconds, check_status
 from .errors import ConfigError
-from .flow import task_breakers
+from ._flow_limits import task_breakers
 from .models import DeadLetter, Job, JobProgress, JobStatus, MetricRow, WorkerPresence
 
 if TYPE_CHECKING:

@@ -10,42 +10,13 @@ from typing import Any, NamedTuple
 
 from ._clock import Clock
 from ._events import Emitter
-from ._flow_limits import (
-    TASK_BREAKERS,
-    TASK_LIMITS,
-    Policy,
-    QueueLimits,
-    TaskBreaker,
-    TaskLimits,
-    breaker_scope,
-    check_limits,
-    check_queue_list,
-    set_task_breaker,
-    set_task_limits,
-    task_breakers,
-    task_of,
-    task_scope,
-)
+from ._flow_limits import TASK_BREAKERS, TASK_LIMITS, Policy, QueueLimits, TaskLimits, breaker_scope, task_of, task_scope
 from .models import BreakerView, Job
 from .storage.base import Backend
 
-__all__ = [
-    "FLOW_REFRESH",
-    "KEY_RETRY",
-    "ROTATE_EVERY",
-    "FlowGate",
-    "Policy",
-    "QueueLimits",
-    "TaskBreaker",
-    "TaskLimits",
-    "breaker_scope",
-    "check_limits",
-    "check_queue_list",
-    "set_task_breaker",
-    "set_task_limits",
-    "task_breakers",
-    "task_scope",
-]
+# what flow control is configured with (queue and task limits, task breakers, scopes) lives in
+# _flow_limits; this module holds the gate that applies it around claims and acks
+__all__ = ["FLOW_REFRESH", "KEY_RETRY", "ROTATE_EVERY", "FlowGate"]
 
 log = logging.getLogger("queue_max.flow")
 

@@ -11,7 +11,7 @@ Event metrics carry `queue` and `task` labels only (never a job id or a shard); 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from .queue import Queue
 
 __all__ = ["MAX_ERROR_TYPES", "EventTotals", "Exposition", "QueueMaxCollector", "add_event_metrics",
-           "add_registry_metrics", "add_task_circuit_metrics", "render_event_metrics", "render_queue_metrics"]
+           "add_ready_metrics", "add_registry_metrics", "add_shard_job_metrics", "add_task_circuit_metrics",
+           "render_event_metrics", "render_queue_metrics"]
 
 MAX_ERROR_TYPES = 20
 _BOUNDS = [repr(bound) for bound in HISTOGRAM_BUCKETS] + ["+Inf"]
@@ -139,6 +140,25 @@ def add_event_metrics(out: Exposition, rows: Iterable[MetricRow]) -> None:
     out.histogram("job_wait_seconds", "Seconds a job waited from due to claimed, per finished attempt.", totals.wait)
 
 
+def add_shard_job_metrics(out: Exposition, per_shard: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+    """Jobs by status, scheduled jobs and dead letters of each shard (its `counts()`)."""
+    out.family("jobs", "gauge", "Jobs stored, by shard and status (pending includes scheduled).",
+               [({"shard": sid, "status": status}, counts.get(status) or 0) for sid, counts in per_shard
+                for status in ("pending", "processing", "completed", "failed", "cancelled")])
+    out.family("scheduled_jobs", "gauge", "Pending jobs whose run_at is still in the future, by shard.",
+               [({"shard": sid}, counts.get("scheduled") or 0) for sid, counts in per_shard])
+    out.family("dead_letter_jobs", "gauge", "Entries in the dead-letter queue, by shard.",
+               [({"shard": sid}, counts.get("dead_letter") or 0) for sid, counts in per_shard])
+
+
+def add_ready_metrics(out: Exposition, ready: int, oldest_ready_age: float | None) -> None:
+    """The store's backlog: jobs claimable now, and how long the oldest of them has been due."""
+    out.family("ready_jobs", "gauge", "Jobs that could be claimed now.", [({}, ready)])
+    out.family("oldest_ready_job_age_seconds", "gauge",
+               "Seconds the oldest claimable job has been due (0 when none is ready).",
+               [({}, oldest_ready_age or 0.0)])
+
+
 def add_task_circuit_metrics(out: Exposition, task_circuits: dict[str, dict[str, Any]]) -> None:
     """The host-wide breakers of tasks that have their own (`Queue.task_circuits()`)."""
     out.family("task_circuit_state", "gauge",
@@ -177,18 +197,8 @@ def render_queue_metrics(queue: Queue, counts: list[dict[str, int]] | None = Non
         counts = [queue.counts(shard_id) for shard_id in range(queue.num_shards)]
         oldest_ready_age = queue.oldest_ready_age()
     per_shard = list(enumerate(counts))
-    out.family("jobs", "gauge", "Jobs stored, by shard and status (pending includes scheduled).",
-               [({"shard": sid, "status": status}, counts.get(status, 0)) for sid, counts in per_shard
-                for status in ("pending", "processing", "completed", "failed", "cancelled")])
-    out.family("scheduled_jobs", "gauge", "Pending jobs whose run_at is still in the future, by shard.",
-               [({"shard": sid}, counts["scheduled"]) for sid, counts in per_shard])
-    out.family("dead_letter_jobs", "gauge", "Entries in the dead-letter queue, by shard.",
-               [({"shard": sid}, counts["dead_letter"]) for sid, counts in per_shard])
-    ready = sum(counts["pending"] - counts["scheduled"] for _sid, counts in per_shard)
-    out.family("ready_jobs", "gauge", "Jobs that could be claimed now.", [({}, ready)])
-    out.family("oldest_ready_job_age_seconds", "gauge",
-               "Seconds the oldest claimable job has been due (0 when none is ready).",
-               [({}, oldest_ready_age or 0.0)])
+    add_shard_job_metrics(out, per_shard)
+    add_ready_metrics(out, sum(c["pending"] - c["scheduled"] for _sid, c in per_shard), oldest_ready_age)
     add_task_circuit_metrics(out, queue.task_circuits())
     add_registry_metrics(out, queue.workers(), queue.clock.time(), queue.stale_worker_after)
     add_event_metrics(out, queue.event_metrics())

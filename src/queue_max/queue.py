@@ -25,7 +25,8 @@ from ._queue_inspect import Inspection
 from ._waiting import Waiting
 from .config import Settings, load_settings
 from .errors import ConfigError, InvalidJobFile, InvalidPayload
-from .flow import FlowGate, QueueLimits, check_limits
+from ._flow_limits import QueueLimits, check_limits
+from .flow import FlowGate
 from .models import JobRef, NewJob
 from .retry import RetryPolicy
 from .storage._open import check_database_url, open_backend

@@ -34,6 +34,18 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
+def metrics_page(queue: Queue) -> Any:
+    """The dashboard's /metrics response."""
+    return Dashboard(queue, allow_anonymous=True).handle(Request("GET", "/metrics", headers={"host": "x"}))
+
+
+def collected(queue: Queue) -> str:
+    """What a prometheus_client registry holding the queue's collector exposes."""
+    registry = CollectorRegistry()
+    registry.register(QueueMaxCollector(queue))
+    return generate_latest(registry).decode()
+
+
 def work(queue: Queue) -> None:
     """Three mail jobs done, one retried, one dead; two pdf jobs waiting."""
     for i in range(5):
@@ -71,7 +83,7 @@ def test_queue_max_metrics_prints_event_metrics_that_the_prometheus_parser_reads
 def test_the_dashboard_serves_the_same_metrics(make_queue: Callable[..., Queue]):
     queue = make_queue(shards=2)
     work(queue)
-    response = Dashboard(queue, allow_anonymous=True).handle(Request("GET", "/metrics", headers={"host": "x"}))
+    response = metrics_page(queue)
     assert response.status == 200 and response.content_type.startswith("text/plain; version=0.0.4")
     got = samples(response.body.decode())
     check_event_samples(got)
@@ -82,9 +94,7 @@ def test_the_dashboard_serves_the_same_metrics(make_queue: Callable[..., Queue])
 def test_the_collector_exports_through_a_prometheus_client_registry(make_queue: Callable[..., Queue]):
     queue = make_queue(shards=2)
     work(queue)
-    registry = CollectorRegistry()
-    registry.register(QueueMaxCollector(queue))
-    check_event_samples(samples(generate_latest(registry).decode()))
+    check_event_samples(samples(collected(queue)))
 
 
 def test_metrics_add_up_across_processes_and_survive_a_restart(tmp_path: Path):
@@ -156,7 +166,7 @@ def test_queue_max_metrics_prints_a_series_per_named_queue(cli, make_cli_queue):
 def test_the_dashboards_metrics_page_has_a_series_per_named_queue(make_queue: Callable[..., Queue]):
     queue = make_queue(shards=2)
     work_on_two_queues(queue)
-    response = Dashboard(queue, allow_anonymous=True).handle(Request("GET", "/metrics", headers={"host": "x"}))
+    response = metrics_page(queue)
     assert response.status == 200
     check_per_queue(samples(response.body.decode()))
 
@@ -164,9 +174,7 @@ def test_the_dashboards_metrics_page_has_a_series_per_named_queue(make_queue: Ca
 def test_the_collector_has_a_series_per_named_queue(make_queue: Callable[..., Queue]):
     queue = make_queue(shards=2)
     work_on_two_queues(queue)
-    registry = CollectorRegistry()
-    registry.register(QueueMaxCollector(queue))
-    check_per_queue(samples(generate_latest(registry).decode()))
+    check_per_queue(samples(collected(queue)))
 
 
 def test_every_exposition_shows_registered_workers_and_task_breakers(cli, make_cli_queue):
@@ -179,11 +187,8 @@ def test_every_exposition_shows_registered_workers_and_task_breakers(cli, make_c
         WorkerPresence("gone-1", "elsewhere.invalid", 7, "AsyncWorker", ("emails",), 8, 0, now - 600, now - 300),
     ])
     queue.backend.breaker_record("task:mail.send", "failure", 1, now)
-    registry = CollectorRegistry()
-    registry.register(QueueMaxCollector(queue))
-    dashboard = Dashboard(queue, allow_anonymous=True).handle(Request("GET", "/metrics", headers={"host": "x"}))
     # When metrics are read from the CLI, the dashboard and the prometheus_client collector
-    for text in (cli("metrics").out, dashboard.body.decode(), generate_latest(registry).decode()):
+    for text in (cli("metrics").out, metrics_page(queue).body.decode(), collected(queue)):
         got = samples(text)
         # Then each shows the workers, idle or not, and the task's open breaker
         assert got[("queue_max_registered_workers", (("state", "live"),))] == 1

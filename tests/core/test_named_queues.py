@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from queue_max import ConfigError, InvalidPayload
-from queue_max.flow import ROTATE_EVERY, QueueLimits
+from queue_max import QueueLimits
+from queue_max.flow import ROTATE_EVERY
 
 
 def names(jobs) -> list[str]:

@@ -128,7 +128,7 @@ def test_a_success_of_another_task_does_not_break_the_run_of_failures(bq, clock)
     ({"circuit_breaker_timeout": 60}, "give circuit_breaker_threshold too"),
 ])
 def test_bad_breaker_options_are_refused_and_register_nothing(options, message):
-    from queue_max.flow import task_breakers
+    from queue_max._flow_limits import task_breakers
     from queue_max.tasks import registry
 
     with pytest.raises(ConfigError, match=message):

@@ -13,7 +13,7 @@ from typing import TextIO
 from .._validate import check_queue_name
 from ..config import Settings
 from ..errors import ConfigError
-from ..flow import check_queue_list
+from .._flow_limits import check_queue_list
 from ..queue import Queue
 from ..storage._open import check_database_url, redact_url
 from ._errors import CliError

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StorageError
-from ..metrics import Exposition, add_event_metrics, add_registry_metrics, add_task_circuit_metrics
+from ..metrics import (
+    Exposition,
+    add_event_metrics,
+    add_ready_metrics,
+    add_registry_metrics,
+    add_shard_job_metrics,
+    add_task_circuit_metrics,
+)
 from ..models import MetricRow, WorkerPresence
 from ._context import Context, duration, non_negative, queue_name
 from ._errors import ExitCode
@@ -175,22 +182,13 @@ def render_metrics(snap: Snapshot, workers: list[dict[str, Any]], events: Iterab
 def _store_metrics(out: Exposition, snap: Snapshot) -> None:
     """Per shard and for the whole store: jobs by status, dead letters, lifetime totals, backlog."""
     per_shard = [(s["shard_id"], s) for s in snap.shards]
-    out.family("jobs", "gauge", "Jobs stored, by shard and status (pending includes scheduled).",
-               [({"shard": sid, "status": status}, s.get(status) or 0) for sid, s in per_shard
-                for status in ("pending", "processing", "completed", "failed", "cancelled")])
-    out.family("scheduled_jobs", "gauge", "Pending jobs whose run_at is still in the future, by shard.",
-               [({"shard": sid}, s.get("scheduled") or 0) for sid, s in per_shard])
-    out.family("dead_letter_jobs", "gauge", "Entries in the dead-letter queue, by shard.",
-               [({"shard": sid}, s.get("dead_letter") or 0) for sid, s in per_shard])
+    add_shard_job_metrics(out, per_shard)
     out.family("jobs_processed_total", "counter",
                "Jobs completed since the shard was created (shard metadata plus kept completed jobs).",
                [({"shard": sid}, s.get("total_jobs_processed") or 0) for sid, s in per_shard])
     out.family("jobs_failed_total", "counter", "Jobs dead-lettered since the shard was created (shard metadata).",
                [({"shard": sid}, s.get("total_jobs_failed") or 0) for sid, s in per_shard])
-    out.family("ready_jobs", "gauge", "Jobs that could be claimed now.", [({}, snap.ready)])
-    out.family("oldest_ready_job_age_seconds", "gauge",
-               "Seconds the oldest claimable job has been due (0 when none is ready).",
-               [({}, snap.oldest_ready_age or 0.0)])
+    add_ready_metrics(out, snap.ready, snap.oldest_ready_age)
     out.family("expired_leases", "gauge",
                "Processing jobs whose lease expired (their worker died or hung; recovered by the next sweep).",
                [({}, len(snap.expired_leases))])

@@ -16,7 +16,7 @@ from types import FrameType
 from typing import Any
 
 from ..config import child_environment
-from ..flow import check_queue_list
+from .._flow_limits import check_queue_list
 from ..workers import Supervisor, Worker, WorkerOptions
 from ._context import Context, count, duration, non_negative, queue_list
 from ._errors import ExitCode, UsageError

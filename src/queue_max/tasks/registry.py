@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..flow import TaskLimits, set_task_breaker, set_task_limits
+from .._flow_limits import TaskLimits, set_task_breaker, set_task_limits
 from .errors import DuplicateTask, UnknownTask
 
 if TYPE_CHECKING:

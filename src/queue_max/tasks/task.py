@@ -15,7 +15,7 @@ from typing_extensions import Unpack
 from .._payload import encode_payload, encode_value
 from ..config import Settings
 from ..errors import ConfigError, InvalidPayload
-from ..flow import TaskBreaker, TaskLimits, set_task_breaker, set_task_limits
+from .._flow_limits import TaskBreaker, TaskLimits, set_task_breaker, set_task_limits
 from ..retry import error_info
 from ._binding import ArgumentCheck
 from ._defaults import get_default_queue, is_eager

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from ..errors import ConfigError
-from ..flow import check_queue_list
+from .._flow_limits import check_queue_list
 from .._validate import check_bool, check_count, check_seconds
 
 __all__ = ["DEFAULT_PREFETCH", "WorkerOptions"]

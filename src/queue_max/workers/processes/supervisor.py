@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, QueueMaxError
-from ...flow import check_queue_list
+from ..._flow_limits import check_queue_list
 from ...logs import LEVELS
 from ...queue import Queue
 from ...storage._open import check_database_url
