@@ -44,6 +44,19 @@ from queue_max.storage.sqlite import MAX_SHARDS  # noqa: E402
 __all__ = ["ChaosConfig", "ChaosRun", "run_chaos", "wal_bound"]
 
 
+
+def _wait_stopped(pid: int, deadline: float) -> bool:
+    """Whether process `pid` reached the stopped state ('T' in /proc/PID/stat) by `deadline`."""
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return False
+        if stat.rsplit(")", 1)[1].split()[0] in ("T", "t"):
+            return True
+        time.sleep(0.0005)
+    return False
+
 @dataclass(frozen=True)
 class ChaosConfig:
     seed: int
@@ -230,29 +243,31 @@ class _Driver:
             return
         self.event("kill", role=proc.role, slot=proc.slot, pid=proc.pid, why=why, **fields)
 
-    def kill_mid_batch(self, victim: _Proc, patience: float = 2.0) -> None:
+    def kill_mid_batch(self, victim: _Proc, patience: float = 10.0) -> None:
         """SIGKILL the victim producer while an enqueue call is in flight: its last record is a
-        `begin` without its `ok` (polled every 0.2 ms; after `patience` seconds, kill anyway)."""
+        `begin` without its `ok`.
+
+        Reading the log and then killing would race the call's end (a batch takes a few ms), so the
+        victim is frozen first (SIGSTOP, and wait until /proc says it stopped), its log read, and
+        killed only if a call is open; otherwise it is thawed and caught again a moment later.
+        After `patience` seconds it is killed anyway, and the run reports no interrupted batch."""
         path = self.log_dir / f"producer-v{victim.slot}.jsonl"
         give_up = time.monotonic() + patience
-        offset, tail, last = 0, b"", None
+        jitter = random.Random(self.c.seed)  # this thread's own: self.rng belongs to the fault loop
         while victim.popen.poll() is None and time.monotonic() < give_up:
             try:
-                with path.open("rb") as f:
-                    f.seek(offset)
-                    chunk = f.read()
-            except FileNotFoundError:
-                chunk = b""
-            if chunk:
-                offset += len(chunk)
-                lines = (tail + chunk).split(b"\n")
-                tail = lines.pop()
-                if lines:
-                    last = json.loads(lines[-1])
+                victim.popen.send_signal(signal.SIGSTOP)
+            except ProcessLookupError:
+                return
+            if not _wait_stopped(victim.pid, time.monotonic() + 1.0):
+                break
+            lines = path.read_bytes().splitlines() if path.exists() else []
+            last = json.loads(lines[-1]) if lines else None
             if last is not None and last["ev"] == "begin":
                 self.kill(victim, "producer mid-batch", batch=last["batch"], size=len(last["uids"]))
                 return
-            time.sleep(0.0002)
+            victim.popen.send_signal(signal.SIGCONT)
+            time.sleep(jitter.uniform(0.001, 0.01))
         self.kill(victim, "producer (no batch caught in flight)")
 
     # ── the SIGSTOP of a worker running a slow job ──
