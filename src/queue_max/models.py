@@ -236,9 +236,10 @@ class DeadLetter:
     failed_at: float
     attempts: int
     error_stack: str | None = None
+    queue_name: str = "default"  # the named queue of the job (last, so 0.1.1's positions hold)
 
     def as_dict(self) -> dict[str, Any]:
-        """The reference's DLQ row shape (plus attempts and the traceback)."""
+        """The reference's DLQ row shape (plus attempts, the traceback and the queue name)."""
         return {
             "id": self.id,
             "original_job_id": self.original_job_id,
@@ -249,6 +250,7 @@ class DeadLetter:
             "shard_id": self.shard_id,
             "attempts": self.attempts,
             "error_stack": self.error_stack,
+            "queue_name": self.queue_name,
         }
 
 

@@ -36,9 +36,9 @@ def test_dlq_list_shows_dead_letters_newest_first(cli, dead):
     entries = cli("dlq", "list", "--json").json()
     assert [e["original_job_id"] for e in entries] == [ids[2], ids[1], ids[0]]
     assert set(entries[0]) >= {"id", "original_job_id", "payload", "error", "error_type", "failed_at",
-                               "shard_id", "attempts"}
+                               "shard_id", "attempts", "queue_name"}
     text = cli("dlq", "list").out.splitlines()
-    assert text[0].split() == ["job_id", "shard", "attempts", "failed_at", "error_type", "error", "payload"]
+    assert text[0].split() == ["job_id", "shard", "queue", "attempts", "failed_at", "error_type", "error", "payload"]
     assert len(text) == 4
 
 

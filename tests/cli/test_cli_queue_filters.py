@@ -70,6 +70,20 @@ def test_dlq_list_keeps_the_dead_letters_of_the_named_queue(cli, two_queues):
     assert empty.code == 0 and empty.out.strip() == "no dead letters match"
 
 
+def test_dlq_list_shows_the_queue_of_each_dead_letter_in_the_table_and_the_json(cli, two_queues):
+    # Given dead letters in the queues "mail" and "reports"
+    _queue, ids = two_queues
+    # When they are listed as JSON, then each entry names its job's queue
+    listed = {e["original_job_id"]: e["queue_name"] for e in cli("dlq", "list", "--json").json()}
+    assert listed == {**{i: "mail" for i in ids["mail"]}, **{i: "reports" for i in ids["reports"]}}
+    # And the table has a queue column, filled per row, filtered or not
+    header, *rows = cli("dlq", "list").out.splitlines()
+    assert header.split()[:4] == ["job_id", "shard", "queue", "attempts"]
+    assert {int(row.split()[0]): row.split()[2] for row in rows} == listed
+    (only,) = cli("dlq", "list", "--queue-name", "reports").out.splitlines()[1:]
+    assert only.split()[2] == "reports"
+
+
 def test_dlq_requeue_by_queue_moves_only_that_queues_dead_letters(cli, two_queues):
     queue, ids = two_queues
     # A dry run counts the named queue's dead letters and changes nothing
@@ -238,7 +252,8 @@ def test_dlq_requeue_by_queue_in_a_real_process(data_dir, two_queues):
     bad = run_module("--data-dir", str(data_dir), "purge", "--status", "failed", "--yes", "--queue-name", "a/b")
     assert bad.returncode == 2 and RULE in bad.stderr
     listed = run_module("--data-dir", str(data_dir), "dlq", "list", "--json")
-    assert {e["original_job_id"] for e in json.loads(listed.stdout)} == ids["mail"]
+    assert {e["original_job_id"]: e["queue_name"] for e in json.loads(listed.stdout)} == \
+        {job_id: "mail" for job_id in ids["mail"]}
 
 
 # ── enqueue --dedupe-window ──

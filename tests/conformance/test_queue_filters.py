@@ -45,6 +45,20 @@ def test_dead_letters_are_listed_and_counted_per_queue(backend: Backend):
     assert backend.dlq_count(queue_name="nothing-here") == 0
 
 
+def test_each_dead_letter_carries_the_queue_name_of_its_job(backend: Backend):
+    # Given a job of "mail" buried by its worker, and one of "reports" buried when its lease ran out
+    backend.enqueue_many(named("mail", 1) + named("reports", 1, max_attempts=1), NOW)
+    (mail,) = bury_all(backend, "mail")
+    (report,) = backend.claim("w", 1, LEASE, NOW, queue="reports")
+    assert backend.requeue_expired(NOW + LEASE + 1, BOOM).buried == 1
+    # When the dead letters are listed, unfiltered and filtered
+    listed = {e.original_job_id: e.queue_name for e in backend.dlq_list(10)}
+    (only_mail,) = backend.dlq_list(10, queue_name="mail")
+    # Then each names its job's queue, in the entry and in its dict
+    assert listed == {mail: "mail", report.id: "reports"}
+    assert (only_mail.queue_name, only_mail.as_dict()["queue_name"]) == ("mail", "mail")
+
+
 def test_a_queue_filter_combines_with_the_error_type_filter(backend: Backend):
     backend.enqueue_many(named("mail", 2) + named("reports", 2), NOW)
     bury_all(backend, "mail", error=ErrorInfo("KeyError", "k"))

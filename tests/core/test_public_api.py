@@ -75,3 +75,14 @@ def test_job_has_every_reference_field_and_english_aliases(queue):
     assert job.created_at.endswith("+00:00") and job.enqueued_at.tzinfo is not None
     assert job.can_retry and job.remaining_retries == 3 and not job.is_terminal
     assert isinstance(job, Job) and job.to_dict()["status"] == "processing"
+
+
+def test_a_dead_letter_keeps_its_positional_fields_and_defaults_its_queue_name():
+    # Given a DeadLetter built positionally as before it had a queue name
+    entry = queue_max.DeadLetter(1, 1024, 0, {"a": 1}, "boom", "ValueError", 0.0, 2, "trace")
+    # Then every earlier field sits where it was, and the queue is the default one
+    assert (entry.original_job_id, entry.attempts, entry.error_stack) == (1024, 2, "trace")
+    assert entry.queue_name == "default"
+    # And the dict keeps every earlier key, with the queue name added beside them
+    assert list(entry.as_dict()) == ["id", "original_job_id", "payload", "error", "error_type", "failed_at",
+                                     "shard_id", "attempts", "error_stack", "queue_name"]

@@ -176,6 +176,17 @@ def test_the_overview_shows_counts_health_lights_and_the_default_queue(queue):
     assert "<td>default</td>" in html
 
 
+def test_the_dead_letter_page_shows_the_queue_of_each_entry(queue):
+    # Given a dead letter in the queue "mail"
+    job_id = queue.enqueue({"m": 1}, queue_name="mail")["id"]
+    (job,) = queue.claim_jobs("w", 1)
+    assert job.id == job_id
+    queue.fail_job(job, error=ValueError("x"), permanent=True)
+    # When the dead-letter page is shown, then the entry's row names its queue
+    html = Browser(Dashboard(queue, allow_anonymous=True)).get("/dead-letters").body.decode()
+    assert "<th>Queue</th>" in html and '<td class="queue">mail</td>' in html
+
+
 def test_a_read_only_grant_from_the_hook_renders_pages_without_forms(queue):
     bury(queue, {"b": 2}, ValueError("x"))
     dashboard = Dashboard(queue, authorize=lambda request: Access.READ_ONLY)

@@ -232,6 +232,9 @@ def test_a_dead_letter_whose_job_row_is_gone_is_kept_with_no_attempts(tmp_path, 
     # Then the entry is listed with its global id
     [entry] = queue.dlq_list()
     assert (entry.id, entry.original_job_id, entry.attempts, entry.error_stack) == (4, gid(6, 0), 0, None)
+    # And it belongs to the default queue, the only one 0.1.1 had, as listed and as filtered
+    assert entry.queue_name == "default"
+    assert queue.dlq_list(queue_name="default") == [entry] and queue.dlq_list(queue_name="mail") == []
 
 
 def test_new_jobs_get_ids_above_every_legacy_row_id(tmp_path, make_queue):

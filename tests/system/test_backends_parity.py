@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,25 @@ def test_the_cli_enqueues_lists_inspects_and_reports_stats(store, capsys):
     assert code in (0, 3) and "data_dir" in json.loads(out)
     code, out = run_cli(store, capsys, "dlq", "list", "--json")
     assert code == 0 and json.loads(out) == []
+
+
+def test_the_cli_shows_each_dead_letters_queue_and_a_task_breaker_in_its_queues_health(open_queue, store, capsys):
+    # Given a dead letter in the queue "mail", and the open breaker of a task whose jobs go to "mail"
+    queue = open_queue()
+    queue.enqueue({"__task__": "mail.send", "args": [], "kwargs": {}}, queue_name="mail")
+    (job,) = queue.claim_jobs("w", 1)
+    queue.fail_job(job, error=Permanent("bounced"))
+    queue.backend.breaker_record("task:mail.send", "failure", 1, time.time())
+    # Then dlq list names the queue, in JSON and in its table
+    code, out = run_cli(store, capsys, "dlq", "list", "--queue-name", "mail", "--json")
+    assert code == 0 and [e["queue_name"] for e in json.loads(out)] == ["mail"]
+    code, out = run_cli(store, capsys, "dlq", "list")
+    assert code == 0 and out.splitlines()[1].split()[2] == "mail"
+    # And health is red for "mail", where the task's jobs go, and green for another queue
+    code, out = run_cli(store, capsys, "health", "--queue-name", "mail", "--json")
+    assert code == 3 and json.loads(out)["checks"]["circuit"]["by_queue"] == {"mail": ["task mail.send"]}
+    code, out = run_cli(store, capsys, "health", "--queue-name", "reports", "--json")
+    assert code == 0 and json.loads(out)["checks"]["circuit"]["open"] == []
 
 
 def test_the_worker_command_drains_the_queue_and_never_prints_the_password(open_queue, store):

@@ -10,7 +10,7 @@ from ..models import Job, JobStatus
 from ..queue import Queue
 from ._output import stamp
 
-__all__ = ["COUNT_KEYS", "Snapshot", "add_queue_backlogs", "take_snapshot"]
+__all__ = ["COUNT_KEYS", "Snapshot", "add_queue_backlogs", "routed_task_circuits", "take_snapshot"]
 
 # per status, as `Backend.counts` names them; `pending` includes `scheduled` (not due yet)
 COUNT_KEYS = ("pending", "scheduled", "processing", "completed", "failed", "cancelled", "dead_letter")
@@ -30,7 +30,8 @@ class Snapshot:
     queues: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the one named queue the snapshot was narrowed to (None: every queue)
     queue_name: str | None = None
-    # per task with its own breaker: its state and failures (Queue.task_circuits)
+    # per task with its own breaker: its state, failures and the queues its jobs go to (Queue.task_circuits
+    # plus "queues"); narrowed to the tasks routed to `queue_name` if set
     task_circuits: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def total(self, key: str) -> int:
@@ -97,8 +98,23 @@ def take_snapshot(queue: Queue, shard_id: int | None = None, queue_name: str | N
         expired_leases=expired,
         queues=queues,
         queue_name=queue_name,
-        task_circuits=queue.task_circuits() if queue_name is None else {},
+        task_circuits=routed_task_circuits(queue, queue_name),
     )
+
+
+def routed_task_circuits(queue: Queue, queue_name: str | None = None) -> dict[str, dict[str, Any]]:
+    """`Queue.task_circuits()`, each with `"queues"`: the named queues its jobs were sent to, read
+    from the stored event totals (every enqueue and attempt counts its queue and task), so the
+    CLI need not import the task; only the tasks routed to `queue_name` if it is given."""
+    circuits = queue.task_circuits()
+    if not circuits:
+        return circuits  # no task has a breaker: the event totals are not read
+    routes: dict[str, set[str]] = {name: set() for name in circuits}
+    for row in queue.event_metrics():
+        if row.task in routes:
+            routes[row.task].add(row.queue)
+    return {name: {**figures, "queues": sorted(routes[name])} for name, figures in circuits.items()
+            if queue_name is None or queue_name in routes[name]}
 
 
 def add_queue_backlogs(queue: Queue, snap: Snapshot) -> None:

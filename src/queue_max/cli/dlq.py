@@ -116,9 +116,9 @@ def run_list(ctx: Context) -> int:
     if not entries:
         print("the dead-letter queue is empty" if not _filtered(ctx.args) else "no dead letters match")
         return 0
-    rows = [[e.original_job_id, e.shard_id, e.attempts, stamp(e.failed_at), e.error_type,
+    rows = [[e.original_job_id, e.shard_id, e.queue_name, e.attempts, stamp(e.failed_at), e.error_type,
              compact(e.error or "", 50), compact(e.payload, 40)] for e in entries]
-    table(["job_id", "shard", "attempts", "failed_at", "error_type", "error", "payload"], rows)
+    table(["job_id", "shard", "queue", "attempts", "failed_at", "error_type", "error", "payload"], rows)
     return 0
 
 

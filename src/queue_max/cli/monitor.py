@@ -44,8 +44,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    help="only what a restart can cure: storage readable and writable, workers alive "
                         "(for a liveness probe; backlog, age, circuit and expired leases are alerts)")
     p.add_argument("--queue-name", type=queue_name, metavar="NAME",
-                   help="check this named queue's backlog, age, expired leases, circuit and pause only "
-                        "(storage and workers as without it)")
+                   help="check this named queue's backlog, age, expired leases, circuit (its own breaker "
+                        "and those of the tasks whose jobs go to it) and pause only (storage and workers "
+                        "as without it)")
     p.set_defaults(run=run_health)
 
     p = sub.add_parser("metrics", parents=[common], help="Prometheus text exposition of the queue",
@@ -92,9 +93,11 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]],
     one = snap.queue_name
     # a worker's own breaker is its default queue's: it says nothing about another named queue
     circuit_open = [w["name"] for w in live if w.get("circuit_state") == "open"] if one is None else []
-    # the host-wide breakers of the named queues, from storage
+    # the host-wide breakers of the named queues and of the tasks (with --queue-name: of that
+    # queue and of the tasks routed to it), from storage
     circuit_open += [f"queue {name}" for name, q in snap.queues.items() if q.get("circuit_state") == "open"]
     circuit_open += [f"task {name}" for name, t in snap.task_circuits.items() if t["circuit_state"] == "open"]
+    blocked = _open_breakers_by_queue(snap)
     paused = [name for name, q in snap.queues.items() if q.get("paused")]
     workers_check = _workers_check(presences, workers, stale_after, snap.now, a.min_workers)
     if a.liveness:
@@ -112,14 +115,37 @@ def _health(ctx: Context, snap: Snapshot, workers: list[dict[str, Any]],
                             f"no ready job{scope}" if age is None else f"oldest ready job{scope} waited {ago(age)}"
                             + (f" (max {ago(a.max_age)})" if a.max_age is not None else ""),
                             oldest_ready_age_seconds=age, max=a.max_age),
-        "circuit": _check(not circuit_open, f"open in {', '.join(circuit_open)}" if circuit_open
-                          else f"closed in every queue and reporting worker ({len(live)})" if one is None
-                          else f"closed in queue {one!r}", open=circuit_open),
+        "circuit": _check(not circuit_open, _circuit_detail(circuit_open, blocked, one, len(live)),
+                          open=circuit_open, by_queue=blocked),
         "paused_queues": _check(True, f"paused: {', '.join(paused)}" if paused
                                 else "no queue is paused" if one is None else f"queue {one!r} is not paused",
                                 paused=paused),
         "workers": workers_check,
     }
+
+
+def _open_breakers_by_queue(snap: Snapshot) -> dict[str, list[str]]:
+    """Per named queue, the open host-wide breakers that hold its jobs back: its own ("queue
+    NAME") and those of the tasks whose jobs go to it ("task NAME"); queues with none are left out."""
+    blocked: dict[str, list[str]] = {}
+    for name, q in snap.queues.items():
+        if q.get("circuit_state") == "open":
+            blocked.setdefault(name, []).append(f"queue {name}")
+    for task, t in snap.task_circuits.items():
+        if t["circuit_state"] == "open":
+            for name in t.get("queues") or ():
+                if snap.queue_name is None or name == snap.queue_name:
+                    blocked.setdefault(name, []).append(f"task {task}")
+    return {name: blocked[name] for name in sorted(blocked)}
+
+
+def _circuit_detail(circuit_open: list[str], blocked: dict[str, list[str]], one: str | None, live: int) -> str:
+    if circuit_open:
+        where = "; ".join(f"queue {name!r}: {', '.join(breakers)}" for name, breakers in blocked.items())
+        return f"open in {', '.join(circuit_open)}" + (f" ({where})" if where else "")
+    if one is None:
+        return f"closed in every queue, task and reporting worker ({live})"
+    return f"closed in queue {one!r} and the tasks routed to it"
 
 
 def _writable(data_dir: Path, shards: int) -> dict[str, Any]:

@@ -76,9 +76,9 @@ def run(ctx: Context) -> int:
                     "yes" if q.get("paused") else "no", q.get("circuit_state")] for name, q in named.items()], out)
         if snap.task_circuits:
             print(file=out)
-            table(("task", "circuit", "failures", "threshold"),
-                  [[name, t["circuit_state"], t["circuit_failures"], t["threshold"] or "-"]
-                   for name, t in snap.task_circuits.items()], out)
+            table(("task", "circuit", "failures", "threshold", "queues"),
+                  [[name, t["circuit_state"], t["circuit_failures"], t["threshold"] or "-",
+                    ",".join(t["queues"]) or "-"] for name, t in snap.task_circuits.items()], out)
         if snap.expired_leases:
             print(f"expired leases: {len(snap.expired_leases)} processing job(s) whose worker stopped "
                   "heartbeating (run 'queue-max recover', or start a worker)", file=out)

@@ -126,6 +126,10 @@ _EXPIRED = "status = 'processing' AND lease_deadline < %(now_srv)s"
 # what an attempt's metrics need from its row: task name, claim time, due time
 _FACTS = "(j.payload::json ->> '__task__'), j.started_at, j.run_at, j.queue_name"
 
+# A dead letter belongs to the queue of its job; one carried over from a 0.1.1 file without its
+# job row has the default queue, the only one 0.1.1 had.
+_DLQ_QUEUE = "coalesce((SELECT j.queue_name FROM {s}.jobs AS j WHERE j.id = job_rowid), 'default')"
+
 
 class Q:
     """Named statement templates (format with `statements(schema)`)."""
@@ -347,7 +351,7 @@ class Q:
     # the column order of the SQLite table, so one decoder reads both
     dlq_select = (
         "SELECT id, original_job_id, 0, payload, error, error_type, failed_at, attempts, error_stack, "
-        "job_rowid FROM {s}.dead_letters"
+        "job_rowid, " + _DLQ_QUEUE + " FROM {s}.dead_letters"
     )
     dlq_requeue_job = (
         "UPDATE {s}.jobs j SET status = 'pending', tentativas = 0, run_at = %(now)s, "
@@ -390,7 +394,7 @@ class Q:
         "SELECT status, count(*), count(*) FILTER (WHERE status = 'scheduled' AND run_at > %s) "
         "FROM {s}.jobs WHERE queue_name = %s GROUP BY status"
     )
-    dlq_of_queue = "job_rowid IN (SELECT id FROM {s}.jobs WHERE queue_name = %s)"
+    dlq_of_queue = _DLQ_QUEUE + " = %s"
     count_dead_in = "SELECT count(*) FROM {s}.dead_letters WHERE " + dlq_of_queue
     oldest_ready_in = (
         "SELECT min(run_at) FROM {s}.jobs WHERE queue_name = %s AND (status = 'pending' OR "

@@ -51,6 +51,6 @@ def jobs_from_rows(shard_id: int, rows: Iterable[Sequence[Any]]) -> list[Job]:
 
 def dead_letter(row: Any) -> DeadLetter:
     """A DeadLetter from a row of `Q.dlq_select`."""
-    entry_id, original, shard_id, payload, error, error_type, failed_at, attempts, stack, _rowid = row
+    entry_id, original, shard_id, payload, error, error_type, failed_at, attempts, stack, _rowid, queue = row
     return DeadLetter(entry_id, original, shard_id, _loads(payload), error, error_type,
-                      failed_at, attempts, stack)
+                      failed_at, attempts, stack, queue)

@@ -283,6 +283,10 @@ def claim_excluding(count: int, counted: bool = False) -> str:
     return _claim_any(f" AND names.n NOT IN ({marks})", counted)
 
 
+# A dead letter belongs to the queue of its job. Only a dead letter carried over from 0.1.1,
+# whose job row 0.1.1 had deleted, has no job: 0.1.1 had the default queue alone.
+_DLQ_QUEUE = "coalesce((SELECT j.queue_name FROM fila AS j WHERE j.id = job_rowid), 'default')"
+
 _QUEUE_HEAD = (
     "SELECT id FROM fila WHERE queue_name = :queue AND ready = 1 AND status = 'pending' "
     "ORDER BY priority DESC, run_at, id LIMIT :limit"
@@ -537,7 +541,7 @@ class Q:
 
     dlq_select = (
         "SELECT id, original_job_id, shard_id, payload, error, error_type, failed_at, "
-        "attempts, error_stack, job_rowid FROM dead_letter_queue"
+        f"attempts, error_stack, job_rowid, {_DLQ_QUEUE} FROM dead_letter_queue"
     )
     dlq_requeue_job = (
         "UPDATE OR IGNORE fila SET status = 'pending', ready = 1, tentativas = 0, run_at = :now, "
@@ -566,7 +570,7 @@ class Q:
 
     # The reading and housekeeping above, narrowed to one named queue (`_in`: the name is the
     # first positional parameter, or `:queue`). Dead letters belong to the queue of their job.
-    dlq_of_queue = "job_rowid IN (SELECT id FROM fila WHERE queue_name = ?)"
+    dlq_of_queue = _DLQ_QUEUE + " = ?"
     count_dead_in = "SELECT count(*) FROM dead_letter_queue WHERE " + dlq_of_queue
     oldest_ready_in = (
         "SELECT min(m) FROM (SELECT min(run_at) AS m FROM fila WHERE queue_name = :queue AND ready = 1 "
