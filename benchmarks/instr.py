@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 from _refenv import REPO_ROOT, ours  # noqa: E402
 
 WORKLOADS = ("enqueue", "delay", "claim_ack", "claim_ack_1s", "pop_complete", "drain", "drain_1s",
-             "task_drain", "ceiling_drain", "stats")
+             "task_drain", "ceiling_drain", "ceiling_enqueue", "stats")
 _STATEMENTS = [0]
 
 
@@ -80,6 +80,8 @@ def run(name: str, n: int, depth: int, data: Path) -> dict[str, Any]:
     """Set up, then (after a STATEMENTS mark) run `n` jobs of workload `name`."""
     if name == "ceiling_drain":
         return _ceiling(n, data)
+    if name == "ceiling_enqueue":
+        return _ceiling_enqueue(n, data)
     from queue_max import Queue, task
 
     shards = 1 if name.endswith("_1s") else 6
@@ -140,6 +142,16 @@ def _ceiling(n: int, data: Path) -> dict[str, Any]:
     engine.stop()
     engine.close()
     return {"statements": 0}
+
+
+def _ceiling_enqueue(n: int, data: Path) -> dict[str, Any]:
+    from ceiling import Ceiling
+
+    engine = Ceiling(data)
+    for i in range(n):
+        engine.enqueue({"i": i})
+    engine.close()
+    return {"statements": n}
 
 
 def _child(args: argparse.Namespace) -> int:
