@@ -96,3 +96,62 @@ def test_a_busy_shard_is_drained_without_a_look_at_the_empty_ones(tmp_path):
     run = [s for k, s in enumerate(statements) if k == 0 or s != statements[k - 1]]
     assert len(run) == 20 and all(s.lstrip().startswith("UPDATE fila SET status = 'processing'") for s in run)
     backend.close()
+
+
+def test_a_lone_claim_takes_the_best_head_across_named_queues(tmp_path):
+    # Given one shard with jobs in three queues, the best of them second in its own queue's order
+    backend = ShardManager(tmp_path / "q", 1)
+    jobs = [NewJob('{"n": 1}', priority=1, queue_name="alpha"), NewJob('{"n": 2}', priority=3, queue_name="beta"),
+            NewJob('{"n": 3}', priority=3, queue_name="alpha", run_at=NOW - 5), NewJob('{"n": 4}', queue_name="gamma")]
+    backend.enqueue_many(jobs, NOW)
+    # When jobs are claimed one at a time, each alone in its claim
+    order = [backend.claim("w", 1, 30.0, NOW)[0].payload["n"] for _ in range(4)]
+    # Then they come in priority, then due-time order, whatever queue holds them
+    assert order == [3, 2, 1, 4]
+    assert backend.claim("w", 1, 30.0, NOW) == []
+    backend.close()
+
+
+def test_a_lone_claim_passes_over_a_queue_whose_jobs_are_all_running(tmp_path):
+    # Given a queue whose only job is running and another queue (later in name order) with one waiting
+    backend = ShardManager(tmp_path / "q", 1)
+    backend.enqueue_many([NewJob('{"n": 1}', priority=9, queue_name="a")], NOW)
+    assert len(backend.claim("w", 1, 30.0, NOW)) == 1
+    backend.enqueue_many([NewJob('{"n": 2}', queue_name="b")], NOW)
+    # When one job is claimed, from every queue and from the waiting job's queue by name
+    anywhere = backend.claim("w", 1, 30.0, NOW)
+    # Then it is the waiting job, and a second claim finds nothing
+    assert [job.payload for job in anywhere] == [{"n": 2}]
+    assert backend.claim("w", 1, 30.0, NOW) == [] == backend.claim("w", 1, 30.0, NOW, queue="b")
+    backend.close()
+
+
+def test_a_shard_that_stays_empty_is_looked_at_less_and_less_often(tmp_path):
+    # Given a thread popping jobs one at a time from the one busy shard of six, for half a second
+    backend = ShardManager(tmp_path / "q", 6)
+    backend.enqueue_many([NewJob(json.dumps({"n": i}), shard_key=4) for i in range(500)], NOW)
+    statements: list[str] = []
+    for shard in backend.shards:
+        shard.conn().set_trace_callback(statements.append)
+    popped = [backend.claim("w", 1, 30.0, NOW + 0.001 * i) for i in range(500)]
+    # Then every pop got a job, and the empty shards were looked at a few times each, not every
+    # 5 ms (a look at an empty shard that finds it empty again doubles the wait, up to 0.1 s)
+    assert all(len(jobs) == 1 for jobs in popped)
+    looks = [s for s in statements if s.startswith("SELECT EXISTS (SELECT 1 FROM fila WHERE ready = 1")]
+    assert len(looks) <= 5 * 9
+    backend.close()
+
+
+def test_a_job_this_process_adds_to_a_shard_found_empty_ends_the_wait(tmp_path):
+    # Given a thread busy on one shard that found the other one empty (the clock standing still)
+    backend = ShardManager(tmp_path / "q", 2)
+    backend.enqueue_many([NewJob(json.dumps({"n": i}), shard_key=0) for i in range(40)], NOW)
+    while backend._empty_hints(None)[1] is None:
+        assert backend.claim("w", 1, 30.0, NOW)
+    # When this process adds a job to the empty shard
+    ref = backend.enqueue_many([NewJob('{"late": 1}', shard_key=1)], NOW)[0]
+    # Then the thread's next pops visit that shard again in their random turn (without the note
+    # ending, the busy shard would serve every one of them while the clock stands still)
+    ids = [job.id for _ in range(30) for job in backend.claim("w", 1, 30.0, NOW)]
+    assert ref.id in ids
+    backend.close()

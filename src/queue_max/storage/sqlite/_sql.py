@@ -293,6 +293,28 @@ _QUEUE_HEAD = (
 )
 
 
+# The one-job claim (`pop_job`): the id is matched with `=` on a scalar subquery instead of
+# `IN (...)`, so SQLite builds no ephemeral table for the picked ids, and when one queue alone
+# has entries in the run order (the common case) its head is read straight off the index; with
+# several, the queues' heads are merged as in the batch claim. Measured with callgrind on a
+# claim + ack loop of raw statements on one shard: 387k -> 237k instructions a job.
+_ONE_QUEUE_HEAD = _QUEUE_HEAD.replace(":limit", "1")
+_ONE_OF_ALL = (
+    "SELECT CASE WHEN lo = (SELECT max(queue_name) FROM fila WHERE ready = 1) THEN "
+    "(SELECT id FROM fila WHERE queue_name = lo AND ready = 1 AND status = 'pending' "
+    "ORDER BY priority DESC, run_at, id LIMIT 1) ELSE (" + _NAMES +
+    "SELECT c.id FROM names, fila AS c WHERE names.n IS NOT NULL AND c.id = (SELECT id FROM fila "
+    "WHERE queue_name = names.n AND ready = 1 AND status = 'pending' ORDER BY priority DESC, run_at, id "
+    "LIMIT 1) ORDER BY c.priority DESC, c.run_at, c.id LIMIT 1) END "
+    "FROM (SELECT min(queue_name) AS lo FROM fila WHERE ready = 1)"
+)
+
+
+def _claim_first(picked: str) -> str:
+    """Lease the one job whose id the scalar SELECT `picked` returns (counted by the trigger)."""
+    return _claim(picked).replace(" WHERE id IN (", " WHERE id = (", 1)
+
+
 class Q:
     """Named statements."""
 
@@ -372,6 +394,9 @@ class Q:
     # one named queue, on its own index
     claim_queue = _claim(_QUEUE_HEAD)
     claim_queue_counted = _claim(_QUEUE_HEAD, counted=True)
+    # one job (see _claim_first)
+    claim_one = _claim_first(_ONE_OF_ALL)
+    claim_queue_one = _claim_first(_ONE_QUEUE_HEAD)
     peek_queue = (
         "SELECT EXISTS (SELECT 1 FROM fila WHERE queue_name = ? AND ready = 1 AND status = 'pending') "
         "OR EXISTS (SELECT 1 FROM fila WHERE status = 'scheduled' AND run_at <= ?)"
