@@ -19,12 +19,23 @@ def _log(record: dict[str, Any]) -> None:
 
 
 def record(payload: dict[str, Any]) -> None:
-    """Run for `payload["sleep"]` seconds (default 0) and log when."""
+    """Run for `payload["sleep"]` seconds (default 0) and log when. `meet`: first wait until jobs
+    with `meet` have started in that many processes (at most 60 s), so that many take part."""
     start = time.time()
+    if payload.get("meet"):
+        _meet(int(payload["meet"]))
     time.sleep(float(payload.get("sleep", 0)))
     _log({"pid": os.getpid(), "start": start, "end": time.time(), "payload": payload})
     if payload.get("fail"):
         raise RuntimeError("the downstream service is down")
+
+
+def _meet(processes: int) -> None:
+    log = Path(os.environ["FLOW_LOG"])
+    (log / f"{os.getpid()}.meet").touch()
+    deadline = time.monotonic() + 60.0
+    while len(list(log.glob("*.meet"))) < processes and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 @task(name="flow.bill", concurrency_key=lambda customer, **_: customer)
