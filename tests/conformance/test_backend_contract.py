@@ -118,6 +118,32 @@ def test_a_completed_job_cannot_be_completed_twice(backend):
     assert backend.complete_many([(job.lease, None)], NOW, 60) == [job.lease]
 
 
+def test_a_grouped_ack_stores_each_jobs_own_result_exactly(backend):
+    # Given five claimed jobs, and results with quotes, escapes, non-ASCII text and none at all
+    backend.enqueue_many(jobs(5), NOW)
+    claimed = backend.claim("w", 5, LEASE, NOW)
+    results = ['{"ok": 1}', '"a \\"quoted\\" \\\\ path"', '"caf\u00e9 \u00e9 😀"', "[1, 2.5, null]", None]
+    # When they are acknowledged in one call
+    assert backend.complete_many(list(zip([job.lease for job in claimed], results)), NOW, 60) == []
+    # Then each job holds its own result, as given
+    for job, result in zip(claimed, results):
+        done = backend.get(job.id)
+        assert done.status is JobStatus.COMPLETED
+        assert done.result == (None if result is None else json.loads(result))
+
+
+def test_a_grouped_ack_with_a_lost_lease_completes_the_others_and_reports_it(backend):
+    # Given three claimed jobs, one of them already acknowledged
+    backend.enqueue_many(jobs(3), NOW)
+    first, second, third = backend.claim("w", 3, LEASE, NOW)
+    assert backend.complete_many([(second.lease, '"early"')], NOW, 60) == []
+    # When all three are acknowledged together
+    lost = backend.complete_many([(job.lease, f'"{job.id}"') for job in (first, second, third)], NOW, 60)
+    # Then only the lost one is reported, and the others are completed with their results
+    assert lost == [second.lease]
+    assert [backend.get(job.id).result for job in (first, second, third)] == [str(first.id), "early", str(third.id)]
+    assert backend.counts(NOW)["completed"] == 3
+
 def test_retry_makes_the_job_claimable_again_at_its_run_at_and_records_the_error(backend):
     (ref,) = backend.enqueue_many(jobs(1, max_attempts=3), NOW)
     (job,) = backend.claim("w", 1, LEASE, NOW)

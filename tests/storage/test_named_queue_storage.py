@@ -137,3 +137,43 @@ def test_a_worker_on_every_queue_takes_the_best_jobs_across_queues(tmp_path):
     # Then priority, then run_at, then enqueue order decide across queues too
     assert order == ["b-high", "c-mid-early", "a-mid-late", "a-low"]
     manager.close()
+
+
+def test_a_batch_claim_on_every_queue_takes_the_best_jobs_across_queue_heads(tmp_path):
+    # Given one shard with jobs of three queues, and an early job of queue "a" already running
+    manager = ShardManager(tmp_path / "data", 1)
+    manager.enqueue_many([NewJob('{"n": "a-running"}', priority=3, run_at=NOW - 9, queue_name="a")], NOW)
+    assert [job.payload["n"] for job in manager.claim("w", 1, 30.0, NOW)] == ["a-running"]
+    manager.enqueue_many([NewJob(json.dumps({"n": f"{queue}{i}"}), priority=prio, run_at=NOW - i, queue_name=queue)
+                          for queue, prio in (("a", 0), ("b", 1), ("c", 0)) for i in range(4)], NOW)
+    # When a worker on every queue claims five at once, then the rest
+    first = [job.payload["n"] for job in manager.claim("w", 5, 30.0, NOW)]
+    rest = [job.payload["n"] for job in manager.claim("w", 20, 30.0, NOW)]
+    # Then the first batch is the best five of the merged heads: queue b's four, then the earliest of a and c
+    assert first == ["b3", "b2", "b1", "b0", "a3"]
+    assert sorted(rest) == ["a0", "a1", "a2", "c0", "c1", "c2", "c3"]
+    manager.close()
+
+
+def test_a_batch_claim_on_every_queue_of_a_one_queue_shard_follows_the_run_order(tmp_path):
+    # Given one shard whose waiting jobs are all of queue "solo", at mixed priorities
+    manager = ShardManager(tmp_path / "data", 1)
+    manager.enqueue_many([NewJob(json.dumps({"i": i}), priority=i % 3, queue_name="solo") for i in range(9)], NOW)
+    # When a worker on every queue claims them four at a time
+    batches = [[job.payload["i"] for job in manager.claim("w", 4, 30.0, NOW)] for _ in range(4)]
+    # Then priority, then enqueue order decide, and every job is handed out once
+    assert batches == [[2, 5, 8, 1], [4, 7, 0, 3], [6], []]
+    manager.close()
+
+
+def test_the_all_queues_claim_merges_queue_heads_only_when_the_run_order_holds_two_names(tmp_path):
+    # Given the all-queues claim statement, planned on a shard with jobs of several queues
+    manager = ShardManager(tmp_path / "data", 1)
+    manager.enqueue_many([NewJob("{}", queue_name=f"q{i % 3}") for i in range(30)], NOW)
+    manager.close()
+    conn = sqlite3.connect(tmp_path / "data" / "shard_0.db")
+    text = plan(conn, Q.claim_counted, {"worker": "w", "now": NOW, "until": NOW + 30, "limit": 8})
+    # Then its one-name arm reads one queue's index range, and the merging walk is gated on min < max
+    assert text.count("SEARCH fila USING INDEX fila_ready (queue_name=?)") == 2 and "SCAN fila" not in text
+    assert "WHERE (SELECT min(queue_name) FROM fila WHERE ready = 1) < (SELECT max(queue_name)" in Q.claim_counted
+    conn.close()

@@ -60,5 +60,5 @@ def tally_moved(conn: sqlite3.Connection, queues: Sequence[str], old: str, new: 
 
 
 def tally_completed(conn: sqlite3.Connection, rowids: Sequence[int]) -> None:
-    """The rows `rowids` (just acked by `Q.complete_counted`) moved from processing to completed."""
+    """The rows `rowids` (just acked by `Q.complete_group`) moved from processing to completed."""
     conn.execute(Q.tally_completed, (json.dumps(rowids),))
