@@ -110,7 +110,9 @@ def oversize(size: int, max_bytes: int) -> InvalidPayload:
 
 def encode_payload(payload: object, max_bytes: int) -> str:
     """Check that `payload` round-trips through JSON exactly, and return its JSON text."""
-    check_payload(payload)
+    if type(payload) is not dict:
+        check_payload(payload)  # raises, with the message
+    _check_dict(payload, "payload", 1)  # type: ignore[arg-type]
     text = _encode(payload)
     if len(text) > max_bytes:
         raise oversize(len(text), max_bytes)

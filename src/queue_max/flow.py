@@ -30,6 +30,9 @@ KEY_RETRY = 0.5
 # on how late a change is seen should a writer die between its commit and its token bump.
 FLOW_REFRESH = 1.0
 
+# a queue with no limits of its own (see FlowGate.policy)
+_NO_LIMITS = QueueLimits()
+
 
 class _Blocks(NamedTuple):
     """One read of `claim_blocks`, with the flow token seen just before it and when it was made."""
@@ -65,7 +68,7 @@ class FlowGate:
 
     # ── configuration ──
     def policy(self, queue_name: str) -> Policy:
-        own = self.limits.get(queue_name, QueueLimits())
+        own = self.limits.get(queue_name) or _NO_LIMITS  # built once: its checks ran for every claim
         per_minute = self.rate_limit if own.rate_limit is None else own.rate_limit
         burst = own.rate_limit_burst if own.rate_limit_burst is not None else self.burst
         return Policy(per_minute, max(1, burst or per_minute) if per_minute else 0, own.concurrency_limit or 0)

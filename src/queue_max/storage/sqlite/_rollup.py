@@ -191,7 +191,8 @@ class Rollup:
         return bool(self._pending[shard_id] or self._enqueues[shard_id])
 
     def due(self, shard_id: int) -> bool:
-        return self.has_pending(shard_id) and time.monotonic() >= self._next_flush[shard_id]
+        # has_pending, inlined: this runs after every lone enqueue and ack
+        return bool(self._pending[shard_id] or self._enqueues[shard_id]) and time.monotonic() >= self._next_flush[shard_id]
 
     def write(self, conn: sqlite3.Connection, shard_id: int, force: bool = False) -> None:
         """Inside an open write transaction: write the shard's figures if a second has passed."""

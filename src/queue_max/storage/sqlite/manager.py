@@ -32,6 +32,8 @@ from .shard import Shard, ShardOptions, translate
 
 __all__ = ["MAX_SHARDS", "PROMOTE_EVERY", "ShardManager"]
 
+_new_tuple = tuple.__new__
+
 log = logging.getLogger("queue_max.storage")
 
 # How often (seconds) a process moves due scheduled jobs of a shard into the ready index:
@@ -233,33 +235,42 @@ class ShardManager(Inspection, FlowControl):
         return groups
 
     def _enqueue_one(self, job: NewJob, now: float) -> JobRef:
-        shard_id = self._route(job)
+        """A job without a dedupe key, alone: one INSERT, its own transaction. The job is read
+        in one unpacking and the ref built with tuple.__new__ (the lone enqueue is the hot path
+        of `Queue.enqueue` and `.delay()`)."""
+        payload_json, priority, max_attempts, run_at, shard_key, _key, _trace, queue_name, concurrency_key, _window = job
+        shard_id = next(self._rr) % self._n if shard_key is None else shard_key % self._n
         shard = self.shards[shard_id]
-        run_at = now if job.run_at is None else job.run_at
+        row: tuple[Any, ...]
+        if run_at is None or run_at <= now:
+            row = (shard_key, payload_json, priority, max_attempts, now, now if run_at is None else run_at, "pending", 1)
+        else:
+            row = (shard_key, payload_json, priority, max_attempts, now, run_at, "scheduled", None)
         try:
-            due = run_at <= now
-            row = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
-                   "pending" if due else "scheduled", 1 if due else None)
             # counted later, when a transaction folds the tail (see TALLIES_SCHEMA)
-            if job.queue_name == "default" and job.concurrency_key is None:
-                cursor = shard.conn().execute(Q.insert_lone, row)
+            if queue_name == "default" and concurrency_key is None:
+                rowid = shard.conn().execute(Q.insert_lone, row).lastrowid or 0
             else:
-                cursor = shard.conn().execute(Q.insert_named_lone, (*row, job.queue_name, job.concurrency_key))
-            rowid = cursor.lastrowid or 0
+                rowid = shard.conn().execute(Q.insert_named_lone, (*row, queue_name, concurrency_key)).lastrowid or 0
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
         self._filled[shard_id] += 1
-        self.rollup.enqueued_one(shard_id, job.queue_name, task_of_json(job.payload_json), now)
-        self._flush_if_due(shard)
-        return JobRef(job_id_of(rowid, shard_id), shard_id, True)
+        rollup = self.rollup
+        rollup.enqueued_one(shard_id, queue_name, task_of_json(payload_json), now)
+        if rollup.due(shard_id):
+            self._flush(shard)
+        return _new_tuple(JobRef, (job_id_of(rowid, shard_id), shard_id, True))
 
     def _flush_if_due(self, shard: Shard) -> None:
         """After a lone-statement write: the buffered metrics, in a transaction of their own
         (at most once a second per shard)."""
         if self.rollup.due(shard.shard_id):
-            with shard.write() as conn:
-                self.rollup.write(conn, shard.shard_id)
-                fold_tail(conn)  # keeps the uncounted tail of lone enqueues to about a second's
+            self._flush(shard)
+
+    def _flush(self, shard: Shard) -> None:
+        with shard.write() as conn:
+            self.rollup.write(conn, shard.shard_id)
+            fold_tail(conn)  # keeps the uncounted tail of lone enqueues to about a second's
 
     def _commit_all(self, open_txs: list[tuple[Shard, Any]], inserted: dict[int, list[tuple[int, int]]]) -> None:
         committed: list[Shard] = []
