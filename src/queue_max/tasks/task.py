@@ -15,6 +15,7 @@ from typing_extensions import Unpack
 from .._payload import encode_payload, encode_value
 from ..config import Settings
 from ..errors import ConfigError, InvalidPayload
+from ..handler import JobHandler
 from .._flow_limits import TaskBreaker, TaskLimits, set_task_breaker, set_task_limits
 from ..retry import error_info
 from ._binding import ArgumentCheck
@@ -159,6 +160,7 @@ class Task(TaskMethods[P, R]):
         self.retry_options = TaskRetryOptions(options.retry_on, options.retry_policy(),
                                               options.max_retries, options.timeout)
         self.reports = options.on_success is not None or options.on_failure is not None
+        self.worker_handler: JobHandler | None = None  # built by dispatch.worker_task_handler
 
     def report(self, error: BaseException | None, result: Any = None) -> None:
         """Call `on_success(result)` or `on_failure(error)` after a run; a callback that raises

@@ -11,6 +11,7 @@ from .._scoreboard import Scoreboard, drop_board, open_board
 from ..errors import ConfigError
 from ..handler import JobHandler
 from ..models import Job, Lease
+from ..tasks.dispatch import worker_task_handler
 from ._acks import Tally, complete, fail, release
 from ._base import BaseWorker, WorkerState
 from ._runner import Runner
@@ -44,6 +45,7 @@ class Worker(BaseWorker):
         self._min_timeout = self.job_timeout
         self.board: Scoreboard | None = None  # the jobs each runner has started, see `record_on`
         self._own_board = True
+        self._tasks_direct = False  # set at start: see `handler_for`
 
     def record_on(self, board: Scoreboard) -> None:
         """Write started jobs into `board` (a supervisor's) instead of a board of its own."""
@@ -53,6 +55,8 @@ class Worker(BaseWorker):
 
     # ── runners ──
     def _launch(self) -> None:
+        self._tasks_direct = (self._fixed is None and self.fallback is None and self.wrapper is None
+                              and type(self).resolve_handler is BaseWorker.resolve_handler)
         if self._own_board:
             self._open_board()
         with self._runners_lock:
@@ -123,6 +127,18 @@ class Worker(BaseWorker):
             last = self._live == 0
         if last and self._state is not WorkerState.STOPPED:
             self._runners_done()
+
+    # ── dispatch ──
+    def handler_for(self, job: Job) -> JobHandler:
+        # called for every job: with nothing configured to route jobs otherwise (no
+        # process_function, fallback, wrapper or own resolve_handler), a task job's handler is
+        # the task's one worker handler (see `worker_task_handler`); else the base's rule
+        fixed = self._fixed
+        if fixed is not None:
+            return fixed
+        if self._tasks_direct:
+            return worker_task_handler(job.payload)
+        return super().handler_for(job)
 
     # ── time limits (called by the hub's keeper thread) ──
     def timeout_of(self, handler: JobHandler) -> float | None:
