@@ -59,7 +59,14 @@ class Acks:
         Raises `LeaseLost` (nothing changed) if this worker's lease is no longer current,
         and `JobNotFound` if the job does not exist.
         """
-        job_id, job, lease = self._claimed(job_id, shard_id, lease)
+        job: Job | None
+        if shard_id is None and isinstance(job_id, Job):
+            # a worker's call with the claimed Job itself: what _claimed answers, without its calls
+            job = job_id
+            job_id = job.id
+            lease = lease or job.lease
+        else:
+            job_id, job, lease = self._claimed(job_id, shard_id, lease)
         encoded = None if result is None else encode_value(result, "result")
         lost = self.backend.complete_many(((lease, encoded),), self.clock.time(), self.options.result_ttl)
         self.claims.forget(lease)

@@ -352,8 +352,10 @@ REVIEWED = {
     ("postgres/_metrics.py", "event_metrics"): "`sql` is one of three q.read_metric_* statements",
     ("postgres/_listen.py", "_listen"): "the channel name is queue_max_ plus the validated schema name",
     ("sqlite/manager.py", "claim"): "`peek` is Q.peek_queue or Q.peek_ready",
-    ("sqlite/manager.py", "_claim_rows"): "`sql` is Q.claim(_counted), Q.claim_queue(_counted) or "
-                                          "claim_excluding(n): ':x<i>' placeholders",
+    ("sqlite/manager.py", "_claim_rows"): "`sql` is Q.claim_counted, Q.claim_queue_counted or "
+                                          "claim_excluding(n, counted=True): ':x<i>' placeholders",
+    ("sqlite/manager.py", "_claim_one_row"): "`sql` is Q.claim_one, Q.claim_queue_one or "
+                                             "claim_excluding(n): ':x<i>' placeholders",
 }
 
 

@@ -25,7 +25,7 @@ from ._insert import insert_group, insert_payloads
 from ._flow import FlowControl
 from ._layout import directory_lock, existing_shards, prepare_dir, read_only_dir
 from ._rollup import Rollup, ack_facts, outcome_of, record_expired, task_of_json, task_of_payload
-from ._rows import jobs_from_rows
+from ._rows import job_from_row, jobs_from_rows
 from ._sql import Q, claim_excluding
 from ._tally import fold_tail, mark_counted, tally_claimed
 from .shard import Shard, ShardOptions, translate
@@ -311,6 +311,7 @@ class ShardManager(Inspection, FlowControl):
             params.update({f"x{i}": name for i, name in enumerate(sorted(exclude))})
         else:
             sql, counted_sql, peek, peek_args = Q.claim_one, Q.claim_counted, Q.peek_ready, (now,)
+        promote_due = self._promote_due
         for shard_id in self._visit_order(empty, now):
             shard = self.shards[shard_id]
             hint = empty[shard_id]
@@ -319,8 +320,18 @@ class ShardManager(Inspection, FlowControl):
                 empty[shard_id] = (now, min(2 * hint[1], EMPTY_HINT_MAX), filled[shard_id])
                 continue
             want = params["limit"] = limit - len(out)
-            self._promote(shard, now)
-            rows = _claim_rows(shard, sql if want == 1 else counted_sql, params, want)
+            due = promote_due[shard_id]
+            if not due - 2 * PROMOTE_EVERY <= now < due:  # _promote's own test, without its call
+                self._promote(shard, now)
+            if want == 1:
+                rows = _claim_one_row(shard, sql, params)
+                if rows:
+                    empty[shard_id] = None
+                    out.append(job_from_row(shard_id, rows[0]))
+                    break
+                empty[shard_id] = (now, EMPTY_HINT_TTL, filled[shard_id])
+                continue
+            rows = _claim_rows(shard, counted_sql, params)
             empty[shard_id] = (now, EMPTY_HINT_TTL, filled[shard_id]) if len(rows) < want else None
             out += jobs_from_rows(shard_id, rows)
             if len(out) >= limit:
@@ -337,13 +348,20 @@ class ShardManager(Inspection, FlowControl):
         serves claims without a look at the empty ones: with one busy shard of six, a
         `pop_job` ran 4.6 statements a job (2.5 of them looks at empty shards), then 2.2 with a
         fixed 5 ms wait, and 2.0 now that the wait doubles while a shard stays empty."""
-        order = random.choice(self._orders) if self._orders else random.sample(range(self._n), self._n)
+        # plain loops and random.random: no frame for a comprehension or random.choice (a claim
+        # of one job runs this every time)
+        orders = self._orders
+        order = orders[int(random.random() * len(orders))] if orders else random.sample(range(self._n), self._n)
         filled = self._filled
-        known_empty = [s for s in order if (hint := empty[s]) is not None and hint[0] <= now < hint[0] + hint[1]
-                       and hint[2] == filled[s]]
-        if not known_empty:
-            return order  # type: ignore[return-value]
-        return [s for s in order if s not in known_empty] + known_empty
+        first: list[int] = []
+        known_empty: list[int] = []
+        for s in order:
+            hint = empty[s]
+            if hint is not None and hint[0] <= now < hint[0] + hint[1] and hint[2] == filled[s]:
+                known_empty.append(s)
+            else:
+                first.append(s)
+        return first + known_empty if known_empty else list(order)
 
     def _promote(self, shard: Shard, now: float) -> None:
         """Move the shard's due scheduled jobs into the run order; at most every PROMOTE_EVERY
@@ -391,8 +409,10 @@ class ShardManager(Inspection, FlowControl):
                 raise translate(exc, shard.name) from exc
             if not facts:
                 return [lease]
-            self.rollup.attempts(lease.shard_id, [fact[-4:] for fact in facts], "completed", now)
-            self._flush_if_due(shard)
+            rollup = self.rollup
+            rollup.attempts(lease.shard_id, [facts[0][-4:]], "completed", now)  # one lease, one fact
+            if rollup.due(lease.shard_id):
+                self._flush(shard)
             return []
         lost: list[Lease] = []
         for shard_id, group in _by_shard(completions, lambda c: c[0].shard_id).items():
@@ -544,17 +564,23 @@ class ShardManager(Inspection, FlowControl):
             shard.close()
 
 
-def _claim_rows(shard: Shard, sql: str, params: dict[str, Any], want: int) -> list[Any]:
-    """Run a claim statement on `shard`: the rows it leased.
+def _claim_one_row(shard: Shard, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Run a claim of one job on `shard` (`Q.claim_one` or `Q.claim_queue_one`): the row it leased.
 
-    A claim of one job is a lone UPDATE ... RETURNING, its own write transaction (SQLite takes
-    the write lock before the statement reads: the guarantee of BEGIN IMMEDIATE without two
-    extra round trips), and the tallies' trigger counts it. A claim of more counts its rows
-    itself, one statement per queue in the same transaction, instead of a trigger run per row
-    (see TALLIES_SCHEMA)."""
+    A lone UPDATE ... RETURNING is its own write transaction (SQLite takes the write lock before
+    the statement reads: the guarantee of BEGIN IMMEDIATE without two extra round trips), and
+    the tallies' trigger counts it."""
     try:
-        if want == 1:
-            return shard.conn().execute(sql, params).fetchall()
+        return shard.conn().execute(sql, params).fetchall()
+    except sqlite3.Error as exc:
+        raise translate(exc, shard.name) from exc
+
+
+def _claim_rows(shard: Shard, sql: str, params: dict[str, Any]) -> list[Any]:
+    """Run a claim statement of more than one job on `shard`: the rows it leased. It counts its
+    rows itself, one statement per queue in the same transaction, instead of a trigger run per
+    row (see TALLIES_SCHEMA)."""
+    try:
         with shard.write() as conn:
             fold_tail(conn)  # every row it claims is then counted, and counted here
             rows = conn.execute(sql, params).fetchall()
