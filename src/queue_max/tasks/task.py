@@ -280,21 +280,14 @@ class Task(TaskMethods[P, R]):
                                  f"got {type(items).__name__} {items!r:.60}")
         if "dedupe_key" in call or "dedupe_window" in call:
             raise InvalidPayload(f"{where}: dedupe_key names one job; {method}() enqueues many, give none")
-        envelopes = []
-        call_args: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        for index, item in enumerate(items):
-            item_args, item_kwargs = (item, *args), kwargs
-            if method == "bulk_delay":
-                item_args, item_kwargs = _call_pair(where, index, item)
-            self._check_args(f"{where} item {index}", item_args, item_kwargs)
-            envelopes.append(make_envelope(self.name, item_args, item_kwargs))
-            call_args.append((item_args, item_kwargs))
+        keyed = "concurrency_key" not in call and self.options.concurrency_key is not None
+        envelopes, call_args = self._envelopes(where, items, args, kwargs, method, keyed)
         if is_eager()[0]:
             return [self._run_eagerly(f"{where} item {i}", call, env) for i, env in enumerate(envelopes)]
         queue = self._queue_for(call)
         options = self._job_options(call)
         specs = [{"payload": env, **options} for env in envelopes]
-        if "concurrency_key" not in call and self.options.concurrency_key is not None:
+        if keyed:
             for index, ((item_args, item_kwargs), spec) in enumerate(zip(call_args, specs)):
                 spec["concurrency_key"] = self.concurrency_key_of(f"{where} item {index}", item_args, item_kwargs)
         try:
@@ -303,6 +296,31 @@ class Task(TaskMethods[P, R]):
             raise _rewrite(exc, where) from None
         self.stats.count("enqueued", batch["total"])
         return [TaskHandle(queue, job_id, queue.shard_of(job_id), self.name) for job_id in batch["ids"]]
+
+    def _envelopes(self, where: str, items: Iterable[Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                   method: str, keyed: bool) -> tuple[list[dict[str, Any]], list[tuple[tuple[Any, ...], dict[str, Any]]]]:
+        """The checked envelope of each item of `map` / `bulk_delay`, and (when `keyed`: the
+        concurrency key function needs them) each item's (args, kwargs).
+
+        The speed trick of a batch: an item's label ("<where> item <i>") is written only for an
+        item whose arguments do not fit, and the argument check is called directly (it was
+        three calls and a formatted label per item; with no concurrency key function, no
+        (args, kwargs) list either: -3.5k instructions a job of `map`, 54.8k -> 51.3k, callgrind
+        on the `map` call alone)."""
+        problem_of, name = self._arguments.problem, self.name
+        envelopes: list[dict[str, Any]] = []
+        call_args: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        for index, item in enumerate(items):
+            item_args, item_kwargs = (item, *args), kwargs
+            if method == "bulk_delay":
+                item_args, item_kwargs = _call_pair(where, index, item)
+            problem = problem_of(item_args, item_kwargs)
+            if problem is not None:
+                raise InvalidTaskArguments(f"{where} item {index}: {problem}")
+            envelopes.append(make_envelope(name, item_args, item_kwargs))
+            if keyed:
+                call_args.append((item_args, item_kwargs))
+        return envelopes, call_args
 
     def _run_eagerly(self, where: str, call: dict[str, Any], envelope: dict[str, Any]) -> TaskHandle[R]:
         queue: Queue | None = call.get("queue", self.options.queue)
