@@ -3,6 +3,8 @@
     python benchmarks/instr.py claim_ack enqueue drain ceiling_drain   # instructions per job
     python benchmarks/instr.py --statements pop_complete claim_ack      # statements per job
     python benchmarks/instr.py --depth 1000000 claim_ack                 # at depth (pending jobs)
+    python benchmarks/instr.py --scheduled 100000 claim_ack              # beside jobs due in an hour
+    python benchmarks/instr.py --scheduled 100000 --n 10 cleanup_1s      # per maintenance cleanup pass
 
 Timings on a shared 2-core machine move by 2-4x with the load; instruction counts do not.  Each
 workload runs twice under ``valgrind --tool=callgrind`` in a fresh process and data directory,
@@ -33,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from _refenv import REPO_ROOT, ours  # noqa: E402
 
 WORKLOADS = ("enqueue", "delay", "claim_ack", "claim_ack_1s", "pop_complete", "drain", "drain_1s",
-             "task_drain", "ceiling_drain", "ceiling_enqueue", "stats")
+             "task_drain", "ceiling_drain", "cleanup_1s", "ceiling_enqueue", "stats")
 _STATEMENTS = [0]
 
 
@@ -58,9 +60,10 @@ def _count_statements() -> None:
     sqlite3.connect = connect  # type: ignore[assignment]
 
 
-def _fill(queue: Any, count: int) -> None:
+def _fill(queue: Any, count: int, delay: float = 0.0) -> None:
     for lo in range(0, count, 100_000):
-        queue.enqueue_batch([{"payload": {"d": i}} for i in range(lo, min(count, lo + 100_000))])
+        items = range(lo, min(count, lo + 100_000))
+        queue.enqueue_batch([{"payload": {"d": i}, "delay": delay} if delay else {"payload": {"d": i}} for i in items])
 
 
 def _drain(queue: Any, n: int, handler: Any, seen: list[int]) -> None:
@@ -76,7 +79,7 @@ def _drain(queue: Any, n: int, handler: Any, seen: list[int]) -> None:
         worker.stop(10)
 
 
-def run(name: str, n: int, depth: int, data: Path) -> dict[str, Any]:
+def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[str, Any]:
     """Set up, then (after a STATEMENTS mark) run `n` jobs of workload `name`."""
     if name == "ceiling_drain":
         return _ceiling(n, data)
@@ -87,6 +90,7 @@ def run(name: str, n: int, depth: int, data: Path) -> dict[str, Any]:
     shards = 1 if name.endswith("_1s") else 6
     queue = Queue(shards=shards, rate_limit=0, data_dir=str(data))
     _fill(queue, depth)
+    _fill(queue, scheduled, 3600.0)
     seen, lock = [0], threading.Lock()
 
     def hit(_payload: Any = None) -> None:
@@ -98,6 +102,10 @@ def run(name: str, n: int, depth: int, data: Path) -> dict[str, Any]:
         queue.enqueue_batch([{"payload": {"i": i}} for i in range(n)])
     elif name == "task_drain":
         counted.map(range(n))
+    elif name == "cleanup_1s":  # n cleanup passes (as maintenance runs them) over 1,000 kept results
+        queue.enqueue_batch([{"payload": {"i": i}} for i in range(1000)])
+        while jobs := queue.claim_jobs("instr", 100):
+            queue.complete_jobs([(job, None) for job in jobs])
     before = _STATEMENTS[0]
     if name == "enqueue":
         for i in range(n):
@@ -120,6 +128,9 @@ def run(name: str, n: int, depth: int, data: Path) -> dict[str, Any]:
     elif name == "stats":
         for _ in range(n):
             queue.get_stats()
+    elif name == "cleanup_1s":
+        for _ in range(n):
+            queue.backend.cleanup(time.time(), float("-inf"))
     statements = _STATEMENTS[0] - before
     queue.close()
     return {"statements": statements}
@@ -157,18 +168,18 @@ def _ceiling_enqueue(n: int, data: Path) -> dict[str, Any]:
 def _child(args: argparse.Namespace) -> int:
     if args.count_statements:
         _count_statements()
-    result = run(args.child, args.n, args.depth, Path(args.data_dir))
+    result = run(args.child, args.n, args.depth, Path(args.data_dir), args.scheduled)
     print(json.dumps(result), flush=True)
     return 0
 
 
-def _measure(name: str, n: int, depth: int, statements: bool) -> float:
+def _measure(name: str, n: int, depth: int, statements: bool, scheduled: int = 0) -> float:
     side = ours()
     runs = []
     for count in ((n,) if statements else (n, 2 * n)):
         with tempfile.TemporaryDirectory(dir=REPO_ROOT / ".bench") as tmp:
             cmd = [side.python, __file__, "--child", name, "--n", str(count), "--depth", str(depth),
-                   "--data-dir", str(Path(tmp) / "q")]
+                   "--scheduled", str(scheduled), "--data-dir", str(Path(tmp) / "q")]
             if statements:
                 cmd.append("--count-statements")
             else:
@@ -191,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("workloads", nargs="*", choices=[*WORKLOADS, []], default=[])
     p.add_argument("--n", type=int, default=2000, help="measured jobs (the second run does 2N)")
     p.add_argument("--depth", type=int, default=0, help="pending jobs filled in before measuring")
+    p.add_argument("--scheduled", type=int, default=0, help="jobs due in an hour filled in before measuring")
     p.add_argument("--statements", action="store_true", help="SQL statements per job instead")
     p.add_argument("--child")
     p.add_argument("--count-statements", action="store_true")
@@ -201,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     (REPO_ROOT / ".bench").mkdir(exist_ok=True)
     unit = "statements/job" if args.statements else "instructions/job"
     for name in args.workloads or WORKLOADS:
-        value = _measure(name, args.n, args.depth, args.statements)
-        print(f"{name:14} {value:12,.1f} {unit} (n={args.n}, depth={args.depth})", flush=True)
+        value = _measure(name, args.n, args.depth, args.statements, args.scheduled)
+        extra = f", scheduled={args.scheduled}" if args.scheduled else ""
+        print(f"{name:14} {value:12,.1f} {unit} (n={args.n}, depth={args.depth}{extra})", flush=True)
     return 0
 
 
