@@ -57,9 +57,11 @@ def _check_list(items: list[Any], path: _Path, depth: int) -> None:
             if not math.isfinite(value):
                 raise InvalidPayload(f"{_text(path)}[{index}] is {value!r}; JSON has no NaN or Infinity")
         elif t is dict:
-            _check_dict(value, (path, index), depth + 1)
+            if value or depth >= MAX_DEPTH:  # see _check_dict
+                _check_dict(value, (path, index), depth + 1)
         elif t is list:
-            _check_list(value, (path, index), depth + 1)
+            if value or depth >= MAX_DEPTH:
+                _check_list(value, (path, index), depth + 1)
         else:
             raise InvalidPayload(
                 f"{_text(path)}[{index}] is a {_kind(value)} ({value!r:.60}); allowed: {_ALLOWED}"
@@ -82,9 +84,12 @@ def _check_dict(obj: dict[Any, Any], path: _Path, depth: int) -> None:
             if not math.isfinite(value):
                 raise InvalidPayload(f"{_text(path)}[{key!r}] is {value!r}; JSON has no NaN or Infinity")
         elif t is dict:
-            _check_dict(value, (path, key), depth + 1)
+            # an empty one (a task's kwargs, most often) is valid unless too deep: no call for it
+            if value or depth >= MAX_DEPTH:
+                _check_dict(value, (path, key), depth + 1)
         elif t is list:
-            _check_list(value, (path, key), depth + 1)
+            if value or depth >= MAX_DEPTH:
+                _check_list(value, (path, key), depth + 1)
         else:
             raise InvalidPayload(
                 f"{_text(path)}[{key!r}] is a {_kind(value)} ({value!r:.60}); allowed: {_ALLOWED}"
