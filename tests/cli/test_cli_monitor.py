@@ -200,7 +200,8 @@ def test_a_worker_whose_circuit_opens_turns_health_red(data_dir, tmp_path):
         assert re.search(r'queue_max_worker_circuit_state\{worker="[^"]+",state="open"\} 1', metrics)
     finally:
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(20) == 0
+        worker.communicate(timeout=20)  # waits, and closes the pipes
+        assert worker.returncode == 0
 
 
 def _jobs(tmp_path, n):

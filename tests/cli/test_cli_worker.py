@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -182,6 +183,22 @@ def _start_slow_worker(data_dir: Path, seconds: float, *extra: str) -> subproces
     return worker
 
 
+@pytest.fixture
+def slow_worker(data_dir: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start `_start_slow_worker` processes; afterwards each is ended and its pipes closed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(seconds: float, *extra: str) -> subprocess.Popen[str]:
+        started.append(_start_slow_worker(data_dir, seconds, *extra))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        if worker.poll() is None:
+            worker.kill()
+        worker.communicate(timeout=30)
+
+
 def _statuses(data_dir: Path) -> list[str]:
     with Queue(data_dir=data_dir, rate_limit=0, settings=Settings()) as queue:
         return [job.status.value for job in queue.list_jobs(limit=10)]
@@ -194,9 +211,9 @@ def _wait_for(condition, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_sigterm_lets_the_running_job_finish_and_exits_0(data_dir):
+def test_sigterm_lets_the_running_job_finish_and_exits_0(data_dir, slow_worker):
     # Given a worker running a job that takes a second
-    worker = _start_slow_worker(data_dir, 1.0)
+    worker = slow_worker(1.0)
     assert list((data_dir / "workers").glob("*.json")), "a running worker publishes its status"
     # When it gets SIGTERM
     worker.send_signal(signal.SIGTERM)
@@ -206,8 +223,8 @@ def test_sigterm_lets_the_running_job_finish_and_exits_0(data_dir):
     assert not list((data_dir / "workers").glob("*.json"))
 
 
-def test_a_second_signal_stops_at_once_releasing_the_job_with_exit_4(data_dir):
-    worker = _start_slow_worker(data_dir, 30.0)
+def test_a_second_signal_stops_at_once_releasing_the_job_with_exit_4(data_dir, slow_worker):
+    worker = slow_worker(30.0)
     worker.send_signal(signal.SIGTERM)
     time.sleep(0.2)  # the two signals must arrive as two
     worker.send_signal(signal.SIGTERM)
@@ -218,9 +235,9 @@ def test_a_second_signal_stops_at_once_releasing_the_job_with_exit_4(data_dir):
     assert "stopped at once by a second signal; 1 running job released" in err and "grace period" not in err
 
 
-def test_a_second_signal_to_supervised_processes_releases_the_job_with_exit_4(data_dir):
+def test_a_second_signal_to_supervised_processes_releases_the_job_with_exit_4(data_dir, slow_worker):
     # Given two worker processes, one of them running a long job
-    worker = _start_slow_worker(data_dir, 30.0, "--processes", "2")
+    worker = slow_worker(30.0, "--processes", "2")
     # When the supervisor gets two SIGTERMs
     worker.send_signal(signal.SIGTERM)
     time.sleep(0.2)  # the two signals must arrive as two
@@ -230,15 +247,15 @@ def test_a_second_signal_to_supervised_processes_releases_the_job_with_exit_4(da
     assert _statuses(data_dir) == ["pending"]
 
 
-def test_sigint_finishes_the_job_and_exits_130(data_dir):
-    worker = _start_slow_worker(data_dir, 1.5)
+def test_sigint_finishes_the_job_and_exits_130(data_dir, slow_worker):
+    worker = slow_worker(1.5)
     worker.send_signal(signal.SIGINT)
     assert worker.wait(30) == 130
     assert _statuses(data_dir) == ["completed"]
 
 
-def test_sigterm_stops_supervised_processes_gracefully(data_dir):
-    worker = _start_slow_worker(data_dir, 1.0, "--processes", "2")
+def test_sigterm_stops_supervised_processes_gracefully(data_dir, slow_worker):
+    worker = slow_worker(1.0, "--processes", "2")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0, worker.stderr.read()
     assert _statuses(data_dir) == ["completed"]

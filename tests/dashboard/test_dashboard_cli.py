@@ -39,7 +39,7 @@ class Server:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=30)
+        self.proc.communicate(timeout=30)  # waits, and closes the pipes
 
 
 @pytest.fixture

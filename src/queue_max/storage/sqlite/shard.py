@@ -104,22 +104,30 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 class _Holder:
-    """Owns one thread's connection and closes it when the thread's local storage goes."""
+    """Owns one thread's connection and closes it when the thread's local storage goes.
 
-    __slots__ = ("conn", "thread", "__weakref__")
+    Not with `__del__`: a holder dropped in a reference cycle (a queue let go without close(),
+    its connection made in a pool thread) is collected together with its connection, in no set
+    order, and Python 3.13 warns "unclosed database" when the connection goes first. The
+    finalizer holds the connection, so it is never part of such a cycle, and runs before it."""
+
+    __slots__ = ("conn", "thread", "_closer", "__weakref__")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.thread = threading.current_thread()
+        self._closer = weakref.finalize(self, _close_quietly, conn)
+        self._closer.atexit = False  # at exit a daemon thread may still run a statement on it
 
     def close(self) -> None:
-        try:
-            self.conn.close()
-        except sqlite3.Error:
-            log.debug("close failed", exc_info=True)
+        self._closer()
 
-    def __del__(self) -> None:
-        self.close()
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:
+        log.debug("close failed", exc_info=True)
 
 
 class Shard:
@@ -164,6 +172,9 @@ class Shard:
                 uri=self.options.read_only,
                 **_OUR_TRANSACTIONS,
             )
+        except sqlite3.Error as exc:
+            raise translate(exc, self.name) from exc
+        try:
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.options.durable else 'NORMAL'}")
             conn.execute(f"PRAGMA cache_size = {int(self.options.cache_size)}")
             conn.execute(f"PRAGMA mmap_size = {int(self.options.mmap_size)}")
@@ -171,6 +182,7 @@ class Shard:
             conn.execute(f"PRAGMA journal_size_limit = {int(self.options.journal_size_limit)}")
             conn.execute(f"PRAGMA wal_autocheckpoint = {int(self.options.wal_autocheckpoint)}")
         except sqlite3.Error as exc:
+            conn.close()  # opened, then refused (a corrupt or foreign file): not left open
             raise translate(exc, self.name) from exc
         if self._closed:
             conn.close()
