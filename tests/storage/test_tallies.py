@@ -181,3 +181,22 @@ def test_lone_enqueues_are_counted_before_any_fold_and_their_leases_still_recove
         assert_exact(queue, data, clock.time())
         assert queue.counts()["processing"] == 5
         conn.close()
+
+
+def test_a_batch_claim_and_a_grouped_ack_count_even_when_the_queues_tallies_row_was_removed(tmp_path: Path):
+    # Given one shard with five jobs of queue "q", whose tallies row is then removed by hand
+    clock = FakeClock()
+    data = tmp_path / "data"
+    queue = Queue(data_dir=data, shards=1, rate_limit=0, settings=Settings(), clock=clock)
+    queue.enqueue_batch([{"payload": {"i": i}, "queue_name": "q"} for i in range(5)])
+    conn = sqlite3.connect(data / "shard_0.db")
+    conn.execute("DELETE FROM tallies WHERE queue_name = 'q'")
+    conn.commit()
+    # When three are claimed at once and acknowledged together
+    jobs = queue.claim_jobs("w", 3)
+    queue.complete_jobs([(job, None) for job in jobs])
+    # Then both moves were still written: the row is back, holding exactly what moved since
+    row = conn.execute("SELECT pending, processing, completed FROM tallies WHERE queue_name = 'q'").fetchone()
+    assert row == (-3, 0, 3)
+    conn.close()
+    queue.close()

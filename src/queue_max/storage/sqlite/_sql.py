@@ -568,6 +568,9 @@ class Q:
         f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
         f"ON CONFLICT(queue_name) DO UPDATE SET {_TALLY_ADD}"
     )
+    # a batch claim's and a grouped ack's move in one queue's row (`?`: the count twice, the queue)
+    move_claimed = "UPDATE tallies SET pending = pending - ?, processing = processing + ? WHERE queue_name = ?"
+    move_acked = "UPDATE tallies SET processing = processing - ?, completed = completed + ? WHERE queue_name = ?"
     # a grouped ack's jobs (`?`: their row ids as a JSON array) moved from processing to completed
     tally_completed = (
         "INSERT INTO tallies(queue_name, processing, completed) SELECT f.queue_name, -count(*), count(*) "

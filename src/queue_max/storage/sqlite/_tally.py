@@ -49,14 +49,27 @@ def tally_moved(conn: sqlite3.Connection, queues: Sequence[str], old: str, new: 
     first = queues[0]
     per_queue: Iterable[tuple[str, int]] = (
         ((first, len(queues)),) if all(name == first for name in queues) else Counter(queues).items())
-    old_at, new_at = _COLUMN[old], _COLUMN[new]
-    rows: list[tuple[Any, ...]] = []
     for name, n in per_queue:
-        deltas = [0] * len(TALLY_STATUSES)
-        deltas[old_at] -= n
-        deltas[new_at] += n
-        rows.append((name, *deltas))
-    conn.executemany(Q.tally_add, rows)
+        if not _move(conn, name, n, old, new):
+            deltas = [0] * len(TALLY_STATUSES)
+            deltas[_COLUMN[old]] -= n
+            deltas[_COLUMN[new]] += n
+            conn.execute(Q.tally_add, (name, *deltas))
+
+
+def _move(conn: sqlite3.Connection, name: str, n: int, old: str, new: str) -> bool:
+    """A batch claim's or grouped ack's move as a plain UPDATE of the queue's tallies row; False
+    (nothing changed) for another move, or when the row is missing (the caller UPSERTs it).
+
+    The UPSERT (`Q.tally_add`) tries an insert first and writes all six columns: with the
+    UPDATE, `benchmarks/instr.py claim_ack --n 1000` went from 159.2k to ~155k instructions a
+    job (~0.7k of it in SQLite, measured on a raw-SQL loop; the rest is the Python that built
+    each UPSERT's six deltas)."""
+    if old == "pending" and new == "processing":
+        return bool(conn.execute(Q.move_claimed, (n, n, name)).rowcount)
+    if old == "processing" and new == "completed":
+        return bool(conn.execute(Q.move_acked, (n, n, name)).rowcount)
+    return False
 
 
 def tally_completed(conn: sqlite3.Connection, rowids: Sequence[int]) -> None:
