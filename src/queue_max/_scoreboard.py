@@ -132,11 +132,14 @@ class Scoreboard:
         _FLAG.pack_into(self._map, _OVERFLOW_AT, 1)
         return None
 
-    def begin(self, slot: int | None, job_id: int, token: int, timeout: float | None) -> None:
+    def begin(self, slot: int | None, job_id: int, token: int, timeout: float | None,
+              now: float | None = None) -> None:
+        """Record that the job started at `now` (monotonic; default: the time of the call)."""
         if slot is None:
             return
         offset = _SLOTS_AT + slot * _SLOT.size
-        now = time.monotonic()
+        if now is None:
+            now = time.monotonic()
         # pack_into writes the fields in order: the id is cleared first, then set last
         _SLOT.pack_into(self._map, offset, 0, token, now, 0.0 if timeout is None else now + timeout)
         _ID.pack_into(self._map, offset, job_id)
