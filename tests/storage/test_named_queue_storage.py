@@ -177,3 +177,16 @@ def test_the_all_queues_claim_merges_queue_heads_only_when_the_run_order_holds_t
     assert text.count("SEARCH fila USING INDEX fila_ready (queue_name=?)") == 2 and "SCAN fila" not in text
     assert "WHERE (SELECT min(queue_name) FROM fila WHERE ready = 1) < (SELECT max(queue_name)" in Q.claim_counted
     conn.close()
+
+
+def test_the_grouped_ack_finds_each_leased_row_by_its_id(tmp_path):
+    # Given the grouped ack statement, planned on a shard with jobs
+    manager = ShardManager(tmp_path / "data", 1)
+    manager.enqueue_many([NewJob("{}") for _ in range(30)], NOW)
+    manager.close()
+    conn = sqlite3.connect(tmp_path / "data" / "shard_0.db")
+    text = plan(conn, Q.complete_group, {"now": NOW, "expires": NOW + 60, "acks": "[[1, 1, null]]"})
+    # Then it walks the group's JSON array and seeks each row by its primary key: no table scan
+    assert "SCAN json_each VIRTUAL TABLE" in text and "SEARCH fila USING INTEGER PRIMARY KEY (rowid=?)" in text
+    assert "SCAN fila" not in text
+    conn.close()
