@@ -187,6 +187,34 @@ def test_the_dead_letter_page_shows_the_queue_of_each_entry(queue):
     assert "<th>Queue</th>" in html and '<td class="queue">mail</td>' in html
 
 
+def test_the_dead_letter_page_filters_by_queue_and_its_bulk_action_stays_in_that_queue(queue):
+    # Given dead letters in the queues "mail" (2) and "reports" (1)
+    queue.enqueue_batch([{"payload": {"n": n}, "queue_name": name} for n, name in enumerate(["mail", "mail", "reports"])])
+    for job in queue.claim_jobs("w", 10):
+        queue.fail_job(job, error=ValueError("x"), permanent=True)
+    browser = Browser(Dashboard(queue, allow_anonymous=True))
+    # When the page is filtered to "mail", then it lists and counts that queue's only
+    html = browser.get("/dead-letters", queue_name="mail").body.decode()
+    assert html.count('<td class="queue">mail</td>') == 2 and '<td class="queue">reports</td>' not in html
+    assert '<span class="count">2</span>' in html and 'name="queue_name" value="mail"' in html
+    # And "requeue all matching" counts, then requeues, the mail queue's dead letters alone
+    token = token_of(html)
+    form = f"csrf_token={token}&action=requeue&scope=matching&error_type=&shard=&queue_name=mail"
+    confirm = browser.post("/dead-letters/confirm", form).body.decode()
+    assert 'id="dry-run-count">2<' in confirm and 'name="queue_name" value="mail"' in confirm
+    assert browser.post("/dead-letters/apply", form + "&confirm=yes").status == 303
+    assert [e.queue_name for e in queue.dlq_list()] == ["reports"]
+
+
+def test_a_malformed_queue_name_on_the_dead_letter_page_is_a_clear_400(queue):
+    browser = Browser(Dashboard(queue, allow_anonymous=True))
+    page = browser.get("/dead-letters", queue_name="no spaces")
+    assert page.status == 400 and "queue_name must be 1 to 64 characters" in page.body.decode()
+    token = token_of(browser.get("/dead-letters").body.decode())
+    form = f"csrf_token={token}&action=prune&scope=matching&queue_name=a/b&confirm=yes"
+    assert browser.post("/dead-letters/apply", form).status == 400
+
+
 def test_a_read_only_grant_from_the_hook_renders_pages_without_forms(queue):
     bury(queue, {"b": 2}, ValueError("x"))
     dashboard = Dashboard(queue, authorize=lambda request: Access.READ_ONLY)

@@ -65,17 +65,19 @@ def _bulk_form(d: Dashboard, request: Request) -> dict[str, Any]:
         if not shard_raw.isdigit() or int(shard_raw) >= d.queue.num_shards:
             raise HttpError(400, f"shard must be from 0 to {d.queue.num_shards - 1}, got {shard_raw!r}")
         shard = int(shard_raw)
-    return {"action": action, "scope": scope, "ids": ids, "error_type": request.field("error_type"), "shard": shard}
+    return {"action": action, "scope": scope, "ids": ids, "error_type": request.field("error_type"), "shard": shard,
+            "queue_name": request.field("queue_name")}
 
 
 def dlq_confirm(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
     """The dry run: how many dead letters the action would touch, and a confirm button."""
     form = _bulk_form(d, request)
     if form["scope"] == "selected":
-        present = {e.original_job_id for e in d.queue.dlq_list(10_000, form["shard"], form["error_type"])}
+        present = {e.original_job_id for e in d.queue.dlq_list(10_000, form["shard"], form["error_type"],
+                                                               queue_name=form["queue_name"])}
         count = sum(1 for job_id in form["ids"] if job_id in present)
     else:
-        count = d.queue.dlq_count(form["shard"], form["error_type"])
+        count = d.queue.dlq_count(form["shard"], form["error_type"], queue_name=form["queue_name"])
     return d.render(request, "confirm.html", live=False, page="dead_letters", form=form, count=count)
 
 
@@ -85,9 +87,11 @@ def dlq_apply(d: Dashboard, request: Request, _params: dict[str, str]) -> Respon
         raise HttpError(400, "a bulk action needs its confirmation step (confirm=yes)")
     ids = form["ids"] if form["scope"] == "selected" else None
     if form["action"] == "requeue":
-        count = d.queue.dlq_requeue(job_ids=ids, shard_id=form["shard"], error_type=form["error_type"])
+        count = d.queue.dlq_requeue(job_ids=ids, shard_id=form["shard"], error_type=form["error_type"],
+                                    queue_name=form["queue_name"])
     else:
-        count = d.queue.dlq_prune(shard_id=form["shard"], error_type=form["error_type"], job_ids=ids)
-    d.audit(request, f"dlq_{form['action']}", scope=form["scope"], count=count,
-            error_type=form["error_type"], shard=form["shard"], ids=(ids or [])[:100])
+        count = d.queue.dlq_prune(shard_id=form["shard"], error_type=form["error_type"], job_ids=ids,
+                                  queue_name=form["queue_name"])
+    d.audit(request, f"dlq_{form['action']}", scope=form["scope"], count=count, error_type=form["error_type"],
+            shard=form["shard"], queue_name=form["queue_name"], ids=(ids or [])[:100])
     return _redirect(d, request, "/dead-letters", done=form["action"], count=count)

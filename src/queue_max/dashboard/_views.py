@@ -145,15 +145,16 @@ def job_detail(d: Dashboard, request: Request, params: dict[str, str]) -> Respon
 
 
 def dead_letters(d: Dashboard, request: Request, _params: dict[str, str]) -> Response:
-    error_type = request.arg("error_type")
+    error_type, queue_name = request.arg("error_type"), request.arg("queue_name")
     shard = _int_arg(request, "shard", 0, d.queue.num_shards - 1)
     limit = page_size(d, request)
-    entries = d.queue.dlq_list(limit, shard, error_type)
-    total = d.queue.dlq_count(shard, error_type)
+    # a malformed queue name raises ConfigError: the dispatcher answers 400 with its message
+    entries = d.queue.dlq_list(limit, shard, error_type, queue_name=queue_name)
+    total = d.queue.dlq_count(shard, error_type, queue_name=queue_name)
     rows = [{"entry": e, "task": _task_of(e.payload), "payload": d.redactor.brief(e.payload),
              "error": d.redactor.text(e.error)} for e in entries]
     return d.render(request, "dead_letters.html", page="dead_letters", rows=rows, total=total,
-                    error_type=error_type, shard=shard, shards=range(d.queue.num_shards),
+                    error_type=error_type, queue_name=queue_name, shard=shard, shards=range(d.queue.num_shards),
                     done=request.arg("done"), count=_int_arg(request, "count", 0))
 
 
