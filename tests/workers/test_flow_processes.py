@@ -188,7 +188,8 @@ def test_a_paused_queue_is_claimed_by_no_process(tmp_path):
         queue.enqueue_batch([{"payload": {"n": n}} for n in range(20)])
         queue.pause("emails")
     proc = start_worker(data, log, "--function", HANDLER, "--processes", "2", "--burst", "--no-scheduler")
-    assert proc.wait(timeout=120) == 0, stop(proc)
+    _out, err = proc.communicate(timeout=120)  # reads the pipes while waiting, and closes them
+    assert proc.returncode == 0, err
     with queue_at(data) as queue:
         per = queue.queue_stats()
     assert per["default"]["completed"] == 20
