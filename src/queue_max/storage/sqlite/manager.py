@@ -241,17 +241,20 @@ class ShardManager(Inspection, FlowControl):
         payload_json, priority, max_attempts, run_at, shard_key, _key, _trace, queue_name, concurrency_key, _window = job
         shard_id = next(self._rr) % self._n if shard_key is None else shard_key % self._n
         shard = self.shards[shard_id]
-        row: tuple[Any, ...]
-        if run_at is None or run_at <= now:
-            row = (shard_key, payload_json, priority, max_attempts, now, now if run_at is None else run_at, "pending", 1)
-        else:
-            row = (shard_key, payload_json, priority, max_attempts, now, run_at, "scheduled", None)
         try:
+            conn = shard.conn()
             # counted later, when a transaction folds the tail (see TALLIES_SCHEMA)
-            if queue_name == "default" and concurrency_key is None:
-                rowid = shard.conn().execute(Q.insert_lone, row).lastrowid or 0
+            if run_at is None and shard_key is None and priority == 0 and queue_name == "default" \
+                    and concurrency_key is None:
+                rowid = conn.execute(Q.insert_plain_lone, (payload_json, max_attempts, now)).lastrowid or 0
             else:
-                rowid = shard.conn().execute(Q.insert_named_lone, (*row, queue_name, concurrency_key)).lastrowid or 0
+                due = run_at is None or run_at <= now
+                row = (shard_key, payload_json, priority, max_attempts, now, now if run_at is None else run_at,
+                       "pending" if due else "scheduled", 1 if due else None)
+                if queue_name == "default" and concurrency_key is None:
+                    rowid = conn.execute(Q.insert_lone, row).lastrowid or 0
+                else:
+                    rowid = conn.execute(Q.insert_named_lone, (*row, queue_name, concurrency_key)).lastrowid or 0
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
         self._filled[shard_id] += 1
