@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import signal
 import subprocess
 import sys
@@ -199,6 +201,21 @@ def slow_worker(data_dir: Path) -> Iterator[Callable[..., subprocess.Popen[str]]
         worker.communicate(timeout=30)
 
 
+def _await_line(worker: subprocess.Popen[str], text: str, timeout: float = 30.0) -> str:
+    """The worker's stderr up to the first line that holds `text` (read from the pipe itself, so
+    `worker.stderr.read()` goes on after it); fails if it is not logged within `timeout`."""
+    assert worker.stderr is not None
+    fd, seen = worker.stderr.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        assert time.monotonic() < deadline, f"the worker never logged {text!r}: {seen.decode()}"
+        if select.select([fd], [], [], 0.1)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"the worker exited before logging {text!r}: {seen.decode()}"
+            seen += chunk
+    return seen.decode()
+
+
 def _statuses(data_dir: Path) -> list[str]:
     with Queue(data_dir=data_dir, rate_limit=0, settings=Settings()) as queue:
         return [job.status.value for job in queue.list_jobs(limit=10)]
@@ -226,12 +243,12 @@ def test_sigterm_lets_the_running_job_finish_and_exits_0(data_dir, slow_worker):
 def test_a_second_signal_stops_at_once_releasing_the_job_with_exit_4(data_dir, slow_worker):
     worker = slow_worker(30.0)
     worker.send_signal(signal.SIGTERM)
-    time.sleep(0.2)  # the two signals must arrive as two
+    logged = _await_line(worker, "received, finishing running jobs")  # two signals, not one coalesced
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 4
     assert _statuses(data_dir) == ["pending"]  # released untouched: another worker picks it up
     # and the log says what happened, not that a grace period ran out
-    err = worker.stderr.read()
+    err = logged + worker.stderr.read()
     assert "stopped at once by a second signal; 1 running job released" in err and "grace period" not in err
 
 
@@ -240,7 +257,7 @@ def test_a_second_signal_to_supervised_processes_releases_the_job_with_exit_4(da
     worker = slow_worker(30.0, "--processes", "2")
     # When the supervisor gets two SIGTERMs
     worker.send_signal(signal.SIGTERM)
-    time.sleep(0.2)  # the two signals must arrive as two
+    _await_line(worker, "received, finishing running jobs")  # two signals, not one coalesced
     worker.send_signal(signal.SIGTERM)
     # Then it exits 4, as a single process does, and the job is pending again
     assert worker.wait(30) == 4, worker.stderr.read()
