@@ -73,6 +73,8 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+                if proc.stdout is not None:
+                    proc.stdout.close()  # not left to the GC (a ResourceWarning on Python 3.13)
         self.queue.close()
 
 
