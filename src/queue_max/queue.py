@@ -343,6 +343,12 @@ class Queue:
         """Block until a job is enqueued in this process or `timeout` seconds pass."""
         self._waiting.wait(timeout)
 
+    def on_local_work(self, wake: Callable[[], None] | None) -> None:
+        """Call `wake()` in the enqueuing thread whenever this process adds work (or the backend
+        reports another process's), as well as waking `wait_for_work`; None removes it. The
+        workers' hub uses it to wake an idle worker directly."""
+        self._waiting.route_to(wake)
+
     # ── the Queue's parts: each public method below is the part's own, bound (see `delegate`) ──
     pop_job = delegate("_claiming", Claiming.pop_job)
     claim_jobs = delegate("_claiming", Claiming.claim_jobs)

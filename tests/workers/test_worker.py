@@ -204,6 +204,21 @@ def test_an_enqueue_wakes_an_idle_worker_at_once(make_queue, running):
     assert started.wait(5.0)
 
 
+def test_an_enqueue_wakes_an_idle_worker_from_the_enqueuing_thread(make_queue, running, monkeypatch):
+    # Given an idle worker whose hub has no watcher thread at all (it would be the second thread
+    # switch between the enqueue and the job), and whose own polling is far too slow
+    from queue_max.workers import _hub
+
+    monkeypatch.setattr(_hub.Hub, "_watch", lambda self: None)
+    queue = make_queue(shards=3)
+    started = threading.Event()
+    running(Worker("w", lambda payload: started.set(), queue, poll_interval=30.0))
+    time.sleep(0.2)
+    # When a job is enqueued in this process, the enqueue itself wakes the worker
+    queue.enqueue({"n": 1})
+    assert started.wait(5.0)
+
+
 def test_an_enqueue_in_another_process_wakes_an_idle_worker(make_queue, running, tmp_path):
     queue = make_queue(shards=3)
     started = threading.Event()

@@ -4,8 +4,9 @@ Every worker on one `Queue` object shares one hub, so a process heartbeats all o
 jobs in one `extend` call and polls for other processes' commits with one thread, however many
 workers it runs. Two daemon threads, started with the first worker and stopped with the last:
 
-- the watcher wakes idle workers: at once on an in-process enqueue (`Queue.wait_for_work`),
-  and within `CHECK_MAX` seconds of another process's commit (`Backend.change_token`, SQLite's
+- idle workers are woken at once on an in-process enqueue, by the enqueuing thread itself
+  (`Queue.on_local_work`: one thread switch to the worker, not two through the watcher);
+- the watcher wakes them within `CHECK_MAX` seconds of another process's commit (`Backend.change_token`, SQLite's
   `PRAGMA data_version`), backing off from `CHECK_MIN` (to `CHECK_BUSY` only, while work keeps
   turning up), when a cheap read (`has_ready`) finds work. Scheduled jobs and retries fall due
   without a commit: the watcher reads when the earliest one is due (`Backend.next_due`) and
@@ -105,6 +106,7 @@ class Hub:
         ]
         for thread in self._threads:
             thread.start()
+        queue.on_local_work(self.kick)
 
     # ── membership ──
     def add(self, member: Member) -> None:
@@ -121,6 +123,7 @@ class Hub:
             return len(self._members)
 
     def close(self) -> None:
+        self.queue.on_local_work(None)
         self._closing.set()
         self._watch_needed.set()
         self._keeper_wake.set()
@@ -178,10 +181,9 @@ class Hub:
                 delay, next_poll = CHECK_MIN, clock() + self.poll_interval
                 continue
             timeout = max(0.0, min(delay, next_poll - clock()))
-            began, gen = clock(), self.gen
-            self.queue.wait_for_work(timeout)
-            if clock() - began < timeout * 0.9 and self.gen == gen:
-                self.kick()  # an enqueue in this process: wake a worker before anything else
+            gen = self.gen
+            # the back-off; an enqueue in this process kicks a worker itself (Queue.on_local_work)
+            self._closing.wait(timeout)
             if self.gen != gen:
                 found = clock()
                 continue  # a worker was just woken: let it claim first, look again next round
