@@ -38,12 +38,14 @@ class Claims:
             held = self._local.jobs = {}
         return held
 
-    def remember(self, jobs: Iterable[Job]) -> None:
-        held = self._mine()
-        shared = self.shared
-        for job in jobs:
-            held[job.id] = job
-            shared[job.id] = job
+    def remember(self, jobs: Sequence[Job]) -> None:
+        if not jobs:
+            return
+        # two dict updates walked in C over one list of ids, instead of two stores a job in a
+        # Python loop (see `forget_all` for what the claim + ack pair saves)
+        ids = [job.id for job in jobs]
+        self._mine().update(zip(ids, jobs))
+        self.shared.update(zip(ids, jobs))
 
     def find(self, job_id: int | Job, lease: Lease | None) -> tuple[int, Job | None, Lease | None]:
         """(id, the claimed job if remembered, the lease to use) for an ack of `job_id`."""
@@ -58,14 +60,22 @@ class Claims:
 
     def forget(self, lease: Lease) -> None:
         """Drop the remembered claim of `lease` (not a newer claim of the same job)."""
-        job_id, _shard, token, _worker = lease
+        self.forget_all((lease,))
+
+    def forget_all(self, leases: Iterable[Lease]) -> None:
+        """`forget` each of `leases` (a grouped ack's) with one look-up of this thread's claims
+        and no call a lease: with `remember`'s updates, instr.py claim_ack_1s --n 1000 went
+        from 156.4k to 153.4k instructions a job
+        (with `flow._nothing_to_take` and `manager._sort_claimed`)."""
         held = self._mine()
-        job = held.get(job_id)
-        if job is not None and job.lease_token == token:
-            del held[job_id]
-        job = self.shared.get(job_id)
-        if job is not None and job.lease_token == token:
-            self.shared.pop(job_id, None)
+        shared = self.shared
+        for job_id, _shard, token, _worker in leases:
+            job = held.get(job_id)
+            if job is not None and job.lease_token == token:
+                del held[job_id]
+            job = shared.get(job_id)
+            if job is not None and job.lease_token == token:
+                shared.pop(job_id, None)
 
     def drop_expired(self, horizon: float) -> None:
         """Forget shared claims whose lease ran out before `horizon` (their workers gave up)."""

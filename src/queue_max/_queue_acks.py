@@ -87,18 +87,18 @@ class Acks:
         """
         if not results:
             return []
-        leases = [job.lease for job, _result in results]  # built once: a Lease per job per call
+        jobs = [job for job, _result in results]
+        leases = [job.lease for job in jobs]  # built once: a Lease per job per call
         encoded = [(lease, None if result is None else encode_value(result, "result"))
                    for lease, (_job, result) in zip(leases, results)]
         lost = {lease.job_id for lease in
                 self.backend.complete_many(encoded, self.clock.time(), self.options.result_ttl)}
         emit = self.events.has("job_completed")
-        done = [job for job, _result in results if job.id not in lost] if lost else [job for job, _result in results]
-        self.flow.free([job for job, _result in results])
+        done = [job for job in jobs if job.id not in lost] if lost else jobs
+        if lost:
+            self.flow.free(jobs)  # the lost jobs' slots too; `finished` frees the done jobs'
         self.flow.finished(done, succeeded=True)
-        forget = self.claims.forget
-        for lease in leases:
-            forget(lease)
+        self.claims.forget_all(leases)
         if emit:
             for job in done:
                 self.events.emit("job_completed", job.id, job.shard_id)

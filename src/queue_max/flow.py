@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import operator
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -155,6 +156,8 @@ class FlowGate:
         if not jobs:
             return jobs
         tasks: dict[str, BreakerView] = getattr(self._local, "tasks", {})
+        if not tasks and _nothing_to_take(self, jobs):
+            return jobs
         if tasks:
             jobs = self._gate_tasks(jobs, tasks, now)
         names = {job.queue_name for job in jobs}
@@ -169,7 +172,7 @@ class FlowGate:
                 refused += group[allowed:]
             if refused:
                 self.backend.release([job.lease for job in refused], now)
-        if TASK_LIMITS or any(job.concurrency_key is not None for job in kept):
+        if TASK_LIMITS or _any_key(kept):
             kept = self._admit_each(worker_id, kept, now)
         return kept
 
@@ -337,3 +340,20 @@ class FlowGate:
         return {"paused": sorted(state.paused),
                 "breakers": {scope: view._asdict() for scope, view in state.breakers.items()},
                 "tokens": state.tokens, "running_slots": state.slots}
+
+
+_KEY = operator.attrgetter("concurrency_key")
+
+
+def _any_key(jobs: Sequence[Job]) -> bool:
+    """Whether any of `jobs` has a concurrency key: walked in C (map, count) rather than a
+    generator resumed a job."""
+    return list(map(_KEY, jobs)).count(None) < len(jobs)
+
+
+def _nothing_to_take(gate: FlowGate, jobs: Sequence[Job]) -> bool:
+    """Whether a claimed batch needs no token, slot or key (no queue or task limit configured,
+    no job with a concurrency key): then `admit` keeps it whole after one test a batch, with
+    no policy built per queue and no walk per job but `_any_key`'s. Measured with instr.py
+    claim_ack_1s --n 1000 together with `_claims.Claims.forget_all`."""
+    return not gate.limits and not gate.rate_limit and not TASK_LIMITS and not _any_key(jobs)
