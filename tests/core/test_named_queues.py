@@ -55,6 +55,32 @@ def test_a_later_queue_is_not_starved_by_a_busy_first_queue(make_queue):
         ROTATE_EVERY - 1, 2 * ROTATE_EVERY - 1, 3 * ROTATE_EVERY - 1]
 
 
+def test_an_all_queues_claim_sees_a_second_queue_another_process_adds_to_its_shard(make_queue):
+    # Given a worker whose all-queues claims leased one queue's jobs alone from its shard
+    worker, other = make_queue(shards=1), make_queue(shards=1)
+    worker.enqueue_batch([{"payload": {"n": n}, "queue_name": "bulk"} for n in range(20)])
+    assert names(worker.claim_jobs("w", 4)) == ["bulk"] * 4
+    assert names(worker.claim_jobs("w", 4)) == ["bulk"] * 4
+    # When another Queue object (as another process would) adds two jobs of a second queue there
+    other.enqueue({"n": 0}, priority=10, queue_name="urgent")
+    other.enqueue({"n": 1}, queue_name="urgent")
+    # Then the next claims take them in run order: the urgent one first, the other after bulk's
+    assert names(worker.claim_jobs("w", 4)) == ["urgent", "bulk", "bulk", "bulk"]
+    assert names(worker.claim_jobs("w", 16)) == ["bulk"] * 9 + ["urgent"]
+
+
+def test_an_all_queues_claim_sees_another_queue_arrive_once_its_queue_ran_dry(make_queue):
+    # Given a worker that claimed every job of the one queue of its shard
+    worker, other = make_queue(shards=1), make_queue(shards=1)
+    worker.enqueue_batch([{"payload": {"n": n}, "queue_name": "bulk"} for n in range(4)])
+    assert names(worker.claim_jobs("w", 4)) == ["bulk"] * 4
+    # When another Queue object adds jobs of another queue and of the first one
+    other.enqueue_batch([{"payload": {"n": n}, "queue_name": "mail"} for n in range(2)])
+    other.enqueue({"n": 9}, queue_name="bulk")
+    # Then the next claim leases all three, in run order
+    assert names(worker.claim_jobs("w", 4)) == ["mail", "mail", "bulk"]
+
+
 def test_bad_worker_queue_lists_are_refused(make_queue):
     queue = make_queue()
     for bad, match in [([], "non-empty list"), (["a", "a"], "twice"), (["ok", "bad name"], "queue_name must")]:

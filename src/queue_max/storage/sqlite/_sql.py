@@ -302,6 +302,19 @@ def _claim_any(counted: bool = False) -> str:
     return _claim(f"SELECT * FROM ({one}) UNION ALL SELECT * FROM ({many})", counted)
 
 
+def _claim_named(counted: bool = False) -> str:
+    """The all-queues claim when the caller guesses the shard's run order holds `:queue` alone.
+
+    It reads that queue's head straight off its index, gated on the run order's first and last
+    names both being `:queue` (two index seeks): a wrong guess leases nothing, so the caller
+    falls back to `claim_counted` and no queue waits behind a stale guess."""
+    return _claim(
+        "SELECT id FROM fila WHERE queue_name = :queue AND ready = 1 AND status = 'pending' "
+        f"AND {_LOW} = :queue AND {_HIGH} = :queue ORDER BY priority DESC, run_at, id LIMIT :limit",
+        counted,
+    )
+
+
 def claim_excluding(count: int, counted: bool = False) -> str:
     """The all-queues claim that skips `count` queues (paused, or their breaker open)."""
     marks = ", ".join(f":x{i}" for i in range(count))
@@ -422,6 +435,8 @@ class Q:
     )
     claim = _claim_any()
     claim_counted = _claim_any(counted=True)
+    # the same, when the shard's run order is guessed to hold one queue name (see _claim_named)
+    claim_named_counted = _claim_named(counted=True)
     # one named queue, on its own index
     claim_queue = _claim(_QUEUE_HEAD)
     claim_queue_counted = _claim(_QUEUE_HEAD, counted=True)
