@@ -385,10 +385,11 @@ class Q:
         f"status, ready, tallied) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, -1)"
     )
     # the same for a job with every option at its default, due now (`Queue.enqueue(payload)`,
-    # `.delay()`): three parameters bound instead of eight (payload, attempts, now)
+    # `.delay()`): four parameters bound instead of eight (payload, attempts, now, now). Plain `?`
+    # only: Python 3.12.0-3.12.3 warn that a numbered `?3` is a named placeholder.
     insert_plain_lone = (
         "INSERT INTO fila(id, payload, max_tentativas, created_at, run_at, status, ready, tallied) "
-        f"VALUES (({next_id}), ?1, ?2, ?3, ?3, 'pending', 1, -1)"
+        f"VALUES (({next_id}), ?, ?, ?, ?, 'pending', 1, -1)"
     )
     insert_named_lone = (
         "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "

@@ -258,7 +258,7 @@ class ShardManager(Inspection, FlowControl):
             # counted later, when a transaction folds the tail (see TALLIES_SCHEMA)
             if run_at is None and shard_key is None and priority == 0 and queue_name == "default" \
                     and concurrency_key is None:
-                rowid = conn.execute(Q.insert_plain_lone, (payload_json, max_attempts, now)).lastrowid or 0
+                rowid = conn.execute(Q.insert_plain_lone, (payload_json, max_attempts, now, now)).lastrowid or 0
             else:
                 due = run_at is None or run_at <= now
                 row = (shard_key, payload_json, priority, max_attempts, now, now if run_at is None else run_at,
