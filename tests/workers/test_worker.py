@@ -193,15 +193,20 @@ def test_current_job_tells_a_handler_which_job_it_runs(make_queue, running):
     assert seen == [(job_id, 1, None)] and current_job() is None
 
 
-def test_an_enqueue_wakes_an_idle_worker_at_once(make_queue, running):
-    # Given an idle worker whose own polling is far too slow to explain a quick pick-up
+def enqueue_to_an_idle_worker(make_queue, running) -> bool:
+    """Whether a job enqueued in this process starts within 5 s on an idle worker whose own
+    polling (30 s) is far too slow to explain a pick-up."""
     queue = make_queue(shards=3)
     started = threading.Event()
     running(Worker("w", lambda payload: started.set(), queue, poll_interval=30.0))
     time.sleep(0.2)
-    # When a job is enqueued in this process, it starts well before the next poll
     queue.enqueue({"n": 1})
-    assert started.wait(5.0)
+    return started.wait(5.0)
+
+
+def test_an_enqueue_wakes_an_idle_worker_at_once(make_queue, running):
+    # Given an idle worker, when a job is enqueued in this process, it starts well before the next poll
+    assert enqueue_to_an_idle_worker(make_queue, running)
 
 
 def test_an_enqueue_wakes_an_idle_worker_from_the_enqueuing_thread(make_queue, running, monkeypatch):
@@ -210,13 +215,8 @@ def test_an_enqueue_wakes_an_idle_worker_from_the_enqueuing_thread(make_queue, r
     from queue_max.workers import _hub
 
     monkeypatch.setattr(_hub.Hub, "_watch", lambda self: None)
-    queue = make_queue(shards=3)
-    started = threading.Event()
-    running(Worker("w", lambda payload: started.set(), queue, poll_interval=30.0))
-    time.sleep(0.2)
     # When a job is enqueued in this process, the enqueue itself wakes the worker
-    queue.enqueue({"n": 1})
-    assert started.wait(5.0)
+    assert enqueue_to_an_idle_worker(make_queue, running)
 
 
 def test_an_enqueue_in_another_process_wakes_an_idle_worker(make_queue, running, tmp_path):
