@@ -379,7 +379,8 @@ class ShardManager(Inspection, FlowControl):
             self._one_name[shard_id] = None
             self._guess_after[shard_id] = now + GUESS_RETRY
         rows = _claim_rows(shard, Q.claim_counted, params)
-        if rows and not now < self._guess_after[shard_id]:
+        after = self._guess_after[shard_id]
+        if rows and not after - GUESS_RETRY <= now < after:  # also after the clock jumped back
             first, last = rows[0][_QUEUE_COLUMN], rows[-1][_QUEUE_COLUMN]
             self._one_name[shard_id] = first if first == last else None
         return rows
