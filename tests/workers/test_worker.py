@@ -102,7 +102,9 @@ def test_a_failing_job_is_retried_then_dead_lettered_and_callbacks_say_so(make_q
     worker = Worker("w", handler, queue, poll_interval=0.02, on_job_error=on_error)
     # When it runs
     running(worker)
-    assert wait_until(lambda: queue.get_job(job_id).status is JobStatus.FAILED)
+    # (the callback and the worker's counters follow the dead-lettering write: wait for them too)
+    assert wait_until(lambda: queue.get_job(job_id).status is JobStatus.FAILED and len(errors) == 2
+                      and worker.get_stats()["failed"] == 1)
     # Then the first failure was retried and the second dead-lettered
     assert errors == [("w", job_id, "ValueError", False), ("w", job_id, "ValueError", True)]
     stats = worker.get_stats()
