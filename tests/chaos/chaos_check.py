@@ -234,12 +234,15 @@ def check(e: Evidence) -> Verdict:
 def _never_taken_over(run: _Run, by_uid: dict[str, Any], runs_by_uid: dict[str, list[_Run]],
                       expiries: dict[int, list[tuple[int, str | None]]]) -> bool:
     """Whether `run`'s lease was never recovered nor re-claimed: its token is the job's final
-    one, no other run of the job exists, and no expiry was recorded for the job."""
+    one, no other run of the job holds this token or a later one, and no expiry was recorded for
+    this attempt or a later one. Earlier attempts (a killed worker's, recovered before this run
+    was claimed) say nothing about this lease."""
     job = by_uid.get(run.uid)
     if job is None or job.lease_token != run.tok:
         return False
-    others = [r for r in runs_by_uid.get(run.uid, []) if r is not run]
-    return not others and not expiries.get(job.id)
+    later = [r for r in runs_by_uid.get(run.uid, []) if r is not run and r.tok >= run.tok]
+    expired = [attempt for attempt, _worker in expiries.get(job.id, []) if attempt >= run.att]
+    return not later and not expired
 
 
 def _freeze(records: list[dict[str, Any]], pid: int, t_stop: float, t_cont: float) -> tuple[int, float, float]:

@@ -179,6 +179,29 @@ def test_a_stopped_workers_late_completion_is_flagged_only_when_its_lease_was_ta
     assert any(v.startswith("STALE COMPLETION ACCEPTED: pid 100") for v in taken.violations)
 
 
+def test_a_stopped_workers_untaken_lease_is_judged_by_its_own_attempt_not_the_earlier_ones():
+    # Given a job whose first two attempts died with their killed workers (their leases expired
+    # and were recovered), then a third worker frozen from t=3.05 to t=7.0 while running it
+    killed = [{"ev": "kill", "pid": pid, "role": "worker", "t": t} for pid, t in ((101, 1.5), (102, 2.5))]
+    stop = [{"ev": "stop", "pid": 100, "uid": "b-0", "tok": 3, "sent": 3.05, "t": 3.05},
+            {"ev": "cont", "pid": 100, "sent": 7.0, "t": 7.0}]
+    earlier = run_records("b-0", 101, 1, ok=None, t=1.0) + run_records("b-0", 102, 2, ok=None, t=2.0)
+    late = [{"ev": "start", "uid": "b-0", "pid": 100, "tok": 3, "att": 3, "t": 3.0},
+            {"ev": "end", "uid": "b-0", "pid": 100, "tok": 3, "t": 7.1},
+            {"ev": "ack", "uid": "b-0", "pid": 100, "tok": 3, "ok": True, "t": 7.2}]
+    done = job("b-0", token=3, attempts=3)
+    recovered = {done.id: [(1, "w-101"), (2, "w-102")]}
+    # When nobody took the third lease over, accepting its late completion is right
+    untouched = check(evidence([done], worker=earlier + late, timeline=killed + stop,
+                               expiries=recovered))
+    assert untouched.violations == []
+    assert untouched.summary["late_acks_of_untaken_leases_after_stop"] == 1
+    # But an expiry of the third attempt itself makes the same completion stale
+    taken = check(evidence([done], worker=earlier + late, timeline=killed + stop,
+                           expiries={done.id: [*recovered[done.id], (3, "w-100")]}))
+    assert any(v.startswith("STALE COMPLETION ACCEPTED: pid 100") for v in taken.violations)
+
+
 def test_the_checker_flags_a_delayed_job_that_ran_before_it_was_due():
     producer = [{"ev": "begin", "batch": "b", "uids": ["b-0"], "delays": {"b-0": 5.0}}, {"ev": "ok", "batch": "b"}]
     verdict = check(evidence([job("b-0")], producer=producer, worker=run_records("b-0", 100, 1, t=1.0)))
