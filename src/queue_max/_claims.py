@@ -59,16 +59,8 @@ class Claims:
         return job_id, job, lease
 
     def forget(self, lease: Lease) -> None:
-        """Drop the remembered claim of `lease` (not a newer claim of the same job); the
-        single ack's own copy of `forget_all`'s loop body, with no call more a job."""
-        job_id, _shard, token, _worker = lease
-        held = self._mine()
-        job = held.get(job_id)
-        if job is not None and job.lease_token == token:
-            del held[job_id]
-        job = self.shared.get(job_id)
-        if job is not None and job.lease_token == token:
-            self.shared.pop(job_id, None)
+        """Drop the remembered claim of `lease` (not a newer claim of the same job)."""
+        self.forget_all((lease,))
 
     def forget_all(self, leases: Iterable[Lease]) -> None:
         """`forget` each of `leases` (a grouped ack's) with one look-up of this thread's claims
