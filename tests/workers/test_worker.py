@@ -200,8 +200,10 @@ def enqueue_to_an_idle_worker(make_queue, running) -> bool:
     polling (30 s) is far too slow to explain a pick-up."""
     queue = make_queue(shards=3)
     started = threading.Event()
-    running(Worker("w", lambda payload: started.set(), queue, poll_interval=30.0))
-    time.sleep(0.2)
+    worker = Worker("w", lambda payload: started.set(), queue, poll_interval=30.0)
+    running(worker)
+    # idle for sure: its runner waits on the hub (else its first claim could take the job)
+    assert wait_until(lambda: worker.hub is not None and len(worker.hub._idle) == 1)
     queue.enqueue({"n": 1})
     return started.wait(5.0)
 
