@@ -134,7 +134,8 @@ def check(e: Evidence) -> Verdict:
         kinds[kind] += 1
         status = job.status.value
         if kind == "poison":
-            _check_poison(v, e, job, dlq_by_job.get(job.id), dead | {pid for pid, *_ in stop_windows})
+            _check_poison(v, e, job, dlq_by_job.get(job.id), dead | {pid for pid, *_ in stop_windows},
+                          _alive_through_a_stop(e.worker_records, stop_windows))
         elif status != "completed":
             v.fail(f"STUCK/LOST: {kind} job {job.id} (uid {uid}) ended {status} after {job.tentativas} "
                    f"attempts (last error: {job.error_type}: {job.last_error})")
@@ -253,7 +254,20 @@ def _freeze(records: list[dict[str, Any]], pid: int, t_stop: float, t_cont: floa
     return pid, max(before, default=t_stop), t_cont
 
 
-def _check_poison(v: Verdict, e: Evidence, job: Any, entry: Any, gone: set[int]) -> None:
+def _alive_through_a_stop(records: list[dict[str, Any]], stop_windows: list[tuple[int, float, float]]) -> set[int]:
+    """The workers whose records span a SIGSTOP window: while the frozen process held a shard's
+    write lock, their heartbeats to that shard waited too, so a job they held there could expire."""
+    first: dict[int, float] = {}
+    last: dict[int, float] = {}
+    for r in records:
+        first[r["pid"]] = min(first.get(r["pid"], r["t"]), r["t"])
+        last[r["pid"]] = max(last.get(r["pid"], r["t"]), r["t"])
+    return {pid for pid in first for stopped, frozen, cont in stop_windows
+            if pid != stopped and first[pid] <= cont and last[pid] >= frozen}
+
+
+def _check_poison(v: Verdict, e: Evidence, job: Any, entry: Any, gone: set[int],
+                  through_stop: set[int] = frozenset()) -> None:  # type: ignore[assignment]
     uid = job.payload["uid"]
     allowed = e.poison_attempts
     if job.status.value != "failed" or entry is None:
@@ -268,7 +282,11 @@ def _check_poison(v: Verdict, e: Evidence, job: Any, entry: Any, gone: set[int])
     # `gone`: the workers that died, and the one SIGSTOPped past its lease (a poison job it held
     # unstarted then expires with it, charged as the documented conservative case)
     for attempt, worker_id in expired:
-        if _pid_of(worker_id) not in gone:
+        pid = _pid_of(worker_id)
+        if pid in through_stop and not any(r["ev"] == "start" and r.get("uid") == uid and r["pid"] == pid
+                                           for r in e.worker_records):
+            continue  # held unstarted while a frozen process kept its heartbeats out (see above)
+        if pid not in gone:
             v.fail(f"POISON: uid {uid} attempt {attempt} expired in {worker_id}, which neither died nor was stopped")
     starts = [r for r in e.worker_records if r["ev"] == "start" and r.get("uid") == uid]
     if len(starts) > allowed:

@@ -215,6 +215,27 @@ def test_the_checker_wants_poison_dead_lettered_after_exactly_its_attempts():
     assert any(v.startswith("POISON") for v in verdict.violations)
 
 
+def test_a_poison_job_held_unstarted_through_a_stop_may_expire_in_a_live_worker():
+    # Given a poison job that killed two workers, then was held unstarted by a third, live worker
+    # while another worker was SIGSTOPped (its frozen write lock kept the third's heartbeats out)
+    poison = job("p-0", status="failed", token=3, kind="poison", attempts=3, max_attempts=3)
+    entry = DeadLetter(1, poison.id, 0, poison.payload, "x", "LeaseExpired", 0.0, 3)
+    timeline = [{"ev": "kill", "pid": 1, "role": "worker", "t": 0.5}, {"ev": "kill", "pid": 2, "role": "worker", "t": 0.8},
+                {"ev": "stop", "pid": 9, "uid": "b-0", "tok": 1, "sent": 2.0, "t": 2.0},
+                {"ev": "cont", "pid": 9, "sent": 5.0, "t": 5.0}]
+    worker = (run_records("p-0", 1, 1, ok=None, t=0.1) + run_records("p-0", 2, 2, ok=None, t=0.6)
+              + run_records("b-0", 9, 1, t=1.9) + run_records("x-0", 3, 1, t=1.0) + run_records("x-1", 3, 1, t=6.0))
+    expiries = {poison.id: [(1, "w-1"), (2, "w-2"), (3, "w-3")]}
+    verdict = check(evidence([poison, job("b-0"), job("x-0"), job("x-1")], worker=worker, timeline=timeline,
+                             dead=[entry], expiries=expiries))
+    assert not [v for v in verdict.violations if v.startswith("POISON")]
+    # But had the live worker started it, its expiry there would be unexplained
+    started = worker + [{"ev": "start", "uid": "p-0", "pid": 3, "tok": 3, "att": 3, "t": 3.0}]
+    verdict = check(evidence([poison, job("b-0"), job("x-0"), job("x-1")], worker=started, timeline=timeline,
+                             dead=[entry], expiries=expiries))
+    assert any(v.startswith("POISON: uid p-0 attempt 3 expired in w-3") for v in verdict.violations)
+
+
 # ── the crash point behind KNOWN_BUGS["HALF A BATCH"], deterministic ──
 def crash_batch(tmp_path: Path, path: str, commits: int) -> int:
     data = tmp_path / "data"
