@@ -120,10 +120,18 @@ def test_a_schema_of_version_2_gains_the_metrics_and_trace_tables_in_place(schem
 
 
 def drop_v4_columns(schema: str) -> None:
-    """Undo schema 4 (and schema 5, which comes after it)."""
+    """Undo schema 4 (and schemas 5 and 6, which come after it)."""
+    drop_v6_tallies(schema)
     admin(f'ALTER TABLE "{schema}".jobs DROP COLUMN progress, DROP COLUMN progress_message, '
           "DROP COLUMN cancel_requested")
     admin(f'DROP TABLE "{schema}".workers')
+
+
+def drop_v6_tallies(schema: str) -> None:
+    """Undo schema 6: the tallies, their trigger functions and (with them) the triggers."""
+    admin(f'DROP TABLE "{schema}".tallies')
+    for event in ("insert", "update", "delete", "truncate"):
+        admin(f'DROP FUNCTION "{schema}".tally_{event}() CASCADE')
 
 
 def test_a_schema_of_version_3_gains_progress_and_cancel_requests_in_place(schema):
@@ -152,13 +160,14 @@ def test_a_schema_of_version_4_gains_the_worker_registry_in_place(schema):
     backend = open_backend(schema)
     (ref,) = backend.enqueue_many([NewJob('{"n": 1}')], NOW)
     backend.close()
+    drop_v6_tallies(schema)
     admin(f'DROP TABLE "{schema}".workers')
     admin(f"UPDATE \"{schema}\".meta SET value = '4' WHERE key = 'schema_version'")
     # When this version opens it
     backend = open_backend(schema)
     try:
-        # Then it is at version 5, the job is still there, and workers can report in
-        assert backend.version == SCHEMA_VERSION == 5
+        # Then it is at the current version, the job is still there, and workers can report in
+        assert backend.version == SCHEMA_VERSION
         assert backend.get(ref.id) is not None
         worker = WorkerPresence("w", "host-a", 7, "Worker", None, 1, 0, NOW, NOW)
         backend.put_workers([worker])

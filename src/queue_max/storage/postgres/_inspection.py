@@ -24,6 +24,7 @@ __all__ = ["CLEANUP_BATCH", "Inspection"]
 # Finished jobs are deleted this many per transaction, so cleanup never holds many locks at once.
 CLEANUP_BATCH = 1000
 _WAITING = ["pending", "scheduled"]
+_COUNT_KEYS = (*(status.value for status in JobStatus), "scheduled", "dead_letter")
 
 
 class Inspection(Search, Metrics, WorkerRows):
@@ -83,23 +84,19 @@ class Inspection(Search, Metrics, WorkerRows):
         return jobs
 
     def queue_counts(self, now: float) -> dict[str, dict[str, int]]:
-        totals: dict[str, dict[str, int]] = {}
-        for name, status, count in self._rows(self.q.count_by_queue, (now,)):
-            per = totals.setdefault(name, {s.value: 0 for s in JobStatus} | {"scheduled": 0})
-            per[status] += count
-            if status == "scheduled":
-                per["pending"] += count  # as in counts(): scheduled jobs are pending too
-        return dict(sorted(totals.items()))
+        return _per_queue(self._rows(self.q.read_tallies, {"now": now}))
 
     def counts(self, now: float, shard_id: int | None = None, *, queue_name: str | None = None) -> dict[str, int]:
         self._check_shard(shard_id)
-        totals = {status.value: 0 for status in JobStatus}
-        totals["scheduled"] = totals["dead_letter"] = 0
+        totals = dict.fromkeys(_COUNT_KEYS, 0)
+        if queue_name is None:
+            rows = self._rows(self.q.read_tallies, {"now": now})
+        else:
+            rows = self._rows(self.q.read_tallies_in, {"now": now, "queue": queue_name})
+        for per in _per_queue(rows).values():
+            for key, count in per.items():
+                totals[key] += count
         named = () if queue_name is None else (queue_name,)
-        for status, count, scheduled in self._rows(self.q.counts_in if named else self.q.counts, (now, *named)):
-            key = "pending" if status == "scheduled" else status
-            totals[key] = totals.get(key, 0) + count
-            totals["scheduled"] += scheduled
         totals["dead_letter"] = self._one(self.q.count_dead_in if named else self.q.count_dead, named)[0]
         return totals
 
@@ -119,7 +116,7 @@ class Inspection(Search, Metrics, WorkerRows):
         return self.shard_stats(shard_id, time.time())
 
     def count_live(self) -> int:
-        return int(self._one(self.q.count_live)[0])
+        return int(self._one(self.q.tally_live)[0])
 
     def has_ready(self, now: float) -> bool:
         return bool(self._one(self.q.has_ready, (now,))[0])
@@ -217,6 +214,7 @@ class Inspection(Search, Metrics, WorkerRows):
         removed = 0
         with self.tx() as conn:
             self._drop_old_metrics(conn, now)
+        self.fold_tallies()
         while True:
             with self.tx() as conn:
                 count, completed, ids = conn.execute(
@@ -228,6 +226,14 @@ class Inspection(Search, Metrics, WorkerRows):
             removed += int(count)
             if count < CLEANUP_BATCH:
                 return removed
+
+    def fold_tallies(self) -> None:
+        """Move every backend's tally rows into one per queue and status (what the reading sums);
+        maintenance runs it with `cleanup`. Skipped while another process folds."""
+        with self.tx() as conn:
+            if conn.execute(self.q.fold_lock, (f"queue_max:fold:{self.q.schema_ident}",)).fetchone()[0]:  # type: ignore[index]
+                conn.execute(self.q.fold)
+                conn.execute(self.q.drop_zero)
 
     # ── periodic schedules: firing a tick and enqueueing its job share one transaction ──
     def schedule_state(self, name: str, first_due: float) -> tuple[float, float | None]:
@@ -268,6 +274,25 @@ class Inspection(Search, Metrics, WorkerRows):
 
 class _NotFired(Exception):
     """Rolls back a schedule firing that lost the race."""
+
+
+def _per_queue(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    """Rows of `read_tallies` as jobs per status for each queue holding jobs, sorted by name:
+    "pending" including the scheduled jobs, "scheduled" only those not due yet."""
+    raw: dict[str, dict[str, int]] = {}
+    for name, status, count in rows:
+        per = raw.setdefault(name, {})
+        per[status] = per.get(status, 0) + int(count)
+    out: dict[str, dict[str, int]] = {}
+    for name in sorted(raw):
+        per = raw[name]
+        scheduled = per.get("scheduled", 0)
+        counts = {s.value: per.get(s.value, 0) for s in JobStatus}
+        if scheduled or any(counts.values()):  # else every job of the queue is gone
+            counts["pending"] += scheduled
+            counts["scheduled"] = scheduled - per.get("due", 0)
+            out[name] = counts
+    return out
 
 
 def _float(value: str | None) -> float | None:

@@ -10,6 +10,7 @@ from ..sqlite._ids import MAX_SHARDS
 from ..sqlite._rows import NAMED_JOB_COLUMNS
 from ._flow_sql import FLOW_SCHEMA, FlowQ
 from ._metrics_sql import METRICS_SCHEMA, MetricsQ
+from ._tallies_sql import TALLIES_SCHEMA, TalliesQ
 from ._workers_sql import WORKERS_SCHEMA, WorkersQ
 
 __all__ = ["FIND_FILTERS", "MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
@@ -107,6 +108,8 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # the worker registry: every live worker of every host, idle ones too (see _workers)
     5: WORKERS_SCHEMA,
+    # exact jobs per queue and status, kept by triggers, counted once from the rows (see _tallies_sql)
+    6: TALLIES_SCHEMA,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -327,17 +330,7 @@ class Q:
         "ORDER BY id LIMIT %s"
     )
     list_all_in = "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs WHERE queue_name = %s ORDER BY id LIMIT %s"
-    count_by_queue = (
-        "SELECT queue_name, CASE WHEN status = 'scheduled' AND run_at > %s THEN 'scheduled' "
-        "WHEN status = 'scheduled' THEN 'pending' ELSE status END AS s, count(*) "
-        "FROM {s}.jobs GROUP BY queue_name, s"
-    )
-    counts = (
-        "SELECT status, count(*), count(*) FILTER (WHERE status = 'scheduled' AND run_at > %s) "
-        "FROM {s}.jobs GROUP BY status"
-    )
     count_dead = "SELECT count(*) FROM {s}.dead_letters"
-    count_live = "SELECT count(*) FROM {s}.jobs WHERE status IN ('pending', 'scheduled', 'processing')"
     has_ready = (
         "SELECT EXISTS (SELECT 1 FROM {s}.jobs WHERE status = 'pending') OR EXISTS "
         "(SELECT 1 FROM {s}.jobs WHERE status = 'scheduled' AND run_at <= %s)"
@@ -390,10 +383,6 @@ class Q:
 
     # The reading and housekeeping above, narrowed to one named queue (`_in`). Dead letters
     # belong to the queue of their job.
-    counts_in = (
-        "SELECT status, count(*), count(*) FILTER (WHERE status = 'scheduled' AND run_at > %s) "
-        "FROM {s}.jobs WHERE queue_name = %s GROUP BY status"
-    )
     dlq_of_queue = _DLQ_QUEUE + " = %s"
     count_dead_in = "SELECT count(*) FROM {s}.dead_letters WHERE " + dlq_of_queue
     oldest_ready_in = (
@@ -449,12 +438,12 @@ FIND_FILTERS = {
 }
 
 
-class Statements(Q, FlowQ, MetricsQ, WorkersQ):
+class Statements(Q, FlowQ, MetricsQ, TalliesQ, WorkersQ):
     """`Q` with every template formatted for one (already quoted) schema."""
 
     def __init__(self, schema_ident: str) -> None:
         self.schema_ident = schema_ident
-        for templates in (Q, FlowQ, MetricsQ, WorkersQ):
+        for templates in (Q, FlowQ, MetricsQ, TalliesQ, WorkersQ):
             for name, value in vars(templates).items():
                 if not name.startswith("_") and isinstance(value, str):
                     setattr(self, name, value.format(s=schema_ident))

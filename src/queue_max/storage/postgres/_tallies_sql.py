@@ -1,0 +1,92 @@
+"""The SQL of the job tallies (exact jobs per queue and status, see `TALLIES_SCHEMA`), as templates on `{s}`."""
+
+from __future__ import annotations
+
+__all__ = ["TALLIES_SCHEMA", "TalliesQ"]
+
+
+def _tally(rows: str) -> str:
+    """A trigger function adding `rows` (queue_name, status, n) to this backend's own slot rows."""
+    return (
+        "BEGIN INSERT INTO {s}.tallies AS t (queue_name, status, slot, n) "
+        "SELECT d.queue_name, d.status, pg_backend_pid(), sum(d.n) FROM (" + rows + ") AS d "
+        "GROUP BY d.queue_name, d.status HAVING sum(d.n) <> 0 ORDER BY d.queue_name, d.status "
+        "ON CONFLICT (queue_name, status, slot) DO UPDATE SET n = t.n + excluded.n; RETURN NULL; END"
+    )
+
+
+# Schema 5 -> 6: exact jobs per (queue, status), kept by the jobs table's statement triggers in
+# the writing transaction, whichever statement writes (claims, acks, recovery, admin verbs, COPY,
+# a caller's own SQL). Each backend adds to its own rows (slot = its pid), so no two open
+# transactions ever share a counter row: a claim never waits on another's counter, and no two
+# writers can deadlock on them. Slot 0 holds what `fold` moved there (and the migration's count).
+# The reading sums the rows: (queues x statuses x backends that wrote since the last fold).
+TALLIES_SCHEMA = [
+    # no writer may change jobs between the count below and the triggers taking over
+    "LOCK TABLE {s}.jobs IN SHARE ROW EXCLUSIVE MODE",
+    """
+    CREATE TABLE {s}.tallies (
+        queue_name text    NOT NULL,
+        status     text    NOT NULL,
+        slot       integer NOT NULL,
+        n          bigint  NOT NULL,
+        PRIMARY KEY (queue_name, status, slot)
+    ) WITH (fillfactor = 50)""",
+    "CREATE FUNCTION {s}.tally_insert() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    + _tally("SELECT queue_name, status, 1 AS n FROM new_jobs") + " $$",
+    "CREATE FUNCTION {s}.tally_delete() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    + _tally("SELECT queue_name, status, -1 AS n FROM old_jobs") + " $$",
+    # most updates (heartbeats, lease extensions, progress) move no job: they net to no row
+    "CREATE FUNCTION {s}.tally_update() RETURNS trigger LANGUAGE plpgsql AS $$ " + _tally(
+        "SELECT queue_name, status, 1 AS n FROM new_jobs "
+        "UNION ALL SELECT queue_name, status, -1 FROM old_jobs") + " $$",
+    "CREATE FUNCTION {s}.tally_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN DELETE FROM {s}.tallies; RETURN NULL; END $$",
+    "CREATE TRIGGER tally_insert AFTER INSERT ON {s}.jobs REFERENCING NEW TABLE AS new_jobs "
+    "FOR EACH STATEMENT EXECUTE FUNCTION {s}.tally_insert()",
+    "CREATE TRIGGER tally_delete AFTER DELETE ON {s}.jobs REFERENCING OLD TABLE AS old_jobs "
+    "FOR EACH STATEMENT EXECUTE FUNCTION {s}.tally_delete()",
+    "CREATE TRIGGER tally_update AFTER UPDATE ON {s}.jobs REFERENCING OLD TABLE AS old_jobs "
+    "NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION {s}.tally_update()",
+    "CREATE TRIGGER tally_truncate AFTER TRUNCATE ON {s}.jobs "
+    "FOR EACH STATEMENT EXECUTE FUNCTION {s}.tally_truncate()",
+    # the jobs a database already holds, counted once (the lock above keeps the count exact)
+    "INSERT INTO {s}.tallies (queue_name, status, slot, n) "
+    "SELECT queue_name, status, 0, count(*) FROM {s}.jobs GROUP BY queue_name, status",
+]
+
+
+class TalliesQ:
+    """Named statement templates of the job tallies."""
+
+    # One statement, so one snapshot: the tallies, and per queue the scheduled jobs already due
+    # (they count as pending; claims promote them within milliseconds, so the index range is short).
+    read_tallies = (
+        "SELECT queue_name, status, sum(n)::bigint FROM {s}.tallies GROUP BY queue_name, status "
+        "UNION ALL SELECT queue_name, 'due', count(*) FROM {s}.jobs "
+        "WHERE status = 'scheduled' AND run_at <= %(now)s GROUP BY queue_name"
+    )
+    read_tallies_in = (
+        "SELECT queue_name, status, sum(n)::bigint FROM {s}.tallies WHERE queue_name = %(queue)s "
+        "GROUP BY queue_name, status UNION ALL SELECT queue_name, 'due', count(*) FROM {s}.jobs "
+        "WHERE status = 'scheduled' AND run_at <= %(now)s AND queue_name = %(queue)s GROUP BY queue_name"
+    )
+    tally_live = (
+        "SELECT coalesce(sum(n), 0)::bigint FROM {s}.tallies WHERE status IN ('pending', 'scheduled', 'processing')"
+    )
+    tally_rows = "SELECT count(*) FROM {s}.tallies WHERE slot <> 0"
+    # Every backend's rows moved into slot 0, skipping those an open transaction holds (so the
+    # fold never waits on a writer, nor a writer long on it); rows that reach zero go.
+    fold_lock = "SELECT pg_try_advisory_xact_lock(hashtext(%s))"
+    fold = (
+        "WITH moved AS (DELETE FROM {s}.tallies WHERE (queue_name, status, slot) IN "
+        "(SELECT queue_name, status, slot FROM {s}.tallies WHERE slot <> 0 FOR UPDATE SKIP LOCKED) "
+        "RETURNING queue_name, status, n) "
+        "INSERT INTO {s}.tallies AS t (queue_name, status, slot, n) "
+        "SELECT queue_name, status, 0, sum(n) FROM moved GROUP BY queue_name, status "
+        "ORDER BY queue_name, status "
+        "ON CONFLICT (queue_name, status, slot) DO UPDATE SET n = t.n + excluded.n"
+    )
+    drop_zero = "DELETE FROM {s}.tallies WHERE slot = 0 AND n = 0"
+    # what the tallies should say: the rows, counted (for tests and `check_tallies`)
+    count_rows = "SELECT queue_name, status, count(*) FROM {s}.jobs GROUP BY queue_name, status"
