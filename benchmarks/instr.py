@@ -5,6 +5,7 @@
     python benchmarks/instr.py --depth 1000000 claim_ack                 # at depth (pending jobs)
     python benchmarks/instr.py --scheduled 100000 claim_ack              # beside jobs due in an hour
     python benchmarks/instr.py --scheduled 100000 --n 10 cleanup_1s      # per maintenance cleanup pass
+    python benchmarks/instr.py --n 1000 lone                             # one job enqueued, run, repeat
 
 Timings on a shared 2-core machine move by 2-4x with the load; instruction counts do not.  Each
 workload runs twice under ``valgrind --tool=callgrind`` in a fresh process and data directory,
@@ -35,7 +36,7 @@ sys.path.insert(0, str(HERE))
 from _refenv import REPO_ROOT, ours  # noqa: E402
 
 WORKLOADS = ("enqueue", "delay", "claim_ack", "claim_ack_1s", "pop_complete", "drain", "drain_1s",
-             "task_drain", "ceiling_drain", "cleanup_1s", "ceiling_enqueue", "stats")
+             "task_drain", "ceiling_drain", "cleanup_1s", "ceiling_enqueue", "stats", "lone")
 _STATEMENTS = [0]
 
 
@@ -77,6 +78,22 @@ def _drain(queue: Any, n: int, handler: Any, seen: list[int]) -> None:
         time.sleep(0.01)
     for worker in workers:
         worker.stop(10)
+
+
+def _lone(queue: Any, n: int) -> None:
+    """One running Worker on the queue's shards; enqueue one job with `Queue.enqueue`, wait until
+    its handler ran, repeat `n` times: the wake-to-start path of a lone job (a deterministic
+    proxy of the latency benchmark's p50, whose timings the shared machine scatters)."""
+    from queue_max import Worker
+
+    ran = threading.Semaphore(0)
+    worker = Worker("instr-lone", lambda _payload: ran.release(), queue)
+    worker.start()
+    for i in range(n):
+        queue.enqueue({"i": i})
+        if not ran.acquire(timeout=60):
+            raise SystemExit(f"lone: job {i} did not run within 60 s")
+    worker.stop(10)
 
 
 def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[str, Any]:
@@ -125,6 +142,8 @@ def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[s
         _drain(queue, n, hit, seen)
     elif name == "task_drain":
         _drain(queue, n, None, seen)
+    elif name == "lone":
+        _lone(queue, n)
     elif name == "stats":
         for _ in range(n):
             queue.get_stats()

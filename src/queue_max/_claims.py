@@ -47,6 +47,11 @@ class Claims:
         self._mine().update(zip(ids, jobs))
         self.shared.update(zip(ids, jobs))
 
+    def remember_one(self, job: Job) -> None:
+        """`remember` of one job (what `pop_job` claims): two dict stores, no list built."""
+        self._mine()[job.id] = job
+        self.shared[job.id] = job
+
     def find(self, job_id: int | Job, lease: Lease | None) -> tuple[int, Job | None, Lease | None]:
         """(id, the claimed job if remembered, the lease to use) for an ack of `job_id`."""
         if isinstance(job_id, Job):
@@ -61,6 +66,16 @@ class Claims:
     def forget(self, lease: Lease) -> None:
         """Drop the remembered claim of `lease` (not a newer claim of the same job)."""
         self.forget_all((lease,))
+
+    def forget_one(self, job_id: int, token: int) -> None:
+        """`forget` of one lease (a lone ack's), without a tuple built or a loop run."""
+        held = self._mine()
+        job = held.get(job_id)
+        if job is not None and job.lease_token == token:
+            del held[job_id]
+        job = self.shared.get(job_id)
+        if job is not None and job.lease_token == token:
+            self.shared.pop(job_id, None)
 
     def forget_all(self, leases: Iterable[Lease]) -> None:
         """`forget` each of `leases` (a grouped ack's) with one look-up of this thread's claims
@@ -102,6 +117,10 @@ class Claiming:
         open, or no rate-limit token within `rate_limiter_timeout`)."""
         if worker_id is None:
             worker_id = _default_worker()
+        if queues is None:
+            direct = self._pop_direct(worker_id)
+            if direct is not None:
+                return direct[0] if direct else None
         jobs = self.claim_jobs(worker_id, 1, queues=queues)
         deadline = self.clock.monotonic() + self.options.rate_limiter_timeout
         while not jobs and self.clock.monotonic() < deadline:
@@ -111,6 +130,22 @@ class Claiming:
             threading.Event().wait(min(pause, max(0.0, deadline - self.clock.monotonic())))
             jobs = self.claim_jobs(worker_id, 1, queues=queues)
         return jobs[0] if jobs else None
+
+    def _pop_direct(self, worker_id: str) -> list[Job] | None:
+        """`pop_job` of any queue when nothing can hold a job back (`FlowGate.claim_one_plain`):
+        the claim without the flow plan, the checks of `claim_jobs` already known to pass, and
+        the one claim remembered in two dict stores. None: something can hold jobs back, claim
+        through `claim_jobs`. instr.py pop_complete --n 1000: see docs/benchmarks.md."""
+        check_unicode_id("worker_id", worker_id)
+        if self.clock.monotonic() >= self.maintenance.next_at:
+            self.maintenance.run_maintenance()
+        jobs = self.flow.claim_one_plain(worker_id)
+        if jobs:
+            job = jobs[0]
+            self.claims.remember_one(job)
+            if self.events.has("job_started"):
+                self.events.emit("job_started", job.id, job.shard_id, worker_id)
+        return jobs
 
     def claim_jobs(self, worker_id: str, limit: int, *, queues: Sequence[str] | None = None,
                    wait_for_tokens: bool = False) -> list[Job]:

@@ -133,6 +133,23 @@ class FlowGate:
                 break
         return out
 
+    def claim_one_plain(self, worker_id: str) -> list[Job] | None:
+        """`claim(worker_id, 1, None)` when nothing can hold a job back (no limit configured, no
+        queue paused, no breaker open or counting failures), without its plan; None (nothing
+        claimed) when something can. `Claiming.pop_job`'s direct path (see there)."""
+        if self.limits or self.rate_limit or TASK_LIMITS:
+            return None
+        paused, breakers = self.blocks()
+        if paused or breakers:
+            return None
+        now = self.clock.time()
+        jobs = self.backend.claim(worker_id, 1, self.lease_s, now)
+        if jobs and jobs[0].concurrency_key is not None:  # its key's slot is taken host-wide
+            local = self._local
+            local.wait, local.for_tokens, local.tasks = 0.0, False, {}
+            jobs = self.admit(worker_id, jobs, now)
+        return jobs
+
     def _claim_gated(self, worker_id: str, want: int, name: str, now: float) -> list[Job]:
         if want <= 0:
             return []

@@ -9,6 +9,7 @@ figures; the jobs themselves are never affected."""
 from __future__ import annotations
 
 import bisect
+from bisect import bisect_left
 import sqlite3
 import threading
 import time
@@ -112,6 +113,14 @@ class Rollup:
                 facts.append((lease.job_id, *fact[1:]))
         return facts, missing
 
+    def take_one(self, lease: Lease) -> tuple[Any, ...] | None:
+        """`take` of one lease (a lone ack's): its (task, started_at, run_at, queue), or None when
+        this process did not claim it (the ack reads them from the row)."""
+        fact = self._inflight.pop(lease.job_id, None)
+        if fact is None or fact[0] != lease.token:
+            return None
+        return fact[1:]
+
     def forget(self, leases: Iterable[Lease]) -> None:
         for lease in leases:
             self._inflight.pop(lease.job_id, None)
@@ -120,7 +129,7 @@ class Rollup:
         """Count finished attempts from their facts (grouped by queue and task first: this runs
         for every ack batch, so it stays a tight loop)."""
         if len(facts) == 1:
-            self._one_attempt(shard_id, facts[0], outcome, now)
+            self.attempt(shard_id, facts[0], outcome, now)
             return
         per_task: dict[tuple[Any, Any], list[Any]] = {}
         bounds, buckets = HISTOGRAM_BUCKETS, len(_BOUNDS)
@@ -149,21 +158,34 @@ class Rollup:
                     key = (minute, queue, name, metric, label)
                     pending[key] = pending.get(key, 0.0) + value
 
-    def _one_attempt(self, shard_id: int, fact: Fact, outcome: str, now: float) -> None:
-        """The lone ack's case of `attempts`, without the grouping."""
+    def attempt(self, shard_id: int, fact: Fact, outcome: str, now: float) -> None:
+        """The lone ack's case of `attempts`, without the grouping: five sums, written out
+        (no tuple of pairs built and walked)."""
         task, started, run_at, queue = fact
-        task = task if isinstance(task, str) else ""
-        started = now if started is None else started
-        duration, wait = max(now - started, 0.0), max(started - run_at, 0.0)
-        minute = minute_of(now)
+        if type(task) is not str:
+            task = ""
+        if started is None:
+            started = now
+        duration, wait = now - started, started - run_at
+        if duration < 0:
+            duration = 0.0
+        if wait < 0:
+            wait = 0.0
+        minute = int(now // 60) * 60  # minute_of, inlined
+        head = (minute, queue, task)
         with self._lock:
             pending = self._pending[shard_id]
-            for key, value in (((minute, queue, task, "attempt", outcome), 1.0),
-                               ((minute, queue, task, "duration", _BOUNDS[bisect.bisect_left(HISTOGRAM_BUCKETS, duration)]), 1.0),
-                               ((minute, queue, task, "duration", "sum"), duration),
-                               ((minute, queue, task, "wait", _BOUNDS[bisect.bisect_left(HISTOGRAM_BUCKETS, wait)]), 1.0),
-                               ((minute, queue, task, "wait", "sum"), wait)):
-                pending[key] = pending.get(key, 0.0) + value
+            get = pending.get
+            key = (*head, "attempt", outcome)
+            pending[key] = get(key, 0.0) + 1.0
+            key = (*head, "duration", _BOUNDS[bisect_left(HISTOGRAM_BUCKETS, duration)])
+            pending[key] = get(key, 0.0) + 1.0
+            key = (*head, "duration", "sum")
+            pending[key] = get(key, 0.0) + duration
+            key = (*head, "wait", _BOUNDS[bisect_left(HISTOGRAM_BUCKETS, wait)])
+            pending[key] = get(key, 0.0) + 1.0
+            key = (*head, "wait", "sum")
+            pending[key] = get(key, 0.0) + wait
 
     def failures(self, shard_id: int, facts: Iterable[Fact], error: ErrorInfo, now: float) -> None:
         """Count a failed attempt of each fact's queue and task, labelled with the error type."""

@@ -443,18 +443,18 @@ class ShardManager(Inspection, FlowControl):
             shard = self.shards[lease.shard_id]
             params = {"id": rowid_of(lease.job_id), "token": lease.token, "now": now,
                       "expires": now + result_ttl, "result": result}
-            facts, missing = self.rollup.take([lease])
+            fact = self.rollup.take_one(lease)
             try:
-                if missing:  # claimed by another process: the row tells what the metrics need
+                if fact is None:  # claimed by another process: the row tells what the metrics need
                     facts = shard.conn().execute(Q.complete_returning, params).fetchall()
-                elif not shard.conn().execute(Q.complete, params).rowcount:
-                    facts = []
+                else:
+                    facts = [fact] if shard.conn().execute(Q.complete, params).rowcount else []
             except sqlite3.Error as exc:
                 raise translate(exc, shard.name) from exc
             if not facts:
                 return [lease]
             rollup = self.rollup
-            rollup.attempts(lease.shard_id, [facts[0][-4:]], "completed", now)  # one lease, one fact
+            rollup.attempt(lease.shard_id, facts[0][-4:], "completed", now)  # one lease, one fact
             if rollup.due(lease.shard_id):
                 self._flush(shard)
             return []
