@@ -67,16 +67,6 @@ class Claims:
         """Drop the remembered claim of `lease` (not a newer claim of the same job)."""
         self.forget_all((lease,))
 
-    def forget_one(self, job_id: int, token: int) -> None:
-        """`forget` of one lease (a lone ack's), without a tuple built or a loop run."""
-        held = self._mine()
-        job = held.get(job_id)
-        if job is not None and job.lease_token == token:
-            del held[job_id]
-        job = self.shared.get(job_id)
-        if job is not None and job.lease_token == token:
-            self.shared.pop(job_id, None)
-
     def forget_all(self, leases: Iterable[Lease]) -> None:
         """`forget` each of `leases` (a grouped ack's) with one look-up of this thread's claims
         and no call a lease: with `remember`'s updates, instr.py claim_ack_1s --n 1000 went

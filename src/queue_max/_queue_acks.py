@@ -71,7 +71,7 @@ class Acks:
             job_id, job, lease = self._claimed(job_id, shard_id, lease)
         encoded = None if result is None else encode_value(result, "result")
         lost = self.backend.complete_many(((lease, encoded),), self.clock.time(), self.options.result_ttl)
-        self.claims.forget_one(lease.job_id, lease.token)
+        self.claims.forget(lease)
         if lost:
             self.flow.free([job] if job is not None else [])
             raise LeaseLost(job_id)
