@@ -6,7 +6,7 @@
 The queue is filled with `enqueue_batch` in chunks of 100k (half in queue "a", half in "b", one
 in ten scheduled an hour ahead), the schema is VACUUM ANALYZEd (the test server runs with
 autovacuum off), and `Queue.get_stats()` is timed five times in the same process; the first
-call and the median are printed. `--src` imports queue_max from another tree (the figures
+call and the median are printed. `--dead N` adds N dead letters. `--src` imports queue_max from another tree (the figures
 before a change). The schema is dropped afterwards. Timed figures, never asserted anywhere.
 
     python benchmarks/pg_stats.py --cost --depth 20000
@@ -44,6 +44,7 @@ def main() -> int:
     p.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     p.add_argument("--depth", type=int, default=1_000_000)
     p.add_argument("--src", type=Path, default=Path(__file__).resolve().parent.parent / "src")
+    p.add_argument("--dead", type=int, default=0, help="dead letters to add (straight into the table)")
     p.add_argument("--cost", action="store_true")
     p.add_argument("--contention", action="store_true")
     args = p.parse_args()
@@ -68,7 +69,9 @@ def main() -> int:
                                  for i in range(lo, min(args.depth, lo + CHUNK))])
         fill_s = time.perf_counter() - start
         with psycopg.connect(args.dsn, autocommit=True) as conn:
-            conn.execute(f'VACUUM ANALYZE "{schema}".jobs')
+            conn.execute(f'INSERT INTO "{schema}".dead_letters (original_job_id, job_rowid, payload, failed_at, '
+                         "attempts) SELECT i, i, '{}', 0, 1 FROM generate_series(1, %s) AS i", (args.dead,))
+            conn.execute(f'VACUUM ANALYZE "{schema}".jobs, "{schema}".dead_letters')
         times, stats = [], {}
         for _ in range(5):
             t0 = time.perf_counter()
@@ -77,7 +80,7 @@ def main() -> int:
         print(json.dumps({
             "src": str(args.src), "depth": args.depth, "fill_s": round(fill_s, 1),
             "get_stats_first_ms": round(times[0], 2), "get_stats_median_ms": round(statistics.median(times), 2),
-            "pending": stats["pending"], "scheduled": stats["scheduled"],
+            "pending": stats["pending"], "scheduled": stats["scheduled"], "dead_letter": stats["dead_letter"],
             "queues": {name: q["pending"] for name, q in stats["queues"].items()},
             "load": [round(x, 1) for x in os.getloadavg()]}))
     finally:

@@ -128,10 +128,18 @@ def drop_v4_columns(schema: str) -> None:
 
 
 def drop_v6_tallies(schema: str) -> None:
-    """Undo schema 6: the tallies, their trigger functions and (with them) the triggers."""
+    """Undo schemas 6 and 7: the tallies, their trigger functions and (with them) the triggers."""
+    drop_v7_dead_tally(schema)
     admin(f'DROP TABLE "{schema}".tallies')
     for event in ("insert", "update", "delete", "truncate"):
         admin(f'DROP FUNCTION "{schema}".tally_{event}() CASCADE')
+
+
+def drop_v7_dead_tally(schema: str) -> None:
+    """Undo schema 7: the dead letters' tally rows and triggers."""
+    admin(f"DELETE FROM \"{schema}\".tallies WHERE status = 'dead_letter'")
+    for event in ("insert", "delete", "truncate"):
+        admin(f'DROP FUNCTION "{schema}".tally_dead_{event}() CASCADE')
 
 
 def test_a_schema_of_version_3_gains_progress_and_cancel_requests_in_place(schema):

@@ -15,7 +15,7 @@ import pytest
 from _pg import PG_URL, require_pg
 from _helpers import run_threads
 from queue_max.models import ErrorInfo, JobStatus, NewJob
-from test_postgres_backend import admin, drop_v6_tallies
+from test_postgres_backend import admin, drop_v6_tallies, drop_v7_dead_tally
 
 NOW = 1_800_000_000.0
 BAD = ErrorInfo("ValueError", "bad")
@@ -39,14 +39,17 @@ def tallied(schema: str) -> Counter[tuple[str, str]]:
 
 
 def counted(schema: str) -> Counter[tuple[str, str]]:
-    rows = admin(f'SELECT queue_name, status, count(*) FROM "{schema}".jobs GROUP BY 1, 2')
-    return Counter({(name, status): int(n) for name, status, n in rows})
+    """The jobs per queue and status, and the dead letters as queue '' (as the tallies hold them)."""
+    rows = admin(f'SELECT queue_name, status, count(*) FROM "{schema}".jobs GROUP BY 1, 2 UNION ALL '
+                 f"SELECT '', 'dead_letter', count(*) FROM \"{schema}\".dead_letters")
+    return Counter({(name, status): int(n) for name, status, n in rows if n})
 
 
 def assert_exact(schema: str, backend: Any, now: float = NOW) -> None:
     """The tallies equal the rows, and so do `counts` and `queue_counts` (due scheduled jobs as pending)."""
     rows = counted(schema)
     assert tallied(schema) == rows
+    dead = rows.pop(("", "dead_letter"), 0)
     due = dict(admin(f'SELECT queue_name, count(*) FROM "{schema}".jobs WHERE status = %s AND run_at <= %s '
                      "GROUP BY 1", ("scheduled", now)))
     per_queue = backend.queue_counts(now)
@@ -56,6 +59,7 @@ def assert_exact(schema: str, backend: Any, now: float = NOW) -> None:
                        "pending": rows[name, "pending"] + rows[name, "scheduled"],
                        "scheduled": rows[name, "scheduled"] - due.get(name, 0)}
     totals = backend.counts(now)
+    assert totals["dead_letter"] == backend.dlq_count() == dead
     for key in ("pending", "processing", "completed", "failed", "cancelled", "scheduled"):
         assert totals[key] == sum(per[key] for per in per_queue.values())
     for name in per_queue:
@@ -134,10 +138,13 @@ def test_a_callers_transaction_counts_its_jobs_only_if_it_commits(schema):
             conn.rollback()
             backend.enqueue_in(conn, [NewJob("{}"), NewJob("{}", queue_name="x")], NOW)
             conn.commit()
-        # and SQL of its own: a delete and a truncate
+        # and SQL of its own: a delete and truncates
         admin(f"DELETE FROM \"{schema}\".jobs WHERE queue_name = 'x'")
         assert_exact(schema, backend)
-        admin(f'TRUNCATE "{schema}".jobs')
+        (job,) = backend.claim("w", 1, 30.0, NOW)
+        backend.bury(job.lease, BAD, NOW)
+        assert_exact(schema, backend)
+        admin(f'TRUNCATE "{schema}".jobs, "{schema}".dead_letters')
         # Then the tallies counted exactly what was committed
         assert_exact(schema, backend)
         assert backend.counts(NOW)["pending"] == 0
@@ -227,9 +234,34 @@ def test_a_populated_version_5_schema_gains_exact_tallies(schema):
         assert backend.version == SCHEMA_VERSION
         assert admin(f'SELECT DISTINCT slot FROM "{schema}".tallies') == [(0,)]
         assert_exact(schema, backend)
-        assert sum(tallied(schema).values()) == 41
+        assert sum(tallied(schema).values()) == 41 + 1  # the jobs, and the dead letter
         (job,) = backend.claim("w", 1, 30.0, NOW)
         backend.complete_many([(job.lease, None)], NOW, 0.0)
+        assert_exact(schema, backend)
+    finally:
+        backend.close()
+
+
+def test_a_populated_version_6_schema_gains_exact_dead_letter_tallies(schema):
+    from queue_max.storage.postgres import SCHEMA_VERSION
+
+    # Given a schema of version 6 (jobs tallied, dead letters not) holding three dead letters
+    backend = open_backend(schema)
+    backend.enqueue_many([NewJob(f'{{"i": {i}}}') for i in range(5)], NOW)
+    for job in backend.claim("w", 3, 30.0, NOW):
+        backend.bury(job.lease, BAD, NOW)
+    backend.close()
+    drop_v7_dead_tally(schema)
+    admin(f"UPDATE \"{schema}\".meta SET value = '6' WHERE key = 'schema_version'")
+    # When this version opens it
+    backend = open_backend(schema)
+    try:
+        # Then the dead letters were counted, and are counted from then on
+        assert backend.version == SCHEMA_VERSION
+        assert backend.counts(NOW)["dead_letter"] == 3
+        assert_exact(schema, backend)
+        backend.dlq_prune(None)
+        assert backend.counts(NOW)["dead_letter"] == 0
         assert_exact(schema, backend)
     finally:
         backend.close()

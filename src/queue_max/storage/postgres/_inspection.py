@@ -91,13 +91,13 @@ class Inspection(Search, Metrics, WorkerRows):
         totals = dict.fromkeys(_COUNT_KEYS, 0)
         if queue_name is None:
             rows = self._rows(self.q.read_tallies, {"now": now})
+            totals["dead_letter"] = sum(int(n) for _, status, n in rows if status == "dead_letter")
         else:
             rows = self._rows(self.q.read_tallies_in, {"now": now, "queue": queue_name})
+            totals["dead_letter"] = self._one(self.q.count_dead_in, (queue_name,))[0]
         for per in _per_queue(rows).values():
             for key, count in per.items():
                 totals[key] += count
-        named = () if queue_name is None else (queue_name,)
-        totals["dead_letter"] = self._one(self.q.count_dead_in if named else self.q.count_dead, named)[0]
         return totals
 
     def shard_stats(self, shard_id: int, now: float) -> dict[str, Any]:
@@ -281,6 +281,8 @@ def _per_queue(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]
     "pending" including the scheduled jobs, "scheduled" only those not due yet."""
     raw: dict[str, dict[str, int]] = {}
     for name, status, count in rows:
+        if status == "dead_letter":
+            continue  # the dead letters of every queue (queue ''), read by `counts`
         per = raw.setdefault(name, {})
         per[status] = per.get(status, 0) + int(count)
     out: dict[str, dict[str, int]] = {}

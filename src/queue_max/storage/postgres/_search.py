@@ -56,6 +56,9 @@ class Search:
         self, shard_id: int | None = None, error_type: str | None = None, *, queue_name: str | None = None
     ) -> int:
         self._check_shard(shard_id)
+        if error_type is None and queue_name is None:  # all of them: the tallies know
+            with self.conn() as conn:
+                return int(conn.execute(self.q.tally_dead).fetchone()[0])  # type: ignore[index]
         sql, params = dlq_filter(self.q, self.q.dlq_count, None, error_type, queue_name)
         with self.tx() as conn:
             return int(conn.execute(sql, params).fetchone()[0])  # type: ignore[index]

@@ -10,7 +10,7 @@ from ..sqlite._ids import MAX_SHARDS
 from ..sqlite._rows import NAMED_JOB_COLUMNS
 from ._flow_sql import FLOW_SCHEMA, FlowQ
 from ._metrics_sql import METRICS_SCHEMA, MetricsQ
-from ._tallies_sql import TALLIES_SCHEMA, TalliesQ
+from ._tallies_sql import DEAD_TALLY_SCHEMA, TALLIES_SCHEMA, TalliesQ
 from ._workers_sql import WORKERS_SCHEMA, WorkersQ
 
 __all__ = ["FIND_FILTERS", "MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
@@ -110,6 +110,8 @@ MIGRATIONS: dict[int, list[str]] = {
     5: WORKERS_SCHEMA,
     # exact jobs per queue and status, kept by triggers, counted once from the rows (see _tallies_sql)
     6: TALLIES_SCHEMA,
+    # the dead letters counted by triggers too, so get_stats() counts no rows at all
+    7: DEAD_TALLY_SCHEMA,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -330,7 +332,6 @@ class Q:
         "ORDER BY id LIMIT %s"
     )
     list_all_in = "SELECT " + _JOB_COLUMNS + " FROM {s}.jobs WHERE queue_name = %s ORDER BY id LIMIT %s"
-    count_dead = "SELECT count(*) FROM {s}.dead_letters"
     has_ready = (
         "SELECT EXISTS (SELECT 1 FROM {s}.jobs WHERE status = 'pending') OR EXISTS "
         "(SELECT 1 FROM {s}.jobs WHERE status = 'scheduled' AND run_at <= %s)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TALLIES_SCHEMA", "TalliesQ"]
+__all__ = ["DEAD_TALLY_SCHEMA", "TALLIES_SCHEMA", "TalliesQ"]
 
 
 def _tally(rows: str) -> str:
@@ -55,6 +55,26 @@ TALLIES_SCHEMA = [
     "SELECT queue_name, status, 0, count(*) FROM {s}.jobs GROUP BY queue_name, status",
 ]
 
+# Schema 6 -> 7: the dead letters counted the same way, in one row per backend of queue '' (no
+# job's queue may be empty) and status 'dead_letter' (no job's status): `get_stats()` reads it.
+DEAD_TALLY_SCHEMA = [
+    "LOCK TABLE {s}.dead_letters IN SHARE ROW EXCLUSIVE MODE",
+    "CREATE FUNCTION {s}.tally_dead_insert() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    + _tally("SELECT '' AS queue_name, 'dead_letter' AS status, 1 AS n FROM new_dead") + " $$",
+    "CREATE FUNCTION {s}.tally_dead_delete() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    + _tally("SELECT '' AS queue_name, 'dead_letter' AS status, -1 AS n FROM old_dead") + " $$",
+    "CREATE FUNCTION {s}.tally_dead_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN DELETE FROM {s}.tallies WHERE status = 'dead_letter'; RETURN NULL; END $$",
+    "CREATE TRIGGER tally_dead_insert AFTER INSERT ON {s}.dead_letters REFERENCING NEW TABLE AS new_dead "
+    "FOR EACH STATEMENT EXECUTE FUNCTION {s}.tally_dead_insert()",
+    "CREATE TRIGGER tally_dead_delete AFTER DELETE ON {s}.dead_letters REFERENCING OLD TABLE AS old_dead "
+    "FOR EACH STATEMENT EXECUTE FUNCTION {s}.tally_dead_delete()",
+    "CREATE TRIGGER tally_dead_truncate AFTER TRUNCATE ON {s}.dead_letters "
+    "FOR EACH STATEMENT EXECUTE FUNCTION {s}.tally_dead_truncate()",
+    "INSERT INTO {s}.tallies (queue_name, status, slot, n) "
+    "SELECT '', 'dead_letter', 0, count(*) FROM {s}.dead_letters HAVING count(*) > 0",
+]
+
 
 class TalliesQ:
     """Named statement templates of the job tallies."""
@@ -71,6 +91,8 @@ class TalliesQ:
         "GROUP BY queue_name, status UNION ALL SELECT queue_name, 'due', count(*) FROM {s}.jobs "
         "WHERE status = 'scheduled' AND run_at <= %(now)s AND queue_name = %(queue)s GROUP BY queue_name"
     )
+    # the dead letters of every queue, also in `read_tallies` (queue '')
+    tally_dead = "SELECT coalesce(sum(n), 0)::bigint FROM {s}.tallies WHERE status = 'dead_letter'"
     tally_live = (
         "SELECT coalesce(sum(n), 0)::bigint FROM {s}.tallies WHERE status IN ('pending', 'scheduled', 'processing')"
     )
