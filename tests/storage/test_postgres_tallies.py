@@ -265,3 +265,32 @@ def test_a_populated_version_6_schema_gains_exact_dead_letter_tallies(schema):
         assert_exact(schema, backend)
     finally:
         backend.close()
+
+
+def test_an_import_and_a_fired_schedule_are_tallied_and_a_lost_firing_is_not(schema):
+    from _pg import drop_schema, fresh_schema
+
+    # Given a queue holding waiting, scheduled, finished and dead-lettered jobs
+    source, other = open_backend(schema), fresh_schema()
+    try:
+        source.enqueue_many([NewJob(f'{{"i": {i}}}', queue_name="ab"[i % 2]) for i in range(10)] +
+                            [NewJob("{}", run_at=NOW + 60)], NOW)
+        jobs = source.claim("w", 3, 30.0, NOW)
+        source.complete_many([(jobs[0].lease, None)], NOW, 3600.0)
+        source.bury(jobs[1].lease, BAD, NOW)
+        # When it is imported into an empty schema (COPY), and a schedule fires a job there
+        target = open_backend(other)
+        try:
+            target.import_snapshot(source.list_jobs(None, 100), source.dlq_list(100), [], NOW, 3600.0)
+            fired = NewJob('{"tick": 1}', queue_name="cron")
+            target.schedule_state("tick", NOW)
+            assert target.fire_schedule("tick", NOW, NOW + 60, fired, NOW) is not None
+            assert target.fire_schedule("tick", NOW, NOW + 60, fired, NOW) is None  # lost: rolled back
+            # Then the tallies of the new schema equal its rows, the rolled-back insert not counted
+            assert_exact(other, target)
+            assert target.counts(NOW)["dead_letter"] == 1
+        finally:
+            target.close()
+    finally:
+        source.close()
+        drop_schema(other)
