@@ -200,3 +200,24 @@ def test_a_batch_claim_and_a_grouped_ack_count_even_when_the_queues_tallies_row_
     assert row == (-3, 0, 3)
     conn.close()
     queue.close()
+
+
+def test_a_batch_claim_woken_by_one_lone_enqueue_leases_it_alone_and_the_counts_stay_exact(tmp_path: Path):
+    # Given six shards this thread has just found empty, then one job added alone
+    clock = FakeClock()
+    data = tmp_path / "data"
+    with Queue(shards=6, rate_limit=0, data_dir=str(data), clock=clock) as queue:
+        assert queue.claim_jobs("w", 32) == []
+        ref = queue.enqueue({"lone": True})
+        # When a batch claim (a worker's) runs
+        jobs = queue.claim_jobs("w", 32)
+        # Then it leases that job, and the counts see it running, then done
+        assert [job.id for job in jobs] == [ref["id"]]
+        assert_exact(queue, data, clock.time())
+        assert queue.counts()["processing"] == 1
+        assert queue.complete_jobs([(jobs[0], None)]) == []
+        assert_exact(queue, data, clock.time())
+        # and jobs added later by a batch are all claimed by the next batch claim
+        queue.enqueue_batch([{"payload": {"i": i}} for i in range(5)])
+        assert len(queue.claim_jobs("w", 32)) == 5
+        assert_exact(queue, data, clock.time())

@@ -96,6 +96,7 @@ class ShardManager(Inspection, FlowControl):
         self._local = threading.local()
         self._promote_due = [0.0] * n
         self._filled = [0] * n  # per shard, how many times this process added jobs to it (see Hint)
+        self._lone_at = [0] * n  # per shard, its `_filled` count just after its last lone enqueue
         # per shard, the queue name its last all-queues claim leased alone, and when a wrong
         # guess lets it be guessed again (see _claim_guessed)
         self._one_name: list[str | None] = [None] * n
@@ -269,7 +270,8 @@ class ShardManager(Inspection, FlowControl):
                     rowid = conn.execute(Q.insert_named_lone, (*row, queue_name, concurrency_key)).lastrowid or 0
         except sqlite3.Error as exc:
             raise translate(exc, shard.name) from exc
-        self._filled[shard_id] += 1
+        filled = self._filled[shard_id] = self._filled[shard_id] + 1
+        self._lone_at[shard_id] = filled
         rollup = self.rollup
         rollup.enqueued_one(shard_id, queue_name, task_of_json(payload_json), now)
         if rollup.due(shard_id):
@@ -327,23 +329,32 @@ class ShardManager(Inspection, FlowControl):
         else:
             sql, counted_sql, peek, peek_args = Q.claim_one, Q.claim_counted, Q.peek_ready, (now,)
         promote_due = self._promote_due
+        lone_at = self._lone_at
         for shard_id in self._visit_order(empty, now):
             shard = self.shards[shard_id]
             hint = empty[shard_id]
-            if hint is not None and not shard.read_one(peek, peek_args)[0]:
-                # still empty: look again after twice as long
-                empty[shard_id] = (now, min(2 * hint[1], EMPTY_HINT_MAX), filled[shard_id])
-                continue
+            lone = False
+            if hint is not None:
+                if out and hint[2] == filled[shard_id] and hint[0] <= now < hint[0] + hint[1]:
+                    continue  # see _lone_added: found empty moments ago, nothing added here since
+                lone = not exclude and _lone_added(hint, filled[shard_id], lone_at[shard_id])
+                if not lone and not shard.read_one(peek, peek_args)[0]:
+                    # still empty: look again after twice as long
+                    empty[shard_id] = (now, min(2 * hint[1], EMPTY_HINT_MAX), filled[shard_id])
+                    continue
             want = params["limit"] = limit - len(out)
             due = promote_due[shard_id]
             if not due - 2 * PROMOTE_EVERY <= now < due:  # _promote's own test, without its call
                 self._promote(shard, now)
-            if want == 1:
+            if want == 1 or lone:
                 rows = _claim_one_row(shard, sql, params)
                 if rows:
-                    empty[shard_id] = None
                     out.append(job_from_row(shard_id, rows[0]))
-                    break
+                    if want == 1:
+                        empty[shard_id] = None
+                        break
+                    empty[shard_id] = (now, hint[1], hint[2] + 1)  # type: ignore[index]  # empty again
+                    continue
                 empty[shard_id] = (now, EMPTY_HINT_TTL, filled[shard_id])
                 continue
             if counted_sql is Q.claim_counted:
@@ -618,6 +629,19 @@ def _claim_one_row(shard: Shard, sql: str, params: dict[str, Any]) -> list[Any]:
         return shard.conn().execute(sql, params).fetchall()
     except sqlite3.Error as exc:
         raise translate(exc, shard.name) from exc
+
+
+def _lone_added(hint: Hint, filled: int, lone_at: int) -> bool:
+    """Whether the one thing this process did to a shard since this thread found it empty (`hint`)
+    was a lone enqueue: then a claim of several jobs (a worker's batch, woken by that enqueue)
+    leases it with the one-job statement, counted by the trigger or left in the tail a lone
+    enqueue starts in, instead of a look and the counted claim's transaction (BEGIN, the fold of
+    the tail into the tallies, the claim, its count, COMMIT). A claim that has jobs already also
+    passes the shards found empty moments ago with nothing added since (another process's jobs
+    there wait at most their hint's wait, as for a one-job claim). instr.py lone --n 1000:
+    see docs/benchmarks.md (One-job path cost). A wrong guess (another process added jobs there
+    too, or enqueuers raced) leases one job now and the rest at the next claim."""
+    return filled == hint[2] + 1 == lone_at
 
 
 def _claim_rows(shard: Shard, sql: str, params: dict[str, Any]) -> list[Any]:
