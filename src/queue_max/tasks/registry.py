@@ -92,6 +92,11 @@ class Registry:
         """The task registered as `name`, or None."""
         return self._tasks.get(name)
 
+    def finder(self) -> Callable[[str], Task[Any, Any] | None]:
+        """`find` as the registry dict's own `get`, for a path run for every job: no Python
+        call (see `dispatch.worker_task_handler`)."""
+        return self._tasks.get
+
     def names(self) -> list[str]:
         return sorted(self._tasks)
 

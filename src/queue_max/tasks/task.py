@@ -55,17 +55,25 @@ class TaskStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self.local = threading.local()  # `.counts`: this thread's, once it counted (see `counts`)
         self._all: list[dict[str, int]] = []  # every thread's counts, kept after it exits
 
     def count(self, key: str, n: int = 1) -> None:
         try:
-            counts: dict[str, int] = self._local.counts
+            counts: dict[str, int] = self.local.counts
         except AttributeError:
-            counts = self._local.counts = dict.fromkeys(self.KEYS, 0)
+            counts = self.counts()
+        counts[key] += n
+
+    def counts(self) -> dict[str, int]:
+        """This thread's counts, to add to (made on the thread's first count)."""
+        try:
+            counts: dict[str, int] = self.local.counts
+        except AttributeError:
+            counts = self.local.counts = dict.fromkeys(self.KEYS, 0)
             with self._lock:
                 self._all.append(counts)
-        counts[key] += n
+        return counts
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -160,7 +168,9 @@ class Task(TaskMethods[P, R]):
         self.retry_options = TaskRetryOptions(options.retry_on, options.retry_policy(),
                                               options.max_retries, options.timeout)
         self.reports = options.on_success is not None or options.on_failure is not None
-        self.worker_handler: JobHandler | None = None  # built by dispatch.worker_task_handler
+        # (its one handler, the positional argument counts that need no check): see
+        # dispatch.worker_task_handler, which builds it on first use
+        self.worker_entry: tuple[JobHandler, range] | None = None
 
     def report(self, error: BaseException | None, result: Any = None) -> None:
         """Call `on_success(result)` or `on_failure(error)` after a run; a callback that raises
@@ -208,6 +218,11 @@ class Task(TaskMethods[P, R]):
                 "queue_stats": queue_stats}
 
     # ── enqueueing ──
+    def positional_counts(self) -> range:
+        """How many positional arguments certainly fit, given no keyword argument (see
+        `ArgumentCheck.positional_counts`)."""
+        return self._arguments.positional_counts()
+
     def argument_problem(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> str | None:
         """Why these arguments do not fit the function's signature, or None if they do."""
         return self._arguments.problem(args, kwargs)
