@@ -81,15 +81,22 @@ def _drain(queue: Any, n: int, handler: Any, seen: list[int]) -> None:
 
 
 def _lone(queue: Any, n: int) -> None:
-    """One running Worker on the queue's shards; enqueue one job with `Queue.enqueue`, wait until
-    its handler ran, repeat `n` times: the wake-to-start path of a lone job (a deterministic
-    proxy of the latency benchmark's p50, whose timings the shared machine scatters)."""
+    """One running Worker on the queue's shards; enqueue one job with `Queue.enqueue` once the
+    worker is idle (parked on its hub), wait until its handler ran, repeat `n` times: the
+    wake-to-start path of a lone job, then its ack and the worker's look for more (a
+    deterministic proxy of the latency benchmark's p50, whose timings the shared machine
+    scatters)."""
     from queue_max import Worker
 
     ran = threading.Semaphore(0)
     worker = Worker("instr-lone", lambda _payload: ran.release(), queue)
     worker.start()
     for i in range(n):
+        deadline = time.monotonic() + 60
+        while not (worker.hub is not None and worker.hub._idle):  # idle, as between sparse jobs
+            if time.monotonic() > deadline:
+                raise SystemExit(f"lone: the worker did not go idle before job {i}")
+            time.sleep(0.0002)
         queue.enqueue({"i": i})
         if not ran.acquire(timeout=60):
             raise SystemExit(f"lone: job {i} did not run within 60 s")
