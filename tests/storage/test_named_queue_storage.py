@@ -13,7 +13,7 @@ from queue_max.errors import StorageError
 from queue_max.models import NewJob
 from queue_max.storage.sqlite import ShardManager
 from queue_max.storage.sqlite._flow_sql import FLOW_SCHEMA
-from queue_max.storage.sqlite._sql import SCHEMA_VERSION, Q, TALLIES_SCHEMA
+from queue_max.storage.sqlite._sql import SCHEMA_VERSION, Q, TALLIES_SCHEMA, complete_values
 
 NOW = 1_800_000_000.0
 
@@ -101,7 +101,7 @@ def test_a_migration_that_fails_leaves_the_file_at_schema_2(tmp_path):
     conn.close()
 
 
-def plan(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> str:
+def plan(conn: sqlite3.Connection, sql: str, params: dict[str, object] | list[object]) -> str:
     return " | ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
 
 
@@ -185,8 +185,8 @@ def test_the_grouped_ack_finds_each_leased_row_by_its_id(tmp_path):
     manager.enqueue_many([NewJob("{}") for _ in range(30)], NOW)
     manager.close()
     conn = sqlite3.connect(tmp_path / "data" / "shard_0.db")
-    text = plan(conn, Q.complete_group, {"now": NOW, "expires": NOW + 60, "acks": "[[1, 1, null]]"})
-    # Then it walks the group's JSON array and seeks each row by its primary key: no table scan
-    assert "SCAN json_each VIRTUAL TABLE" in text and "SEARCH fila USING INTEGER PRIMARY KEY (rowid=?)" in text
+    text = plan(conn, complete_values(4), [NOW, NOW + 60, 1, 1, None, 2, 1, None, 3, 1, None, None, None, None])
+    # Then it walks the group's VALUES list and seeks each row by its primary key: no table scan
+    assert "SCAN 4 CONSTANT ROWS" in text and "SEARCH fila USING INTEGER PRIMARY KEY (rowid=?)" in text
     assert "SCAN fila" not in text
     conn.close()

@@ -10,7 +10,7 @@ from test_named_queue_storage import downgrade_to_v4
 from queue_max import Queue
 from queue_max._clock import FakeClock
 from queue_max.config import Settings
-from queue_max.storage.sqlite._sql import SCHEMA_VERSION
+from queue_max.storage.sqlite._sql import ACK_CHUNK, SCHEMA_VERSION
 
 
 def recount(data: Path, now: float) -> dict[str, dict[str, int]]:
@@ -221,3 +221,26 @@ def test_a_batch_claim_woken_by_one_lone_enqueue_leases_it_alone_and_the_counts_
         queue.enqueue_batch([{"payload": {"i": i}} for i in range(5)])
         assert len(queue.claim_jobs("w", 32)) == 5
         assert_exact(queue, data, clock.time())
+
+
+def test_a_grouped_ack_longer_than_one_statement_completes_every_job_and_reports_the_one_lost(tmp_path: Path):
+    # Given 150 jobs claimed at once on one shard (more than one grouped-ack statement takes)
+    clock = FakeClock()
+    data = tmp_path / "data"
+    queue = Queue(data_dir=data, shards=1, rate_limit=0, settings=Settings(), clock=clock)
+    queue.enqueue_batch([{"payload": {"i": i}} for i in range(150)])
+    jobs = queue.claim_jobs("w", 150)
+    assert len(jobs) == 150 > ACK_CHUNK
+    # ... one of which another worker has taken over since (its lease token moved on)
+    conn = sqlite3.connect(data / "shard_0.db")
+    conn.execute("UPDATE fila SET lease_token = lease_token + 1 WHERE id = ?", (jobs[100].id // 1024,))
+    conn.commit()
+    conn.close()
+    # When all of them are acknowledged together, each with its own result
+    lost = queue.complete_jobs([(job, {"n": job.payload["i"]}) for job in jobs])
+    # Then only that one is reported lost; every other job is completed with its own result
+    assert lost == [jobs[100].id]
+    assert [queue.get_job(job.id).result for job in jobs[60:70]] == [{"n": job.payload["i"]} for job in jobs[60:70]]
+    assert queue.counts()["completed"] == 149
+    assert_exact(queue, data, clock.time())
+    queue.close()

@@ -356,6 +356,8 @@ REVIEWED = {
                                           "claim_excluding(n, counted=True): ':x<i>' placeholders",
     ("sqlite/manager.py", "_claim_one_row"): "`sql` is Q.claim_one, Q.claim_queue_one or "
                                              "claim_excluding(n): ':x<i>' placeholders",
+    ("sqlite/_complete.py", "complete_all"): "`complete_values(size)`: constant text with '?' placeholders, "
+                                             "one VALUES row per lease, `size` an int",
 }
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from ...models import Lease
 from ._ids import rowid_of
-from ._sql import Q
+from ._sql import ACK_CHUNK, Q, complete_values
 from ._tally import tally_completed, tally_moved
 
 __all__ = ["SomeLeaseLost", "complete_all", "complete_each"]
+
+
+_PADDING = (None,) * (3 * ACK_CHUNK)
 
 
 class SomeLeaseLost(Exception):
@@ -20,25 +22,33 @@ class SomeLeaseLost(Exception):
 
 
 def complete_all(conn: sqlite3.Connection, group: Sequence[tuple[Lease, Any]], now: float,
-                 result_ttl: float, queues: Sequence[str] | None = None) -> None:
+                 result_ttl: float, queues: list[str] | None = None) -> None:
     """Complete every lease of the group in one statement (or one `executemany` per statement).
 
-    The fast path of grouped acks. Kept results: one UPDATE ... FROM json_each for the group,
-    instead of an `executemany` that ran the statement (and the tallies' trigger program, and
-    the statement journal that a trigger brings) once per job: claim(32) + grouped ack went from
-    167.7k to 158.8k instructions a job (`benchmarks/instr.py claim_ack --n 1000`). It cannot
-    tell which lease was lost, so it raises `SomeLeaseLost` when any was. `queues`, when the
-    caller knows them, are the jobs' queue names, one per lease: the tallies are then counted
-    from them instead of from the rows."""
+    The fast path of grouped acks. Kept results: one UPDATE ... FROM (VALUES ...) per group of
+    up to ACK_CHUNK leases (see `complete_values`), instead of an `executemany` that ran the
+    statement (and the tallies' trigger program, and the statement journal that a trigger
+    brings) once per job: claim(32) + grouped ack went from 167.7k to 158.8k instructions a job
+    (`benchmarks/instr.py claim_ack --n 1000`) with the JSON form this replaced. It cannot tell
+    which lease was lost, so it raises `SomeLeaseLost` when any was. `queues`, when the caller
+    knows them, are the jobs' queue names, one per lease: the tallies are then counted from them
+    instead of from the rows."""
     if result_ttl > 0:
-        rowids = [rowid_of(lease.job_id) for lease, _result in group]
-        acks = json.dumps([[rowid, lease.token, result] for rowid, (lease, result) in zip(rowids, group)])
-        if conn.execute(Q.complete_group, {"now": now, "expires": now + result_ttl, "acks": acks}).rowcount != len(group):
+        changed = 0
+        for start in range(0, len(group), ACK_CHUNK):
+            chunk = group[start:start + ACK_CHUNK]
+            params: list[Any] = [now, now + result_ttl]
+            for (job_id, _shard, token, _worker), result in chunk:
+                params += (rowid_of(job_id), token, result)
+            size = 1 << (len(chunk) - 1).bit_length()  # a power of two, padded with NULLs
+            params += _PADDING[:3 * (size - len(chunk))]
+            changed += conn.execute(complete_values(size), params).rowcount
+        if changed != len(group):
             raise SomeLeaseLost
         if queues is not None and len(queues) == len(group):
             tally_moved(conn, queues, "processing", "completed")
         else:
-            tally_completed(conn, rowids)
+            tally_completed(conn, [rowid_of(lease.job_id) for lease, _result in group])
         return
     conn.execute(Q.raise_floor)
     keys = [{"id": rowid_of(lease.job_id), "token": lease.token} for lease, _result in group]
