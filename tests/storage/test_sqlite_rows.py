@@ -30,6 +30,26 @@ def test_a_claimed_job_reads_the_same_as_the_job_fetched_by_its_id(tmp_path):
     backend.close()
 
 
+def test_a_batch_claim_reads_each_job_the_same_as_the_job_fetched_by_its_id(tmp_path):
+    # Given jobs of two queues, one with every option, one failed once and due again, on one shard
+    backend = ShardManager(tmp_path / "q", 1)
+    backend.enqueue_many([NewJob('{"n": 1}', priority=2, shard_key=5, max_attempts=3, dedupe_key="k",
+                                 queue_name="mail", concurrency_key="c"),
+                          NewJob('{"n": 2}'), NewJob('{"n": 3}', priority=1)], NOW)
+    first = backend.claim("w0", 3, 30.0, NOW)
+    backend.retry(first[1].lease, NOW + 1, ErrorInfo("ValueError", "bad"), NOW)
+    backend.release([first[0].lease, first[2].lease], NOW)
+    # When a batch claim leases them all, and each is then fetched by id
+    claimed = backend.claim("w2", 3, 30.0, NOW + 1)
+    fetched = [backend.get(job.id) for job in claimed]
+    # Then the batch path decodes every column as the fetch does (which adds the error history)
+    assert len(claimed) == 3
+    assert [job._replace(errors=row.errors) for job, row in zip(claimed, fetched)] == fetched
+    assert {(job.worker_id, job.started_ts, job.lease_expires_ts) for job in claimed} == {("w2", NOW + 1, NOW + 31)}
+    assert sorted(job.last_error or "" for job in claimed) == ["", "", "bad"]
+    backend.close()
+
+
 def test_every_path_names_a_job_by_the_same_id(tmp_path):
     # Given jobs written one at a time, as a batch of payloads and with options on a 3-shard queue
     backend = ShardManager(tmp_path / "q", 3)

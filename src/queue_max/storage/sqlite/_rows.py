@@ -9,7 +9,8 @@ from ..._json import loads as _loads
 from ...models import DeadLetter, ErrorInfo, Job, JobStatus
 from ._ids import job_id_of
 
-__all__ = ["JOB_COLUMNS", "NAMED_JOB_COLUMNS", "dead_letter", "job_from_row", "jobs_from_rows"]
+__all__ = ["CLAIMED_COLUMNS", "JOB_COLUMNS", "NAMED_JOB_COLUMNS", "claimed_jobs", "dead_letter", "job_from_row",
+           "jobs_from_rows"]
 
 # The columns every job row is selected (or returned) with, in the order `job_from_row` reads.
 JOB_COLUMNS = (
@@ -19,6 +20,16 @@ JOB_COLUMNS = (
 )
 # The same plus the named-queue columns (schema 2); a row without them is a default-queue job.
 NAMED_JOB_COLUMNS = JOB_COLUMNS + ", queue_name, concurrency_key"
+
+# What a batch claim returns of each row it leased: NAMED_JOB_COLUMNS less the four the claim
+# itself sets to what its caller bound (status, worker_id, started_at, lease_expires_at), which
+# `claimed_jobs` fills in. Fewer columns through RETURNING and the sqlite3 module (a type read
+# and a lock pair each, even for NULL): measured on a raw-SQL claim(32) + ack loop under
+# callgrind, 80.8k -> 76.0k instructions a job (21 -> 17 columns).
+CLAIMED_COLUMNS = (
+    "id, pagina_id, payload, priority, tentativas, max_tentativas, lease_token, created_at, run_at, "
+    "completed_at, last_error, error_type, error_stack, dedupe_key, result, queue_name, concurrency_key"
+)
 
 # "scheduled" is how storage keeps a pending job that is not due yet
 _STATUS = {**{s.value: s for s in JobStatus}, "scheduled": JobStatus.PENDING}
@@ -45,8 +56,22 @@ def job_from_row(shard_id: int, row: Sequence[Any], errors: Sequence[Any] = ()) 
 
 
 def jobs_from_rows(shard_id: int, rows: Iterable[Sequence[Any]]) -> list[Job]:
-    """Jobs from rows of `JOB_COLUMNS` (no error history): a claimed batch or a listing."""
+    """Jobs from rows of `JOB_COLUMNS` (no error history): a listing."""
     return [job_from_row(shard_id, row) for row in rows]
+
+
+def claimed_jobs(shard_id: int, rows: Iterable[Sequence[Any]], worker_id: str, started: float,
+                 until: float) -> list[Job]:
+    """Jobs from rows of CLAIMED_COLUMNS, just leased to `worker_id` at `started` until `until`
+    (the values the claim statement wrote into the columns it does not return)."""
+    processing = JobStatus.PROCESSING
+    return [_tuple_new(Job, (
+        job_id_of(rowid, shard_id), shard_id, _loads(payload), processing, priority, attempts, max_attempts,
+        created_at, run_at, token, worker_id, started, completed_at, until, last_error, error_type,
+        error_stack, shard_key, dedupe_key, None if result is None else _loads(result), (), queue_name,
+        concurrency_key,
+    )) for (rowid, shard_key, payload, priority, attempts, max_attempts, token, created_at, run_at, completed_at,
+            last_error, error_type, error_stack, dedupe_key, result, queue_name, concurrency_key) in rows]
 
 
 def dead_letter(row: Any) -> DeadLetter:

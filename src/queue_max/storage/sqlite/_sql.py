@@ -6,6 +6,7 @@ import functools
 
 from ._flow_sql import FLOW_SCHEMA
 from ._ids import SQL_JOB_ID
+from ._rows import CLAIMED_COLUMNS
 from ._rows import NAMED_JOB_COLUMNS as JOB_COLUMNS
 
 __all__ = ["ACK_CHUNK", "APPLICATION_ID", "FIND_FILTERS", "MIGRATE_2_TO_3", "MIGRATE_3_TO_4", "MIGRATE_4_TO_5", "OBSERVABILITY_SCHEMA",
@@ -251,13 +252,14 @@ _COUNTED = ", tallied = NOT coalesce(tallied, 0)"
 
 
 def _claim(picked: str, counted: bool = False) -> str:
-    """Lease the jobs whose ids `picked` (a SELECT of at most :limit ids) returns; `counted`:
-    the caller adds them to the tallies in the same transaction."""
+    """Lease the jobs whose ids `picked` (a SELECT of at most :limit ids) returns; `counted`
+    (a batch claim): the caller adds them to the tallies in the same transaction, and decodes
+    rows of CLAIMED_COLUMNS (`_rows.claimed_jobs`) instead of JOB_COLUMNS."""
     return (
         "UPDATE fila SET status = 'processing', worker_id = :worker, started_at = :now, "
         "heartbeat = :now, lease_expires_at = :until, tentativas = tentativas + 1, "
         f"lease_token = lease_token + 1{_COUNTED if counted else ''} WHERE id IN ({picked}) "
-        f"RETURNING {JOB_COLUMNS}"
+        f"RETURNING {CLAIMED_COLUMNS if counted else JOB_COLUMNS}"
     )
 
 

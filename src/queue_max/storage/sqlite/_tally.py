@@ -8,11 +8,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ._rows import CLAIMED_COLUMNS
 from ._sql import TALLY_STATUSES, Q
 
 __all__ = ["fold_tail", "mark_counted", "tally_claimed", "tally_completed", "tally_inserted", "tally_moved"]
 
-_QUEUE = 19  # the queue name's place in a row of NAMED_JOB_COLUMNS
+_QUEUE = CLAIMED_COLUMNS.split(", ").index("queue_name")  # its place in a batch claim's row
 _COLUMN = {status: index for index, status in enumerate(TALLY_STATUSES)}
 
 
@@ -39,16 +40,17 @@ def tally_inserted(conn: sqlite3.Connection, queue_name: str, status: str, count
 
 
 def tally_claimed(conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
-    """The claimed `rows` (of NAMED_JOB_COLUMNS) moved from pending to processing."""
+    """The claimed `rows` (of CLAIMED_COLUMNS) moved from pending to processing."""
     if rows:
         tally_moved(conn, [row[_QUEUE] for row in rows], "pending", "processing")
 
 
-def tally_moved(conn: sqlite3.Connection, queues: Sequence[str], old: str, new: str) -> None:
+def tally_moved(conn: sqlite3.Connection, queues: list[str], old: str, new: str) -> None:
     """One job of each of `queues` (a name per job) moved from status `old` to `new`."""
     first = queues[0]
+    # one queue (the common case) found by a count in C, not a generator step a job
     per_queue: Iterable[tuple[str, int]] = (
-        ((first, len(queues)),) if all(name == first for name in queues) else Counter(queues).items())
+        ((first, len(queues)),) if queues.count(first) == len(queues) else Counter(queues).items())
     for name, n in per_queue:
         if not _move(conn, name, n, old, new):
             deltas = [0] * len(TALLY_STATUSES)

@@ -26,7 +26,7 @@ from ._insert import insert_group, insert_payloads
 from ._flow import FlowControl
 from ._layout import directory_lock, existing_shards, prepare_dir, read_only_dir
 from ._rollup import Rollup, ack_facts, outcome_of, record_expired, task_of_json, task_of_payload
-from ._rows import NAMED_JOB_COLUMNS, job_from_row, jobs_from_rows
+from ._rows import CLAIMED_COLUMNS, claimed_jobs, job_from_row
 from ._sql import Q, claim_excluding
 from ._tally import fold_tail, mark_counted, tally_claimed
 from .shard import Shard, ShardOptions, translate
@@ -52,8 +52,8 @@ EMPTY_HINT_MAX = 0.1
 # queue name after a wrong guess (see `_claim_guessed`): the most often a shard of several
 # queues pays a statement for a guess.
 GUESS_RETRY = 1.0
-# where a claimed row holds its queue name (NAMED_JOB_COLUMNS)
-_QUEUE_COLUMN = NAMED_JOB_COLUMNS.split(", ").index("queue_name")
+# where a batch claim's row holds its queue name (CLAIMED_COLUMNS)
+_QUEUE_COLUMN = CLAIMED_COLUMNS.split(", ").index("queue_name")
 
 # A thread's note that a shard was empty: (when, for how long, the shard's `_filled` count then)
 Hint = tuple[float, float, int]
@@ -362,7 +362,7 @@ class ShardManager(Inspection, FlowControl):
             else:
                 rows = _claim_rows(shard, counted_sql, params)
             empty[shard_id] = (now, EMPTY_HINT_TTL, filled[shard_id]) if len(rows) < want else None
-            out += jobs_from_rows(shard_id, rows)
+            out += claimed_jobs(shard_id, rows, worker_id, now, until)
             if len(out) >= limit:
                 break
         if len(out) > 1:
