@@ -155,3 +155,22 @@ def test_every_figure_carries_its_jobs_queue_on_every_path(backend):
     assert got[("emails", "mail", "attempt", "dead_letter")] == got[("emails", "mail", "failure", "ValueError")] == 1
     assert got[("reports", "pdf", "attempt", "lease_lost")] == got[("reports", "pdf", "failure", "LeaseExpired")] == 1
     assert not [key for key in got if key[0] == "default"]
+
+
+def test_one_grouped_ack_of_interleaved_tasks_and_queues_counts_each_pair_apart(backend):
+    # Given jobs of two tasks on two queues, claimed together
+    backend.enqueue_many(on_queue("emails", task_jobs("mail", 3)) + on_queue("reports", task_jobs("mail", 2))
+                         + on_queue("emails", task_jobs("pdf", 2)), NOW)
+    jobs = backend.claim("w", 7, LEASE, NOW)
+    assert len(jobs) == 7
+    # When they are acked in one group whose queues and tasks alternate
+    mails = sorted((job for job in jobs if job.payload["__task__"] == "mail"), key=lambda job: job.queue_name)
+    pdfs = [job for job in jobs if job.payload["__task__"] == "pdf"]
+    order = [mails[0], pdfs[0], mails[4], mails[1], pdfs[1], mails[3], mails[2]]  # emails, reports mixed
+    backend.complete_many([(job.lease, None) for job in order], NOW + 1, 3600)
+    # Then each queue and task pair counts its own attempts, whatever their order in the group
+    got = per_queue(backend)
+    assert got[("emails", "mail", "attempt", "completed")] == 3
+    assert got[("reports", "mail", "attempt", "completed")] == 2
+    assert got[("emails", "pdf", "attempt", "completed")] == 2
+    assert got[("emails", "mail", "duration", "sum")] == pytest.approx(3.0)

@@ -132,20 +132,26 @@ class Rollup:
             self.attempt(shard_id, facts[0], outcome, now)
             return
         per_task: dict[tuple[Any, Any], list[Any]] = {}
-        bounds, buckets = HISTOGRAM_BUCKETS, len(_BOUNDS)
+        bounds, buckets, bisect_left = HISTOGRAM_BUCKETS, len(_BOUNDS), bisect.bisect_left
+        # a run of facts of one queue and task (the common case) shares its tally without a key
+        # tuple hashed a job (each fact's names are new str objects, their hashes not cached)
+        tally: list[Any] = []
+        last_queue = last_task = None
         for task, started, run_at, queue in facts:
             if started is None:
                 started = now
             duration, wait = now - started, started - run_at
             duration, wait = (duration if duration > 0 else 0.0), (wait if wait > 0 else 0.0)
-            tally = per_task.get((queue, task))
-            if tally is None:
-                tally = per_task[(queue, task)] = [0, 0.0, 0.0, [0] * buckets, [0] * buckets]
+            if not tally or queue != last_queue or task != last_task:
+                last_queue, last_task = queue, task
+                tally = per_task.get((queue, task))  # type: ignore[assignment]
+                if tally is None:
+                    tally = per_task[(queue, task)] = [0, 0.0, 0.0, [0] * buckets, [0] * buckets]
             tally[0] += 1
             tally[1] += duration
             tally[2] += wait
-            tally[3][bisect.bisect_left(bounds, duration)] += 1
-            tally[4][bisect.bisect_left(bounds, wait)] += 1
+            tally[3][bisect_left(bounds, duration)] += 1
+            tally[4][bisect_left(bounds, wait)] += 1
         minute = minute_of(now)
         with self._lock:
             pending = self._pending[shard_id]

@@ -470,7 +470,7 @@ class ShardManager(Inspection, FlowControl):
                 self._flush(shard)
             return []
         lost: list[Lease] = []
-        for shard_id, group in _by_shard(completions, lambda c: c[0].shard_id).items():
+        for shard_id, group in _completions_by_shard(completions).items():
             shard = self.shards[shard_id]
             facts, missing = self.rollup.take([lease for lease, _result in group])
             try:
@@ -675,6 +675,20 @@ def _sort_claimed(jobs: list[Job]) -> None:
 
 def _orders(n: int) -> list[tuple[int, ...]]:
     return list(itertools.permutations(range(n))) if n <= 6 else []
+
+
+def _completions_by_shard(completions: Sequence[Completion]) -> dict[int, list[Completion]]:
+    """`_by_shard` of a grouped ack's completions, the shard read off each lease in the loop
+    instead of by a key function called a job."""
+    groups: dict[int, list[Completion]] = {}
+    for completion in completions:
+        shard_id = completion[0][1]  # Lease.shard_id
+        group = groups.get(shard_id)
+        if group is None:
+            groups[shard_id] = [completion]
+        else:
+            group.append(completion)
+    return groups
 
 
 def _by_shard(items: Iterable[Any], key: Any) -> dict[int, list[Any]]:
