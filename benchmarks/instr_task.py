@@ -3,6 +3,7 @@
     python benchmarks/instr_task.py                    # all four
     python benchmarks/instr_task.py task plain         # a worker's side: @task jobs, plain jobs
     python benchmarks/instr_task.py delay enqueue      # Task.delay(i), Queue.enqueue({"i": i})
+    python benchmarks/instr_task.py map batch          # Task.map(range(N)), enqueue_batch of N
 
 `instr.py drain` / `task_drain` run four worker threads, whose claim and ack batch sizes follow
 the wall time a job takes (stretched by callgrind), so they move by up to 10% between runs of the
@@ -13,7 +14,8 @@ that loop (`--toggle-collect=functools_reduce`: the loop is the one `functools.r
 ``task`` jobs are those of a one-argument ``@task`` run by a worker without a process_function
 (as ``instr.py task_drain``); ``plain`` jobs run a handler given to the worker (as ``drain``).
 ``delay`` and ``enqueue`` are N calls of ``instr.py``'s workloads of those names, in the same
-collected loop.  Each kind runs twice, with N and 2N jobs, and the report is the difference
+collected loop; ``map`` and ``batch`` one call that enqueues N jobs (``map`` is how
+``instr.py task_drain`` fills its queue, ``batch`` how ``drain`` does).  Each kind runs twice, with N and 2N jobs, and the report is the difference
 divided by N.  The queue's clock and the metrics rollup's clock are frozen: the rollup's
 once-a-second flush (which also folds the lone enqueues into the tallies) would otherwise add
 a share that grows with the wall time of the run, which callgrind and the machine's load
@@ -38,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _refenv import REPO_ROOT, ours  # noqa: E402
 
-KINDS = ("task", "plain", "delay", "enqueue")
+KINDS = ("task", "plain", "delay", "enqueue", "map", "batch")
 
 
 class FrozenClock:
@@ -67,7 +69,7 @@ def run(kind: str, n: int, data: str) -> None:
             seen[0] += 1
 
     counted = task(name="instr_counted", queue=queue)(lambda i: hit())
-    if kind in ("delay", "enqueue"):
+    if kind in ("delay", "enqueue", "map", "batch"):
         counted.delay(-1)  # the first call loads the task's signature
         queue.enqueue({"i": -1})
 
@@ -75,9 +77,13 @@ def run(kind: str, n: int, data: str) -> None:
             if kind == "delay":
                 for i in range(n):
                     counted.delay(i)
-            else:
+            elif kind == "enqueue":
                 for i in range(n):
                     queue.enqueue({"i": i})
+            elif kind == "map":
+                counted.map(range(n))
+            else:
+                queue.enqueue_batch([{"payload": {"i": i}} for i in range(n)])
 
         functools.reduce(calls, [None], None)
         queue.close()
