@@ -26,6 +26,9 @@ class Search:
 
     q: Statements
 
+    def conn(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
+        raise NotImplementedError
+
     def tx(self) -> contextlib.AbstractContextManager[psycopg.Connection[Any]]:
         raise NotImplementedError
 
