@@ -24,7 +24,8 @@ class Settings:
     circuit_timeout: float = 60.0
     busy_timeout: float = 30.0
     data_dir: Path = Path("./data")
-    cache_size: int = 10000
+    # see ShardOptions.cache_size: 2,000 pages, not 10,000 (a commit walks the cache's hash table)
+    cache_size: int = 2000
     mmap_size: int = 268435456
     heartbeat_interval: float = 5.0
     lease_timeout: float = 30.0
@@ -118,7 +119,7 @@ ENV_VARS: dict[str, tuple[str, Any, str, str]] = {
     "CIRCUIT_TIMEOUT": ("circuit_timeout", lambda n, r: _float(n, r, 0, 86400 * 7), "60", "Seconds before an open circuit lets one trial job through"),
     "DB_BUSY_TIMEOUT": ("busy_timeout", lambda n, r: _ms(n, r, 0, 3_600_000), "30000", "SQLite busy timeout (ms)"),
     "DATA_DIR": ("data_dir", lambda n, r: Path(r), "./data", "Directory for the shard databases"),
-    "CACHE_SIZE": ("cache_size", lambda n, r: _int(n, r, 0, 10**9), "10000", "SQLite page cache size per connection (pages)"),
+    "CACHE_SIZE": ("cache_size", lambda n, r: _int(n, r, 0, 10**9), "2000", "SQLite page cache size per connection (pages)"),
     "MMAP_SIZE": ("mmap_size", lambda n, r: _int(n, r, 0, 2**40), "268435456", "SQLite memory-mapped I/O size (bytes)"),
     "HEARTBEAT_INTERVAL": ("heartbeat_interval", lambda n, r: _ms(n, r, 10, 3_600_000), "5000", "How often workers extend the leases of running jobs (ms)"),
     "STUCK_TIMEOUT": ("lease_timeout", lambda n, r: _ms(n, r, 100, 86_400_000), "30000", "Lease length: a job whose worker stops heartbeating for this long is recovered (ms)"),

@@ -45,7 +45,14 @@ class ShardOptions:
     """Connection settings shared by every shard of a manager."""
 
     busy_timeout: float = 30.0
-    cache_size: int = 10000
+    # Pages of page cache per connection. Reads of the file go through mmap and skip it, so it
+    # holds the pages written or read from the WAL: a claim+ack's few hundred fit in 2,000. More
+    # costs every commit whose b-tree balance swapped pages (SQLite parks one at page
+    # PENDING_BYTE/page_size + 1): its truncate then walks the whole hash table, which grows to
+    # 16,384 buckets once a connection held ~10k pages (a big batch, a big read of the WAL).
+    # `instr.py --child claim_ack_1s --scheduled 100000` (N and 2N, callgrind): the walk 9.0k a
+    # job at 10,000 pages, 1.3k at 2,000 (0.2k with nothing filled); docs/benchmarks.md.
+    cache_size: int = 2000
     mmap_size: int = 268435456
     durable: bool = False
     # Small pages: a claim or an ack rewrites ~3 pages, so WAL traffic per job scales with this.
