@@ -32,3 +32,14 @@ def test_mypy_reports_every_wrong_call_and_no_right_one(tmp_path):
     assert [e for e in errors if e[0].endswith("typed_ok.py")] == [], run.stdout
     reported = {int(line) for path, line, _ in errors if path.endswith("typed_bad.py")}
     assert reported == expected, run.stdout + run.stderr
+
+
+def test_the_package_itself_passes_mypy_strict(tmp_path):
+    # The package is checked with the settings of pyproject.toml ([tool.mypy]: strict, src/queue_max),
+    # so a change that breaks its own annotations fails here and not only in an editor.
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-error-summary", "--cache-dir", str(tmp_path),
+         "--config-file", str(ROOT / "pyproject.toml")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
