@@ -55,6 +55,13 @@ def _settle(backend: Backend, now: float, worker_id: str, found: list[tuple[Path
         # both carry it, so none can be told apart; they expire, charged
         _unlink([path for path, _board in dead])
         return 0
+    # Read the boards again, now that their processes are known dead (a dead process writes no
+    # more): the first read came before the check, and in between the process may have started
+    # a job, even one that killed it, which that read does not show. A board gone meanwhile was
+    # settled by another process; the leases left expire, charged.
+    dead = [(path, board) for path, _first in dead if (board := read_board(path)) is not None]
+    if len(dead) < len(found):
+        return 0
     started = frozenset().union(*(board.started for _path, board in dead))
     complete = all(board.complete for _path, board in dead)
     released = _release_unstarted(backend, now, worker_id, started) if complete else 0

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from queue_max import JobStatus, Queue
-from queue_max._scoreboard import board_path, read_board
+from queue_max import JobStatus, Queue, _recovery
+from queue_max._scoreboard import Board, board_path, read_board
 from queue_max.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -137,6 +137,34 @@ def test_a_dead_worker_whose_id_a_live_process_shares_is_charged_as_before(tmp_p
     finally:
         kill(twin)
         queue.close()
+
+
+def test_a_job_started_between_the_board_read_and_the_death_check_is_charged(tmp_path, settings, monkeypatch):
+    # Given a live worker process, idle, whose board another process has just read (empty)
+    queue = Queue(data_dir=tmp_path / "data", shards=1, settings=settings, **LEASES)
+    proc = start_worker(tmp_path, "late", data_dir=str(tmp_path / "data"))
+    board = board_path(queue.backend.local_dir, "late", proc.pid)
+    assert wait_until((tmp_path / "out" / f"late.{proc.pid}.ready").exists)
+    poison: list[int] = []
+    plain_read = _recovery.read_board
+
+    def read_then_die(path: Path) -> Board | None:
+        found = plain_read(path)
+        if path == board and not poison:
+            # When, before the reader checks whether it lives, the worker starts a job that
+            # kills it (SIGKILL), and its pid is reaped
+            poison.append(queue.enqueue({"i": 0, "poison": True})["id"])
+            assert proc.wait(30) == -9
+        return found
+
+    monkeypatch.setattr(_recovery, "read_board", read_then_die)
+    queue.recover_orphans()
+    # Then the job it started is charged its attempt (recovered, not released untouched)
+    assert [i for i, job_id, _attempt in runs(tmp_path) if job_id == poison[0]] == [0]
+    job = queue.get_job(poison[0])
+    assert (job.status, job.tentativas, [e.type for e in job.errors]) == (JobStatus.PENDING, 1, ["LeaseExpired"])
+    assert not board.exists()
+    queue.close()
 
 
 def test_a_poison_job_still_reaches_the_dlq_under_repeated_crashes(tmp_path, settings):
