@@ -71,7 +71,7 @@ class Claims:
         """`forget` each of `leases` (a grouped ack's) with one look-up of this thread's claims
         and no call a lease: with `remember`'s updates, instr.py claim_ack_1s --n 1000 went
         from 156.4k to 153.4k instructions a job
-        (with `flow._nothing_to_take` and `manager._sort_claimed`)."""
+        (with `FlowGate.admit`'s test for a batch with nothing to take and `manager._sort_claimed`)."""
         held = self._mine()
         shared = self.shared
         for job_id, _shard, token, _worker in leases:

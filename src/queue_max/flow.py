@@ -99,14 +99,22 @@ class FlowGate:
             cached = self._blocks = _Blocks(token, mono, *self.backend.claim_blocks())
         return cached.paused, cached.breakers
 
+    def _start_claim(self, tasks: dict[str, BreakerView]) -> None:
+        """This thread's per-claim state: no wait for tokens yet, and the task breakers `admit`
+        looks at."""
+        local = self._local
+        local.wait, local.for_tokens, local.tasks = 0.0, False, tasks
+
+    def _limited(self) -> bool:
+        """Whether any queue or task limit is configured (then claims take tokens or slots)."""
+        return bool(self.limits or self.rate_limit or TASK_LIMITS)
+
     def claim(self, worker_id: str, limit: int, queues: Sequence[str] | None) -> list[Job]:
         now = self.clock.time()
-        self._local.wait = 0.0
-        self._local.for_tokens = False
         paused, breakers = self.blocks()
         gated = {scope for scope, view in breakers.items() if view.state != "closed"}
         # a task breaker that is not closed is looked at once its jobs are claimed
-        self._local.tasks = {scope: breakers[scope] for scope in gated if scope.startswith("task:")}
+        self._start_claim({scope: breakers[scope] for scope in gated if scope.startswith("task:")})
         out: list[Job] = []
         if queues is None:
             blocked = set(paused)
@@ -137,7 +145,7 @@ class FlowGate:
         """`claim(worker_id, 1, None)` when nothing can hold a job back (no limit configured, no
         queue paused, no breaker open or counting failures), without its plan; None (nothing
         claimed) when something can. `Claiming.pop_job`'s direct path (see there)."""
-        if self.limits or self.rate_limit or TASK_LIMITS:
+        if self._limited():
             return None
         paused, breakers = self.blocks()
         if paused or breakers:
@@ -145,8 +153,7 @@ class FlowGate:
         now = self.clock.time()
         jobs = self.backend.claim(worker_id, 1, self.lease_s, now)
         if jobs and jobs[0].concurrency_key is not None:  # its key's slot is taken host-wide
-            local = self._local
-            local.wait, local.for_tokens, local.tasks = 0.0, False, {}
+            self._start_claim({})
             jobs = self.admit(worker_id, jobs, now)
         return jobs
 
@@ -173,7 +180,10 @@ class FlowGate:
         if not jobs:
             return jobs
         tasks: dict[str, BreakerView] = getattr(self._local, "tasks", {})
-        if not tasks and _nothing_to_take(self, jobs):
+        # no limit configured and no job with a concurrency key: the batch is kept whole after
+        # one test, with no policy built per queue (instr.py claim_ack_1s, with
+        # `_claims.Claims.forget_all`)
+        if not tasks and not self._limited() and not _any_key(jobs):
             return jobs
         if tasks:
             jobs = self._gate_tasks(jobs, tasks, now)
@@ -367,10 +377,3 @@ def _any_key(jobs: Sequence[Job]) -> bool:
     generator resumed a job."""
     return list(map(_KEY, jobs)).count(None) < len(jobs)
 
-
-def _nothing_to_take(gate: FlowGate, jobs: Sequence[Job]) -> bool:
-    """Whether a claimed batch needs no token, slot or key (no queue or task limit configured,
-    no job with a concurrency key): then `admit` keeps it whole after one test a batch, with
-    no policy built per queue and no walk per job but `_any_key`'s. Measured with instr.py
-    claim_ack_1s --n 1000 together with `_claims.Claims.forget_all`."""
-    return not gate.limits and not gate.rate_limit and not TASK_LIMITS and not _any_key(jobs)

@@ -15,7 +15,7 @@ import pytest
 from _pg import PG_URL, require_pg
 from _helpers import run_threads
 from queue_max.models import ErrorInfo, JobStatus, NewJob
-from test_postgres_backend import admin, drop_v6_tallies, drop_v7_dead_tally
+from test_postgres_backend import admin, drop_v6_tallies, drop_v7_dead_tally, open_backend
 
 NOW = 1_800_000_000.0
 BAD = ErrorInfo("ValueError", "bad")
@@ -25,12 +25,6 @@ CLAIMER = str(Path(__file__).resolve().parent.parent / "procs" / "pg_tally_claim
 @pytest.fixture(autouse=True)
 def _need_pg() -> None:
     require_pg()
-
-
-def open_backend(schema: str, **options: Any):
-    from queue_max.storage.postgres import PostgresBackend, PostgresOptions
-
-    return PostgresBackend(PG_URL, options=PostgresOptions(schema=schema, **options))
 
 
 def tallied(schema: str) -> Counter[tuple[str, str]]:

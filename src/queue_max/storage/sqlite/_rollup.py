@@ -8,7 +8,6 @@ figures; the jobs themselves are never affected."""
 
 from __future__ import annotations
 
-import bisect
 from bisect import bisect_left
 import sqlite3
 import threading
@@ -132,7 +131,7 @@ class Rollup:
             self.attempt(shard_id, facts[0], outcome, now)
             return
         per_task: dict[tuple[Any, Any], list[Any]] = {}
-        bounds, buckets, bisect_left = HISTOGRAM_BUCKETS, len(_BOUNDS), bisect.bisect_left
+        bounds, buckets = HISTOGRAM_BUCKETS, len(_BOUNDS)
         # a run of facts of one queue and task (the common case) shares its tally without a key
         # tuple hashed a job (each fact's names are new str objects, their hashes not cached)
         tally: list[Any] = []
@@ -177,7 +176,7 @@ class Rollup:
             duration = 0.0
         if wait < 0:
             wait = 0.0
-        minute = int(now // 60) * 60  # minute_of, inlined
+        minute = minute_of(now)
         head = (minute, queue, task)
         with self._lock:
             pending = self._pending[shard_id]
