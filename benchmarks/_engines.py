@@ -50,14 +50,18 @@ class Engine:
 
 
 class Ours(Engine):
-    """queue-max from this checkout: `Queue` + one `Worker` per thread, as drain_4w_6s does."""
+    """queue-max from this checkout: `Queue` + one `Worker` per thread, as drain_4w_6s does.
+
+    No rate limit (`rate_limit=0`), as `run.py` runs us and as the peers run: Huey and
+    localqueue have none. A configured limit, however high, is a shared bucket in storage and
+    costs a token write per claim (docs/queues.md)."""
 
     def __init__(self, data_dir: Path, durable: bool = False, shards: int = 6) -> None:
         super().__init__(data_dir, durable, shards)
         import queue_max
 
         self.lib = queue_max
-        self.queue = queue_max.Queue(shards=shards, rate_limit=10**9, data_dir=str(data_dir), durable=durable)
+        self.queue = queue_max.Queue(shards=shards, rate_limit=0, data_dir=str(data_dir), durable=durable)
         self.workers: list[Any] = []
 
     def enqueue(self, payload: dict[str, Any]) -> None:
