@@ -6,6 +6,9 @@ claim, the payload decoded from JSON and handed to the handler, completions writ
 count, results kept.  It drops everything else: one file, no priorities, schedules, retries,
 dead letters, rate limits, events, heartbeats or fencing tokens; a claim takes 32 jobs in one
 ``UPDATE ... RETURNING`` and a thread acknowledges its batch in one transaction.
+
+`Ceiling.pop_complete` is the one-at-a-time bound for ``pop_job`` + ``complete_job``: one thread,
+a claim of one job and its ack, each one autocommit statement (2 statements a job, as ours).
 """
 
 from __future__ import annotations
@@ -86,6 +89,20 @@ class Ceiling(Engine):
             conn.executemany(_ACK, acks)
             conn.execute("COMMIT")
         conn.close()
+
+    def pop_complete(self, n: int) -> tuple[int, float]:
+        """Claim one job, decode it, acknowledge it, n times or until empty, on this thread;
+        returns (jobs done, seconds)."""
+        conn, loads, done = self.conn, json.loads, 0
+        t0 = time.perf_counter()
+        while done < n:
+            rows = conn.execute(_CLAIM, (time.time() + LEASE, "w0", 1)).fetchall()
+            if not rows:
+                break
+            loads(rows[0][1])
+            conn.execute(_ACK, (None, rows[0][0], "w0"))
+            done += 1
+        return done, time.perf_counter() - t0
 
     def stop(self) -> None:
         self.stopping.set()
