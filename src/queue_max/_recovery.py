@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 __all__ = ["settle_dead_workers", "settle_worker"]
 
 log = logging.getLogger("queue_max.recovery")
+# A lease ended "now" is set to end this much before now, as `Backend.expire_leases` does (a lease
+# expires strictly before the time it ends).
+EXPIRED_BY = 0.001
 
 
 def settle_dead_workers(backend: Backend, now: float) -> int:
@@ -62,12 +65,22 @@ def _settle(backend: Backend, now: float, worker_id: str, found: list[tuple[Path
     dead = [(path, board) for path, _first in dead if (board := read_board(path)) is not None]
     if len(dead) < len(found):
         return 0
+    leases = [job.lease for job in backend.list_jobs(JobStatus.PROCESSING, 1_000_000) if job.worker_id == worker_id]
+    if _newcomer(backend, worker_id, dead):
+        # a process that took the same id after the boards were listed (it opens its board
+        # before its first claim) may hold some of these leases: as above, they expire, charged
+        _unlink([path for path, _board in dead])
+        return 0
     started = frozenset().union(*(board.started for _path, board in dead))
     complete = all(board.complete for _path, board in dead)
-    released = _release_unstarted(backend, now, worker_id, started) if complete else 0
+    unstarted = [lease for lease in leases if (lease.job_id, lease.token) not in started] if complete else []
+    # a lease another process recovered meanwhile comes back as stale, untouched
+    released = len(unstarted) - len(backend.release(unstarted, now)) if unstarted else 0
     if expire:
-        # what the worker was running keeps its lease until recovery charges it: end it now
-        backend.expire_leases(worker_id, now)
+        # what the worker was running keeps its lease until recovery charges it: end it now.
+        # Only the leases listed above: the id's later leases are a newcomer's.
+        kept = set(unstarted)
+        backend.extend([lease for lease in leases if lease not in kept], now - EXPIRED_BY)
     _unlink([path for path, _board in dead])
     if released:
         log.warning("worker %s (pid %s) died holding %d job%s it had not started; released them "
@@ -76,11 +89,13 @@ def _settle(backend: Backend, now: float, worker_id: str, found: list[tuple[Path
     return released
 
 
-def _release_unstarted(backend: Backend, now: float, worker_id: str, started: frozenset[tuple[int, int]]) -> int:
-    leases = [job.lease for job in backend.list_jobs(JobStatus.PROCESSING, 1_000_000)
-              if job.worker_id == worker_id and (job.id, job.lease_token) not in started]
-    # a lease another process recovered meanwhile comes back as stale, untouched
-    return len(leases) - len(backend.release(leases, now)) if leases else 0
+def _newcomer(backend: Backend, worker_id: str, dead: list[tuple[Path, Board]]) -> bool:
+    """Whether a board of `worker_id` other than the dead ones' is there now."""
+    local = backend.local_dir
+    assert local is not None
+    known = {path for path, _board in dead}
+    return any(path not in known and (board := read_board(path)) is not None and board.worker_id == worker_id
+               for path in board_paths(local, worker_id))
 
 
 def _unlink(paths: list[Path]) -> None:

@@ -167,6 +167,47 @@ def test_a_job_started_between_the_board_read_and_the_death_check_is_charged(tmp
     queue.close()
 
 
+def test_a_process_that_takes_a_dead_workers_id_after_the_boards_are_listed_keeps_its_jobs(tmp_path, settings, monkeypatch):
+    # Given a worker killed while it ran one job and held 7 more
+    queue = Queue(data_dir=tmp_path / "data", shards=1, settings=settings, **LEASES)
+    proc, dead_ids = hold_eight(tmp_path, queue, "reborn", data_dir=str(tmp_path / "data"))
+    kill(proc)
+    local = queue.backend.local_dir
+    newcomer: list[subprocess.Popen[bytes]] = []
+    its_ids: list[int] = []
+    plain_alive = _recovery.process_alive
+
+    def alive_after_a_restart(pid: int) -> bool:
+        if not newcomer:
+            # When, after recovery listed the boards and before it looks at the dead one's jobs,
+            # a new process starts under the same id, runs one job and holds 7 more
+            newcomer.append(start_worker(tmp_path, "reborn", prefetch=8, data_dir=str(tmp_path / "data")))
+            warm = queue.enqueue_batch([{"payload": {"i": 200 + k}} for k in range(20)])["ids"]
+            assert wait_until(lambda: all(queue.get_job(job_id).is_completed for job_id in warm))
+            its_ids.extend(queue.enqueue_batch([{"payload": {"i": 300, "first_sleep": 3}}]
+                                               + [{"payload": {"i": 301 + k}} for k in range(7)])["ids"])
+            assert wait_until(lambda: set(its_ids) <= set(held_by(queue, "reborn"))
+                              and any(i == 300 for i, *_ in runs(tmp_path)))
+        return plain_alive(pid)
+
+    monkeypatch.setattr(_recovery, "process_alive", alive_after_a_restart)
+    try:
+        queue.recover_orphans()
+        # Then its leases, which carry the same id, were neither released nor ended: each of its
+        # jobs runs once, on its first attempt, and completes with no error recorded
+        assert wait_until(lambda: all(queue.get_job(job_id).is_completed for job_id in its_ids), timeout=30)
+        assert sorted(job_id for _i, job_id, _a in runs(tmp_path) if job_id in its_ids) == sorted(its_ids)
+        assert [list(queue.get_job(job_id).errors) for job_id in its_ids] == [[]] * 8
+        # and the dead one's board is gone, its jobs left to expire, charged, as with a live twin
+        assert not board_path(local, "reborn", proc.pid).exists()
+        assert wait_until(lambda: queue.recover_orphans() or not set(dead_ids) & set(held_by(queue, "reborn")), timeout=30)
+        assert all([e.type for e in queue.get_job(i).errors][:1] == ["LeaseExpired"] for i in dead_ids)
+    finally:
+        for twin in newcomer:
+            kill(twin)
+        queue.close()
+
+
 def test_a_poison_job_still_reaches_the_dlq_under_repeated_crashes(tmp_path, settings):
     # Given a job that kills its worker process whenever it starts, among 30 ordinary ones
     queue = Queue(data_dir=tmp_path / "data", shards=1, settings=settings, max_retries=3, **LEASES)
