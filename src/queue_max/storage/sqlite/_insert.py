@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,8 +21,10 @@ def insert_group(
     conn: sqlite3.Connection, shard_id: int, jobs: Sequence[NewJob], indices: list[int],
     refs: list[JobRef | None], now: float,
 ) -> list[tuple[int, int]]:
-    """Insert one shard's part of a batch; returns the rowid ranges it created."""
+    """Insert one shard's part of a batch, counted in the tallies; returns the rowid ranges it
+    created."""
     ranges: list[tuple[int, int]] = []
+    counts: Counter[tuple[str, str]] = Counter()  # (queue, status) -> jobs the singles inserted
     plain = [i for i in indices if jobs[i].dedupe_key is None]
     for options, run in _runs(jobs, plain, now):
         key, priority, max_attempts, run_at, status, queue_name, concurrency_key = options
@@ -39,6 +42,7 @@ def insert_group(
             else:
                 cursor = conn.execute(Q.insert_named, (*row, queue_name, concurrency_key))
             first = last = int(cursor.lastrowid or 0)
+            counts[queue_name, status] += 1
         ranges.append((first, last))
         for index, rowid in zip(run, range(first, last + 1)):
             refs[index] = JobRef(job_id_of(rowid, shard_id), shard_id, True)
@@ -61,7 +65,10 @@ def insert_group(
             row = conn.execute(Q.find_live_key, (job.dedupe_key,)).fetchone()
         else:
             ranges.append((row[0], row[0]))
+            counts[job.queue_name, status] += 1
         refs[index] = JobRef(job_id_of(row[0], shard_id), shard_id, created)
+    for (queue_name, status), count in counts.items():
+        tally_inserted(conn, queue_name, status, count)
     if indices and jobs[indices[0]].trace is not None:  # the Queue traces a batch as a whole
         conn.executemany(Q.trace_put, [(rowid_of(refs[i].id), jobs[i].trace) for i in indices  # type: ignore[union-attr]
                                        if jobs[i].trace is not None and refs[i].created])  # type: ignore[union-attr]

@@ -9,12 +9,12 @@ from ._ids import SQL_JOB_ID
 from ._rows import CLAIMED_COLUMNS
 from ._rows import NAMED_JOB_COLUMNS as JOB_COLUMNS
 
-__all__ = ["ACK_CHUNK", "APPLICATION_ID", "FIND_FILTERS", "MIGRATE_2_TO_3", "MIGRATE_3_TO_4", "MIGRATE_4_TO_5", "OBSERVABILITY_SCHEMA",
+__all__ = ["ACK_CHUNK", "APPLICATION_ID", "FIND_FILTERS", "MIGRATE_2_TO_3", "MIGRATE_3_TO_4", "MIGRATE_4_TO_5", "MIGRATE_5_TO_6", "OBSERVABILITY_SCHEMA",
            "SCHEMA", "SCHEMA_VERSION", "TALLIES_SCHEMA", "TALLY_STATUSES", "Q", "claim_excluding", "complete_values"]
 
 # "QMAX" as a big-endian int: marks a file as a queue-max shard.
 APPLICATION_ID = 0x514D4158
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # schema v2: the per-minute event metrics (see _rollup) and the trace context of traced jobs
 OBSERVABILITY_SCHEMA = [
@@ -66,15 +66,34 @@ def _tally_upsert(row: str, sign: str) -> str:
 #   column, which tells the triggers below that the change is already counted. A trigger that
 #   would count each row of a batch cost ~15k instructions a row, +26% on claim(32)+ack; a
 #   trigger whose WHEN is false costs ~1.7k.
+# - Every insert of ours counts itself (`tallied` = 1) or is left to the tail (below); schema 6
+#   has no insert trigger: even one whose WHEN was false cost a batch enqueue ~3.4k
+#   instructions a row (SQLite also copies an INSERT ... SELECT through a temporary table when
+#   the table has row triggers) and a lone enqueue ~3.9k.
 # - Everything else is counted by the triggers: a single claim or ack (one statement each, with
 #   no statement added: a transaction around them would add three), retries, dead letters,
-#   cancels, recovery, housekeeping, and any edit made with the sqlite3 shell.
-# - A lone enqueue (one INSERT, its own transaction) counts nothing: its row has `tallied` = -1
-#   and an id above `tally_mark.mark`, readers count such rows themselves (a short range of the
-#   newest ids), triggers leave them alone, and the next transaction that folds the tail (a batch
-#   claim, a grouped ack, a batch enqueue, the once-a-second metrics write) counts them in. A
-#   trigger per lone enqueue cost +24% of its instructions (one more page in its commit).
+#   cancels, recovery, housekeeping, and any update or delete made with the sqlite3 shell.
+# - The tail: a row whose id is above `tally_mark.mark` and whose `tallied` is -1 (a lone
+#   enqueue: one INSERT, its own transaction) or NULL (a row inserted with the sqlite3 shell)
+#   is not counted yet. Readers count such rows themselves (a short range of the newest ids),
+#   triggers leave them alone, and the next transaction that folds the tail (a batch claim, a
+#   grouped ack, a batch enqueue, the once-a-second metrics write) counts them in and moves the
+#   mark past them; the rows keep their `tallied`, and the mark alone says they are counted.
+#   A trigger per lone enqueue cost +24% of its instructions (one more page in its commit).
 # An UPDATE that does not set `status` (heartbeats, lease extensions, progress) never runs them.
+_COUNTED_ROW = "({0}.tallied >= 0 OR {0}.id <= (SELECT mark FROM tally_mark))"  # not in the tail
+_TALLY_TRIGGERS = [
+    f"CREATE TRIGGER fila_tally_delete AFTER DELETE ON fila WHEN {_COUNTED_ROW.format('OLD')} "
+    f"BEGIN {_tally_upsert('OLD', '-')} END",
+    "CREATE TRIGGER fila_tally_status AFTER UPDATE OF status ON fila WHEN NEW.tallied IS OLD.tallied "
+    "AND OLD.status IS NOT NEW.status AND OLD.queue_name = NEW.queue_name AND "
+    f"{_COUNTED_ROW.format('OLD')} BEGIN UPDATE tallies SET "
+    + ", ".join(f"{status} = {status} + (NEW.status = '{status}') - (OLD.status = '{status}')"
+                for status in TALLY_STATUSES)
+    + " WHERE queue_name = NEW.queue_name; END",
+    "CREATE TRIGGER fila_tally_queue AFTER UPDATE OF queue_name ON fila WHEN OLD.queue_name IS NOT "
+    f"NEW.queue_name AND {_COUNTED_ROW.format('OLD')} BEGIN {_tally_upsert('OLD', '-')} {_tally_upsert('NEW', '+')} END",
+]
 TALLIES_SCHEMA = [
     f"""
     CREATE TABLE tallies (
@@ -82,19 +101,8 @@ TALLIES_SCHEMA = [
         {', '.join(f"{status} INTEGER NOT NULL DEFAULT 0" for status in TALLY_STATUSES)}
     ) WITHOUT ROWID
     """,
-    "CREATE TRIGGER fila_tally_insert AFTER INSERT ON fila WHEN NEW.tallied IS NULL "
-    f"BEGIN {_tally_upsert('NEW', '+')} END",
-    "CREATE TRIGGER fila_tally_delete AFTER DELETE ON fila WHEN OLD.tallied IS NOT -1 "
-    f"BEGIN {_tally_upsert('OLD', '-')} END",
-    "CREATE TRIGGER fila_tally_status AFTER UPDATE OF status ON fila WHEN NEW.tallied IS OLD.tallied "
-    "AND OLD.tallied IS NOT -1 AND OLD.status IS NOT NEW.status AND OLD.queue_name = NEW.queue_name BEGIN UPDATE tallies SET "
-    + ", ".join(f"{status} = {status} + (NEW.status = '{status}') - (OLD.status = '{status}')"
-                for status in TALLY_STATUSES)
-    + " WHERE queue_name = NEW.queue_name; END",
-    "CREATE TRIGGER fila_tally_queue AFTER UPDATE OF queue_name ON fila WHEN OLD.tallied IS NOT -1 AND OLD.queue_name IS NOT "
-    f"NEW.queue_name BEGIN {_tally_upsert('OLD', '-')} {_tally_upsert('NEW', '+')} END",
-    # the rows a lone enqueue added are counted later (see `_tally.fold_tail`): every row with
-    # `tallied` = -1 has an id above `mark`
+    *_TALLY_TRIGGERS,
+    # the rows above `mark` that no statement counted are counted later (see `_tally.fold_tail`)
     "CREATE TABLE tally_mark (one INTEGER PRIMARY KEY CHECK (one = 1), mark INTEGER NOT NULL)",
     "INSERT INTO tally_mark(one, mark) VALUES (1, coalesce((SELECT max(id) FROM fila), 0))",
     # dead letters: one row, one number (a dead letter has no queue name)
@@ -207,6 +215,25 @@ MIGRATE_4_TO_5 = [
     f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) SELECT queue_name, {_TALLY_COUNTS} FROM fila GROUP BY queue_name",
 ]
 
+# The tail of uncounted rows (see TALLIES_SCHEMA): the newest ids, inserted by a lone enqueue or by hand.
+_TAIL = "id > (SELECT mark FROM tally_mark) AND coalesce(tallied, -1) < 0"
+
+# Schema 5 -> 6: no insert trigger (every insert of ours counts itself or joins the tail, and a
+# row inserted by hand joins the tail), and a folded row keeps its `tallied`. Schema 5's tail
+# (`tallied` = -1 above the mark) is folded first under its own rule, so that every row is
+# counted when the new triggers start.
+MIGRATE_5_TO_6 = [
+    f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) SELECT queue_name, {_TALLY_COUNTS} FROM fila "
+    "WHERE id > (SELECT mark FROM tally_mark) AND tallied = -1 GROUP BY queue_name "
+    f"ON CONFLICT(queue_name) DO UPDATE SET {_TALLY_ADD}",
+    "UPDATE tally_mark SET mark = coalesce((SELECT max(id) FROM fila), 0)",
+    "DROP TRIGGER IF EXISTS fila_tally_insert",
+    "DROP TRIGGER IF EXISTS fila_tally_delete",
+    "DROP TRIGGER IF EXISTS fila_tally_status",
+    "DROP TRIGGER IF EXISTS fila_tally_queue",
+    *_TALLY_TRIGGERS,
+]
+
 # JobQuery field -> the clause it adds to `Q.find_jobs` (parameters are named after the field)
 FIND_FILTERS = {
     "status": " AND status = :status",
@@ -231,7 +258,6 @@ _WAITING = "('pending', 'scheduled')"
 # too (a million at depth), so the walk stops once it has met as many running jobs as the
 # tallies count. Running jobs sit at the head of the run order (claims take it from there), so
 # the walk is short: at 1M pending, a maintenance pass went from ~30 ms a shard to well under 1.
-_TAIL = "id > (SELECT mark FROM tally_mark) AND tallied = -1"
 _RUNNING = (
     "id IN (SELECT id FROM fila WHERE ready = 1 AND status = 'processing' "
     "LIMIT (SELECT coalesce(sum(processing), 0) FROM tallies) "
@@ -409,9 +435,10 @@ class Q:
         "coalesce((SELECT max(id) FROM fila), 0)) "
         "ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)"
     )
+    # one job of a batch (counted by the caller: `tallied` = 1, see TALLIES_SCHEMA)
     insert = (
         "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
-        f"status, ready) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?)"
+        f"status, ready, tallied) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, 1)"
     )
     # the same, alone in its transaction: counted later (see TALLIES_SCHEMA)
     insert_lone = (
@@ -432,7 +459,7 @@ class Q:
     # the same for a job outside the default queue, or with a concurrency key
     insert_named = (
         "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
-        f"status, ready, queue_name, concurrency_key) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f"status, ready, queue_name, concurrency_key, tallied) VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
     )
     # one statement for a whole batch: SQLite walks the JSON array in C, in order
     # (both counted by the caller: `tallied` = 1, see TALLIES_SCHEMA)
@@ -449,8 +476,8 @@ class Q:
     first_oversize = "SELECT key, length(value) FROM json_each(?) WHERE length(value) > ? LIMIT 1"
     insert_dedupe = (
         "INSERT INTO fila(id, pagina_id, payload, priority, max_tentativas, created_at, run_at, "
-        "status, ready, dedupe_key, queue_name, concurrency_key) "
-        f"VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+        "status, ready, dedupe_key, queue_name, concurrency_key, tallied) "
+        f"VALUES (({next_id}), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING RETURNING id"
     )
     find_live_key = "SELECT id FROM fila WHERE dedupe_key = ? AND completed_at IS NULL"
     # a live job of the key, else the latest one completed since ?: what a dedupe window matches
@@ -609,7 +636,6 @@ class Q:
         f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) SELECT queue_name, {_TALLY_COUNTS} "
         f"FROM fila WHERE {_TAIL} GROUP BY queue_name ON CONFLICT(queue_name) DO UPDATE SET {_TALLY_ADD}"
     )
-    fold_clear = f"UPDATE fila SET tallied = NULL WHERE {_TAIL}"
     fold_mark = "UPDATE tally_mark SET mark = (SELECT value FROM shard_metadata WHERE key = 'id_floor')"
     # what a statement that counts its own rows adds (one row per queue)
     tally_add = (
