@@ -35,6 +35,19 @@ def test_enqueues_are_counted_per_task_on_every_path(backend):
     assert got[("", "enqueued", "")] == 4
 
 
+def test_a_bulk_batch_counts_each_task_and_any_other_payload_as_no_task(backend):
+    # Given a batch of bare payloads: task envelopes, plain ones, and `__task__` values that are
+    # not task names (a number, a list)
+    payloads = [{"__task__": "mail", "args": [i]} for i in range(3)] + [{"__task__": "pdf"}]
+    payloads += [{"plain": 1}, {"__task__": 7}, {"__task__": ["not", "a", "name"]}, {"__task__": None}]
+    # When it is enqueued in bulk
+    backend.enqueue_payloads(payloads, 3, NOW, 10_000)
+    # Then each task counts its jobs, and the rest count under no task
+    got = figures(backend)
+    assert got[("mail", "enqueued", "")] == 3 and got[("pdf", "enqueued", "")] == 1
+    assert got[("", "enqueued", "")] == 4
+
+
 def test_acks_count_completed_attempts_with_duration_and_wait_histograms(backend):
     backend.enqueue_many(task_jobs("mail", 5), NOW)
     jobs = backend.claim("w", 5, LEASE, NOW + 2)  # each waited 2 s

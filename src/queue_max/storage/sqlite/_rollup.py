@@ -210,6 +210,15 @@ class Rollup:
                 key = (minute, queue, task, "enqueued", "")
                 pending[key] = pending.get(key, 0.0) + 1.0
 
+    def enqueued_counts(self, shard_id: int, counts: dict[tuple[str, str], int], now: float) -> None:
+        """`enqueued` of many jobs at once: (queue name, task) -> how many."""
+        minute = minute_of(now)
+        with self._lock:
+            pending = self._pending[shard_id]
+            for (queue, task), count in counts.items():
+                key = (minute, queue, task, "enqueued", "")
+                pending[key] = pending.get(key, 0.0) + count
+
     def enqueued_one(self, shard_id: int, queue: str, task: str, now: float) -> None:
         """The lone enqueue's case of `enqueued`: one append, summed when the shard is written."""
         self._enqueues[shard_id].append((int(now // 60) * 60, queue, task))

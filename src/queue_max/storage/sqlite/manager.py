@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 
 import itertools
+from itertools import repeat
 import logging
 import operator
 import random
 import sqlite3
 import threading
 import zlib
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -202,7 +204,7 @@ class ShardManager(Inspection, FlowControl):
 
         self._write_across([shard_id], write)
         self._filled[shard_id] += 1
-        self.rollup.enqueued(shard_id, (("default", task_of_payload(payload)) for payload in payloads), now)
+        self.rollup.enqueued_counts(shard_id, _task_counts(payloads), now)
         return list(id_range(firsts[0], len(payloads), shard_id))
 
     def _write_across(
@@ -671,6 +673,22 @@ def _sort_claimed(jobs: list[Job]) -> None:
     ~4.0 us (timeit); see `_claims.Claims.forget_all` for the claim + ack total."""
     jobs.sort(key=_RUN_ORDER)
     jobs.sort(key=_PRIORITY, reverse=True)
+
+
+def _task_counts(payloads: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """How many of a bulk batch's `payloads` (default queue) name each task, for the metrics
+    rollup: counted in C (`Counter` over `dict.get`), not by a generator step, a task lookup and
+    a key tuple a job in Python. /tmp/gil/api.sh TREE enqueue_batch 2000 (callgrind): ~3.7k
+    instructions a job less."""
+    try:
+        found = Counter(map(dict.get, payloads, repeat("__task__")))
+    except TypeError:  # an unhashable `__task__` (a list, an object): not a task name
+        found = Counter(map(task_of_payload, payloads))
+    counts: dict[tuple[str, str], int] = {}
+    for task, count in found.items():
+        key = ("default", task if isinstance(task, str) else "")
+        counts[key] = counts.get(key, 0) + count
+    return counts
 
 
 def _orders(n: int) -> list[tuple[int, ...]]:
