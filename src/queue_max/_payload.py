@@ -12,6 +12,7 @@ from .errors import InvalidPayload
 __all__ = [
     "DEFAULT_QUEUE",
     "MAX_DEPTH",
+    "bare_payloads",
     "check_payload",
     "decode_json",
     "encode_payload",
@@ -104,6 +105,28 @@ def check_payload(payload: object) -> None:
             f"payload must be a dict (a JSON object), got {_kind(payload)} {payload!r:.60}"
         )
     _check_dict(payload, "payload", 1)
+
+
+def bare_payloads(items: list[Any]) -> list[dict[str, Any]] | None:
+    """The payloads of a batch whose every item is `{"payload": {...}}` alone, each checked as
+    `check_payload` does (the error names the item); None when an item has options (the batch
+    then takes the general path, which checks every item itself).
+
+    One loop without `enumerate` (an item's index is how many payloads came before it) that
+    checks each dict without `check_payload`'s extra call: `/tmp/gil/api.sh TREE enqueue_batch
+    2000` (callgrind) 20.5k -> 20.2k instructions a job."""
+    payloads: list[dict[str, Any]] = []
+    append = payloads.append
+    for item in items:
+        payload = item.get("payload") if type(item) is dict and len(item) == 1 else None
+        if type(payload) is not dict:
+            return None
+        try:
+            _check_dict(payload, "payload", 1)
+        except InvalidPayload as exc:
+            raise InvalidPayload(f"enqueue_batch item {len(payloads)}: {exc}") from None
+        append(payload)
+    return payloads
 
 
 def oversize(size: int, max_bytes: int) -> InvalidPayload:

@@ -18,7 +18,7 @@ from ._files import read_job_file
 from ._flow_views import SharedCircuitBreaker, SharedRateLimiter
 from ._maintenance import Maintenance
 from ._options import QueueOptions, build_from_spec, build_job, resolve_options
-from ._payload import DEFAULT_QUEUE, check_payload, encode_payload
+from ._payload import DEFAULT_QUEUE, bare_payloads, encode_payload
 from ._queue_acks import Acks
 from ._queue_admin import Admin
 from ._queue_inspect import Inspection
@@ -228,18 +228,8 @@ class Queue:
             # storing the trace context with each job)
             return self._store_many([build_from_spec(options, now, item, f"enqueue_batch item {index}")
                                      for index, item in enumerate(items)], now)
-        payloads: list[dict[str, Any]] = []
-        append = payloads.append
-        for index, item in enumerate(items):
-            payload = item.get("payload") if type(item) is dict and len(item) == 1 else None
-            if type(payload) is not dict:
-                break  # an item with options: every item takes the general path below
-            try:
-                check_payload(payload)
-            except InvalidPayload as exc:
-                raise InvalidPayload(f"enqueue_batch item {index}: {exc}") from None
-            append(payload)
-        else:
+        payloads = bare_payloads(items)
+        if payloads is not None:
             # bulk path: every item is a bare payload with default options
             ids = self.backend.enqueue_payloads(payloads, options.max_retries + 1, now,
                                                 options.max_payload_bytes)
