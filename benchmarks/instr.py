@@ -6,6 +6,7 @@
     python benchmarks/instr.py --scheduled 100000 claim_ack              # beside jobs due in an hour
     python benchmarks/instr.py --scheduled 100000 --n 10 cleanup_1s      # per maintenance cleanup pass
     python benchmarks/instr.py --n 1000 lone                             # one job enqueued, run, repeat
+    python benchmarks/instr.py --n 1000 lone_4w                          # the same, four idle workers
 
 Timings on a shared 2-core machine move by 2-4x with the load; instruction counts do not.  Each
 workload runs twice under ``valgrind --tool=callgrind`` in a fresh process and data directory,
@@ -36,8 +37,9 @@ sys.path.insert(0, str(HERE))
 from _refenv import REPO_ROOT, ours  # noqa: E402
 
 WORKLOADS = ("enqueue", "delay", "claim_ack", "claim_ack_1s", "pop_complete", "drain", "drain_1s",
-             "task_drain", "ceiling_drain", "cleanup_1s", "ceiling_enqueue", "stats", "lone")
+             "task_drain", "ceiling_drain", "cleanup_1s", "ceiling_enqueue", "stats", "lone", "lone_4w")
 _STATEMENTS = [0]
+_PATH = [0]  # lone workloads: statements from each enqueue call to its handler's start, summed
 
 
 def _count_statements() -> None:
@@ -80,27 +82,37 @@ def _drain(queue: Any, n: int, handler: Any, seen: list[int]) -> None:
         worker.stop(10)
 
 
-def _lone(queue: Any, n: int) -> None:
-    """One running Worker on the queue's shards; enqueue one job with `Queue.enqueue` once the
-    worker is idle (parked on its hub), wait until its handler ran, repeat `n` times: the
+def _lone(queue: Any, n: int, workers: int = 1) -> None:
+    """`workers` running Workers on the queue's shards; enqueue one job with `Queue.enqueue` once
+    they are all idle (parked on their hub), wait until its handler ran, repeat `n` times: the
     wake-to-start path of a lone job, then its ack and the worker's look for more (a
     deterministic proxy of the latency benchmark's p50, whose timings the shared machine
-    scatters)."""
+    scatters; that benchmark runs four workers)."""
     from queue_max import Worker
 
     ran = threading.Semaphore(0)
-    worker = Worker("instr-lone", lambda _payload: ran.release(), queue)
-    worker.start()
+    sent = [0]  # the statement count when the current job's enqueue was called
+
+    def handler(_payload: Any) -> None:
+        _PATH[0] += _STATEMENTS[0] - sent[0]
+        ran.release()
+
+    started = [Worker(f"instr-lone-{k}", handler, queue) for k in range(workers)]
+    for worker in started:
+        worker.start()
+    hub = started[0].hub
     for i in range(n):
         deadline = time.monotonic() + 60
-        while not (worker.hub is not None and worker.hub._idle):  # idle, as between sparse jobs
+        while not (hub is not None and len(hub._idle) == workers):  # idle, as between sparse jobs
             if time.monotonic() > deadline:
                 raise SystemExit(f"lone: the worker did not go idle before job {i}")
             time.sleep(0.0002)
+        sent[0] = _STATEMENTS[0]
         queue.enqueue({"i": i})
         if not ran.acquire(timeout=60):
             raise SystemExit(f"lone: job {i} did not run within 60 s")
-    worker.stop(10)
+    for worker in started:
+        worker.stop(10)
 
 
 def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[str, Any]:
@@ -130,7 +142,7 @@ def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[s
         queue.enqueue_batch([{"payload": {"i": i}} for i in range(1000)])
         while jobs := queue.claim_jobs("instr", 100):
             queue.complete_jobs([(job, None) for job in jobs])
-    before = _STATEMENTS[0]
+    before, _PATH[0] = _STATEMENTS[0], 0
     if name == "enqueue":
         for i in range(n):
             queue.enqueue({"i": i})
@@ -151,6 +163,8 @@ def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[s
         _drain(queue, n, None, seen)
     elif name == "lone":
         _lone(queue, n)
+    elif name == "lone_4w":
+        _lone(queue, n, 4)
     elif name == "stats":
         for _ in range(n):
             queue.get_stats()
@@ -159,7 +173,7 @@ def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[s
             queue.backend.cleanup(time.time(), float("-inf"))
     statements = _STATEMENTS[0] - before
     queue.close()
-    return {"statements": statements}
+    return {"statements": statements, "path": _PATH[0] if name.startswith("lone") else None}
 
 
 def _ceiling(n: int, data: Path) -> dict[str, Any]:
@@ -199,7 +213,9 @@ def _child(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure(name: str, n: int, depth: int, statements: bool, scheduled: int = 0) -> float:
+def _measure(name: str, n: int, depth: int, statements: bool, scheduled: int = 0) -> tuple[float, float | None]:
+    """Per job: instructions or statements, and for a lone workload's statements those from the
+    enqueue call to the handler's start (else None)."""
     side = ours()
     runs = []
     for count in ((n,) if statements else (n, 2 * n)):
@@ -215,12 +231,14 @@ def _measure(name: str, n: int, depth: int, statements: bool, scheduled: int = 0
             if not lines:
                 raise SystemExit(f"{name}: {done.stderr.strip()[-2000:]}")
             if statements:
-                return float(json.loads(lines[-1])["statements"]) / n
+                result = json.loads(lines[-1])
+                path = result.get("path")
+                return result["statements"] / n, None if path is None else path / n
             found = re.search(r"Collected : (\d+)", done.stderr)
             if found is None:
                 raise SystemExit(f"{name}: no callgrind summary in {done.stderr[-500:]}")
             runs.append(int(found.group(1)))
-    return (runs[1] - runs[0]) / n
+    return (runs[1] - runs[0]) / n, None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -239,8 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     (REPO_ROOT / ".bench").mkdir(exist_ok=True)
     unit = "statements/job" if args.statements else "instructions/job"
     for name in args.workloads or WORKLOADS:
-        value = _measure(name, args.n, args.depth, args.statements, args.scheduled)
+        value, path = _measure(name, args.n, args.depth, args.statements, args.scheduled)
         extra = f", scheduled={args.scheduled}" if args.scheduled else ""
+        extra += "" if path is None else f"; {path:.1f} of them from the enqueue call to the handler's start"
         print(f"{name:14} {value:12,.1f} {unit} (n={args.n}, depth={args.depth}{extra})", flush=True)
     return 0
 

@@ -223,6 +223,26 @@ def test_an_enqueue_wakes_an_idle_worker_from_the_enqueuing_thread(make_queue, r
     assert enqueue_to_an_idle_worker(make_queue, running)
 
 
+def test_jobs_enqueued_one_at_a_time_go_to_the_worker_that_went_idle_last(make_queue, running, monkeypatch):
+    # Given two idle workers on one queue, woken by enqueues alone (no watcher, polling far too slow)
+    from queue_max.workers import _hub
+
+    monkeypatch.setattr(_hub.Hub, "_watch", lambda self: None)
+    queue = make_queue(shards=3)
+    ran: list[str] = []
+    workers = [Worker(name, lambda payload, name=name: ran.append(name), queue, poll_interval=30.0)
+               for name in ("a", "b")]
+    running(*workers)
+    hub = workers[0].hub
+    # When five jobs are enqueued one at a time, each once both workers are idle again
+    for n in range(5):
+        assert wait_until(lambda: hub is not None and len(hub._idle) == 2)
+        queue.enqueue({"n": n})
+        assert wait_until(lambda: len(ran) == n + 1)
+    # Then one worker ran them all: the one idle for the shortest time is woken first
+    assert len(ran) == 5 and len(set(ran)) == 1
+
+
 def test_an_enqueue_in_another_process_wakes_an_idle_worker(make_queue, running, tmp_path):
     queue = make_queue(shards=3)
     started = threading.Event()
