@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ._events import Emitter
@@ -101,6 +101,7 @@ class Claiming:
     events: Emitter
     claims: Claims
     maintenance: Maintenance
+    _checked_worker: str | None = field(default=None, init=False)
 
     def pop_job(self, worker_id: str | None = None, queues: Sequence[str] | None = None) -> Job | None:
         """Lease the next ready job to `worker_id`, or return None (empty, paused, circuit
@@ -126,7 +127,9 @@ class Claiming:
         the claim without the flow plan, the checks of `claim_jobs` already known to pass, and
         the one claim remembered in two dict stores. None: something can hold jobs back, claim
         through `claim_jobs`. instr.py pop_complete --n 1000: see docs/benchmarks.md."""
-        check_unicode_id("worker_id", worker_id)
+        if worker_id is not self._checked_worker:  # the same str as the last call's: checked then
+            check_unicode_id("worker_id", worker_id)
+            self._checked_worker = worker_id
         if self.clock.monotonic() >= self.maintenance.next_at:
             self.maintenance.run_maintenance()
         jobs = self.flow.claim_one_plain(worker_id)

@@ -43,7 +43,9 @@ class Acks:
     def _claimed(self, job_id: int | Job, shard_id: int | None,
                  lease: Lease | None) -> tuple[int, Job | None, Lease]:
         job_id, job, lease = self.claims.find(job_id, lease)
-        if shard_id is not None and self.backend.shard_of(job_id) != shard_id:
+        # a remembered claim names its shard: the backend's check of the id runs for the others
+        if shard_id is not None and (job is None or job.shard_id != shard_id) \
+                and self.backend.shard_of(job_id) != shard_id:
             raise JobNotFound(job_id, f"job {job_id} lives in shard {self.backend.shard_of(job_id)}, "
                                       f"not shard {shard_id}")
         if lease is None:
@@ -71,7 +73,7 @@ class Acks:
             job_id, job, lease = self._claimed(job_id, shard_id, lease)
         encoded = None if result is None else encode_value(result, "result")
         lost = self.backend.complete_many(((lease, encoded),), self.clock.time(), self.options.result_ttl)
-        self.claims.forget(lease)
+        self.claims.forget_all((lease,))
         if lost:
             self.flow.free([job] if job is not None else [])
             raise LeaseLost(job_id)

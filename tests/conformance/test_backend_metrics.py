@@ -60,6 +60,24 @@ def test_acks_count_completed_attempts_with_duration_and_wait_histograms(backend
     assert got[("mail", "wait", "2.5")] == 5 and got[("mail", "wait", "sum")] == pytest.approx(10.0)
 
 
+def test_lone_acks_in_different_minutes_keep_their_durations_and_waits_apart(backend):
+    backend.enqueue_many(task_jobs("mail", 3), NOW)
+    first, second, third = backend.claim("w", 3, LEASE, NOW + 1)  # each waited 1 s
+    # When two are acked alone in the first minute and one in the third
+    backend.complete_many([(first.lease, None)], NOW + 1.2, 3600)
+    backend.complete_many([(second.lease, None)], NOW + 3, 3600)
+    backend.complete_many([(third.lease, None)], NOW + 121, 3600)
+    # Then each minute holds its own attempts, duration sums and buckets, and the totals all three
+    rows = {(row.minute, row.name, row.label): row.value for row in backend.event_metrics(since=0)}
+    first_minute, third_minute = int(NOW), int(NOW) + 120
+    assert rows[(first_minute, "attempt", "completed")] == 2 and rows[(third_minute, "attempt", "completed")] == 1
+    assert rows[(first_minute, "duration", "sum")] == pytest.approx(2.2)
+    assert rows[(first_minute, "duration", "0.25")] == 1 and rows[(first_minute, "duration", "2.5")] == 1
+    assert rows[(third_minute, "duration", "300.0")] == 1 and rows[(third_minute, "wait", "1.0")] == 1
+    got = figures(backend)
+    assert got[("mail", "wait", "sum")] == pytest.approx(3.0) and got[("mail", "duration", "sum")] == pytest.approx(122.2)
+
+
 def test_a_stale_ack_counts_nothing(backend):
     backend.enqueue_many(task_jobs("mail", 1), NOW)
     (job,) = backend.claim("w", 1, LEASE, NOW)

@@ -374,6 +374,22 @@ def test_expire_leases_refuses_a_worker_id_that_is_not_a_name(queue):
         queue.expire_leases("")
 
 
+def test_pop_job_checks_each_new_worker_id_even_after_a_valid_one(queue):
+    from queue_max import ConfigError
+
+    # Given a job popped by a valid worker id, and another job waiting
+    queue.enqueue({"n": 1})
+    queue.enqueue({"n": 2})
+    assert queue.pop_job("w") is not None
+    # When a worker id with a lone surrogate pops next, then an empty one
+    with pytest.raises(ConfigError, match="worker_id must be a non-empty str of valid Unicode"):
+        queue.pop_job("host-\udcff")
+    with pytest.raises(ConfigError, match="worker_id must be a non-empty str of valid Unicode"):
+        queue.pop_job("")
+    # Then both were refused before any claim: the second job still waits
+    assert queue.get_stats()["pending"] == 1
+
+
 def test_the_queue_reports_where_its_jobs_live_and_the_backlog_age(queue, clock):
     # Given one job enqueued now
     queue.enqueue({"n": 1})

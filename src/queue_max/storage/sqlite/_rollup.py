@@ -86,6 +86,9 @@ class Rollup:
 
     def __init__(self, shards: int) -> None:
         self._pending: list[dict[Key, float]] = [{} for _ in range(shards)]
+        # a lone ack's duration and wait figures per (minute, queue, task), summed here and
+        # spread into `_pending`'s keys at `drain` (see `attempt`)
+        self._timings: list[dict[tuple[int, str, str], list[Any]]] = [{} for _ in range(shards)]
         self._next_flush = [0.0] * shards
         self._lock = threading.Lock()
         self._inflight: dict[int, tuple[int, Any, float, float, str]] = {}  # job id -> token, fact
@@ -164,8 +167,11 @@ class Rollup:
                     pending[key] = pending.get(key, 0.0) + value
 
     def attempt(self, shard_id: int, fact: Fact, outcome: str, now: float) -> None:
-        """The lone ack's case of `attempts`, without the grouping: five sums, written out
-        (no tuple of pairs built and walked)."""
+        """The lone ack's case of `attempts`: the attempt counted under its key, and its duration
+        and wait added to one accumulator of its minute, queue and task (sums and bucket
+        counts), spread into their keys when the shard's figures are drained. One key tuple and
+        one accumulator look-up instead of five keys hashed and summed: 2.0 -> 1.3 µs a call
+        (timeit of `attempt`, best of 15; docs/benchmarks.md, One-job path cost)."""
         task, started, run_at, queue = fact
         if type(task) is not str:
             task = ""
@@ -176,21 +182,19 @@ class Rollup:
             duration = 0.0
         if wait < 0:
             wait = 0.0
-        minute = minute_of(now)
-        head = (minute, queue, task)
+        head = (minute_of(now), queue, task)
         with self._lock:
             pending = self._pending[shard_id]
-            get = pending.get
             key = (*head, "attempt", outcome)
-            pending[key] = get(key, 0.0) + 1.0
-            key = (*head, "duration", _BOUNDS[bisect_left(HISTOGRAM_BUCKETS, duration)])
-            pending[key] = get(key, 0.0) + 1.0
-            key = (*head, "duration", "sum")
-            pending[key] = get(key, 0.0) + duration
-            key = (*head, "wait", _BOUNDS[bisect_left(HISTOGRAM_BUCKETS, wait)])
-            pending[key] = get(key, 0.0) + 1.0
-            key = (*head, "wait", "sum")
-            pending[key] = get(key, 0.0) + wait
+            pending[key] = pending.get(key, 0.0) + 1.0  # also makes the shard's figures pending
+            timings = self._timings[shard_id]
+            timing = timings.get(head)
+            if timing is None:
+                timing = timings[head] = [0.0, 0.0, [0] * len(_BOUNDS), [0] * len(_BOUNDS)]
+            timing[0] += duration
+            timing[1] += wait
+            timing[2][bisect_left(HISTOGRAM_BUCKETS, duration)] += 1
+            timing[3][bisect_left(HISTOGRAM_BUCKETS, wait)] += 1
 
     def failures(self, shard_id: int, facts: Iterable[Fact], error: ErrorInfo, now: float) -> None:
         """Count a failed attempt of each fact's queue and task, labelled with the error type."""
@@ -252,10 +256,18 @@ class Rollup:
         with self._lock:
             pending, self._pending[shard_id] = self._pending[shard_id], {}
             enqueues, self._enqueues[shard_id] = self._enqueues[shard_id], []
+            timings, self._timings[shard_id] = self._timings[shard_id], {}
             self._next_flush[shard_id] = time.monotonic() + FLUSH_EVERY
         for minute, queue, task in enqueues:
             key = (minute, queue, task, "enqueued", "")
             pending[key] = pending.get(key, 0.0) + 1.0
+        for head, (durations, waits, duration_counts, wait_counts) in timings.items():
+            figures = [("duration", "sum", durations), ("wait", "sum", waits)]
+            figures += [("duration", _BOUNDS[i], n) for i, n in enumerate(duration_counts) if n]
+            figures += [("wait", _BOUNDS[i], n) for i, n in enumerate(wait_counts) if n]
+            for metric, label, value in figures:
+                key = (*head, metric, label)
+                pending[key] = pending.get(key, 0.0) + value
         return pending
 
     def restore(self, shard_id: int, figures: dict[Key, float]) -> None:

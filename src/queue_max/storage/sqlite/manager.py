@@ -414,6 +414,8 @@ class ShardManager(Inspection, FlowControl):
         # of one job runs this every time)
         orders = self._orders
         order = orders[int(random.random() * len(orders))] if orders else random.sample(range(self._n), self._n)
+        if empty.count(None) == len(empty):  # no shard found empty (a busy queue): no walk
+            return list(order)
         filled = self._filled
         added: list[int] = []
         first: list[int] = []
