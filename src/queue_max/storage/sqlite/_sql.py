@@ -632,6 +632,9 @@ class Q:
     # tallies (the mark then moves to the id floor, which the floor raise puts at or above max(id))
     tail_counts = f"SELECT queue_name, status, count(*) FROM fila WHERE {_TAIL} GROUP BY queue_name, status"
     tail_waiting = "SELECT (SELECT mark FROM tally_mark) < coalesce((SELECT max(id) FROM fila), 0)"
+    # the tail's first and last queue name and status and its size: one pass, no sort (see
+    # `_tally.fold_tail`)
+    tail_span = f"SELECT min(queue_name), max(queue_name), min(status), max(status), count(*) FROM fila WHERE {_TAIL}"
     fold_tail = (
         f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) SELECT queue_name, {_TALLY_COUNTS} "
         f"FROM fila WHERE {_TAIL} GROUP BY queue_name ON CONFLICT(queue_name) DO UPDATE SET {_TALLY_ADD}"
