@@ -227,6 +227,14 @@ class Rollup:
         """The lone enqueue's case of `enqueued`: one append, summed when the shard is written."""
         self._enqueues[shard_id].append((int(now // 60) * 60, queue, task))
 
+    def enqueued_lone(self, shard_id: int, queue: str, payload_json: str, now: float) -> bool:
+        """`enqueued_one` of a job's JSON text, then `due`: the lone enqueue's one call into the
+        rollup (its task looked up only when the text spells the key). Three calls made one:
+        /tmp/gil/api.sh TREE enqueue_single 1000 (callgrind) 82.9k -> 81.9k instructions a job."""
+        task = task_of_json(payload_json) if '"__task__"' in payload_json else ""
+        self._enqueues[shard_id].append((int(now // 60) * 60, queue, task))
+        return time.monotonic() >= self._next_flush[shard_id]
+
     def has_pending(self, shard_id: int) -> bool:
         return bool(self._pending[shard_id] or self._enqueues[shard_id])
 

@@ -275,9 +275,7 @@ class ShardManager(Inspection, FlowControl):
             raise translate(exc, shard.name) from exc
         filled = self._filled[shard_id] = self._filled[shard_id] + 1
         self._lone_at[shard_id] = filled
-        rollup = self.rollup
-        rollup.enqueued_one(shard_id, queue_name, task_of_json(payload_json), now)
-        if rollup.due(shard_id):
+        if self.rollup.enqueued_lone(shard_id, queue_name, payload_json, now):
             self._flush(shard)
         return _new_tuple(JobRef, (job_id_of(rowid, shard_id), shard_id, True))
 
