@@ -45,3 +45,24 @@ def test_a_scheduled_job_fallen_due_beside_a_lone_job_is_claimed_by_the_next_cla
         assert len(first) == 1
         assert sorted(job.id for job in first + second) == sorted([scheduled, lone])
         assert queue.claim_jobs("w", 32) == []
+
+
+def test_another_processes_job_is_claimed_within_the_longest_hint_wait_while_this_one_keeps_adding(tmp_path: Path):
+    # Given two processes' queues on one directory, both of whose shards this thread found empty,
+    # then a job the other process added on shard 1
+    clock = FakeClock()
+    data = str(tmp_path / "data")
+    with Queue(shards=2, rate_limit=0, data_dir=data, clock=clock) as ours, \
+            Queue(shards=2, rate_limit=0, data_dir=data, clock=clock) as theirs:
+        assert ours.claim_jobs("w", 4) == []
+        theirs_id = theirs.enqueue({"from": "them"}, shard_key=1)["id"]
+        # When this process keeps adding a job to shard 0 and claiming, every 30 ms
+        claimed = []
+        for i in range(8):
+            clock.advance(0.03)
+            ours.enqueue({"i": i}, shard_key=0)
+            claimed += [job.id for job in ours.claim_jobs("w", 4)]
+        # Then the other process's job was claimed once its shard went unlooked-at for
+        # EMPTY_HINT_MAX (100 ms), and every job of this process too
+        assert theirs_id in claimed[:6]
+        assert len(claimed) + len(ours.claim_jobs("w", 4)) == 9

@@ -400,9 +400,12 @@ class ShardManager(Inspection, FlowControl):
         return rows
 
     def _visit_order(self, empty: list[Hint | None], now: float) -> list[int]:
-        """The shards in random order: first those this thread found empty but this process added
-        jobs to since (a worker woken by an enqueue goes straight to its job's shard, not through
-        looks at shards whose hints merely ran out), those it found empty recently last.
+        """The shards in random order, in four groups: where this thread found none but has not
+        looked for EMPTY_HINT_MAX; where it last found jobs, or found none but this process added
+        jobs since; where it found none and its wait ran out; where it found none recently. A
+        worker woken by an enqueue thus goes straight to its job's shard, not through looks at
+        shards it found empty moments ago, while another process's jobs wait at most
+        EMPTY_HINT_MAX for a thread that keeps finding jobs this process adds elsewhere.
 
         A claim stops at the first shards that fill it, so a busy shard next to empty ones
         serves claims without a look at the empty ones: with one busy shard of six, a
@@ -415,20 +418,21 @@ class ShardManager(Inspection, FlowControl):
         if empty.count(None) == len(empty):  # no shard found empty (a busy queue): no walk
             return list(order)
         filled = self._filled
-        added: list[int] = []
+        overdue: list[int] = []
         first: list[int] = []
+        expired: list[int] = []
         known_empty: list[int] = []
         for s in order:
             hint = empty[s]
-            if hint is None:
+            if hint is None or hint[2] != filled[s]:
                 first.append(s)
-            elif hint[2] != filled[s]:
-                added.append(s)
-            elif hint[0] <= now < hint[0] + hint[1]:
+            elif not hint[0] <= now < hint[0] + EMPTY_HINT_MAX:
+                overdue.append(s)
+            elif now < hint[0] + hint[1]:
                 known_empty.append(s)
             else:
-                first.append(s)
-        return added + first + known_empty if added or known_empty else list(order)
+                expired.append(s)
+        return overdue + first + expired + known_empty if len(first) < len(order) else first
 
     def _promote(self, shard: Shard, now: float) -> None:
         """Move the shard's due scheduled jobs into the run order; at most every PROMOTE_EVERY
