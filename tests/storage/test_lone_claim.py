@@ -3,18 +3,28 @@ and the next claim still finds everything else (other processes' jobs, scheduled
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from queue_max import Queue
 from queue_max._clock import FakeClock
 
 
-def test_a_claim_woken_by_a_lone_enqueue_ends_with_its_job_and_the_next_finds_another_processes(tmp_path: Path):
-    # Given two processes' queues on one directory, both of whose shards this thread found empty
+@contextmanager
+def two_processes(tmp_path: Path) -> Iterator[tuple[Queue, Queue, FakeClock]]:
+    """Two processes' queues on one directory of 2 shards (two Queue objects: two sets of
+    connections and claim notes), on one fake clock."""
     clock = FakeClock()
     data = str(tmp_path / "data")
     with Queue(shards=2, rate_limit=0, data_dir=data, clock=clock) as ours, \
             Queue(shards=2, rate_limit=0, data_dir=data, clock=clock) as theirs:
+        yield ours, theirs, clock
+
+
+def test_a_claim_woken_by_a_lone_enqueue_ends_with_its_job_and_the_next_finds_another_processes(tmp_path: Path):
+    # Given two processes' queues on one directory, both of whose shards this thread found empty
+    with two_processes(tmp_path) as (ours, theirs, clock):
         assert ours.claim_jobs("w", 32) == []
         # ... then three jobs added by the other process on shard 1, and one alone by this one on shard 0
         others = theirs.enqueue_batch([{"payload": {"i": i}, "shard_key": 1} for i in range(3)])["ids"]
@@ -50,10 +60,7 @@ def test_a_scheduled_job_fallen_due_beside_a_lone_job_is_claimed_by_the_next_cla
 def test_another_processes_job_is_claimed_within_the_longest_hint_wait_while_this_one_keeps_adding(tmp_path: Path):
     # Given two processes' queues on one directory, both of whose shards this thread found empty,
     # then a job the other process added on shard 1
-    clock = FakeClock()
-    data = str(tmp_path / "data")
-    with Queue(shards=2, rate_limit=0, data_dir=data, clock=clock) as ours, \
-            Queue(shards=2, rate_limit=0, data_dir=data, clock=clock) as theirs:
+    with two_processes(tmp_path) as (ours, theirs, clock):
         assert ours.claim_jobs("w", 4) == []
         theirs_id = theirs.enqueue({"from": "them"}, shard_key=1)["id"]
         # When this process keeps adding a job to shard 0 and claiming, every 30 ms
