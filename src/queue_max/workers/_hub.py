@@ -47,7 +47,12 @@ log = logging.getLogger("queue_max.workers")
 CHECK_MIN = 0.0005
 CHECK_MAX = 0.01
 # For a second after work last turned up, the back-off stops at CHECK_BUSY: jobs come in streams.
-CHECK_BUSY = 0.002
+# Another process's job waits about half of it before the watcher sees it: 2 ms -> 1 ms took
+# latency_xproc's p50 from 1.56-1.86 ms to 1.21-1.27 ms (`python benchmarks/run.py --only
+# latency_xproc --repeat 3`, alternating, load ~2) for ~0.4 ms more watcher CPU a job at 50
+# jobs/s (a look costs ~45 us: the timed wait's wake-up and one PRAGMA per shard). Idle polling
+# (CHECK_MAX) and drains, where no worker is idle and the watcher sleeps, are unchanged.
+CHECK_BUSY = 0.001
 BUSY_WINDOW = 1.0
 # An idle worker also polls on its own this often (times its poll_interval), in case the
 # watcher is stuck in a slow storage call.
