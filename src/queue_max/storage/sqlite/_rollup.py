@@ -32,6 +32,9 @@ METRICS_RETENTION = 8 * 86400.0
 FLUSH_EVERY = 1.0
 _LABEL_CHARS = 100
 _BOUNDS = [repr(bound) for bound in HISTOGRAM_BUCKETS] + ["+Inf"]
+# bucket i holds the figures x with _LOWER[i] < x <= _UPPER[i] (what bisect_left returns i for)
+_LOWER = (float("-inf"), *HISTOGRAM_BUCKETS)
+_UPPER = (*HISTOGRAM_BUCKETS, float("inf"))
 # how the payload encoder writes a task envelope's start (compact JSON, `__task__` first)
 _MOST_INFLIGHT = 200_000
 _TASK_PREFIX = '{"__task__":"'
@@ -139,6 +142,12 @@ class Rollup:
         # tuple hashed a job (each fact's names are new str objects, their hashes not cached)
         tally: list[Any] = []
         last_queue = last_task = None
+        # each figure's bucket is bisected only when it falls outside the last one's bounds:
+        # a batch's jobs mostly share their duration's and their wait's buckets, and the chained
+        # comparison costs ~70 instructions where bisect_left costs ~810 (callgrind, a loop of
+        # 32 facts per call of this method)
+        d_lo = d_hi = w_lo = w_hi = -1.0
+        d_at = w_at = 0
         for task, started, run_at, queue in facts:
             if started is None:
                 started = now
@@ -152,8 +161,14 @@ class Rollup:
             tally[0] += 1
             tally[1] += duration
             tally[2] += wait
-            tally[3][bisect_left(bounds, duration)] += 1
-            tally[4][bisect_left(bounds, wait)] += 1
+            if not d_lo < duration <= d_hi:
+                d_at = bisect_left(bounds, duration)
+                d_lo, d_hi = _LOWER[d_at], _UPPER[d_at]
+            if not w_lo < wait <= w_hi:
+                w_at = bisect_left(bounds, wait)
+                w_lo, w_hi = _LOWER[w_at], _UPPER[w_at]
+            tally[3][d_at] += 1
+            tally[4][w_at] += 1
         minute = minute_of(now)
         with self._lock:
             pending = self._pending[shard_id]
