@@ -172,14 +172,11 @@ class Rollup:
         minute = minute_of(now)
         with self._lock:
             pending = self._pending[shard_id]
-            for (queue, task), (count, durations, waits, duration_counts, wait_counts) in per_task.items():
-                name = task if isinstance(task, str) else ""
-                figures = [("attempt", outcome, count), ("duration", "sum", durations), ("wait", "sum", waits)]
-                figures += [("duration", _BOUNDS[i], n) for i, n in enumerate(duration_counts) if n]
-                figures += [("wait", _BOUNDS[i], n) for i, n in enumerate(wait_counts) if n]
-                for metric, label, value in figures:
-                    key = (minute, queue, name, metric, label)
-                    pending[key] = pending.get(key, 0.0) + value
+            for (queue, task), (count, *timing) in per_task.items():
+                head = (minute, queue, task if isinstance(task, str) else "")
+                key = (*head, "attempt", outcome)
+                pending[key] = pending.get(key, 0.0) + count
+                _add_timing(pending, head, *timing)
 
     def attempt(self, shard_id: int, fact: Fact, outcome: str, now: float) -> None:
         """The lone ack's case of `attempts`: the attempt counted under its key, and its duration
@@ -238,13 +235,9 @@ class Rollup:
                 key = (minute, queue, task, "enqueued", "")
                 pending[key] = pending.get(key, 0.0) + count
 
-    def enqueued_one(self, shard_id: int, queue: str, task: str, now: float) -> None:
-        """The lone enqueue's case of `enqueued`: one append, summed when the shard is written."""
-        self._enqueues[shard_id].append((int(now // 60) * 60, queue, task))
-
     def enqueued_lone(self, shard_id: int, queue: str, payload_json: str, now: float) -> bool:
-        """`enqueued_one` of a job's JSON text, then `due`: the lone enqueue's one call into the
-        rollup (its task looked up only when the text spells the key). Three calls made one:
+        """The lone enqueue's case of `enqueued`, then `due`: one append, summed when the shard
+        is written (its task looked up only when the text spells the key). Three calls made one:
         /tmp/gil/api.sh TREE enqueue_single 1000 (callgrind) 82.9k -> 81.9k instructions a job."""
         task = task_of_json(payload_json) if '"__task__"' in payload_json else ""
         self._enqueues[shard_id].append((int(now // 60) * 60, queue, task))
@@ -284,13 +277,8 @@ class Rollup:
         for minute, queue, task in enqueues:
             key = (minute, queue, task, "enqueued", "")
             pending[key] = pending.get(key, 0.0) + 1.0
-        for head, (durations, waits, duration_counts, wait_counts) in timings.items():
-            figures = [("duration", "sum", durations), ("wait", "sum", waits)]
-            figures += [("duration", _BOUNDS[i], n) for i, n in enumerate(duration_counts) if n]
-            figures += [("wait", _BOUNDS[i], n) for i, n in enumerate(wait_counts) if n]
-            for metric, label, value in figures:
-                key = (*head, metric, label)
-                pending[key] = pending.get(key, 0.0) + value
+        for head, timing in timings.items():
+            _add_timing(pending, head, *timing)
         return pending
 
     def restore(self, shard_id: int, figures: dict[Key, float]) -> None:
@@ -343,3 +331,15 @@ class MetricsReader:
                 key = (minute, queue, task, metric, label)
                 totals[key] = totals.get(key, 0.0) + value
         return [MetricRow(*key, value) for key, value in sorted(totals.items())]
+
+
+def _add_timing(pending: dict[Key, float], head: tuple[int, str, str], durations: float, waits: float,
+                duration_counts: list[int], wait_counts: list[int]) -> None:
+    """Add one (minute, queue, task)'s summed durations and waits, and their histogram bucket
+    counts, to `pending` under their metric keys."""
+    figures = [("duration", "sum", durations), ("wait", "sum", waits)]
+    figures += [("duration", _BOUNDS[i], n) for i, n in enumerate(duration_counts) if n]
+    figures += [("wait", _BOUNDS[i], n) for i, n in enumerate(wait_counts) if n]
+    for metric, label, value in figures:
+        key = (*head, metric, label)
+        pending[key] = pending.get(key, 0.0) + value
