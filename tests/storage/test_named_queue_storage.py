@@ -27,11 +27,29 @@ def _downgrade(path: Path, version: int, statements: list[str]) -> None:
     conn.close()
 
 
+# schema 6's dead letters, as it created them: no queue name, counted in one number
+V6_DEAD_TALLY = [
+    "CREATE TABLE dead_tally (one INTEGER PRIMARY KEY CHECK (one = 1), n INTEGER NOT NULL)",
+    "INSERT INTO dead_tally(one, n) VALUES (1, (SELECT count(*) FROM dead_letter_queue))",
+    "CREATE TRIGGER dead_tally_insert AFTER INSERT ON dead_letter_queue BEGIN UPDATE dead_tally SET n = n + 1; END",
+    "CREATE TRIGGER dead_tally_delete AFTER DELETE ON dead_letter_queue BEGIN UPDATE dead_tally SET n = n - 1; END",
+]
+
+
+def downgrade_to_v6(path: Path) -> None:
+    """Turn a shard file into the schema-6 layout: dead letters without a queue name, one count."""
+    triggers = [f"DROP TRIGGER dead_tally_{event}" for event in ("insert", "delete", "queue")]
+    _downgrade(path, 6, [*triggers, "DROP TABLE dead_tally", "DROP INDEX dead_letter_queue_name",
+                         "ALTER TABLE dead_letter_queue DROP COLUMN queue_name", *V6_DEAD_TALLY])
+
+
 def downgrade_to_v4(path: Path) -> None:
     """Turn a fresh shard file into the schema-4 layout: no tallies (counts were counted)."""
+    downgrade_to_v6(path)
     drops = [f"DROP {words[1]} {words[2]}" for words in (statement.split() for statement in TALLIES_SCHEMA)
              if words[1] in ("TABLE", "TRIGGER")]
-    _downgrade(path, 4, [*drops, "ALTER TABLE fila DROP COLUMN tallied"])
+    dead = ["DROP TRIGGER dead_tally_insert", "DROP TRIGGER dead_tally_delete", "DROP TABLE dead_tally"]
+    _downgrade(path, 4, [*drops, *dead, "ALTER TABLE fila DROP COLUMN tallied"])
 
 
 def downgrade_to_v3(path: Path) -> None:

@@ -136,10 +136,23 @@ def drop_v6_tallies(schema: str) -> None:
 
 
 def drop_v7_dead_tally(schema: str) -> None:
-    """Undo schema 7: the dead letters' tally rows and triggers."""
+    """Undo schemas 7 and 8: the dead letters' queue names, tally rows and triggers."""
     admin(f"DELETE FROM \"{schema}\".tallies WHERE status = 'dead_letter'")
-    for event in ("insert", "delete", "truncate"):
-        admin(f'DROP FUNCTION "{schema}".tally_dead_{event}() CASCADE')
+    for event in ("insert", "delete", "update", "truncate"):
+        admin(f'DROP FUNCTION IF EXISTS "{schema}".tally_dead_{event}() CASCADE')
+    admin(f'ALTER TABLE "{schema}".dead_letters DROP COLUMN IF EXISTS queue_name')  # its index goes too
+
+
+def drop_v8_dead_queue(schema: str) -> None:
+    """Undo schema 8: dead letters without a queue name, counted as schema 7 did (queue '')."""
+    import psycopg
+
+    from queue_max.storage.postgres._tallies_sql import DEAD_TALLY_SCHEMA
+
+    drop_v7_dead_tally(schema)
+    with psycopg.connect(PG_URL) as conn:  # one transaction: the schema's LOCK needs one
+        for statement in DEAD_TALLY_SCHEMA:
+            conn.execute(statement.format(s=f'"{schema}"'))
 
 
 def test_a_schema_of_version_3_gains_progress_and_cancel_requests_in_place(schema):

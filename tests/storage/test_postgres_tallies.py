@@ -15,7 +15,7 @@ import pytest
 from _pg import PG_URL, require_pg
 from _helpers import run_threads
 from queue_max.models import ErrorInfo, JobStatus, NewJob
-from test_postgres_backend import admin, drop_v6_tallies, drop_v7_dead_tally, open_backend
+from test_postgres_backend import admin, drop_v6_tallies, drop_v7_dead_tally, drop_v8_dead_queue, open_backend
 
 NOW = 1_800_000_000.0
 BAD = ErrorInfo("ValueError", "bad")
@@ -33,9 +33,9 @@ def tallied(schema: str) -> Counter[tuple[str, str]]:
 
 
 def counted(schema: str) -> Counter[tuple[str, str]]:
-    """The jobs per queue and status, and the dead letters as queue '' (as the tallies hold them)."""
+    """The jobs per queue and status, and the dead letters per queue as status 'dead_letter'."""
     rows = admin(f'SELECT queue_name, status, count(*) FROM "{schema}".jobs GROUP BY 1, 2 UNION ALL '
-                 f"SELECT '', 'dead_letter', count(*) FROM \"{schema}\".dead_letters")
+                 f"SELECT queue_name, 'dead_letter', count(*) FROM \"{schema}\".dead_letters GROUP BY 1")
     return Counter({(name, status): int(n) for name, status, n in rows if n})
 
 
@@ -43,7 +43,8 @@ def assert_exact(schema: str, backend: Any, now: float = NOW) -> None:
     """The tallies equal the rows, and so do `counts` and `queue_counts` (due scheduled jobs as pending)."""
     rows = counted(schema)
     assert tallied(schema) == rows
-    dead = rows.pop(("", "dead_letter"), 0)
+    dead_in = {name: rows.pop((name, status)) for name, status in list(rows) if status == "dead_letter"}
+    dead = sum(dead_in.values())
     due = dict(admin(f'SELECT queue_name, count(*) FROM "{schema}".jobs WHERE status = %s AND run_at <= %s '
                      "GROUP BY 1", ("scheduled", now)))
     per_queue = backend.queue_counts(now)
@@ -58,6 +59,9 @@ def assert_exact(schema: str, backend: Any, now: float = NOW) -> None:
         assert totals[key] == sum(per[key] for per in per_queue.values())
     for name in per_queue:
         assert {k: v for k, v in backend.counts(now, queue_name=name).items() if k != "dead_letter"} == per_queue[name]
+    for name in {*per_queue, *dead_in}:
+        assert backend.counts(now, queue_name=name)["dead_letter"] == backend.dlq_count(queue_name=name) \
+            == dead_in.get(name, 0)
     assert backend.count_live() == sum(rows[key] for key in rows if key[1] in ("pending", "scheduled", "processing"))
 
 
@@ -257,6 +261,42 @@ def test_a_populated_version_6_schema_gains_exact_dead_letter_tallies(schema):
         backend.dlq_prune(None)
         assert backend.counts(NOW)["dead_letter"] == 0
         assert_exact(schema, backend)
+    finally:
+        backend.close()
+
+
+def test_a_populated_version_7_schema_keeps_each_dead_letters_queue_and_counts_them_per_queue(schema):
+    from queue_max.storage.postgres import SCHEMA_VERSION
+
+    # Given a schema of version 7 (dead letters counted as one number) holding dead letters of
+    # three queues, buried by workers and by lease recovery, and one whose job row is gone
+    backend = open_backend(schema)
+    backend.enqueue_many([NewJob(f'{{"i": {i}}}', queue_name=name, max_attempts=1 if name == "reports" else 3)
+                          for name, n in (("default", 4), ("mail", 9), ("reports", 5)) for i in range(n)], NOW)
+    for name, n in (("default", 2), ("mail", 7)):
+        for job in backend.claim("w", n, 30.0, NOW, queue=name):
+            backend.bury(job.lease, BAD, NOW)
+    backend.claim("w", 5, 30.0, NOW, queue="reports")
+    assert backend.requeue_expired(NOW + 31, BAD).buried == 5
+    backend.close()
+    orphan = admin(f"SELECT min(job_rowid) FROM \"{schema}\".dead_letters WHERE queue_name = 'mail'")[0][0]
+    admin(f'DELETE FROM "{schema}".jobs WHERE id = %s', (orphan,))
+    drop_v8_dead_queue(schema)
+    admin(f"UPDATE \"{schema}\".meta SET value = '7' WHERE key = 'schema_version'")
+    assert tallied(schema)["", "dead_letter"] == 14  # schema 7's one number
+    # When this version opens it
+    backend = open_backend(schema)
+    try:
+        # Then each dead letter is in its job's queue (the orphan in the default queue, the one
+        # 0.1.1 had) and the counts per queue are exact, and stay so
+        assert backend.version == SCHEMA_VERSION
+        assert_exact(schema, backend)
+        assert {name: backend.dlq_count(queue_name=name) for name in ("default", "mail", "reports")} == \
+            {"default": 3, "mail": 6, "reports": 5}
+        assert backend.dlq_requeue(NOW, queue_name="reports") == 5
+        assert backend.dlq_prune(queue_name="default") == 3
+        assert_exact(schema, backend)
+        assert backend.counts(NOW, queue_name="mail")["dead_letter"] == backend.counts(NOW)["dead_letter"] == 6
     finally:
         backend.close()
 

@@ -26,5 +26,5 @@ def test_a_schema_3_shard_gains_the_progress_columns_and_keeps_its_jobs(tmp_path
         # Then the progress is stored, and the file is at the current schema
         assert (queue.job_progress(job_id).fraction, queue.job_progress(job_id).message) == (0.5, "half")
     conn = sqlite3.connect(data / "shard_0.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     conn.close()

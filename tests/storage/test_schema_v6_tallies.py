@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from test_named_queue_storage import _downgrade
+from test_named_queue_storage import _downgrade, downgrade_to_v6
 from test_tallies import UNCOUNTED, assert_exact, one_shard
 
 from queue_max._clock import FakeClock
@@ -39,6 +39,7 @@ V5_TRIGGERS = [
 
 def downgrade_to_v5(path: Path) -> None:
     """Turn a schema-6 shard file into the schema-5 layout: its triggers, its folded rows."""
+    downgrade_to_v6(path)
     drops = [f"DROP TRIGGER {name}" for name in ("fila_tally_delete", "fila_tally_status", "fila_tally_queue")]
     mark = "(SELECT mark FROM tally_mark)"
     _downgrade(path, 5, [*drops, *V5_TRIGGERS,
@@ -100,7 +101,7 @@ def test_a_schema_5_shard_is_upgraded_with_its_counts_exact(tmp_path: Path):
     with one_shard(data, clock) as queue:
         # Then it is at the current schema, every row is counted once, and later writes count
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         assert conn.execute(UNCOUNTED).fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'fila_tally_insert'").fetchone()[0] == 0
         conn.close()

@@ -137,7 +137,7 @@ def test_a_schema_4_shard_is_tallied_from_its_rows_when_opened(tmp_path: Path):
         assert_exact(queue, data, clock.time())
         assert queue.counts()["processing"] == 1 and queue.counts()["dead_letter"] == 1
     conn = sqlite3.connect(data / "shard_0.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     conn.close()
 
 

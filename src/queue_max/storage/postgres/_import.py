@@ -37,7 +37,8 @@ def import_snapshot(
         if new_id is None:
             continue  # a dead letter whose job was pruned: nothing to requeue it to
         conn.execute(q.import_dead_letter, (new_id, rowid_of(new_id), dumps(entry.payload), entry.error,
-                                            entry.error_type, entry.error_stack, entry.failed_at, entry.attempts))
+                                            entry.error_type, entry.error_stack, entry.failed_at, entry.attempts,
+                                            entry.queue_name))
     for schedule in schedules:
         last_job = schedule.get("last_job_id")
         conn.execute(q.import_schedule, (schedule["name"], schedule["next_run_at"], schedule["last_run_at"],

@@ -91,10 +91,9 @@ class Inspection(Search, Metrics, WorkerRows):
         totals = dict.fromkeys(_COUNT_KEYS, 0)
         if queue_name is None:
             rows = self._rows(self.q.read_tallies, {"now": now})
-            totals["dead_letter"] = sum(int(n) for _, status, n in rows if status == "dead_letter")
         else:
             rows = self._rows(self.q.read_tallies_in, {"now": now, "queue": queue_name})
-            totals["dead_letter"] = self._one(self.q.count_dead_in, (queue_name,))[0]
+        totals["dead_letter"] = sum(int(n) for _, status, n in rows if status == "dead_letter")
         for per in _per_queue(rows).values():
             for key, count in per.items():
                 totals[key] += count
@@ -200,7 +199,7 @@ class Inspection(Search, Metrics, WorkerRows):
                 if completed:
                     conn.execute(self.q.add_counter, ("total_jobs_processed", completed))
             if wanted is None or wanted is JobStatus.FAILED:
-                conn.execute(self.q.purge_dlq_in, (name,))  # before the jobs it finds them by
+                conn.execute(self.q.purge_dlq_in, (name,))
             if wanted is None:
                 removed = conn.execute(self.q.purge_all_in, (name,)).rowcount
             else:
@@ -282,7 +281,7 @@ def _per_queue(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]
     raw: dict[str, dict[str, int]] = {}
     for name, status, count in rows:
         if status == "dead_letter":
-            continue  # the dead letters of every queue (queue ''), read by `counts`
+            continue  # the queue's dead letters, read by `counts`
         per = raw.setdefault(name, {})
         per[status] = per.get(status, 0) + int(count)
     out: dict[str, dict[str, int]] = {}

@@ -59,9 +59,10 @@ class Search:
         self, shard_id: int | None = None, error_type: str | None = None, *, queue_name: str | None = None
     ) -> int:
         self._check_shard(shard_id)
-        if error_type is None and queue_name is None:  # all of them: the tallies know
+        if error_type is None:  # all of them, or one queue's: the tallies know
+            sql, params = (self.q.tally_dead, ()) if queue_name is None else (self.q.tally_dead_in, (queue_name,))
             with self.conn() as conn:
-                return int(conn.execute(self.q.tally_dead).fetchone()[0])  # type: ignore[index]
+                return int(conn.execute(sql, params).fetchone()[0])  # type: ignore[index]
         sql, params = dlq_filter(self.q, self.q.dlq_count, None, error_type, queue_name)
         with self.tx() as conn:
             return int(conn.execute(sql, params).fetchone()[0])  # type: ignore[index]
@@ -98,8 +99,8 @@ def _find_sql(q: Statements, query: JobQuery) -> tuple[str, dict[str, Any]]:
 def dlq_filter(
     q: Statements, select: str, job_ids: list[int] | None, error_type: str | None, queue_name: str | None
 ) -> tuple[str, tuple[Any, ...]]:
-    """`select` over the dead letters, narrowed to `job_ids`, `error_type` and the jobs of
-    `queue_name` if given."""
+    """`select` over the dead letters, narrowed to `job_ids`, `error_type` and the dead letters
+    of `queue_name` (on its index) if given."""
     clauses: list[str] = []
     params: list[Any] = []
     if job_ids is not None:

@@ -10,7 +10,7 @@ from ..sqlite._ids import MAX_SHARDS
 from ..sqlite._rows import NAMED_JOB_COLUMNS
 from ._flow_sql import FLOW_SCHEMA, FlowQ
 from ._metrics_sql import METRICS_SCHEMA, MetricsQ
-from ._tallies_sql import DEAD_TALLY_SCHEMA, TALLIES_SCHEMA, TalliesQ
+from ._tallies_sql import DEAD_PER_QUEUE_SCHEMA, DEAD_TALLY_SCHEMA, TALLIES_SCHEMA, TalliesQ
 from ._workers_sql import WORKERS_SCHEMA, WorkersQ
 
 __all__ = ["FIND_FILTERS", "MIGRATIONS", "SCHEMA_VERSION", "Q", "Statements"]
@@ -112,6 +112,8 @@ MIGRATIONS: dict[int, list[str]] = {
     6: TALLIES_SCHEMA,
     # the dead letters counted by triggers too, so get_stats() counts no rows at all
     7: DEAD_TALLY_SCHEMA,
+    # each dead letter keeps its queue's name, and the dead letters are counted per queue
+    8: DEAD_PER_QUEUE_SCHEMA,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -130,10 +132,6 @@ _ONE_LEASED = "id = %(id)s AND lease_token = %(token)s AND status = 'processing'
 _EXPIRED = "status = 'processing' AND lease_deadline < %(now_srv)s"
 # what an attempt's metrics need from its row: task name, claim time, due time
 _FACTS = "(j.payload::json ->> '__task__'), j.started_at, j.run_at, j.queue_name"
-
-# A dead letter belongs to the queue of its job; one carried over from a 0.1.1 file without its
-# job row has the default queue, the only one 0.1.1 had.
-_DLQ_QUEUE = "coalesce((SELECT j.queue_name FROM {s}.jobs AS j WHERE j.id = job_rowid), 'default')"
 
 
 class Q:
@@ -256,8 +254,8 @@ class Q:
     )
     to_dead_letter = (
         "INSERT INTO {s}.dead_letters (original_job_id, job_rowid, payload, error, error_type, "
-        "error_stack, failed_at, attempts) SELECT " + _JOB_ID + ", id, payload, last_error, error_type, "
-        "error_stack, %(now)s, tentativas FROM {s}.jobs WHERE id = %(id)s"
+        "error_stack, failed_at, attempts, queue_name) SELECT " + _JOB_ID + ", id, payload, last_error, "
+        "error_type, error_stack, %(now)s, tentativas, queue_name FROM {s}.jobs WHERE id = %(id)s"
     )
     log_error = (
         "INSERT INTO {s}.job_errors (job_rowid, attempt, worker_id, error_type, error, error_stack, "
@@ -302,8 +300,8 @@ class Q:
     )
     bury_expired_dlq = (
         "INSERT INTO {s}.dead_letters (original_job_id, job_rowid, payload, error, error_type, "
-        "failed_at, attempts) SELECT " + _JOB_ID + ", id, payload, %(error)s, %(error_type)s, %(now)s, "
-        "tentativas FROM {s}.jobs WHERE id = ANY(%(dead)s::bigint[]) ORDER BY id"
+        "failed_at, attempts, queue_name) SELECT " + _JOB_ID + ", id, payload, %(error)s, %(error_type)s, "
+        "%(now)s, tentativas, queue_name FROM {s}.jobs WHERE id = ANY(%(dead)s::bigint[]) ORDER BY id"
     )
     bury_expired = (
         "UPDATE {s}.jobs SET status = 'failed', completed_at = %(now)s, last_error = %(error)s, "
@@ -345,7 +343,7 @@ class Q:
     # the column order of the SQLite table, so one decoder reads both
     dlq_select = (
         "SELECT id, original_job_id, 0, payload, error, error_type, failed_at, attempts, error_stack, "
-        "job_rowid, " + _DLQ_QUEUE + " FROM {s}.dead_letters"
+        "job_rowid, queue_name FROM {s}.dead_letters"
     )
     dlq_requeue_job = (
         "UPDATE {s}.jobs j SET status = 'pending', tentativas = 0, run_at = %(now)s, "
@@ -382,10 +380,9 @@ class Q:
         "SELECT count(*), count(*) FILTER (WHERE status = 'completed'), array_agg(id) FROM gone"
     )
 
-    # The reading and housekeeping above, narrowed to one named queue (`_in`). Dead letters
-    # belong to the queue of their job.
-    dlq_of_queue = _DLQ_QUEUE + " = %s"
-    count_dead_in = "SELECT count(*) FROM {s}.dead_letters WHERE " + dlq_of_queue
+    # The reading and housekeeping above, narrowed to one named queue (`_in`). A dead letter
+    # keeps its job's queue name.
+    dlq_of_queue = "queue_name = %s"
     oldest_ready_in = (
         "SELECT min(run_at) FROM {s}.jobs WHERE queue_name = %s AND (status = 'pending' OR "
         "status = 'scheduled') AND run_at <= %s"
@@ -410,7 +407,7 @@ class Q:
     )
     import_dead_letter = (
         "INSERT INTO {s}.dead_letters (original_job_id, job_rowid, payload, error, error_type, error_stack, "
-        "failed_at, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        "failed_at, attempts, queue_name) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
     import_schedule = (
         "INSERT INTO {s}.schedules (name, next_run_at, last_run_at, last_job_id) VALUES (%s, %s, %s, %s)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEAD_TALLY_SCHEMA", "TALLIES_SCHEMA", "TalliesQ"]
+__all__ = ["DEAD_PER_QUEUE_SCHEMA", "DEAD_TALLY_SCHEMA", "TALLIES_SCHEMA", "TalliesQ"]
 
 
 def _tally(rows: str) -> str:
@@ -75,6 +75,34 @@ DEAD_TALLY_SCHEMA = [
     "SELECT '', 'dead_letter', 0, count(*) FROM {s}.dead_letters HAVING count(*) > 0",
 ]
 
+# Schema 7 -> 8: a dead letter keeps the name of its job's queue (written at burial; a dead
+# letter carried over from 0.1.1 without its job row is in `default`, the one queue 0.1.1 had),
+# and the dead letters are counted per queue, status 'dead_letter', so the dead letters of one
+# queue are read from the tallies: `dlq_count(queue_name=...)` at 100k dead letters went from
+# ~150 ms (each dead letter's job looked up) to one index range of the tallies (docs/benchmarks.md).
+DEAD_PER_QUEUE_SCHEMA = [
+    "LOCK TABLE {s}.dead_letters IN SHARE ROW EXCLUSIVE MODE",
+    "ALTER TABLE {s}.dead_letters ADD COLUMN queue_name text NOT NULL DEFAULT 'default'",
+    "UPDATE {s}.dead_letters d SET queue_name = j.queue_name FROM {s}.jobs j "
+    "WHERE j.id = d.job_rowid AND j.queue_name <> 'default'",
+    # the dead letters of one queue in `dlq_list`'s order, with their error type (a count by
+    # queue and error type can read this index alone)
+    "CREATE INDEX dead_letters_queue ON {s}.dead_letters (queue_name, failed_at, id) INCLUDE (error_type)",
+    "CREATE OR REPLACE FUNCTION {s}.tally_dead_insert() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    + _tally("SELECT queue_name, 'dead_letter' AS status, 1 AS n FROM new_dead") + " $$",
+    "CREATE OR REPLACE FUNCTION {s}.tally_dead_delete() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    + _tally("SELECT queue_name, 'dead_letter' AS status, -1 AS n FROM old_dead") + " $$",
+    # we never update a dead letter; a caller's own SQL that moves one to another queue is counted
+    "CREATE FUNCTION {s}.tally_dead_update() RETURNS trigger LANGUAGE plpgsql AS $$ " + _tally(
+        "SELECT queue_name, 'dead_letter' AS status, 1 AS n FROM new_dead "
+        "UNION ALL SELECT queue_name, 'dead_letter', -1 FROM old_dead") + " $$",
+    "CREATE TRIGGER tally_dead_update AFTER UPDATE ON {s}.dead_letters REFERENCING OLD TABLE AS old_dead "
+    "NEW TABLE AS new_dead FOR EACH STATEMENT EXECUTE FUNCTION {s}.tally_dead_update()",
+    "DELETE FROM {s}.tallies WHERE status = 'dead_letter'",
+    "INSERT INTO {s}.tallies (queue_name, status, slot, n) "
+    "SELECT queue_name, 'dead_letter', 0, count(*) FROM {s}.dead_letters GROUP BY queue_name",
+]
+
 
 class TalliesQ:
     """Named statement templates of the job tallies."""
@@ -91,8 +119,11 @@ class TalliesQ:
         "GROUP BY queue_name, status UNION ALL SELECT queue_name, 'due', count(*) FROM {s}.jobs "
         "WHERE status = 'scheduled' AND run_at <= %(now)s AND queue_name = %(queue)s GROUP BY queue_name"
     )
-    # the dead letters of every queue, also in `read_tallies` (queue '')
+    # the dead letters of every queue, and of one (also in `read_tallies` and `read_tallies_in`)
     tally_dead = "SELECT coalesce(sum(n), 0)::bigint FROM {s}.tallies WHERE status = 'dead_letter'"
+    tally_dead_in = (
+        "SELECT coalesce(sum(n), 0)::bigint FROM {s}.tallies WHERE queue_name = %s AND status = 'dead_letter'"
+    )
     tally_live = (
         "SELECT coalesce(sum(n), 0)::bigint FROM {s}.tallies WHERE status IN ('pending', 'scheduled', 'processing')"
     )

@@ -186,7 +186,7 @@ class Inspection(Search, MetricsReader, WorkerFiles):
                     completed = conn.execute(Q.count_completed_in, (name,)).fetchone()[0]
                     conn.execute(Q.add_meta, (completed, "total_jobs_processed"))
                 if wanted is None or wanted is JobStatus.FAILED:
-                    conn.execute(Q.purge_dlq_in, (name,))  # before the jobs it finds them by
+                    conn.execute(Q.purge_dlq_in, (name,))
                 if wanted is None:
                     removed += conn.execute(Q.purge_all_in, (name,)).rowcount
                 elif wanted is JobStatus.PENDING:

@@ -48,7 +48,10 @@ class Search:
     def dlq_count(
         self, shard_id: int | None = None, error_type: str | None = None, *, queue_name: str | None = None
     ) -> int:
-        sql, params = dlq_filter(Q.dlq_count, None, error_type, queue_name)
+        if error_type is None:  # all of them, or one queue's: the dead-letter tallies know
+            sql, params = (Q.count_dead, ()) if queue_name is None else (Q.count_dead_in, (queue_name,))
+        else:
+            sql, params = dlq_filter(Q.dlq_count, None, error_type, queue_name)
         return sum(int(shard.read_one(sql, params)[0]) for shard in self._targets(shard_id))
 
     def _dlq_prune_matching(
@@ -108,8 +111,8 @@ def _bounded_read(shard: Shard, sql: str, params: dict[str, Any], deadline: floa
 def dlq_filter(
     select: str, job_ids: set[int] | None, error_type: str | None, queue_name: str | None = None
 ) -> tuple[str, tuple[Any, ...]]:
-    """`select` over the dead-letter table, narrowed to `job_ids`, `error_type` and the jobs of
-    `queue_name` if given."""
+    """`select` over the dead-letter table, narrowed to `job_ids`, `error_type` and the dead
+    letters of `queue_name` (on its index) if given."""
     clauses: list[str] = []
     params: list[Any] = []
     if job_ids is not None:

@@ -24,7 +24,8 @@ from ...errors import (
 )
 from . import _legacy
 from ._errors import translate
-from ._sql import APPLICATION_ID, MIGRATE_2_TO_3, MIGRATE_3_TO_4, MIGRATE_4_TO_5, MIGRATE_5_TO_6, OBSERVABILITY_SCHEMA, SCHEMA, SCHEMA_VERSION, Q
+from ._sql import (APPLICATION_ID, MIGRATE_2_TO_3, MIGRATE_3_TO_4, MIGRATE_4_TO_5, MIGRATE_5_TO_6, MIGRATE_6_TO_7,
+                   OBSERVABILITY_SCHEMA, SCHEMA, SCHEMA_VERSION, Q)
 
 __all__ = ["MIGRATIONS", "Shard", "ShardOptions", "translate"]
 
@@ -37,7 +38,8 @@ _OUR_TRANSACTIONS: dict[str, Any] = (
     {"autocommit": True} if sys.version_info >= (3, 12) else {"isolation_level": None})
 
 # from_version -> statements that bring a shard to from_version + 1 (run in one transaction)
-MIGRATIONS: dict[int, list[str]] = {1: OBSERVABILITY_SCHEMA, 2: MIGRATE_2_TO_3, 3: MIGRATE_3_TO_4, 4: MIGRATE_4_TO_5, 5: MIGRATE_5_TO_6}
+MIGRATIONS: dict[int, list[str]] = {1: OBSERVABILITY_SCHEMA, 2: MIGRATE_2_TO_3, 3: MIGRATE_3_TO_4, 4: MIGRATE_4_TO_5, 5: MIGRATE_5_TO_6,
+                                  6: MIGRATE_6_TO_7}
 
 
 @dataclass(frozen=True, slots=True)
