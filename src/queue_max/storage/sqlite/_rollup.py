@@ -8,11 +8,12 @@ figures; the jobs themselves are never affected."""
 
 from __future__ import annotations
 
-from bisect import bisect_left
 import sqlite3
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from operator import add
 from typing import TYPE_CHECKING, Any
 
 from ..._json import dumps
@@ -94,7 +95,7 @@ class Rollup:
         self._timings: list[dict[tuple[int, str, str], list[Any]]] = [{} for _ in range(shards)]
         self._next_flush = [0.0] * shards
         self._lock = threading.Lock()
-        self._inflight: dict[int, tuple[int, Any, float, float, str]] = {}  # job id -> token, fact
+        self._inflight: dict[int, tuple[int, tuple[Any, ...]]] = {}  # job id -> token, (job id, *fact)
         # lone enqueues append (minute, queue, task) without the lock (list.append is atomic); summed at write
         self._enqueues: list[list[tuple[int, str, str]]] = [[] for _ in range(shards)]
 
@@ -102,8 +103,10 @@ class Rollup:
         inflight = self._inflight
         for job in jobs:
             payload = job[2]
-            inflight[job[0]] = (job[9], payload.get("__task__") if type(payload) is dict else None,
-                                job[11], job[8], job[21])  # lease_token, task, started_ts, run_ts, queue_name
+            # job id -> (lease_token, (job id, task, started_ts, run_ts, queue_name)): `take` hands
+            # out the inner tuple as it is, built here once rather than rebuilt at the ack
+            inflight[job[0]] = (job[9], (job[0], payload.get("__task__") if type(payload) is dict else None,
+                                         job[11], job[8], job[21]))
 
     def take(self, leases: Iterable[Lease]) -> tuple[list[tuple[Any, ...]], list[Lease]]:
         """([(job id, *fact)] of leases this process claimed, the other leases)."""
@@ -111,20 +114,21 @@ class Rollup:
         facts: list[tuple[Any, ...]] = []
         missing: list[Lease] = []
         for lease in leases:
-            fact = pop(lease.job_id, None)
-            if fact is None or fact[0] != lease.token:
-                missing.append(lease)
+            job_id, _shard, token, _worker = lease
+            entry = pop(job_id, None)
+            if entry is not None and entry[0] == token:
+                facts.append(entry[1])
             else:
-                facts.append((lease.job_id, *fact[1:]))
+                missing.append(lease)
         return facts, missing
 
     def take_one(self, lease: Lease) -> tuple[Any, ...] | None:
         """`take` of one lease (a lone ack's): its (task, started_at, run_at, queue), or None when
         this process did not claim it (the ack reads them from the row)."""
-        fact = self._inflight.pop(lease.job_id, None)
-        if fact is None or fact[0] != lease.token:
+        entry = self._inflight.pop(lease.job_id, None)
+        if entry is None or entry[0] != lease.token:
             return None
-        return fact[1:]
+        return entry[1][1:]
 
     def forget(self, leases: Iterable[Lease]) -> None:
         for lease in leases:
@@ -132,51 +136,32 @@ class Rollup:
 
     def attempts(self, shard_id: int, facts: Sequence[Fact], outcome: str, now: float) -> None:
         """Count finished attempts from their facts (grouped by queue and task first: this runs
-        for every ack batch, so it stays a tight loop)."""
-        if len(facts) == 1:
-            self.attempt(shard_id, facts[0], outcome, now)
+        for every ack batch)."""
+        if len(facts) <= 1:
+            if facts:
+                self.attempt(shard_id, facts[0], outcome, now)
             return
-        per_task: dict[tuple[Any, Any], list[Any]] = {}
-        bounds, buckets = HISTOGRAM_BUCKETS, len(_BOUNDS)
-        # a run of facts of one queue and task (the common case) shares its tally without a key
-        # tuple hashed a job (each fact's names are new str objects, their hashes not cached)
-        tally: list[Any] = []
-        last_queue = last_task = None
-        # each figure's bucket is bisected only when it falls outside the last one's bounds:
-        # a batch's jobs mostly share their duration's and their wait's buckets, and the chained
-        # comparison costs ~70 instructions where bisect_left costs ~810 (callgrind, a loop of
-        # 32 facts per call of this method)
-        d_lo = d_hi = w_lo = w_hi = -1.0
-        d_at = w_at = 0
-        for task, started, run_at, queue in facts:
-            if started is None:
-                started = now
-            duration, wait = now - started, started - run_at
-            duration, wait = (duration if duration > 0 else 0.0), (wait if wait > 0 else 0.0)
-            if not tally or queue != last_queue or task != last_task:
-                last_queue, last_task = queue, task
-                tally = per_task.get((queue, task))  # type: ignore[assignment]
-                if tally is None:
-                    tally = per_task[(queue, task)] = [0, 0.0, 0.0, [0] * buckets, [0] * buckets]
-            tally[0] += 1
-            tally[1] += duration
-            tally[2] += wait
-            if not d_lo < duration <= d_hi:
-                d_at = bisect_left(bounds, duration)
-                d_lo, d_hi = _LOWER[d_at], _UPPER[d_at]
-            if not w_lo < wait <= w_hi:
-                w_at = bisect_left(bounds, wait)
-                w_lo, w_hi = _LOWER[w_at], _UPPER[w_at]
-            tally[3][d_at] += 1
-            tally[4][w_at] += 1
+        per_task = _one_kind_tallies(facts, now)
+        if per_task is None:
+            per_task = _tallies(facts, now)
         minute = minute_of(now)
         with self._lock:
             pending = self._pending[shard_id]
+            timings = self._timings[shard_id]
             for (queue, task), (count, *timing) in per_task.items():
                 head = (minute, queue, task if isinstance(task, str) else "")
                 key = (*head, "attempt", outcome)
                 pending[key] = pending.get(key, 0.0) + count
-                _add_timing(pending, head, *timing)
+                # summed into the minute's accumulator, spread into metric keys at `drain`
+                # (as `attempt` does): five keys hashed and summed a batch were ~4 us of it
+                summed = timings.get(head)
+                if summed is None:
+                    timings[head] = timing
+                else:
+                    summed[0] += timing[0]
+                    summed[1] += timing[1]
+                    summed[2] = list(map(add, summed[2], timing[2]))
+                    summed[3] = list(map(add, summed[3], timing[3]))
 
     def attempt(self, shard_id: int, fact: Fact, outcome: str, now: float) -> None:
         """The lone ack's case of `attempts`: the attempt counted under its key, and its duration
@@ -287,6 +272,67 @@ class Rollup:
             for key, value in figures.items():
                 pending[key] = pending.get(key, 0.0) + value
 
+
+def _tallies(facts: Sequence[Fact], now: float) -> dict[tuple[Any, Any], list[Any]]:
+    """(queue, task) -> [attempts, summed durations, summed waits, duration bucket counts, wait
+    bucket counts] of `facts`, whatever their queues and tasks (a tight loop a fact)."""
+    per_task: dict[tuple[Any, Any], list[Any]] = {}
+    bounds, buckets = HISTOGRAM_BUCKETS, len(_BOUNDS)
+    # a run of facts of one queue and task (the common case) shares its tally without a key
+    # tuple hashed a job (each fact's names are new str objects, their hashes not cached)
+    tally: list[Any] = []
+    last_queue = last_task = None
+    # each figure's bucket is bisected only when it falls outside the last one's bounds:
+    # a batch's jobs mostly share their duration's and their wait's buckets, and the chained
+    # comparison costs ~70 instructions where bisect_left costs ~810 (callgrind, a loop of
+    # 32 facts per call of this method)
+    d_lo = d_hi = w_lo = w_hi = -1.0
+    d_at = w_at = 0
+    for task, started, run_at, queue in facts:
+        if started is None:
+            started = now
+        duration, wait = now - started, started - run_at
+        duration, wait = (duration if duration > 0 else 0.0), (wait if wait > 0 else 0.0)
+        if not tally or queue != last_queue or task != last_task:
+            last_queue, last_task = queue, task
+            tally = per_task.get((queue, task))  # type: ignore[assignment]
+            if tally is None:
+                tally = per_task[(queue, task)] = [0, 0.0, 0.0, [0] * buckets, [0] * buckets]
+        tally[0] += 1
+        tally[1] += duration
+        tally[2] += wait
+        if not d_lo < duration <= d_hi:
+            d_at = bisect_left(bounds, duration)
+            d_lo, d_hi = _LOWER[d_at], _UPPER[d_at]
+        if not w_lo < wait <= w_hi:
+            w_at = bisect_left(bounds, wait)
+            w_lo, w_hi = _LOWER[w_at], _UPPER[w_at]
+        tally[3][d_at] += 1
+        tally[4][w_at] += 1
+    return per_task
+
+
+def _one_kind_tallies(facts: Sequence[Fact], now: float) -> dict[tuple[Any, Any], list[Any]] | None:
+    """`_tallies` of facts that are all alike (one queue, one task, one claim time, one due
+    time: a grouped ack of the jobs one claim took from one batch enqueue, the common case),
+    told by one pass of C comparisons over the list (`list.count`) instead of a loop step a
+    fact; None for any other facts. The sums are products (equal to the loop's up to rounding).
+    Rollup.attempts over batches of 32 such facts (callgrind, 32k vs 64k facts), with the
+    accumulator per minute, queue and task that `attempts` now adds to: 4.77k -> 1.39k
+    instructions a fact."""
+    first = facts[0]
+    if facts.count(first) != len(facts):
+        return None
+    task, started, run_at, queue = first
+    if started is None:
+        started = now
+    count = len(facts)
+    duration, wait = now - started, started - run_at
+    duration, wait = (duration if duration > 0 else 0.0), (wait if wait > 0 else 0.0)
+    duration_counts, wait_counts = [0] * len(_BOUNDS), [0] * len(_BOUNDS)
+    duration_counts[bisect_left(HISTOGRAM_BUCKETS, duration)] = count
+    wait_counts[bisect_left(HISTOGRAM_BUCKETS, wait)] = count
+    return {(queue, task): [count, duration * count, wait * count, duration_counts, wait_counts]}
 
 def ack_facts(conn: sqlite3.Connection, shard_id: int, leases: Sequence[Lease]) -> list[tuple[Any, ...]]:
     """(job id, *fact) of the processing rows of leases about to be acked."""
