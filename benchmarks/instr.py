@@ -7,6 +7,8 @@
     python benchmarks/instr.py --scheduled 100000 --n 10 cleanup_1s      # per maintenance cleanup pass
     python benchmarks/instr.py --n 1000 lone                             # one job enqueued, run, repeat
     python benchmarks/instr.py --n 1000 lone_4w                          # the same, four idle workers
+    python benchmarks/instr.py drain_pinned                              # drain with batches pinned
+    python benchmarks/instr.py --workers 1 --worker-thread drain_pinned  # its one worker thread alone
 
 Timings on a shared 2-core machine move by 2-4x with the load; instruction counts do not.  Each
 workload runs twice under ``valgrind --tool=callgrind`` in a fresh process and data directory,
@@ -37,7 +39,8 @@ sys.path.insert(0, str(HERE))
 from _refenv import REPO_ROOT, ours  # noqa: E402
 
 WORKLOADS = ("enqueue", "delay", "claim_ack", "claim_ack_1s", "pop_complete", "drain", "drain_1s",
-             "task_drain", "ceiling_drain", "cleanup_1s", "ceiling_enqueue", "stats", "lone", "lone_4w")
+             "task_drain", "ceiling_drain", "cleanup_1s", "ceiling_enqueue", "stats", "lone", "lone_4w",
+             "drain_pinned")
 _STATEMENTS = [0]
 _PATH = [0]  # lone workloads: statements from each enqueue call to its handler's start, summed
 
@@ -89,6 +92,24 @@ def _drain(queue: Any, n: int, handler: Any, seen: list[int]) -> None:
         worker.stop(10)
 
 
+def _drain_pinned(queue: Any, n: int, handler: Any, seen: list[int], done: threading.Event) -> None:
+    """`_drain` with what the machine's speed decides pinned, so a count does not follow the
+    load: 32-job claims (the batch target and hoard limit out of reach), acks in groups of 32
+    (or at the batch's end), and the main thread waiting on an event instead of polling."""
+    from queue_max import Worker
+    from queue_max.workers import _runner
+
+    _runner.BATCH_TARGET = _runner.HOARD_LIMIT = 1e9
+    count = int(os.environ.get("INSTR_WORKERS", "4"))
+    workers = [Worker(f"instr-{k}", handler, queue, poll_interval=0.01, prefetch=32, ack_interval=1e6)
+               for k in range(count)]
+    for worker in workers:
+        worker.start()
+    done.wait(600)
+    for worker in workers:
+        worker.stop(10)
+
+
 def _lone(queue: Any, n: int, workers: int = 1) -> None:
     """`workers` running Workers on the queue's shards; enqueue one job with `Queue.enqueue` once
     they are all idle (parked on their hub), wait until its handler ran, repeat `n` times: the
@@ -134,14 +155,16 @@ def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[s
     queue = Queue(shards=shards, rate_limit=0, data_dir=str(data))
     _fill(queue, depth)
     _fill(queue, scheduled, 3600.0)
-    seen, lock = [0], threading.Lock()
+    seen, lock, done = [0], threading.Lock(), threading.Event()
 
     def hit(_payload: Any = None) -> None:
         with lock:
             seen[0] += 1
+            if seen[0] >= n:
+                done.set()
 
     counted = task(name="instr_counted", queue=queue)(lambda i: hit())
-    if name in ("claim_ack", "claim_ack_1s", "pop_complete", "drain", "drain_1s"):
+    if name in ("claim_ack", "claim_ack_1s", "pop_complete", "drain", "drain_1s", "drain_pinned"):
         queue.enqueue_batch([{"payload": {"i": i}} for i in range(n)])
     elif name == "task_drain":
         counted.map(range(n))
@@ -166,6 +189,8 @@ def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[s
             queue.complete_job(job)
     elif name in ("drain", "drain_1s"):
         _drain(queue, n, hit, seen)
+    elif name == "drain_pinned":
+        _drain_pinned(queue, n, hit, seen, done)
     elif name == "task_drain":
         _drain(queue, n, None, seen)
     elif name == "lone":
@@ -220,9 +245,12 @@ def _child(args: argparse.Namespace) -> int:
     return 0
 
 
-def _measure(name: str, n: int, depth: int, statements: bool, scheduled: int = 0) -> tuple[float, float | None]:
+def _measure(name: str, n: int, depth: int, statements: bool, scheduled: int = 0,
+             worker_thread: bool = False) -> tuple[float, float | None]:
     """Per job: instructions or statements, and for a lone workload's statements those from the
-    enqueue call to the handler's start (else None)."""
+    enqueue call to the handler's start (else None). `worker_thread`: the instructions of the
+    busiest thread but the main one (with one worker thread, its runner: the count then leaves
+    out the watcher, heartbeat and main threads, whose work follows the wall clock)."""
     side = ours()
     runs = []
     for count in ((n,) if statements else (n, 2 * n)):
@@ -232,7 +260,8 @@ def _measure(name: str, n: int, depth: int, statements: bool, scheduled: int = 0
             if statements:
                 cmd.append("--count-statements")
             else:
-                cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", *cmd]
+                cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
+                       *(["--separate-threads=yes"] if worker_thread else []), *cmd]
             done = subprocess.run(cmd, env=side.env, capture_output=True, text=True, check=False)
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             if not lines:
@@ -241,11 +270,30 @@ def _measure(name: str, n: int, depth: int, statements: bool, scheduled: int = 0
                 result = json.loads(lines[-1])
                 path = result.get("path")
                 return result["statements"] / n, None if path is None else path / n
+            if worker_thread:
+                runs.append(_busiest_thread(Path(tmp)))
+                continue
             found = re.search(r"Collected : (\d+)", done.stderr)
             if found is None:
                 raise SystemExit(f"{name}: no callgrind summary in {done.stderr[-500:]}")
             runs.append(int(found.group(1)))
     return (runs[1] - runs[0]) / n, None
+
+
+def _busiest_thread(out_dir: Path) -> int:
+    """The instructions of the busiest thread but the first (main) one, from callgrind's
+    per-thread files (`cg.out-01`, `cg.out-02`, ...)."""
+    totals = []
+    for path in out_dir.glob("cg.out-*"):
+        if path.name.endswith("-01"):
+            continue
+        for line in path.read_text().splitlines():
+            if line.startswith("summary:"):
+                totals.append(int(line.split()[1]))
+                break
+    if not totals:
+        raise SystemExit(f"no per-thread callgrind files in {out_dir}")
+    return max(totals)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--depth", type=int, default=0, help="pending jobs filled in before measuring")
     p.add_argument("--scheduled", type=int, default=0, help="jobs due in an hour filled in before measuring")
     p.add_argument("--statements", action="store_true", help="SQL statements per job instead")
+    p.add_argument("--workers", type=int, default=4, help="drain_pinned: worker threads")
+    p.add_argument("--worker-thread", action="store_true",
+                   help="instructions of the busiest thread but the main one (use with --workers 1)")
     p.add_argument("--child")
     p.add_argument("--count-statements", action="store_true")
     p.add_argument("--data-dir")
@@ -262,9 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return _child(args)
     (REPO_ROOT / ".bench").mkdir(exist_ok=True)
+    os.environ["INSTR_WORKERS"] = str(args.workers)  # read by the child (drain_pinned)
     unit = "statements/job" if args.statements else "instructions/job"
     for name in args.workloads or WORKLOADS:
-        value, path = _measure(name, args.n, args.depth, args.statements, args.scheduled)
+        value, path = _measure(name, args.n, args.depth, args.statements, args.scheduled, args.worker_thread)
         extra = f", scheduled={args.scheduled}" if args.scheduled else ""
         extra += "" if path is None else f"; {path:.1f} of them from the enqueue call to the handler's start"
         print(f"{name:14} {value:12,.1f} {unit} (n={args.n}, depth={args.depth}{extra})", flush=True)
