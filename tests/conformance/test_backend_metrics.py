@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from queue_max._json import dumps
 from queue_max.models import ErrorInfo, NewJob
 from queue_max.storage.base import Backend
 from queue_max.storage.sqlite import ShardManager
@@ -46,6 +47,31 @@ def test_a_bulk_batch_counts_each_task_and_any_other_payload_as_no_task(backend)
     got = figures(backend)
     assert got[("mail", "enqueued", "")] == 3 and got[("pdf", "enqueued", "")] == 1
     assert got[("", "enqueued", "")] == 4
+
+
+def test_lone_enqueues_count_each_jobs_own_minute_queue_and_task(backend):
+    # Given lone enqueues whose minute, queue or task changes from one job to the next (the
+    # clock going back a minute too), with task names spelled with escapes, a name that starts
+    # like the one before, `__task__` values that are not names and a task key not first
+    def text(payload: dict[str, object]) -> str:
+        return dumps(payload)  # the compact text `Queue.enqueue` stores
+
+    mail, mailer = text({"__task__": "mail", "args": [1], "kwargs": {}}), text({"__task__": "mailer"})
+    accented, not_a_name = text({"__task__": "caf\u00e9", "args": []}), text({"__task__": 7})
+    later_key, plain = text({"x": 1, "__task__": "pdf"}), text({"i": 1})
+    lone = [(0, "default", plain), (0, "default", plain), (0, "default", mail), (0, "default", mail),
+            (0, "emails", mail), (0, "default", plain), (60, "default", plain), (30, "default", plain),
+            (60, "default", accented), (60, "default", accented), (60, "default", mail), (60, "default", mailer),
+            (60, "default", not_a_name), (60, "default", plain), (60, "emails", later_key), (120, "emails", later_key)]
+    # When each is enqueued alone
+    for offset, queue, payload_json in lone:
+        backend.enqueue_many([NewJob(payload_json, queue_name=queue)], NOW + offset)
+    # Then every (minute, queue, task) counts its own jobs, no more, no fewer
+    got = {(row.minute - int(NOW), row.queue, row.task): row.value
+           for row in backend.event_metrics(since=0, name="enqueued")}
+    assert got == {(0, "default", ""): 4, (0, "default", "mail"): 2, (0, "emails", "mail"): 1,
+                   (60, "default", ""): 3, (60, "default", "caf\u00e9"): 2, (60, "default", "mail"): 1,
+                   (60, "default", "mailer"): 1, (60, "emails", "pdf"): 1, (120, "emails", "pdf"): 1}
 
 
 def test_acks_count_completed_attempts_with_duration_and_wait_histograms(backend):
