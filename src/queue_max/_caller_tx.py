@@ -15,10 +15,15 @@ from typing import Any
 from .errors import ConfigError
 from .storage.base import Backend, Transactional
 
-__all__ = ["caller_connection", "caller_transaction", "transactional"]
+__all__ = ["caller_connection", "caller_transaction", "inside_block", "transactional"]
 
 # (id of the queue, the caller's connection) of the innermost `queue.transaction(...)` block
 _CURRENT: ContextVar[tuple[int, Any] | None] = ContextVar("queue_max_caller_transaction", default=None)
+
+# (id of the queue, connection) of the innermost `queue.transaction(...)` block, or None: the
+# context variable's own C `get`, so the lone enqueue's check that no block is open costs no
+# Python frame (`caller_connection` finds the block's connection when one is).
+inside_block = _CURRENT.get
 
 
 def transactional(backend: Backend, what: str, location: str) -> Transactional:

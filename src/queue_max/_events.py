@@ -52,6 +52,9 @@ class Emitter:
     def __init__(self) -> None:
         # event -> [(callback, called with keyword arguments?)]
         self._listeners: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
+        # the events that have a listener: a caller on a hot path tests `event in emitter.heard`
+        # before it calls `emit` (the call is most of what an unheard event costs)
+        self.heard: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -64,12 +67,14 @@ class Emitter:
         with self._lock:
             # copy-on-write so emit() can read without the lock
             self._listeners = {**self._listeners, event: [*self._listeners.get(event, ()), listener]}
+            self.heard = self.heard | {event}
         return callback
 
     def off(self, event: str, callback: Callable[..., Any]) -> None:
         with self._lock:
             remaining = [pair for pair in self._listeners.get(event, ()) if pair[0] is not callback]
             self._listeners = {**self._listeners, event: remaining}
+            self.heard = frozenset(name for name, listeners in self._listeners.items() if listeners)
 
     def has(self, event: str) -> bool:
         return bool(self._listeners.get(event)) and not self._depth()

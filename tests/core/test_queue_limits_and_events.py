@@ -115,6 +115,31 @@ def test_a_dedupe_hit_writes_nothing_and_emits_no_enqueued_event(queue):
     assert seen == [first]
 
 
+def test_a_listener_hears_the_lone_enqueues_made_while_it_is_on_and_only_those(queue):
+    # Given a queue that enqueued with nobody listening
+    seen, other = [], []
+    queue.enqueue({"before": 1})
+
+    def listener(job_id, shard_id):
+        seen.append(job_id)
+
+    def joiner(job_id, shard_id):
+        other.append(job_id)
+
+    # When a listener comes, another joins and leaves, and the first one leaves
+    queue.on("job_enqueued", listener)
+    heard = queue.enqueue({"heard": 1})["id"]
+    queue.on("job_enqueued", joiner)
+    both = queue.enqueue({"both": 1})["id"]
+    queue.off("job_enqueued", joiner)
+    also = queue.enqueue({"also": 1})["id"]
+    queue.off("job_enqueued", listener)
+    queue.enqueue({"after": 1})
+    # Then each heard exactly the enqueues made while it was on
+    assert seen == [heard, both, also]
+    assert other == [both]
+
+
 def test_a_failing_listener_never_breaks_the_queue(queue, caplog):
     queue.on("job_enqueued", lambda job_id, shard_id: 1 / 0)
     assert queue.enqueue({"x": 1})["id"]
