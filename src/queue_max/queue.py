@@ -193,7 +193,7 @@ class Queue:
         job = _new_tuple(NewJob, (encode_payload(payload, self.options.max_payload_bytes), *self._plain_job))
         if self.connection_source is not None or inside_block() is not None or tracing.active():
             return self._enqueue_job(job, now, None, None)
-        ref = self.backend.enqueue_many((job,), now)[0]
+        ref = self.backend.enqueue_one(job, now)
         self._waiting.notify(1)  # _after_enqueue(1), inlined
         if self.options.alert_threshold and self.events.has("alert"):
             self._check_backlog()
@@ -208,7 +208,7 @@ class Queue:
         elif tracing.active():
             ref = self._traced_enqueue([job], now)[0]
         else:
-            ref = self.backend.enqueue_many((job,), now)[0]
+            ref = self.backend.enqueue_one(job, now)
         if ref.created:
             self._after_enqueue(1)
             self.events.emit("job_enqueued", ref.id, ref.shard_id)

@@ -36,6 +36,24 @@ def test_enqueued_jobs_get_unique_ids_that_name_their_shard(backend):
         assert backend.get(ref.id).payload["i"] == refs.index(ref)
 
 
+def test_a_lone_enqueue_stores_its_job_as_a_batch_of_one_would(backend):
+    # Given jobs enqueued alone: a plain one, a scheduled one in a named queue with a priority,
+    # and two with one dedupe key
+    plain = backend.enqueue_one(NewJob('{"i": 1}'), NOW)
+    later = backend.enqueue_one(NewJob('{"i": 2}', priority=3, run_at=NOW + 60, queue_name="mail"), NOW)
+    first = backend.enqueue_one(NewJob('{"i": 3}', dedupe_key="k"), NOW)
+    again = backend.enqueue_one(NewJob('{"i": 4}', dedupe_key="k"), NOW)
+    # Then each got a ref naming its shard, the duplicate the live job's, and each job its options
+    assert plain.created and later.created and first.created and not again.created
+    assert again.id == first.id and len({plain.id, later.id, first.id}) == 3
+    for ref in (plain, later, first):
+        assert backend.shard_of(ref.id) == ref.shard_id
+    stored = backend.get(later.id)
+    assert stored is not None and stored.payload == {"i": 2} and stored.priority_int == 3
+    assert stored.run_ts == NOW + 60 and stored.queue_name == "mail"
+    assert sorted(job.payload["i"] for job in drain(backend)) == [1, 3]
+
+
 def test_claim_hands_each_job_to_one_worker_with_a_fresh_lease(backend):
     backend.enqueue_many(jobs(20), NOW)
     first = backend.claim("a", 20, LEASE, NOW)

@@ -228,6 +228,11 @@ class Backend(Inspector, Protocol):
         """Store every job or none of them; refs come back in input order."""
         ...
 
+    def enqueue_one(self, job: NewJob, now: float) -> JobRef:
+        """`enqueue_many((job,), now)[0]`: the lone enqueue (`Queue.enqueue`, `task.delay()`),
+        without the batch's sequence around it."""
+        ...
+
     def enqueue_payloads(
         self, payloads: Sequence[dict[str, Any]], max_attempts: int, now: float, max_payload_bytes: int
     ) -> list[int]:

@@ -111,6 +111,26 @@ class PostgresBackend(Inspection, FlowControl):
     def enqueue_many(self, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
         return self.enqueue_in(None, jobs, now)
 
+    def enqueue_one(self, job: NewJob, now: float) -> JobRef:
+        """One job in a transaction of its own: one INSERT (with its NOTIFY when due and not
+        debounced); a job with a dedupe key or trace goes through `enqueue_many`."""
+        if job.dedupe_key is not None or job.trace is not None:
+            return self.enqueue_many((job,), now)[0]
+        run_at = now if job.run_at is None else job.run_at
+        notify = run_at <= now and self.notifier.due()
+        params = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
+                  "pending" if run_at <= now else "scheduled", job.queue_name, job.concurrency_key)
+        with self.conn() as conn:
+            self._flush_metrics(conn)
+            if notify:
+                row = conn.execute(self.q.insert_one_notify, (*params, self.channel)).fetchone()
+            else:
+                row = conn.execute(self.q.insert_one, params).fetchone()
+        assert row is not None
+        self._commits += 1
+        self.rollup.enqueued(0, ((job.queue_name, task_of_json(job.payload_json)),), now)
+        return _new(JobRef, (job_id_of(row[0], 0), 0, True))
+
     def enqueue_in(self, connection: psycopg.Connection[Any] | None, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
         """Store jobs in the caller's open transaction on `connection` (or in our own when None)."""
         if not jobs:
@@ -129,22 +149,9 @@ class PostgresBackend(Inspection, FlowControl):
             # counted now, in this process's figures: a caller that rolls back leaves them counted
             self._count_enqueued(jobs, refs, now)
             return refs
-        notify = due and self.notifier.due()
         if len(jobs) == 1 and jobs[0].dedupe_key is None and jobs[0].trace is None:
-            job = jobs[0]
-            run_at = now if job.run_at is None else job.run_at
-            params = (job.shard_key, job.payload_json, job.priority, job.max_attempts, now, run_at,
-                      "pending" if run_at <= now else "scheduled", job.queue_name, job.concurrency_key)
-            with self.conn() as conn:
-                self._flush_metrics(conn)
-                if notify:
-                    row = conn.execute(self.q.insert_one_notify, (*params, self.channel)).fetchone()
-                else:
-                    row = conn.execute(self.q.insert_one, params).fetchone()
-            assert row is not None
-            self._commits += 1
-            self.rollup.enqueued(0, ((job.queue_name, task_of_json(job.payload_json)),), now)
-            return [_new(JobRef, (job_id_of(row[0], 0), 0, True))]
+            return [self.enqueue_one(jobs[0], now)]
+        notify = due and self.notifier.due()
         with self.tx() as conn:
             refs = insert_jobs(conn, self.q, jobs, now, self.channel if notify else None)
             self._flush_metrics(conn)
