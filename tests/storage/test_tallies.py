@@ -187,6 +187,33 @@ def test_lone_enqueues_are_counted_before_any_fold_and_their_leases_still_recove
         conn.close()
 
 
+def test_a_fold_counts_a_tail_whose_rows_differ_from_the_newest_one_by_queue_or_status(tmp_path: Path):
+    # Given uncounted lone enqueues whose newest row shares its queue and status with only some
+    # of the others: another queue's job among them, then the oldest claimed alone
+    clock = FakeClock()
+    data = tmp_path / "data"
+    with one_shard(data, clock) as queue:
+        queue.enqueue({"first": 1})  # (its metrics write folds it in at once)
+        for queue_name in ("default", "mail", "default", "default"):
+            queue.enqueue({"q": queue_name}, queue_name=queue_name)
+        conn = sqlite3.connect(data / "shard_0.db")
+        assert conn.execute(UNCOUNTED).fetchone()[0] == 4
+        assert_exact(queue, data, clock.time())
+        # When a batch folds the tail into the tallies, before and after a lone claim in it
+        queue.enqueue_batch([{"payload": {"batch": 1}}])
+        assert conn.execute(UNCOUNTED).fetchone()[0] == 0
+        assert_exact(queue, data, clock.time())
+        for i in range(3):
+            queue.enqueue({"i": i})
+        assert queue.pop_job("w", queues=["default"]) is not None
+        queue.enqueue_batch([{"payload": {"batch": 2}}])
+        # Then every job is counted once, under its own queue and status
+        assert conn.execute(UNCOUNTED).fetchone()[0] == 0
+        assert_exact(queue, data, clock.time())
+        assert queue.queue_stats()["mail"]["pending"] == 1 and queue.counts()["processing"] == 1
+        conn.close()
+
+
 def test_a_batch_claim_and_a_grouped_ack_count_even_when_the_queues_tallies_row_was_removed(tmp_path: Path):
     # Given one shard with five jobs of queue "q", whose tallies row is then removed by hand
     clock = FakeClock()

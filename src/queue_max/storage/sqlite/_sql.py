@@ -673,9 +673,14 @@ class Q:
     # tallies (the mark then moves to the id floor, which the floor raise puts at or above max(id))
     tail_counts = f"SELECT queue_name, status, count(*) FROM fila WHERE {_TAIL} GROUP BY queue_name, status"
     tail_waiting = "SELECT (SELECT mark FROM tally_mark) < coalesce((SELECT max(id) FROM fila), 0)"
-    # the tail's first and last queue name and status and its size: one pass, no sort (see
-    # `_tally.fold_tail`)
-    tail_span = f"SELECT min(queue_name), max(queue_name), min(status), max(status), count(*) FROM fila WHERE {_TAIL}"
+    # the newest row's queue name and status, the tail's size, and how many of its rows share
+    # that queue and status: one pass, no sort (see `_tally.fold_tail`)
+    tail_span = (
+        "SELECT newest.queue_name, newest.status, count(*), "
+        "count(CASE WHEN fila.queue_name = newest.queue_name AND fila.status = newest.status THEN 1 END) "
+        "FROM (SELECT queue_name, status FROM fila WHERE id = (SELECT max(id) FROM fila)) AS newest, fila "
+        f"WHERE {_TAIL}"  # `newest` has no id nor tallied: these are the scanned row's
+    )
     fold_tail = (
         f"INSERT INTO tallies(queue_name, {_TALLY_COLUMNS}) SELECT queue_name, {_TALLY_COUNTS} "
         f"FROM fila WHERE {_TAIL} GROUP BY queue_name ON CONFLICT(queue_name) DO UPDATE SET {_TALLY_ADD}"
