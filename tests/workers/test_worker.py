@@ -458,6 +458,23 @@ def test_an_idle_worker_wakes_when_a_scheduled_job_falls_due_not_at_its_next_pol
     assert queue.next_due() is None
 
 
+def test_a_wake_up_that_finds_nothing_keeps_the_next_due_time(make_queue, running):
+    # Given an idle worker that polls only every 60 s, and a job scheduled 1 s ahead by another
+    # process (its own Queue object: no in-process wake-up), seen by the worker's watcher
+    queue = make_queue(shards=2)
+    ran = threading.Event()
+    worker = Worker("sleeper", lambda payload: ran.set(), queue, poll_interval=60.0)
+    running(worker)
+    time.sleep(0.2)
+    make_queue(shards=2).enqueue({"n": 1}, delay=1.0)
+    time.sleep(0.3)
+    # When the worker is woken with nothing ready (its watcher sleeps while no worker is idle,
+    # and no commit follows that would make it read the due time again)
+    worker._hub.kick()
+    # Then the job still runs when it falls due, not at the next 60 s poll
+    assert ran.wait(5)
+
+
 def test_next_due_is_the_earliest_scheduled_job(queue, clock):
     assert queue.next_due() is None
     queue.enqueue({"n": 1}, delay=30)

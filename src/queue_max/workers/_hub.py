@@ -191,7 +191,10 @@ class Hub:
         while not self._closing.is_set():
             if not self._idle:
                 self._park()
-                delay, next_poll = CHECK_MIN, clock() + self.poll_interval
+                # keep a due time read before parking: the change token it came with is already
+                # `last`, so no read after this would find it again, and a job falling due
+                # meanwhile would wait for the poll interval (up to 10x it, for a long interval)
+                delay, next_poll = CHECK_MIN, min(next_poll, clock() + self.poll_interval)
                 continue
             timeout = max(0.0, min(delay, next_poll - clock()))
             gen = self.gen
