@@ -56,14 +56,14 @@ def enqueue_single(engine: Engine, args: argparse.Namespace) -> Result:
 
 def enqueue_batch(engine: Engine, args: argparse.Namespace) -> Result:
     t0 = time.perf_counter()
-    _fill(engine, args.n)
+    _fill(engine, args.n, args.chunk)
     seconds = time.perf_counter() - t0
     return {"jobs": args.n, "seconds": seconds, "rate": rate(args.n, seconds)}
 
 
-def _fill(engine: Engine, n: int) -> None:
-    for lo in range(0, n, CHUNK):
-        engine.enqueue_many([{"i": i} for i in range(lo, min(n, lo + CHUNK))])
+def _fill(engine: Engine, n: int, chunk: int = CHUNK) -> None:
+    for lo in range(0, n, chunk):
+        engine.enqueue_many([{"i": i} for i in range(lo, min(n, lo + chunk))])
 
 
 def _drain(engine: Engine, args: argparse.Namespace, counter: Counter, handler: Any) -> Result:
@@ -80,7 +80,7 @@ def _drain(engine: Engine, args: argparse.Namespace, counter: Counter, handler: 
 
 def drain(engine: Engine, args: argparse.Namespace) -> Result:
     """Threads drain n pre-enqueued jobs; timed from start to the n-th handler run."""
-    _fill(engine, args.n)
+    _fill(engine, args.n, args.chunk)
     counter = Counter(args.n)
     return _drain(engine, args, counter, counter.hit)
 
@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--shards", type=int, default=6)
     p.add_argument("--durable", action="store_true")
+    p.add_argument("--chunk", type=int, default=CHUNK, help="jobs a batch enqueue call (each lands on one shard)")
     p.add_argument("--time-cap", type=float, default=120.0)
     args = p.parse_args(argv)
     head = {"engine": args.engine, "workload": args.workload, "n": args.n, "durable": args.durable}
