@@ -134,7 +134,9 @@ def test_an_async_job_whose_lease_is_lost_is_cancelled(short_leases):
             cancelled.set()
             raise
 
-    worker = AsyncWorker("a", handler, queue, poll_interval=0.05)
+    # one slot: while the job runs the worker claims nothing, so the released job goes to "fresh"
+    # (with free slots the worker itself could claim it back first)
+    worker = AsyncWorker("a", handler, queue, poll_interval=0.05, concurrency=1)
     with worker_running(worker):
         assert wait_until(lambda: worker.get_current_job() is not None)
         queue.backend.release([queue.get_job(job_id).lease], queue.clock.time())
