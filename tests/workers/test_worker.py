@@ -465,9 +465,9 @@ def test_a_wake_up_that_finds_nothing_keeps_the_next_due_time(make_queue, runnin
     ran = threading.Event()
     worker = Worker("sleeper", lambda payload: ran.set(), queue, poll_interval=60.0)
     running(worker)
-    time.sleep(0.2)
+    assert wait_until(lambda: worker._hub is not None and worker._hub._idle, timeout=5)  # idle
     make_queue(shards=2).enqueue({"n": 1}, delay=1.0)
-    time.sleep(0.3)
+    time.sleep(0.3)  # the watcher's next look (every 0.5-10 ms) reads the due time: no hook tells when
     # When the worker is woken with nothing ready (its watcher sleeps while no worker is idle,
     # and no commit follows that would make it read the due time again)
     worker._hub.kick()
