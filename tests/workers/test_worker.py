@@ -475,6 +475,52 @@ def test_a_wake_up_that_finds_nothing_keeps_the_next_due_time(make_queue, runnin
     assert ran.wait(5)
 
 
+class _Overlap:
+    """Wraps a queue's claim and ack calls and records how many ran at once (each holds on a
+    moment inside, so overlaps that can happen do)."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.now = self.most = 0
+        self._lock = threading.Lock()
+        for name in ("claim_jobs", "complete_jobs"):
+            setattr(queue, name, self._wrap(getattr(queue, name)))
+
+    def _wrap(self, call):  # type: ignore[no-untyped-def]
+        def wrapped(*args, **kwargs):  # type: ignore[no-untyped-def]
+            with self._lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+            try:
+                time.sleep(0.005)
+                return call(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.now -= 1
+        return wrapped
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_a_process_lets_one_claim_or_ack_into_its_shards_at_a_time_unless_durable(make_queue, running, durable):
+    # Given a queue of six shards, 400 jobs, and four workers in this process
+    queue = make_queue(shards=6, durable=durable)
+    queue.enqueue_batch([{"payload": {"n": n}} for n in range(400)])
+    overlap = _Overlap(queue)
+    done: list[int] = []
+    workers = [Worker(f"w{k}", lambda p: done.append(p["n"]), queue, poll_interval=0.05, prefetch=8)
+               for k in range(4)]
+    # When they drain the queue
+    running(*workers)
+    assert wait_until(lambda: len(done) == 400 and queue.counts()["pending"] == 0, timeout=30)
+    # Then every job ran once; without durable=True (no commit waits for the disk) no two claims
+    # or acks were in storage at once; with it, the workers' commits on different shards overlap
+    assert sorted(done) == list(range(400))
+    assert queue.backend.concurrent_writes == (6 if durable else 1)
+    if durable:
+        assert overlap.most > 1
+    else:
+        assert overlap.most == 1
+
+
 def test_next_due_is_the_earliest_scheduled_job(queue, clock):
     assert queue.next_due() is None
     queue.enqueue({"n": 1}, delay=30)

@@ -224,6 +224,14 @@ class Backend(Inspector, Protocol):
     """Durable job storage with domain verbs; see the module docstring for the contract."""
 
     # ── writing ──
+    @property
+    def concurrent_writes(self) -> int:
+        """How many of one process's claims and acknowledgements are worth running at once:
+        the workers of a `Queue` object let no more than this into storage together, and the
+        rest wait their turn in the process (woken in order) instead of in the storage's own
+        lock (SQLite's busy handler sleeps 1 ms, then longer)."""
+        ...
+
     def enqueue_many(self, jobs: Sequence[NewJob], now: float) -> list[JobRef]:
         """Store every job or none of them; refs come back in input order."""
         ...

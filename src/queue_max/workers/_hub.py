@@ -96,9 +96,10 @@ class Hub:
     def __init__(self, queue: Queue) -> None:
         self.queue = queue
         self.gen = 0  # bumped on every wake-up, so a worker about to sleep sees it missed one
-        # Claims and acks of this process's workers: no more at once than there are shards, so
-        # threads queue here, woken in turn, rather than in SQLite's busy handler, which sleeps.
-        self.writers = threading.BoundedSemaphore(max(1, queue.num_shards))
+        # Claims and acks of this process's workers: no more at once than the storage gains
+        # from (`Backend.concurrent_writes`), so threads queue here, woken in turn, rather than
+        # in SQLite's busy handler, which sleeps.
+        self.writers = threading.BoundedSemaphore(max(1, queue.backend.concurrent_writes))
         self._lock = threading.Lock()
         self._idle: deque[Waker] = deque()
         self._members: tuple[Member, ...] = ()

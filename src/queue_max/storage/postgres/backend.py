@@ -96,6 +96,12 @@ class PostgresBackend(Inspection, FlowControl):
     def num_shards(self) -> int:
         return 1
 
+    @property
+    def concurrent_writes(self) -> int:
+        """One (a process's workers claim and acknowledge in turn, as before this was a verb;
+        several at once through the pool is not measured yet)."""
+        return 1
+
     def shard_of(self, job_id: int) -> int:
         if type(job_id) is not int:
             raise JobNotFound(job_id, f"{job_id!r} is not a queue-max job id (an int)")

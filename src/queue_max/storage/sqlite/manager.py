@@ -148,6 +148,21 @@ class ShardManager(Inspection, FlowControl):
     def num_shards(self) -> int:
         return self._n
 
+    @property
+    def concurrent_writes(self) -> int:
+        """One, unless `durable`: then one per shard.
+
+        With `synchronous=NORMAL` a commit does not wait for the disk, so a claim or an ack is
+        CPU work (SQLite's and Python's, under one GIL) and runs no faster beside another on a
+        different shard; side by side they cost: two threads meet on one shard's lock (SQLite's
+        busy handler sleeps), each one's commit empties the others' page caches (read back from
+        the WAL), and four threads pass the GIL back and forth. A 20k-job drain by 4 workers on 6
+        shards (`strace -f -c`): 514 busy-handler sleeps, 12.6k WAL reads and 49.8k futex calls
+        with one writer per shard, none, 5.1k and 15.0k with one at a time (one shard: 0, 4.6k
+        and 14.2k); docs/benchmarks.md has the timed drains. With `durable=True` each commit
+        waits for an fsync, and commits to different files overlap it."""
+        return self._n if self.options.durable else 1
+
     def shard_of(self, job_id: int) -> int:
         if type(job_id) is not int:
             raise JobNotFound(job_id, f"{job_id!r} is not a queue-max job id (an int)")
