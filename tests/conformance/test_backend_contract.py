@@ -54,6 +54,13 @@ def test_a_lone_enqueue_stores_its_job_as_a_batch_of_one_would(backend):
     assert sorted(job.payload["i"] for job in drain(backend)) == [1, 3]
 
 
+def test_a_backend_says_how_many_of_a_process_writes_to_let_in_at_once(backend):
+    # The workers' gate (workers/_hub.py) is sized by it: a positive int, at most one per shard
+    # (a shard has one writer at a time, so more could only wait inside the storage)
+    writers = backend.concurrent_writes
+    assert type(writers) is int and 1 <= writers <= max(1, backend.num_shards)
+
+
 def test_claim_hands_each_job_to_one_worker_with_a_fresh_lease(backend):
     backend.enqueue_many(jobs(20), NOW)
     first = backend.claim("a", 20, LEASE, NOW)
