@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ import pytest
 
 from queue_max import InvalidPayload, JobStatus, Permanent, Queue
 from queue_max.workers import Worker, WorkerState, current_job
+from queue_max.workers._signals import ShutdownSignals
 from _helpers import wait_until
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -252,6 +254,58 @@ def test_an_enqueue_in_another_process_wakes_an_idle_worker(make_queue, running,
             f"Queue(data_dir={str(tmp_path / 'data')!r}, rate_limit=0, settings=Settings()).enqueue({{'n': 1}})")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert started.wait(5.0)
+
+
+_SIGNAL_AT_LAUNCH = """
+import signal, sys, time
+sys.path.insert(0, {src!r})
+from queue_max import Queue, Settings
+from queue_max.workers import Worker
+queue = Queue(data_dir={data!r}, shards=1, rate_limit=0, settings=Settings())
+job = queue.enqueue({{"n": 1}})["id"]
+launch = Worker._launch
+
+def launch_then_signal(self):
+    launch(self)  # the runner threads are up: a job may start from here on
+    signal.raise_signal(signal.SIGTERM)  # a supervisor's SIGTERM, before start() has returned
+
+Worker._launch = launch_then_signal
+clean = Worker("w", lambda payload: time.sleep(0.2), queue, poll_interval=0.05).run()
+print(queue.get_job(job).status.value, queue.get_job(job).tentativas, clean)
+"""
+
+
+def test_a_signal_that_comes_while_the_worker_starts_stops_it_gracefully(tmp_path):
+    # Given a worker process that gets SIGTERM just after its runner threads start, before
+    # start() returns (where its handlers used to be installed only after the launch)
+    code = _SIGNAL_AT_LAUNCH.format(src=SRC, data=str(tmp_path / "data"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    # Then the signal is its own: a graceful stop, not the default handler's kill (exit -15)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "SIGTERM received, finishing running jobs" in done.stderr
+    # and the job either ran to the end or was never started: not lost, no attempt charged
+    status, attempts, clean = done.stdout.split()
+    assert (status, clean) in {("completed", "True"), ("pending", "True")}
+    assert attempts == ("1" if status == "completed" else "0")
+
+
+def test_signals_noted_while_held_are_acted_on_in_order_at_release():
+    # Given the two-stage handlers installed held (as a worker does while it starts)
+    calls: list[str] = []
+    signals = ShutdownSignals("t", lambda: calls.append("graceful"), lambda: calls.append("immediate"))
+    assert signals.install(held=True)
+    try:
+        # When SIGTERM and then SIGINT come while held, nothing acts on them yet
+        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(signal.SIGINT)
+        assert calls == []
+        # Then the release acts on both, in order, and a later one is acted on as it comes
+        signals.release()
+        assert calls == ["graceful", "immediate"]
+        signal.raise_signal(signal.SIGTERM)
+        assert calls == ["graceful", "immediate", "immediate"]
+    finally:
+        signals.finished()
 
 
 def test_stop_lets_the_running_job_finish_and_releases_the_prefetched_ones(make_queue):

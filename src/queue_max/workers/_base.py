@@ -223,6 +223,7 @@ class BaseWorker:
         signals = check_bool("handle_signals", handle_signals, optional=True)
         if signals is None:
             signals = bool(self.handle_signals)
+        held: ShutdownSignals | None = None
         with self._lifecycle:
             if self._state is WorkerState.RUNNING:
                 return
@@ -232,17 +233,29 @@ class BaseWorker:
             self._clean = True
             for event in (self._cold, self._stop_requested, self._stopped):
                 event.clear()
-            self._started_at, self._stopped_at = time.monotonic(), None
-            self._started_wall = self.queue.clock.time()
-            self._hub = attach(self.queue, self)
-            self._state = WorkerState.RUNNING
-            self._announce(True)
-            self._launch()
-            if self.options.scheduler:
-                self._scheduler = start_registered_scheduler(self.queue)
-        if signals:
-            self._signals = ShutdownSignals(f"worker {self.worker_id}", self._graceful_signal, self._cold.set)
-            self._signals.install()
+            if signals:
+                # Taken over before the first job can start, held (only noted) while this lock is
+                # held, since stopping takes it; acted on below. Installed after the launch, a
+                # SIGTERM sent once a job had started could still meet the default handler,
+                # which kills the process with its jobs unreleased.
+                held = self._signals = ShutdownSignals(f"worker {self.worker_id}", self._graceful_signal,
+                                                       self._cold.set)
+                held.install(held=True)
+            try:
+                self._started_at, self._stopped_at = time.monotonic(), None
+                self._started_wall = self.queue.clock.time()
+                self._hub = attach(self.queue, self)
+                self._state = WorkerState.RUNNING
+                self._announce(True)
+                self._launch()
+                if self.options.scheduler:
+                    self._scheduler = start_registered_scheduler(self.queue)
+            except BaseException:
+                if held is not None:
+                    held.finished()
+                raise
+        if held is not None:
+            held.release()
 
     def request_stop(self) -> None:
         """Stop claiming jobs and let running ones finish; returns at once (see `stop`)."""

@@ -27,15 +27,34 @@ class ShutdownSignals:
         self._previous: dict[int, Any] = {}
         self._count = 0
         self._finished = False
+        self._held = False
+        self._pending: list[int] = []
 
-    def install(self) -> bool:
-        """Take over SIGTERM and SIGINT; False (nothing done) outside the main thread."""
+    def install(self, *, held: bool = False) -> bool:
+        """Take over SIGTERM and SIGINT; False (nothing done) outside the main thread.
+
+        `held`: signals are only noted until `release()` acts on them. The owner installs before
+        it starts anything a signal must stop (a worker, before its first job can start) while
+        it holds a lock the actions take, and releases once started: a signal in between is
+        neither handled by the previous handler (SIGTERM's default kills the process, its jobs
+        unreleased) nor lost."""
         if threading.current_thread() is not threading.main_thread():
             return False
+        self._held = held
         for signum in SIGNALS:
             self._previous[signum] = signal.getsignal(signum)
             signal.signal(signum, self._on_signal)
         return True
+
+    def release(self) -> None:
+        """Act on the signals noted while held, in order, and on every later one as it comes.
+
+        Runs in the main thread, where the handler runs too, between any two bytecodes: each
+        signal is acted on once, by the handler (after `_held` is cleared) or here."""
+        self._held = False
+        pending, self._pending = self._pending, []
+        for signum in pending:
+            self._act(signum)
 
     def finished(self) -> None:
         """The owner stopped: give the signals back (when possible from this thread)."""
@@ -55,6 +74,12 @@ class ShutdownSignals:
                 signal.signal(signum, signal.SIG_DFL)
                 os.kill(os.getpid(), signum)
             return
+        if self._held:
+            self._pending.append(signum)
+            return
+        self._act(signum)
+
+    def _act(self, signum: int) -> None:
         self._count += 1
         name = signal.Signals(signum).name
         if self._count == 1:
