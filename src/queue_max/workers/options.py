@@ -11,7 +11,15 @@ from .._validate import check_bool, check_count, check_seconds
 
 __all__ = ["DEFAULT_PREFETCH", "WorkerOptions"]
 
-DEFAULT_PREFETCH = 32
+# Most jobs one thread claims at once. Only jobs shorter than BATCH_TARGET / prefetch (0.4 ms
+# here) fill a batch (longer ones are claimed about 50 ms of work at a time, and a batch running
+# past HOARD_LIMIT gives its rest back), so this bounds the tiny-job case, where each claim and
+# grouped ack costs a transaction whatever its size: 128 against 32, `python benchmarks/pairs.py
+# --base-tree <32> --only W --pairs 4` (2026-12-06 05:56-05:59 UTC, load 1.2-1.4): drain_4w_6s
+# 1.27, drain_16w_1s 1.30, multiproc_drain 1.36, drain_tasks_4w_6s 1.51 (64 against 32: 1.24,
+# 1.03, 1.22, 1.07). The price: a crashed worker's thread leaves up to this many leased jobs
+# for recovery, instead of 32.
+DEFAULT_PREFETCH = 128
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
