@@ -92,7 +92,7 @@ def _drain(queue: Any, n: int, handler: Any, seen: list[int]) -> None:
         worker.stop(10)
 
 
-def _drain_pinned(queue: Any, n: int, handler: Any, seen: list[int], done: threading.Event) -> None:
+def _drain_pinned(queue: Any, handler: Any, done: threading.Event) -> None:
     """`_drain` with what the machine's speed decides pinned, so a count does not follow the
     load: 32-job claims (the batch target and hoard limit out of reach), acks in groups of 32
     (or at the batch's end), and the main thread waiting on an event instead of polling."""
@@ -190,7 +190,7 @@ def run(name: str, n: int, depth: int, data: Path, scheduled: int = 0) -> dict[s
     elif name in ("drain", "drain_1s"):
         _drain(queue, n, hit, seen)
     elif name == "drain_pinned":
-        _drain_pinned(queue, n, hit, seen, done)
+        _drain_pinned(queue, hit, done)
     elif name == "task_drain":
         _drain(queue, n, None, seen)
     elif name == "lone":

@@ -48,7 +48,7 @@ def run(tree: Path, shards: int, n: int, chunk: int) -> tuple[float, float]:
     return float(result["rate"]), cpu
 
 
-class Side:
+class Tree:
     """One checkout's runs: rates and CPU per shard count, and its 6-over-1 pair ratios."""
 
     def __init__(self, tree: Path) -> None:
@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-tree", type=Path, help="another checkout, run in turn with this one")
     args = p.parse_args(argv)
     (REPO_ROOT / ".bench").mkdir(exist_ok=True)
-    this = Side(REPO_ROOT)
-    other = Side(args.base_tree.resolve()) if args.base_tree else None
+    this = Tree(REPO_ROOT)
+    other = Tree(args.base_tree.resolve()) if args.base_tree else None
     for k in range(args.pairs):
         sides = [this] if other is None else ([this, other] if k % 2 == 0 else [other, this])
         for side in sides:

@@ -530,12 +530,17 @@ def test_a_wake_up_that_finds_nothing_keeps_the_next_due_time(make_queue, runnin
 
 
 class _Overlap:
-    """Wraps a queue's claim and ack calls and records how many ran at once (each holds on a
-    moment inside, so overlaps that can happen do)."""
+    """Wraps a queue's claim and ack calls and records how many ran at once. Each holds on a
+    moment inside (5 ms), so an overlap that can happen does; with `meet`, a call made while
+    no other is inside also waits (up to 10 s) for a second one to come in, once: a barrier for
+    the case where overlaps must happen."""
 
-    def __init__(self, queue: Queue) -> None:
+    def __init__(self, queue: Queue, meet: bool = False) -> None:
         self.now = self.most = 0
         self._lock = threading.Lock()
+        self._met = threading.Event()
+        if not meet:
+            self._met.set()
         for name in ("claim_jobs", "complete_jobs"):
             setattr(queue, name, self._wrap(getattr(queue, name)))
 
@@ -544,7 +549,11 @@ class _Overlap:
             with self._lock:
                 self.now += 1
                 self.most = max(self.most, self.now)
+                if self.now > 1:
+                    self._met.set()
             try:
+                if not self._met.wait(10.0):
+                    self._met.set()  # nobody came: let the drain go on (the test then fails)
                 time.sleep(0.005)
                 return call(*args, **kwargs)
             finally:
@@ -558,7 +567,7 @@ def test_a_process_lets_one_claim_or_ack_into_its_shards_at_a_time_unless_durabl
     # Given a queue of six shards, 400 jobs, and four workers in this process
     queue = make_queue(shards=6, durable=durable)
     queue.enqueue_batch([{"payload": {"n": n}} for n in range(400)])
-    overlap = _Overlap(queue)
+    overlap = _Overlap(queue, meet=durable)
     done: list[int] = []
     workers = [Worker(f"w{k}", lambda p: done.append(p["n"]), queue, poll_interval=0.05, prefetch=8)
                for k in range(4)]

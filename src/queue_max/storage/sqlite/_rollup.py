@@ -360,6 +360,7 @@ def _one_kind_tallies(facts: Sequence[Fact], now: float) -> dict[tuple[Any, Any]
     wait_counts[bisect_left(HISTOGRAM_BUCKETS, wait)] = count
     return {(queue, task): [count, duration * count, wait * count, duration_counts, wait_counts]}
 
+
 def ack_facts(conn: sqlite3.Connection, shard_id: int, leases: Sequence[Lease]) -> list[tuple[Any, ...]]:
     """(job id, *fact) of the processing rows of leases about to be acked."""
     rowids = [rowid_of(lease.job_id) for lease in leases]
