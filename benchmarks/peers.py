@@ -54,8 +54,12 @@ CASES = [
     Case("drain, 4 threads, durable", "drain", 10_000, durable=True),
     Case("drain, 4 threads, 1 shard", "drain", 20_000, shards=1, engines=("ours",)),
     Case("latency, 50 jobs/s", "latency", 300),
+    Case("latency, 50 jobs/s, durable", "latency", 300, durable=True),
     Case("task .delay()", "task_delay", 20_000, engines=("ours", "huey", "huey-normal")),
+    Case("task .delay(), durable", "task_delay", 3_000, durable=True, engines=("ours", "huey", "huey-normal")),
     Case("task drain, 4 threads", "task_drain", 20_000, engines=("ours", "huey", "huey-normal")),
+    Case("task drain, 4 threads, durable", "task_drain", 10_000, durable=True,
+         engines=("ours", "huey", "huey-normal")),
 ]
 
 
