@@ -24,10 +24,12 @@ from queue_max.workers import Worker
 def main(config: dict) -> int:
     queue = Queue(data_dir=config["data_dir"], shards=config.get("shards"), settings=Settings(),
                   **config.get("queue", {}))
+    # prefetch: the Worker's own default unless the test sets one, as a deployed worker runs
+    own = {"prefetch": config["prefetch"]} if "prefetch" in config else {}
     worker = Worker(
         config.get("worker_id", "proc-worker"), getattr(worker_handlers, config.get("handler", "record")), queue,
         poll_interval=config.get("poll_interval", 0.05), concurrency=config.get("threads", 1),
-        prefetch=config.get("prefetch", 32), shutdown_timeout=config.get("shutdown_timeout", 10.0),
+        shutdown_timeout=config.get("shutdown_timeout", 10.0), **own,
     )
     worker.start(handle_signals=True)
     Path(config["ready"]).touch()
