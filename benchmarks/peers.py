@@ -53,6 +53,7 @@ CASES = [
     Case("drain, 4 threads", "drain", 20_000),
     Case("drain, 4 threads, durable", "drain", 10_000, durable=True),
     Case("drain, 4 threads, 1 shard", "drain", 20_000, shards=1, engines=("ours",)),
+    Case("drain, 4 threads, 1 shard, durable", "drain", 10_000, durable=True, shards=1, engines=("ours",)),
     Case("latency, 50 jobs/s", "latency", 300),
     Case("latency, 50 jobs/s, durable", "latency", 300, durable=True),
     Case("task .delay()", "task_delay", 20_000, engines=("ours", "huey", "huey-normal")),
