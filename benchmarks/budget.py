@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -39,7 +36,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _refenv import REPO_ROOT, ours  # noqa: E402
-from instr import _busiest_thread  # noqa: E402
+from instr import per_job_instructions  # noqa: E402
 
 PARTS = ("scoreboard", "metrics", "tallies")
 ROWS = ("none", *PARTS, "all", "ceiling")
@@ -109,20 +106,13 @@ def _child(row: str, n: int, prefetch: int, data: Path) -> None:
 def _instructions(row: str, n: int, prefetch: int) -> float:
     side = ours()
     env = {**side.env, "PYTHONPATH": os.pathsep.join([side.env.get("PYTHONPATH", ""), str(HERE)])}
-    counts = []
-    for count in (n, 2 * n):
-        tmp = Path(tempfile.mkdtemp(dir=REPO_ROOT / ".bench"))
-        try:
-            cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out", "--separate-threads=yes",
-                   side.python, __file__, "--child", row, "--n", str(count), "--prefetch", str(prefetch),
-                   "--data-dir", str(tmp / "q")]
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            if done.stdout.strip() != str(count):
-                raise SystemExit(f"{row}: {done.stderr.strip()[-1500:]}")
-            counts.append(_busiest_thread(tmp))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return (counts[1] - counts[0]) / n
+
+    def command(count: int, data: Path) -> list[str]:
+        return [side.python, __file__, "--child", row, "--n", str(count), "--prefetch", str(prefetch),
+                "--data-dir", str(data / "q")]
+
+    return per_job_instructions(command, n, env, worker_thread=True, what=row,
+                                finished=lambda stdout, count: stdout.strip() == str(count))
 
 
 def main(argv: list[str] | None = None) -> int:

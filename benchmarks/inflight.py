@@ -5,8 +5,8 @@
 
 A claim does not take its jobs out of the run-order index (`fila_ready`: a claim then rewrites
 only the table row), so the next claim walks past every job still in flight, one table lookup
-each, to reach the first pending one. Workers in flight hold about threads x prefetch jobs: 128
-for 4 threads of 32, 512 for 16. This times `claim(32)` + its grouped ack on one shard of 200k
+each, to reach the first pending one. Workers in flight hold about threads x prefetch jobs: 512
+for 4 threads of the default 128 (128 with the 32 of before 2026-12-06), 2048 for 16. This times `claim(32)` + its grouped ack on one shard of 200k
 pending jobs with N jobs claimed ahead and held; the report is each N's fastest and median claim.
 Timed on a shared machine: read the fastest, and the growth with N.
 """

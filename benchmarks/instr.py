@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -252,32 +253,53 @@ def _measure(name: str, n: int, depth: int, statements: bool, scheduled: int = 0
     busiest thread but the main one (with one worker thread, its runner: the count then leaves
     out the watcher, heartbeat and main threads, whose work follows the wall clock)."""
     side = ours()
-    runs = []
-    for count in ((n,) if statements else (n, 2 * n)):
+
+    def command(count: int, data: Path) -> list[str]:
+        return [side.python, __file__, "--child", name, "--n", str(count), "--depth", str(depth),
+                "--scheduled", str(scheduled), "--data-dir", str(data / "q")]
+
+    if not statements:
+        return per_job_instructions(command, n, side.env, worker_thread=worker_thread, what=name), None
+    with tempfile.TemporaryDirectory(dir=REPO_ROOT / ".bench") as tmp:
+        done = subprocess.run([*command(n, Path(tmp)), "--count-statements"], env=side.env,
+                              capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"{name}: {done.stderr.strip()[-2000:]}")
+    result = json.loads(lines[-1])
+    path = result.get("path")
+    return result["statements"] / n, None if path is None else path / n
+
+
+def _json_line(stdout: str, _count: int) -> bool:
+    return any(line.startswith("{") for line in stdout.splitlines())
+
+
+def per_job_instructions(command: Callable[[int, Path], list[str]], n: int, env: dict[str, str], *,
+                         worker_thread: bool = False, what: str = "",
+                         finished: Callable[[str, int], bool] = _json_line) -> float:
+    """Instructions a job: `command(count, data_dir)` run under callgrind in a fresh directory
+    under `.bench/`, with N and then 2N jobs, the difference over N (start-up and set-up cancel
+    out). `worker_thread`: count the busiest thread but the main one (`_busiest_thread`) instead
+    of the whole process. `finished(stdout, count)` tells a run that did its work (default: it
+    printed a JSON line); any other run stops the script with its stderr. Shared by the scripts
+    that count instructions (`budget.py`, `tally_cost.py`)."""
+    counts = []
+    for count in (n, 2 * n):
         with tempfile.TemporaryDirectory(dir=REPO_ROOT / ".bench") as tmp:
-            cmd = [side.python, __file__, "--child", name, "--n", str(count), "--depth", str(depth),
-                   "--scheduled", str(scheduled), "--data-dir", str(Path(tmp) / "q")]
-            if statements:
-                cmd.append("--count-statements")
-            else:
-                cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
-                       *(["--separate-threads=yes"] if worker_thread else []), *cmd]
-            done = subprocess.run(cmd, env=side.env, capture_output=True, text=True, check=False)
-            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-            if not lines:
-                raise SystemExit(f"{name}: {done.stderr.strip()[-2000:]}")
-            if statements:
-                result = json.loads(lines[-1])
-                path = result.get("path")
-                return result["statements"] / n, None if path is None else path / n
+            cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out",
+                   *(["--separate-threads=yes"] if worker_thread else []), *command(count, Path(tmp))]
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0 or not finished(done.stdout, count):
+                raise SystemExit(f"{what}: {done.stderr.strip()[-2000:]}")
             if worker_thread:
-                runs.append(_busiest_thread(Path(tmp)))
+                counts.append(_busiest_thread(Path(tmp)))
                 continue
             found = re.search(r"Collected : (\d+)", done.stderr)
             if found is None:
-                raise SystemExit(f"{name}: no callgrind summary in {done.stderr[-500:]}")
-            runs.append(int(found.group(1)))
-    return (runs[1] - runs[0]) / n, None
+                raise SystemExit(f"{what}: no callgrind summary in {done.stderr[-500:]}")
+            counts.append(int(found.group(1)))
+    return (counts[1] - counts[0]) / n
 
 
 def _busiest_thread(out_dir: Path) -> int:

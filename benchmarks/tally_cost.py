@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _refenv import REPO_ROOT, ours  # noqa: E402
+from instr import per_job_instructions  # noqa: E402
 
 VARIANTS = ("shipped", "dropped", "false-when", "per-transition")
 
@@ -115,41 +115,36 @@ def _child(variant: str, n: int, data: Path) -> dict[str, float]:
     return {"jobs": done, "rate": done / seconds, "counted": completed}
 
 
-def _run(variant: str, n: int, wrap: list[str], api: bool = False) -> tuple[dict[str, float], str]:
+def _child_cmd(variant: str, n: int, data: Path, api: bool) -> list[str]:
+    return [ours().python, __file__, "--child", variant, "--n", str(n), "--data-dir", str(data / "q"),
+            *(["--api"] if api else [])]
+
+
+def _run(variant: str, n: int, api: bool, strace: bool = False) -> tuple[dict[str, float], str]:
+    """One child run: its result, and with `strace` the `strace -c` table of its `pwrite`s."""
     side = ours()
     tmp = Path(tempfile.mkdtemp(dir=REPO_ROOT / ".bench"))
     try:
-        cmd = [*wrap, side.python, __file__, "--child", variant, "--n", str(n), "--data-dir", str(tmp / "q")]
-        cmd += ["--api"] if api else []
-        done = subprocess.run(cmd, env=side.env, capture_output=True, text=True, check=False, cwd=tmp)
+        wrap = ["strace", "-f", "-c", "-e", "trace=pwrite64", "-o", str(tmp / "strace.out")] if strace else []
+        done = subprocess.run([*wrap, *_child_cmd(variant, n, tmp, api)], env=side.env, capture_output=True,
+                              text=True, check=False)
         lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
         if not lines:
             raise SystemExit(f"{variant}: {done.stderr.strip()[-1500:]}")
-        extra = ""
-        if wrap and wrap[0] == "strace":
-            extra = (tmp / "strace.out").read_text()
-        elif wrap:
-            extra = done.stderr
-        return json.loads(lines[-1]), extra
+        return json.loads(lines[-1]), (tmp / "strace.out").read_text() if strace else ""
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _instructions(variant: str, n: int, api: bool) -> float:
-    counts = []
-    for count in (n, 2 * n):
-        _result, err = _run(variant, count, ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"], api)
-        found = re.search(r"Collected : (\d+)", err)
-        if found is None:
-            raise SystemExit(f"{variant}: no callgrind summary")
-        counts.append(int(found.group(1)))
-    return (counts[1] - counts[0]) / n
+    return per_job_instructions(lambda count, data: _child_cmd(variant, count, data, api), n, ours().env,
+                                what=variant)
 
 
 def _pwrites(variant: str, n: int, api: bool) -> float:
     counts = []
     for count in (n, 2 * n):
-        _result, out = _run(variant, count, ["strace", "-f", "-c", "-e", "trace=pwrite64", "-o", "strace.out"], api)
+        _result, out = _run(variant, count, api, strace=True)
         # strace -c's row: % time, seconds, usecs/call, calls, [errors,] syscall
         rows = [line.split() for line in out.splitlines() if line.endswith(" pwrite64")]
         counts.append(int(rows[0][3]) if rows else 0)
@@ -175,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for k in range(args.rounds):
         for variant in VARIANTS if k % 2 == 0 else VARIANTS[::-1]:
-            result, _ = _run(variant, args.n, [], args.api)
+            result, _ = _run(variant, args.n, args.api)
             rates[variant].append(result["rate"])
             print(f"{k + 1}/{args.rounds} {variant:10} {result['rate']:9,.0f} jobs/s "
                   f"(tallies count {result['counted']:,} completed of {result['jobs']:,})", file=sys.stderr, flush=True)
