@@ -308,6 +308,42 @@ def test_signals_noted_while_held_are_acted_on_in_order_at_release():
         signals.finished()
 
 
+class _SignalInsideHandler:
+    """The `signal` module as `_signals` sees it, except that the handler's first look-up of
+    `Signals` (right after it took the signal) raises SIGINT: a second signal whose handler runs
+    inside the first one's, as a supervisor's SIGTERM + SIGINT sent back to back can."""
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def __getattr__(self, name: str) -> object:
+        if name == "Signals" and not self.fired:
+            self.fired = True
+            signal.raise_signal(signal.SIGINT)
+        return getattr(signal, name)
+
+
+def test_a_second_signal_inside_the_first_ones_handler_still_stops_gracefully_first(monkeypatch):
+    # Given the two-stage handlers, and SIGINT arriving while SIGTERM's handler runs
+    from queue_max.workers import _signals
+
+    calls: list[str] = []
+    signals = ShutdownSignals("t", lambda: calls.append("graceful"), lambda: calls.append("immediate"))
+    assert signals.install()
+    inside = _SignalInsideHandler()
+    monkeypatch.setattr(_signals, "signal", inside)
+    try:
+        # When SIGTERM comes
+        signal.raise_signal(signal.SIGTERM)
+        # Then one of the two began the graceful stop and the other the immediate one (before,
+        # both read the count after the second had raised it: two immediates, no stop at all)
+        assert inside.fired
+        assert sorted(calls) == ["graceful", "immediate"]
+    finally:
+        monkeypatch.undo()
+        signals.finished()
+
+
 def test_stop_lets_the_running_job_finish_and_releases_the_prefetched_ones(make_queue):
     # Given a worker holding a batch of four jobs, the first of them running until we say so
     queue = make_queue(shards=1)

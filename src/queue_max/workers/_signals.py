@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
@@ -25,7 +26,10 @@ class ShutdownSignals:
         self._graceful = graceful
         self._immediate = immediate
         self._previous: dict[int, Any] = {}
-        self._count = 0
+        # each signal acted on takes the next number, in one C call: a second signal's handler
+        # may run inside the first one's (between any two bytecodes), and a count read back after
+        # it was stored made both take the "again" branch, so the graceful stop never began
+        self._acted = itertools.count()
         self._finished = False
         self._held = False
         self._pending: list[int] = []
@@ -80,9 +84,9 @@ class ShutdownSignals:
         self._act(signum)
 
     def _act(self, signum: int) -> None:
-        self._count += 1
+        first = next(self._acted) == 0
         name = signal.Signals(signum).name
-        if self._count == 1:
+        if first:
             log.warning("%s: %s received, finishing running jobs (send it again to stop at once)",
                         self._name, name)
             self._graceful()
