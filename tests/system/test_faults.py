@@ -325,11 +325,15 @@ def test_the_directory_shard_wal_shm_and_lock_files_are_private_even_under_umask
 # ── SQL text from constants only ──
 STORAGE = SRC / "queue_max" / "storage"
 # method -> position of its SQL argument
-SQL_CALLS = {"execute": 0, "executemany": 0, "executescript": 0, "read": 0, "read_one": 0, "_per_lease": 1}
+SQL_CALLS = {"execute": 0, "executemany": 0, "executescript": 0, "read": 0, "read_one": 0, "run": 0,
+             "_statement": 0, "_nested": 1, "_per_lease": 1}
 # Call sites whose SQL argument is a variable, reviewed by hand: (file, function) -> why it is safe.
 REVIEWED = {
     ("sqlite/shard.py", "read"): "the `sql` parameter; every caller passes a Q statement (checked below)",
     ("sqlite/shard.py", "read_one"): "the `sql` parameter; every caller passes a Q statement (checked below)",
+    ("sqlite/shard.py", "run"): "the `sql` parameter; every caller passes a Q statement (checked below)",
+    ("sqlite/shard.py", "_statement"): "the `sql` parameter of read, read_one and run",
+    ("sqlite/shard.py", "_nested"): "the `sql` parameter of _statement",
     ("sqlite/shard.py", "_initialize"): "`statement` iterates SCHEMA, a module constant",
     ("sqlite/shard.py", "_migrate"): "`statement` iterates MIGRATIONS, a module constant; `version` is an int",
     ("sqlite/manager.py", "_per_lease"): "the `sql` parameter; its callers pass Q statements (checked above)",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import mmap
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -14,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from ...models import BreakerView, FlowState
 from ..flowmath import CLOSED, blocks_from_rows, breaker_after, gate, refill
-from ._errors import translate
 from ._flow_sql import F
 
 if TYPE_CHECKING:
@@ -45,15 +43,33 @@ class FlowControl:
     # ── the change token of paused queues and breakers ──
     def flow_token(self) -> object:
         mapped = self._flow_mapped()
-        if mapped is None:
-            return ("poll", int(time.monotonic() / _POLL_TOKEN))
-        return mapped[:8]
+        if mapped is not None:
+            try:
+                return mapped[:8]
+            except ValueError:  # unmapped by `_unmap_flow_token` (the queue is closing)
+                pass
+        return ("poll", int(time.monotonic() / _POLL_TOKEN))
 
     def _flow_changed(self) -> None:
         """Tell every process of the host that paused queues or breakers changed (after the commit)."""
         mapped = self._flow_mapped()
         if mapped is not None and self.__dict__["_flow_token"][1]:
-            mapped[:8] = os.urandom(8)
+            try:
+                mapped[:8] = os.urandom(8)
+            except ValueError:  # unmapped since the commit (the queue is closing): the others must still see it
+                again, writable = _map_token(self.data_dir / FLOW_TOKEN_FILE)
+                if again is not None:
+                    if writable:
+                        again[:8] = os.urandom(8)
+                    again.close()
+
+    def _unmap_flow_token(self) -> None:
+        """Release the token file at close (the mapping holds a descriptor of it). The closed
+        mapping stays in place: a late reader polls, a late change maps the file once more."""
+        with _TOKEN_LOCK:
+            found = self.__dict__.get("_flow_token")
+        if found is not None and found[0] is not None:
+            found[0].close()
 
     def _flow_mapped(self) -> mmap.mmap | None:
         found: tuple[mmap.mmap | None, bool] | None = self.__dict__.get("_flow_token")
@@ -109,13 +125,10 @@ class FlowControl:
             after = breaker_after(view, outcome, threshold, now)
             if after == view:
                 return None  # the common case (a success on a closed breaker) is a read, never a write
-            try:
-                if row is None:
-                    changed = shard.conn().execute(F.breaker_insert, (scope, *after)).rowcount
-                else:
-                    changed = shard.conn().execute(F.breaker_cas, (*after, scope, *view)).rowcount
-            except sqlite3.Error as exc:
-                raise translate(exc, shard.name) from exc
+            if row is None:
+                changed = shard.run(F.breaker_insert, (scope, *after)).rowcount
+            else:
+                changed = shard.run(F.breaker_cas, (*after, scope, *view)).rowcount
             if changed:
                 self._flow_changed()
                 return (view.state, after.state) if after.state != view.state else None

@@ -92,20 +92,20 @@ def _find_sql(query: JobQuery) -> tuple[str, dict[str, Any]]:
 
 
 def _bounded_read(shard: Shard, sql: str, params: dict[str, Any], deadline: float) -> list[Any]:
-    conn = shard.conn()
-    conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
-    try:
-        return conn.execute(sql, params).fetchall()
-    except sqlite3.OperationalError as exc:
-        if time.monotonic() > deadline:
-            raise SearchTimeout(
-                f"the job search ran past its time budget in {shard.name}; narrow the filter "
-                "(status, task, time range) and try again") from exc
-        raise translate(exc, shard.name) from exc
-    except sqlite3.Error as exc:
-        raise translate(exc, shard.name) from exc
-    finally:
-        conn.set_progress_handler(None, 0)
+    with shard.using() as conn:
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_STEPS)
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if time.monotonic() > deadline:
+                raise SearchTimeout(
+                    f"the job search ran past its time budget in {shard.name}; narrow the filter "
+                    "(status, task, time range) and try again") from exc
+            raise translate(exc, shard.name) from exc
+        except sqlite3.Error as exc:
+            raise translate(exc, shard.name) from exc
+        finally:
+            conn.set_progress_handler(None, 0)
 
 
 def dlq_filter(

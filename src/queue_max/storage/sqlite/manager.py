@@ -277,22 +277,18 @@ class ShardManager(Inspection, FlowControl):
             return self.enqueue_many((job,), now)[0]
         shard_id = next(self._rr) % self._n if shard_key is None else shard_key % self._n
         shard = self.shards[shard_id]
-        try:
-            conn = shard.conn()
-            # counted later, when a transaction folds the tail (see TALLIES_SCHEMA)
-            if run_at is None and shard_key is None and priority == 0 and queue_name == "default" \
-                    and concurrency_key is None:
-                rowid = conn.execute(Q.insert_plain_lone, (payload_json, max_attempts, now, now)).lastrowid or 0
+        # counted later, when a transaction folds the tail (see TALLIES_SCHEMA)
+        if run_at is None and shard_key is None and priority == 0 and queue_name == "default" \
+                and concurrency_key is None:
+            rowid = shard.run(Q.insert_plain_lone, (payload_json, max_attempts, now, now)).lastrowid or 0
+        else:
+            due = run_at is None or run_at <= now
+            row = (shard_key, payload_json, priority, max_attempts, now, now if run_at is None else run_at,
+                   "pending" if due else "scheduled", 1 if due else None)
+            if queue_name == "default" and concurrency_key is None:
+                rowid = shard.run(Q.insert_lone, row).lastrowid or 0
             else:
-                due = run_at is None or run_at <= now
-                row = (shard_key, payload_json, priority, max_attempts, now, now if run_at is None else run_at,
-                       "pending" if due else "scheduled", 1 if due else None)
-                if queue_name == "default" and concurrency_key is None:
-                    rowid = conn.execute(Q.insert_lone, row).lastrowid or 0
-                else:
-                    rowid = conn.execute(Q.insert_named_lone, (*row, queue_name, concurrency_key)).lastrowid or 0
-        except sqlite3.Error as exc:
-            raise translate(exc, shard.name) from exc
+                rowid = shard.run(Q.insert_named_lone, (*row, queue_name, concurrency_key)).lastrowid or 0
         filled = self._filled[shard_id] = self._filled[shard_id] + 1
         self._lone_at[shard_id] = filled
         if self.rollup.enqueued_lone(shard_id, queue_name, payload_json, now):
@@ -465,10 +461,7 @@ class ShardManager(Inspection, FlowControl):
         # write lock even when nothing is due, which was 14% of a drain over six busy shards.
         if not shard.read_one(Q.peek_due, (now,))[0]:
             return
-        try:
-            shard.conn().execute(Q.promote, (now,))  # a lone statement: its own transaction
-        except sqlite3.Error as exc:
-            raise translate(exc, shard.name) from exc
+        shard.run(Q.promote, (now,))  # a lone statement: its own transaction
 
     def _empty_hints(self, queue: str | None) -> list[Hint | None]:
         """Per shard, this thread's note that it found it empty, in `queue` or in any (None: it had jobs)."""
@@ -491,13 +484,10 @@ class ShardManager(Inspection, FlowControl):
             params = {"id": rowid_of(lease.job_id), "token": lease.token, "now": now,
                       "expires": now + result_ttl, "result": result}
             fact = self.rollup.take_one(lease)
-            try:
-                if fact is None:  # claimed by another process: the row tells what the metrics need
-                    facts = shard.conn().execute(Q.complete_returning, params).fetchall()
-                else:
-                    facts = [fact] if shard.conn().execute(Q.complete, params).rowcount else []
-            except sqlite3.Error as exc:
-                raise translate(exc, shard.name) from exc
+            if fact is None:  # claimed by another process: the row tells what the metrics need
+                facts = shard.read(Q.complete_returning, params)
+            else:
+                facts = [fact] if shard.run(Q.complete, params).rowcount else []
             if not facts:
                 return [lease]
             rollup = self.rollup
@@ -653,6 +643,7 @@ class ShardManager(Inspection, FlowControl):
             log.warning("could not write the last second of event metrics", exc_info=True)
         for shard in self.shards:
             shard.close()
+        self._unmap_flow_token()
 
 
 def _claim_one_row(shard: Shard, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -661,10 +652,7 @@ def _claim_one_row(shard: Shard, sql: str, params: dict[str, Any]) -> list[Any]:
     A lone UPDATE ... RETURNING is its own write transaction (SQLite takes the write lock before
     the statement reads: the guarantee of BEGIN IMMEDIATE without two extra round trips), and
     the tallies' trigger counts it."""
-    try:
-        return shard.conn().execute(sql, params).fetchall()
-    except sqlite3.Error as exc:
-        raise translate(exc, shard.name) from exc
+    return shard.read(sql, params)
 
 
 def _lone_added(hint: Hint, filled: int, lone_at: int) -> bool:
