@@ -421,6 +421,11 @@ class Queue:
             self._closed = True
             self.backend.close()
 
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed
+
     def __enter__(self) -> Queue:
         return self
 

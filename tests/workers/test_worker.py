@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import subprocess
 import sys
@@ -433,6 +434,39 @@ def test_the_worker_stops_claiming_when_its_queue_is_closed(tmp_path, settings):
     worker.start()
     queue.close()
     assert worker.wait(20)
+
+
+def test_closing_the_queue_under_a_busy_worker_logs_a_line_a_batch_not_a_traceback_a_job(tmp_path, settings, caplog):
+    # Given a worker with four threads, each holding a batch of claimed jobs not yet started
+    queue = Queue(data_dir=tmp_path / "data", shards=2, rate_limit=0, settings=settings)
+    queue.enqueue_batch([{"payload": {"n": n}} for n in range(40000)])
+    started = threading.Event()
+
+    def slow(payload: object) -> None:  # short enough for full batches of `prefetch`
+        started.set()
+        time.sleep(0.0002)
+
+    worker = Worker("w", slow, queue, poll_interval=0.02, concurrency=4, prefetch=64, handle_signals=False)
+    worker.start()
+    assert started.wait(10)
+    time.sleep(0.2)
+    # When the queue is closed under it
+    assert not queue.closed
+    with caplog.at_level(logging.WARNING, logger="queue_max.workers"):
+        queue.close()
+        assert worker.wait(20)
+    assert queue.closed
+    # Then it stops, saying once a thread how many claimed jobs it could not give back (they come
+    # back when their leases expire), with no traceback for a closed queue
+    records = [r for r in caplog.records if r.name == "queue_max.workers"]
+    assert not [r for r in records if r.exc_info], [r.getMessage() for r in records if r.exc_info]
+    unreleased = [r.getMessage() for r in records if "claimed jobs not started" in r.getMessage()]
+    assert 1 <= len(unreleased) <= 4, unreleased
+    assert len(records) <= 4 * 3 + 1, [r.getMessage() for r in records]
+    # And every job is still there: the unstarted ones come back when their leases expire
+    with Queue(data_dir=tmp_path / "data", rate_limit=0, settings=settings) as again:
+        stats = again.get_stats()
+    assert stats["pending"] + stats["processing"] + stats["completed"] == 40000
 
 
 def test_workers_respect_the_rate_limiter_without_busy_polling(make_queue, running):

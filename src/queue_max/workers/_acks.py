@@ -150,6 +150,11 @@ def fail(
         log.warning("worker %s: job %d failed, but its lease was already lost; not recorded",
                     hooks.worker_id, job.id)
         return
+    except QueueClosed:
+        log.warning("worker %s: the queue was closed before the failure of job %d (%s: %s) was recorded; "
+                    "it will be recovered when its lease expires", hooks.worker_id, job.id,
+                    type(error).__name__, error)
+        return
     except Exception:
         # StorageBusy, or a surprise such as an error text SQLite cannot store: the worker goes
         # on, and the job comes back when its lease expires, the attempt counted
@@ -174,10 +179,21 @@ def fail(
 
 def release(queue: Queue, jobs: Sequence[Job], tally: Tally, worker_id: str) -> None:
     """Give jobs back untouched (attempt not counted): claimable by other workers at once."""
-    for job in jobs:
+    for done, job in enumerate(jobs):
         try:
             if queue.release_job(job):
                 tally.released += 1
+        except QueueClosed:  # closed under a running worker: one line for the batch, not a traceback a job
+            log.warning("worker %s: the queue was closed with %d claimed jobs not started (%s); they will "
+                        "be recovered when their leases expire", worker_id, len(jobs) - done,
+                        _ids(jobs[done:]))
+            return
         except Exception:
             log.warning("worker %s: could not release job %d; it will be recovered when its lease "
                         "expires", worker_id, job.id, exc_info=True)
+
+
+def _ids(jobs: Sequence[Job], most: int = 10) -> str:
+    """`job ids` for a log line: the first `most`, then how many more."""
+    shown = ", ".join(str(job.id) for job in jobs[:most])
+    return shown if len(jobs) <= most else f"{shown} and {len(jobs) - most} more"

@@ -341,6 +341,8 @@ class Runner:
         finally:
             self.flushing = ()
         if ok:
+            if w.queue.closed:  # the outcomes could not be recorded: run no more of the batch
+                w.request_stop()
             return
         with self.lock:
             self.acks[:0] = acks  # storage was busy: keep them (and their heartbeats) for later
