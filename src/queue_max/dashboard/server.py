@@ -15,7 +15,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..errors import ConfigError
 from ._app import Dashboard
-from ._http import Request, parse_cookies
+from ._http import Request
 from ._security import Access
 from .wsgi import wsgi_app
 

@@ -14,7 +14,7 @@ from psycopg.pq import TransactionStatus
 
 from ..._clock import SYSTEM_CLOCK, Clock, FakeClock
 from ...errors import ConfigError, JobNotFound, LeaseLost, QueueClosed
-from ...models import DeadLetter, ErrorInfo, Job, JobProgress, JobRef, JobStatus, Lease, NewJob, RecoveryReport
+from ...models import DeadLetter, ErrorInfo, Job, JobProgress, JobRef, Lease, NewJob, RecoveryReport
 from ..base import Completion
 from ._conn import (
     PostgresOptions, connect_kwargs, migrate, redact_url, session_settings, translate, translating,

@@ -9,7 +9,6 @@ configuration error). End of input on stdin means the supervisor died: the worke
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import threading
