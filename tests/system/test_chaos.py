@@ -100,9 +100,21 @@ def test_the_same_chaos_on_postgresql_loses_no_job_and_accepts_no_stale_completi
 
 def test_the_checker_catches_a_queue_whose_completions_ignore_the_fencing_token(tmp_path):
     # Given workers whose completions no longer check the lease token (queue-max 0.1.1's bug)
-    run = run_chaos(ChaosConfig(seed=5, sabotage="no-fencing"), tmp_path / "sabotaged")
-    # Then the stopped worker's late completion is accepted, and the chaos test says so
-    assert any(v.startswith("STALE COMPLETION ACCEPTED") for v in run.verdict.violations), run.report()
+    reports = []
+    for seed in (5, 6, 7):
+        run = run_chaos(ChaosConfig(seed=seed, sabotage="no-fencing"), tmp_path / f"sabotaged-{seed}")
+        reports.append(run.report())
+        # Then the stopped worker's late completion is accepted, and the chaos test says so
+        if any(v.startswith("STALE COMPLETION ACCEPTED") for v in run.verdict.violations):
+            return
+        # unless no lease of the stopped worker was taken over while it was stopped (the stop can
+        # land while it holds a shard's write lock, which stalls that shard's recovery, see
+        # chaos_check): then its late completions were right to be accepted, and the run proves
+        # nothing either way; the next seed stops it elsewhere (CI on 3b2c58c met one such run)
+        summary = run.verdict.summary
+        if not (summary["late_acks_of_untaken_leases_after_stop"] and not summary["stale_acks_refused_after_stop"]):
+            break
+    raise AssertionError("\n\n".join(reports))
 
 
 # ── the checker, on hand-made evidence ──
