@@ -182,10 +182,12 @@ def test_close_waits_for_the_connection_an_ending_thread_is_closing(make_queue, 
     from queue_max.storage.sqlite import shard as shard_module
 
     ending: list[int] = []
+    closing = threading.Event()
     real_close = shard_module._close_quietly
 
     def slow_close(*args: object) -> None:
         if threading.get_ident() in ending:
+            closing.set()
             time.sleep(0.3)
         real_close(*args)
 
@@ -199,9 +201,7 @@ def test_close_waits_for_the_connection_an_ending_thread_is_closing(make_queue, 
 
     thread = threading.Thread(target=user)
     thread.start()
-    while not ending:
-        time.sleep(0.001)
-    time.sleep(0.05)  # the thread has returned: its connection is being closed
+    assert closing.wait(30)  # the thread has returned: its connection is being closed
     # When this thread closes the queue
     queue.close()
     # Then close() returned after that close finished: no file of the queue is held open, and

@@ -449,7 +449,7 @@ def test_closing_the_queue_under_a_busy_worker_logs_a_line_a_batch_not_a_traceba
     worker = Worker("w", slow, queue, poll_interval=0.02, concurrency=4, prefetch=64, handle_signals=False)
     worker.start()
     assert started.wait(10)
-    time.sleep(0.2)
+    assert wait_until(lambda: queue.get_stats()["processing"] >= 128, 10)  # batches claimed
     # When the queue is closed under it
     assert not queue.closed
     with caplog.at_level(logging.WARNING, logger="queue_max.workers"):

@@ -234,13 +234,11 @@ class Shard:
     def _take(self) -> _Holder:
         """This thread's connection, taken for one use (a statement, a transaction) until
         `_give`: meanwhile `close()` in another thread waits for it instead of closing it."""
-        holder: _Holder | None = getattr(self._local, "holder", None)
-        if holder is None:
-            holder = self._holder()
+        holder = self._holder()
         if not holder.depth:
             holder.use.acquire()
         holder.depth += 1
-        if holder.closed or self._closed:
+        if self._closed:  # (a holder is only ever closed once its shard is)
             self._give(holder)
             raise QueueClosed(f"{self.name} is closed")
         return holder
@@ -328,7 +326,7 @@ class Shard:
         use = holder.use
         use.acquire()
         try:
-            if holder.closed or self._closed:
+            if self._closed:
                 raise QueueClosed(f"{self.name} is closed")
             holder.depth = 1
             try:
